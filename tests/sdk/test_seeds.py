@@ -1,0 +1,158 @@
+"""The code samples of the seed documents, run as written with ``import wandb_dagster as wandb``.
+
+Blocks are read from ../shared/seeds so a change there shows up here. Placeholders written as ``<...>``
+are replaced with real values, as the documents ask the reader to do; the Keras model of seed 004 is
+replaced by a small file. Registry parts (link_artifact / link_model) belong to the registry issue.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+
+import pytest
+
+import wandb_dagster
+import wandb_dagster as wandb
+from wandb_dagster.sdk.workspace import Workspace
+
+from .conftest import seed_blocks
+
+
+def run_block(code: str, namespace: dict, **placeholders: str) -> dict:
+    code = code.replace("import wandb\n", "").replace("import wandb", "")
+    for key, value in placeholders.items():
+        code = code.replace(f"<{key}>", value)
+    assert not re.search(r'"<[a-z-]+>"', code), f"unreplaced placeholder in:\n{code}"
+    namespace.setdefault("wandb", wandb_dagster)
+    exec(compile(code, "<seed>", "exec"), namespace)
+    return namespace
+
+
+def test_seed_000_training_part(ws_env):
+    blocks = seed_blocks("000")
+    assert "TEAM_ENTITY" in blocks[2] and "artifact.save()" in blocks[3]
+    ns = run_block(blocks[2], {})
+    run_block(blocks[3], ns)
+    api = wandb.Api()
+    artifact = api.artifact(f"{ns['TEAM_ENTITY']}/{ns['PROJECT']}/model-demo:v0")
+    assert artifact.type == "model" and artifact.description == "My trained model"
+    assert Path(artifact.download(root="check")).joinpath("model.txt").read_text() == str(ns["weights"])
+    store = Workspace.default().store
+    run = store.get_run(ns["TEAM_ENTITY"], ns["PROJECT"], ns["run"].id)
+    assert run.state == "finished" and run.config == {"epochs": 10, "learning_rate": 0.01}
+    assert [row["epoch"] for row in store.history(run.pk)] == list(range(10))
+    # artifact.save() inside the `with` logged it as an output of the active run.
+    assert [a.id for a in ns["run"].logged_artifacts()] == [artifact.id]
+
+
+def test_seed_003_walkthrough(ws_env):
+    blocks = seed_blocks("003")
+    cwd = ws_env
+    (cwd / "bicycle-data.h5").write_bytes(b"bicycles")
+    (cwd / "model.h5").write_bytes(b"model weights")
+    ns = run_block(blocks[0], {})  # run = wandb.init(job_type='train')
+    run = ns["run"]
+    run_block(blocks[1], ns)  # log bike-dataset
+    assert ns["artifact"].version == "v0"
+    run_block(blocks[2], ns)  # use bike-dataset:v0 and download
+    assert (Path(ns["artifact_dir"]) / "bicycle-data.h5").read_bytes() == b"bicycles"
+
+    # The cross-project block needs those artifacts to exist.
+    for entity, project in (("tester", "my-project"), ("my-entity", "my-project")):
+        with wandb.init(entity=entity, project=project, reinit="create_new") as other:
+            model = wandb.Artifact("bike-model", type="model")
+            model.add_file("model.h5")
+            other.log_artifact(model)
+    run_block(blocks[3], ns)
+    assert ns["artifact"].qualified_name == "my-entity/my-project/bike-model:v0"
+
+    run_block(blocks[4], ns)  # use_artifact with an unlogged Artifact
+    run_block(blocks[4], ns)  # ... idempotent
+    assert wandb.Api().artifact("bike-model:latest").version == "v0"
+    run_block(blocks[5], ns)
+    assert ns["artifact"].name == "bike-dataset:v0"
+    run_block(blocks[6], ns)
+    assert sorted(ns["artifact"].aliases) == ["best-ap50", "latest"]
+    run_block(blocks[7], ns)
+
+    # Building: `path`, `name` and `uri` are the reader's; each statement gets fitting values.
+    (cwd / "folder").mkdir()
+    (cwd / "folder" / "x.txt").write_text("x")
+    building = blocks[8].split("\n\n")
+    run_block(building[0], ns | {"path": "model.h5"})
+    run_block(building[1], ns | {"path": "folder"})
+    run_block(building[2], ns | {"name": "new.txt"})
+    run_block(blocks[9], ns | {"uri": (cwd / "model.h5").as_uri()})
+    assert sorted(ns["artifact"].manifest.entries) == ["model.h5", "new.txt", "optional-name", "optional-prefix/x.txt"]
+    # The reference example reuses the name 'optional-name', so it gets an artifact of its own.
+    refs = wandb.Artifact("refs", type="dataset")
+    run_block(building[3], ns | {"artifact": refs, "uri": (cwd / "bicycle-data.h5").as_uri()})
+    assert refs.get_entry("optional-name").ref == (cwd / "bicycle-data.h5").as_uri()
+
+    # `run.use_artifact(artifact=None)` is the signature as documented; None is refused clearly.
+    with pytest.raises(ValueError, match="use_artifact"):
+        run_block(blocks[10], ns)
+    run_block(blocks[11], ns)
+    run_block(blocks[12], ns)
+    assert Path(ns["datadir"]) == Path("artifacts") / "bike-dataset:v0"
+    run_block(blocks[13], ns | {"name": "bicycle-data.h5"})
+
+    # 'reference model' is not a valid name (a space) and has no type: a clear error naming it.
+    with pytest.raises(ValueError, match="'reference model'"):
+        run_block(blocks[14], ns)
+
+    with wandb.init(entity="entity", project="project", reinit="create_new") as other:
+        other.log_artifact("model.h5", name="artifact", type="model", aliases=["alias"])
+    run_block(blocks[15], ns)
+    assert (Path("artifacts") / "artifact:v0" / "model.h5").read_bytes() == b"model weights"
+
+    run_block(blocks[16], ns)
+    updated = wandb.Api().artifact("bike-dataset:v0")
+    assert updated.description == "My new description"
+    assert updated.metadata == {"newKey": "new value"}
+    assert "replaced" in updated.aliases
+    run.finish()
+
+
+class _FakeKerasModel:
+    """Stands in for the seed's Keras model: compile() is accepted, save() writes a small file."""
+
+    def __init__(self, layers):
+        self.layers = layers
+
+    def compile(self, **kwargs):
+        self.compiled = kwargs
+
+    def save(self, filepath):
+        Path(filepath).write_bytes(b"small model standing in for keras")
+
+
+def _fake_keras() -> tuple[types.SimpleNamespace, types.SimpleNamespace]:
+    layer = lambda *a, **k: (a, k)  # noqa: E731
+    layers = types.SimpleNamespace(Input=layer, Conv2D=layer, MaxPooling2D=layer, Flatten=layer, Dropout=layer, Dense=layer)
+    return types.SimpleNamespace(Sequential=_FakeKerasModel), layers
+
+
+def test_seed_004_log_model_and_use_model(ws_env):
+    blocks = seed_blocks("004")
+    (ws_env / "model.pt").write_bytes(b"tiny model")
+    values = {"your-project": "models-proj", "your-entity": "models-team", "path-to-model": "model.pt", "name": "tiny-model"}
+    run_block(blocks[0], {}, **values)["run"].finish()
+
+    keras_code = "\n".join(l for l in blocks[1].splitlines() if not l.startswith("from tensorflow"))
+    keras, layers = _fake_keras()
+    ns = run_block(keras_code, {"keras": keras, "layers": layers})
+    mnist = wandb.Api().artifact("charlie/mnist-experiments/MNIST:latest")
+    assert mnist.type == "model" and list(mnist.manifest.entries) == ["model.h5"]
+
+    ns = run_block(blocks[3], {}, **values, **{"your-model-name": "tiny-model"})
+    assert Path(ns["downloaded_model_path"]).read_bytes() == b"tiny model"
+    ns["run"].finish()
+
+    with wandb.init(entity="luka", project="NLP_Experiments") as run:
+        run.log_model("model.pt", name="fine-tuned-model")
+    ns = run_block(blocks[4], {})
+    assert Path(ns["downloaded_model_path"]).name == "model.pt"
+    ns["run"].finish()

@@ -1,0 +1,121 @@
+"""Versions, aliases, tags, dedup, save() and delete() (wandb-spec section 4), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import wandb_dagster as wandb
+
+
+def _artifact(cwd: Path, content: str, name: str = "bike-dataset", type: str = "dataset") -> wandb.Artifact:
+    (cwd / "data.txt").write_text(content)
+    artifact = wandb.Artifact(name, type=type)
+    artifact.add_file(str(cwd / "data.txt"))
+    return artifact
+
+
+def test_versions_are_gapless_and_latest_moves(any_ws_env):
+    with wandb.init(project="p") as run:
+        logged = [run.log_artifact(_artifact(any_ws_env, f"content {i}")) for i in range(3)]
+    assert [a.version for a in logged] == ["v0", "v1", "v2"]
+    api = wandb.Api(overrides={"project": "p"})
+    assert api.artifact("bike-dataset:latest").version == "v2"
+    assert api.artifact("bike-dataset").version == "v2"
+    assert api.artifact("bike-dataset:v0").aliases == []
+    assert api.artifact("bike-dataset:v2").aliases == ["latest"]
+    assert api.artifact("bike-dataset:v1").name == "bike-dataset:v1"
+
+
+def test_identical_content_reuses_the_version_applies_aliases_and_keeps_lineage(any_ws_env):
+    with wandb.init(project="p") as first:
+        a = first.log_artifact(_artifact(any_ws_env, "same"))
+    with wandb.init(project="p") as second:
+        b = second.log_artifact(_artifact(any_ws_env, "same"), aliases=["best-ap50"])
+    assert a.version == b.version == "v0"
+    assert a.id == b.id
+    assert sorted(b.aliases) == ["best-ap50", "latest"]
+    # Ours: the second run is recorded as a producer too (W&B drops this lineage link).
+    assert [x.id for x in second.logged_artifacts()] == [a.id]
+    assert [x.id for x in first.logged_artifacts()] == [a.id]
+
+
+def test_custom_aliases_move_between_versions(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"), aliases=["latest", "best-ap50"])
+        run.log_artifact(_artifact(any_ws_env, "two"), aliases=["best-ap50"])
+    api = wandb.Api(overrides={"project": "p"})
+    assert api.artifact("bike-dataset:best-ap50").version == "v1"
+    assert api.artifact("bike-dataset:v0").aliases == []
+
+
+def test_type_is_fixed_per_collection(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "x"))
+        with pytest.raises(ValueError, match="dataset.*model|model.*dataset"):
+            run.log_artifact(_artifact(any_ws_env, "y", type="model"))
+
+
+def test_tags_and_the_seed_003_update_snippet(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "x"), tags=["raw"])
+    api = wandb.Api(overrides={"project": "p"})
+    artifact = api.artifact("bike-dataset:latest")
+    assert artifact.tags == ["raw"]
+    artifact.metadata = {"oldKey": "old"}
+    artifact.save()
+    # Seed 003, "updating an artifact", line by line.
+    artifact = api.artifact("bike-dataset:latest")
+    artifact.description = "My new description"
+    artifact.metadata["oldKey"] = "new value"
+    assert api.artifact("bike-dataset:latest").metadata == {"oldKey": "old"}  # nothing persisted yet
+    artifact.metadata = {"newKey": "new value"}
+    artifact.aliases.append("best")
+    artifact.aliases.remove("latest")
+    artifact.aliases = ["replaced"]
+    artifact.tags = ["raw", "checked"]
+    artifact.save()
+    fresh = api.artifact("bike-dataset:v0")
+    assert fresh.description == "My new description"
+    assert fresh.metadata == {"newKey": "new value"}
+    # 'latest' always names the newest version, so dropping it from the list keeps it.
+    assert sorted(fresh.aliases) == ["latest", "replaced"]
+    assert sorted(fresh.tags) == ["checked", "raw"]
+    assert api.artifact("bike-dataset:replaced").id == fresh.id
+
+
+def test_latest_cannot_be_put_on_an_older_version(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"))
+        run.log_artifact(_artifact(any_ws_env, "two"))
+    old = wandb.Api(overrides={"project": "p"}).artifact("bike-dataset:v0")
+    old.aliases.append("latest")
+    with pytest.raises(ValueError, match="latest"):
+        old.save()
+
+
+def test_delete_rules_and_indices_never_reused(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"))
+        second = run.log_artifact(_artifact(any_ws_env, "two"), aliases=["keep"])
+    with pytest.raises(ValueError, match="keep|latest"):
+        second.delete()
+    second.delete(delete_aliases=True)
+    api = wandb.Api(overrides={"project": "p"})
+    assert not api.artifact_exists("bike-dataset:v1")
+    assert not api.artifact_exists("bike-dataset:keep")
+    assert api.artifact("bike-dataset:latest").version == "v0"  # latest falls back to the newest remaining
+    with wandb.init(project="p") as run:
+        third = run.log_artifact(_artifact(any_ws_env, "three"))
+    assert third.version == "v2"
+
+
+def test_alias_and_tag_validation_on_log(any_ws_env):
+    with wandb.init(project="p") as run:
+        with pytest.raises(ValueError, match="'v3'"):
+            run.log_artifact(_artifact(any_ws_env, "x"), aliases=["v3"])
+        with pytest.raises(ValueError, match="'a:b'"):
+            run.log_artifact(_artifact(any_ws_env, "x"), aliases=["a:b"])
+        with pytest.raises(ValueError, match="'bad;tag'"):
+            run.log_artifact(_artifact(any_ws_env, "x"), tags=["bad;tag"])

@@ -1,0 +1,391 @@
+from __future__ import annotations
+
+import errno
+import hashlib
+import multiprocessing
+import os
+import stat
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from wandb_dagster.storage import blobs as blobs_mod
+from wandb_dagster.storage.blobs import POOL_MIN_SIZE, BlobStore
+from wandb_dagster.storage.errors import ContentChangedError, CorruptBlobError
+from wandb_dagster.storage.hashing import CHUNK, EMPTY_MD5_HEX
+
+BIG = CHUNK * 2 + 123  # takes the streaming path
+HELLO = b"hello\n"
+HELLO_HEX = "b1946ac92492d2347c6235b4d2611184"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def leftovers(store: BlobStore) -> list[str]:
+    """Files in the store's temp directory: there must never be any once a call has returned."""
+    if store.is_local:
+        tmp = Path(store.root) / "tmp"
+        return sorted(p.name for p in tmp.iterdir()) if tmp.exists() else []
+    fs, tmp = store._fs, f"{store._fsroot}/tmp"
+    return sorted(fs.ls(tmp, detail=False)) if fs.exists(tmp) else []
+
+
+def read_blob(store: BlobStore, hexdigest: str) -> bytes:
+    with store.open(hexdigest) as f:
+        return f.read()
+
+
+# -- layout and round trips ------------------------------------------------------------------------------------
+
+
+def test_local_layout_is_content_addressed(local_store: BlobStore, tmp_path: Path):
+    src = write(tmp_path / "src" / "hello.txt", HELLO)
+    assert local_store.put_file(src) == (HELLO_HEX, 6)
+    blob = Path(local_store.root) / HELLO_HEX[:2] / HELLO_HEX[2:]
+    assert blob.read_bytes() == HELLO
+    assert local_store.blob_path(HELLO_HEX) == str(blob)
+    assert not blob.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), "blobs are read-only"
+
+
+def test_file_url_root_is_the_local_directory(tmp_path: Path):
+    store = BlobStore(f"file://{tmp_path}/blobs")
+    assert store.is_local and store.root == f"{tmp_path}/blobs"
+    src = write(tmp_path / "a", HELLO)
+    store.put_file(src)
+    assert (tmp_path / "blobs" / HELLO_HEX[:2] / HELLO_HEX[2:]).read_bytes() == HELLO
+
+
+def test_memory_root_goes_through_fsspec(memory_store: BlobStore):
+    assert not memory_store.is_local
+    assert memory_store.blob_path(HELLO_HEX) == f"{memory_store.root}/b1/{HELLO_HEX[2:]}"
+
+
+@pytest.mark.parametrize("data", [b"", HELLO, os.urandom(POOL_MIN_SIZE + 5), os.urandom(BIG)], ids=len)
+def test_put_and_get_round_trip(store: BlobStore, tmp_path: Path, data: bytes):
+    src = write(tmp_path / "src", data)
+    assert store.put_file(src) == (md5(data), len(data))
+    assert store.exists(md5(data)) and store.exists(md5(data), size=len(data))
+    dest = tmp_path / "out" / "deep" / "copy.bin"
+    store.get_file(md5(data), dest)
+    assert dest.read_bytes() == data
+    assert leftovers(store) == []
+    assert [p.name for p in dest.parent.iterdir()] == ["copy.bin"]
+
+
+def test_put_bytes(store: BlobStore):
+    assert store.put_bytes(HELLO) == (HELLO_HEX, 6)
+    assert store.put_bytes(b"") == (EMPTY_MD5_HEX, 0)
+    assert read_blob(store, HELLO_HEX) == HELLO
+
+
+# -- dedup ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [6, BIG])
+def test_second_put_does_not_rewrite_the_blob(local_store: BlobStore, tmp_path: Path, size: int):
+    data = HELLO if size == 6 else os.urandom(size)
+    first = write(tmp_path / "one", data)
+    second = write(tmp_path / "two", data)  # same content, another file
+    hexdigest, _ = local_store.put_file(first)
+    blob = Path(local_store.blob_path(hexdigest))
+    os.utime(blob, ns=(1_000_000_000, 1_000_000_000))  # a rewrite or re-rename would be visible
+    before = blob.stat()
+    time.sleep(0.01)
+    assert local_store.put_file(second) == (hexdigest, size)
+    after = blob.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_ctime_ns) == (before.st_ino, before.st_mtime_ns, before.st_ctime_ns)
+    assert leftovers(local_store) == []
+
+
+def test_truncated_blob_counts_as_missing_and_is_repaired(local_store: BlobStore, tmp_path: Path):
+    # What a crash before sync() can leave behind: the blob's name with fewer bytes.
+    src = write(tmp_path / "src", HELLO)
+    local_store.put_file(src)
+    blob = Path(local_store.blob_path(HELLO_HEX))
+    blob.chmod(0o644)
+    blob.write_bytes(b"")
+    assert local_store.exists(HELLO_HEX) and not local_store.exists(HELLO_HEX, size=6)
+    assert local_store.exists_many([HELLO_HEX], sizes={HELLO_HEX: 6}) == set()
+    local_store.put_file(src)
+    assert blob.read_bytes() == HELLO
+
+
+# -- existence ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [3, 40])  # below and above the remote per-blob / listing switch
+def test_exists_many_returns_the_present_subset(store: BlobStore, count: int):
+    stored = [store.put_bytes(f"blob {i}".encode())[0] for i in range(count)]
+    absent = [md5(f"absent {i}".encode()) for i in range(count)]
+    assert store.exists_many(stored + absent) == set(stored)
+    assert store.exists_many(iter(stored[:2])) == set(stored[:2])
+    sizes = {h: 999 for h in stored[:1]}
+    assert store.exists_many(stored, sizes=sizes) == set(stored[1:])
+
+
+def test_exists_many_sees_blobs_written_by_another_client(memory_store: BlobStore):
+    hexes = [memory_store.put_bytes(f"first {i}".encode())[0] for i in range(20)]
+    assert memory_store.exists_many(hexes) == set(hexes)
+    other = BlobStore(memory_store.root)
+    late = [other.put_bytes(f"late {i}".encode())[0] for i in range(20)]
+    assert memory_store.exists_many(hexes + late) == set(hexes + late)
+
+
+# -- changed content ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [6, BIG])
+def test_content_changed_while_logging(store: BlobStore, tmp_path: Path, size: int):
+    old = HELLO if size == 6 else os.urandom(size)
+    path = write(tmp_path / "data.bin", old)
+    expected = md5(old)
+    path.write_bytes(old[:-1] + b"!")  # the file changes between hashing and storing
+    with pytest.raises(ContentChangedError) as info:
+        store.put_file(path, expected_hex=expected)
+    message = str(info.value)
+    assert str(path) in message and "changed while it was being logged" in message
+    assert isinstance(info.value, ValueError)
+    assert list(store.iter_hexes()) == []
+    assert leftovers(store) == []
+
+
+def test_put_file_with_matching_expected_hex(store: BlobStore, tmp_path: Path):
+    path = write(tmp_path / "a", HELLO)
+    assert store.put_file(path, expected_hex=HELLO_HEX) == (HELLO_HEX, 6)
+
+
+def test_file_that_grows_while_read_is_stored_as_read(local_store: BlobStore, tmp_path: Path, monkeypatch):
+    # fstat reports 6 bytes, but the file has grown by the time it is read: the bytes read are what counts.
+    path = write(tmp_path / "grows", HELLO)
+    real_fstat = os.fstat
+
+    def stale_fstat(fd):
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, 3) + tuple(st)[7:])
+
+    monkeypatch.setattr(blobs_mod.os, "fstat", stale_fstat)
+    assert local_store.put_file(path) == (HELLO_HEX, 6)
+    assert read_blob(local_store, HELLO_HEX) == HELLO
+
+
+# -- corruption and missing blobs -----------------------------------------------------------------------------
+
+
+def _corrupt(store: BlobStore, hexdigest: str, data: bytes) -> None:
+    if store.is_local:
+        blob = Path(store.blob_path(hexdigest))
+        blob.chmod(0o644)
+        blob.write_bytes(data)
+    else:
+        store._fs.pipe_file(store._path(hexdigest), data)
+
+
+@pytest.mark.parametrize("size", [6, BIG])
+def test_get_file_detects_a_corrupt_blob(store: BlobStore, tmp_path: Path, size: int):
+    data = HELLO if size == 6 else os.urandom(size)
+    hexdigest, _ = store.put_file(write(tmp_path / "src", data))
+    _corrupt(store, hexdigest, data[:-1] + b"?")
+    dest = tmp_path / "out" / "file.bin"
+    with pytest.raises(CorruptBlobError) as info:
+        store.get_file(hexdigest, dest)
+    err = info.value
+    assert hexdigest in str(err) and md5(data[:-1] + b"?") in str(err)
+    assert (err.expected_hex, err.actual_hex) == (hexdigest, md5(data[:-1] + b"?"))
+    assert list(dest.parent.iterdir()) == [], "neither the destination nor a temp file may remain"
+
+
+def test_get_file_does_not_touch_an_existing_destination_on_corruption(local_store: BlobStore, tmp_path: Path):
+    local_store.put_file(write(tmp_path / "src", HELLO))
+    _corrupt(local_store, HELLO_HEX, b"HELLO\n")
+    dest = write(tmp_path / "out" / "keep.txt", b"previous")
+    with pytest.raises(CorruptBlobError):
+        local_store.get_file(HELLO_HEX, dest)
+    assert dest.read_bytes() == b"previous"
+
+
+def test_missing_blob_names_digest_and_root(store: BlobStore, tmp_path: Path):
+    for call in (lambda: store.get_file(HELLO_HEX, tmp_path / "x"), lambda: store.open(HELLO_HEX), lambda: store.delete(HELLO_HEX)):
+        with pytest.raises(FileNotFoundError) as info:
+            call()
+        assert HELLO_HEX in str(info.value) and store.root in str(info.value)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "B1946AC92492D2347C6235B4D2611184", "abc"])
+def test_digests_are_validated_before_building_paths(store: BlobStore, tmp_path: Path, bad: str):
+    calls = [
+        lambda: store.blob_path(bad),
+        lambda: store.exists(bad),
+        lambda: store.exists_many([HELLO_HEX, bad]),
+        lambda: store.open(bad),
+        lambda: store.get_file(bad, tmp_path / "x"),
+        lambda: store.delete(bad),
+        lambda: store.put_file(write(tmp_path / "a", HELLO), expected_hex=bad),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="not an MD5 hex digest") as info:
+            call()
+        assert repr(bad) in str(info.value)
+
+
+# -- many files -----------------------------------------------------------------------------------------------
+
+
+def test_put_files_mixes_inline_and_pooled_files_in_order(store: BlobStore, tmp_path: Path):
+    datas = [os.urandom(n) for n in (0, 10, POOL_MIN_SIZE, 5, BIG, POOL_MIN_SIZE * 3, 1)] * 3
+    paths = [write(tmp_path / "src" / f"f{i}", d) for i, d in enumerate(datas)]
+    seen: list[int] = []
+    fds = open_fds()
+    results = store.put_files(paths, progress=seen.append)
+    assert results == [(md5(d), len(d)) for d in datas]
+    assert sorted(seen) == sorted(len(d) for d in datas)
+    assert set(store.iter_hexes()) == {md5(d) for d in datas}
+    assert open_fds() == fds
+    assert leftovers(store) == []
+
+
+def test_put_files_stops_on_changed_content_and_closes_everything(local_store: BlobStore, tmp_path: Path):
+    datas = [os.urandom(POOL_MIN_SIZE + i) for i in range(30)]
+    paths = [write(tmp_path / "src" / f"f{i}", d) for i, d in enumerate(datas)]
+    expected = [md5(d) for d in datas]
+    expected[3] = md5(b"something else")
+    fds = open_fds()
+    with pytest.raises(ContentChangedError) as info:
+        local_store.put_files(paths, expected=expected)
+    assert str(paths[3]) in str(info.value)
+    assert md5(datas[3]) not in set(local_store.iter_hexes())
+    assert open_fds() == fds
+    assert leftovers(local_store) == []
+
+
+def test_put_files_checks_expected_length(local_store: BlobStore, tmp_path: Path):
+    with pytest.raises(ValueError, match="one per path"):
+        local_store.put_files([write(tmp_path / "a", HELLO)], expected=[])
+
+
+def test_put_files_large_file_memory_is_bounded(local_store: BlobStore, tmp_path: Path):
+    path = tmp_path / "sparse"
+    with open(path, "wb") as f:
+        f.truncate(48 * CHUNK)
+    tracemalloc.start()
+    try:
+        [(hexdigest, size)] = local_store.put_files([path])
+        local_store.get_file(hexdigest, tmp_path / "back")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size == 48 * CHUNK and (tmp_path / "back").stat().st_size == size
+    assert peak < 6 * CHUNK, f"storing a 48 MiB file peaked at {peak} bytes"
+
+
+# -- iteration, deletion, temp files --------------------------------------------------------------------------
+
+
+def test_iter_hexes_and_delete(store: BlobStore):
+    hexes = {store.put_bytes(f"x{i}".encode())[0] for i in range(5)}
+    assert set(store.iter_hexes()) == hexes
+    victim = sorted(hexes)[0]
+    store.delete(victim)
+    assert set(store.iter_hexes()) == hexes - {victim}
+    assert not store.exists(victim)
+
+
+def test_iter_hexes_skips_temp_files(local_store: BlobStore):
+    local_store.put_bytes(HELLO)
+    write(Path(local_store.root) / "tmp" / "123-abc-0", b"partial")
+    assert list(local_store.iter_hexes()) == [HELLO_HEX]
+
+
+def test_remove_stale_temps_keeps_fresh_ones(local_store: BlobStore):
+    tmp = Path(local_store.root) / "tmp"
+    old = write(tmp / "1-dead-0", b"crashed writer")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = write(tmp / "2-live-0", b"in progress")
+    assert local_store.remove_stale_temps(older_than_s=3600) == 1
+    assert not old.exists() and fresh.exists()
+
+
+# -- durability -----------------------------------------------------------------------------------------------
+
+
+def test_sync_uses_syncfs_not_a_global_sync(local_store: BlobStore, monkeypatch):
+    local_store.put_bytes(HELLO)
+
+    def no_global_sync():
+        raise AssertionError("os.sync called although syncfs is available")
+
+    monkeypatch.setattr(blobs_mod.os, "sync", no_global_sync)
+    local_store.sync()
+
+
+def test_sync_falls_back_to_os_sync_without_syncfs(local_store: BlobStore, monkeypatch):
+    local_store.put_bytes(HELLO)
+    calls = []
+    monkeypatch.delattr(blobs_mod.os, "syncfs", raising=False)
+    monkeypatch.setattr(blobs_mod, "_libc_syncfs_fn", False)  # as on a libc without syncfs
+    monkeypatch.setattr(blobs_mod.os, "sync", lambda: calls.append(1))
+    local_store.sync()
+    assert calls == [1]
+
+
+def test_sync_reports_writeback_errors(local_store: BlobStore, monkeypatch):
+    local_store.put_bytes(HELLO)
+
+    def failing(fd):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(blobs_mod.os, "syncfs", failing, raising=False)
+    with pytest.raises(OSError):
+        local_store.sync()
+
+
+def test_sync_of_an_empty_store_is_a_no_op(tmp_path: Path):
+    BlobStore(str(tmp_path / "never-written")).sync()
+    assert not (tmp_path / "never-written").exists()
+
+
+# -- concurrency ----------------------------------------------------------------------------------------------
+
+
+def _put_same_blob(root: str, src: str, barrier, rounds: int, queue) -> None:
+    store = BlobStore(root)
+    out = []
+    for _ in range(rounds):
+        barrier.wait()
+        out.append(store.put_file(src))
+        barrier.wait()
+    queue.put(out)
+
+
+def test_two_processes_putting_the_same_blob(tmp_path: Path):
+    data = os.urandom(BIG)  # the streaming path keeps each writer busy long enough to overlap
+    root = str(tmp_path / "blobs")
+    sources = [str(write(tmp_path / f"src{i}", data)) for i in range(2)]
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue, rounds = ctx.Barrier(2), ctx.Queue(), 10
+    procs = [ctx.Process(target=_put_same_blob, args=(root, s, barrier, rounds, queue)) for s in sources]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(r == [(md5(data), len(data))] * rounds for r in results)
+    store = BlobStore(root)
+    assert list(store.iter_hexes()) == [md5(data)]
+    assert read_blob(store, md5(data)) == data
+    assert leftovers(store) == []

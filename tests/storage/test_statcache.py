@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from wandb_dagster.storage.statcache import StatCache
+
+HEX_A = "b1946ac92492d2347c6235b4d2611184"
+HEX_B = "d41d8cd98f00b204e9800998ecf8427e"
+AN_HOUR_AGO_NS = time.time_ns() - 3600 * 1_000_000_000 + 123_456_789  # not a whole second
+
+
+def settled(path: Path, data: bytes, mtime_ns: int = AN_HOUR_AGO_NS) -> os.stat_result:
+    """Write a file whose mtime is well in the past, as for any file not being written right now."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    return os.stat(path)
+
+
+@pytest.fixture
+def cache(tmp_path: Path):
+    with StatCache(tmp_path / "state" / "statcache.db") as sc:
+        yield sc
+
+
+def test_round_trip(cache: StatCache, tmp_path: Path):
+    a = settled(tmp_path / "a", b"hello\n")
+    b = settled(tmp_path / "b", b"")
+    assert cache.lookup_many([a, b]) == [None, None]
+    cache.record_many([(a, HEX_A), (b, HEX_B)])
+    assert cache.lookup_many([os.stat(tmp_path / "b"), os.stat(tmp_path / "a")]) == [HEX_B, HEX_A]
+    assert cache.lookup_many([]) == []
+
+
+def test_survives_reopening(tmp_path: Path):
+    a = settled(tmp_path / "a", b"hello\n")
+    with StatCache(tmp_path / "sc.db") as first:
+        first.record_many([(a, HEX_A)])
+    with StatCache(tmp_path / "sc.db") as second:
+        assert second.lookup_many([a]) == [HEX_A]
+
+
+def test_mtime_change_is_a_miss(cache: StatCache, tmp_path: Path):
+    path = tmp_path / "a"
+    cache.record_many([(settled(path, b"hello\n"), HEX_A)])
+    os.utime(path, ns=(AN_HOUR_AGO_NS + 1, AN_HOUR_AGO_NS + 1))  # same size, one nanosecond later
+    assert cache.lookup_many([os.stat(path)]) == [None]
+
+
+def test_size_change_is_a_miss(cache: StatCache, tmp_path: Path):
+    path = tmp_path / "a"
+    cache.record_many([(settled(path, b"hello\n"), HEX_A)])
+    settled(path, b"hello, world\n")  # rewritten in place with the old mtime restored
+    assert cache.lookup_many([os.stat(path)]) == [None]
+
+
+def test_replaced_file_is_a_miss(cache: StatCache, tmp_path: Path):
+    path = tmp_path / "a"
+    cache.record_many([(settled(path, b"hello\n"), HEX_A)])
+    settled(tmp_path / "new", b"HELLO\n")
+    os.replace(tmp_path / "new", path)  # same size and mtime, another inode
+    assert cache.lookup_many([os.stat(path)]) == [None]
+
+
+def test_rerecording_replaces_the_row(cache: StatCache, tmp_path: Path):
+    path = tmp_path / "a"
+    cache.record_many([(settled(path, b"hello\n"), HEX_A)])
+    new = settled(path, b"", AN_HOUR_AGO_NS + 10**9 // 3)
+    cache.record_many([(new, HEX_B)])
+    assert cache.lookup_many([new]) == [HEX_B]
+    with sqlite3.connect(cache.path) as conn:
+        assert conn.execute("SELECT count(*) FROM stat_md5").fetchone() == (1,)
+
+
+def test_just_modified_files_are_not_recorded(cache: StatCache, tmp_path: Path):
+    # Same size, same mtime tick, different content: a stat cache that trusted this file could go stale.
+    path = tmp_path / "hot"
+    path.write_bytes(b"hello\n")
+    fresh = os.stat(path)
+    cache.record_many([(fresh, HEX_A)])
+    assert cache.lookup_many([fresh]) == [None]
+
+
+def test_whole_second_mtimes_get_a_wider_window(cache: StatCache, tmp_path: Path):
+    second = (time.time_ns() // 10**9 - 1) * 10**9  # a second ago, on a filesystem that keeps seconds
+    st = settled(tmp_path / "coarse", b"x", second)
+    cache.record_many([(st, HEX_A)])
+    assert cache.lookup_many([st]) == [None]
+    cache.racy_window_ns = 0
+    st_fine = settled(tmp_path / "fine", b"x", time.time_ns() - 10**9 + 7)
+    cache.record_many([(st_fine, HEX_B)])
+    assert cache.lookup_many([st_fine]) == [HEX_B]
+
+
+def test_lookup_is_batched_across_chunks(cache: StatCache, tmp_path: Path):
+    stats = [settled(tmp_path / "many" / f"f{i}", str(i).encode()) for i in range(1234)]
+    hexes = [f"{i:032x}" for i in range(len(stats))]
+    cache.record_many(list(zip(stats, hexes))[::2])
+    expected = [h if i % 2 == 0 else None for i, h in enumerate(hexes)]
+    assert cache.lookup_many(stats) == expected
+    assert cache.lookup_many(stats[::-1]) == expected[::-1]
+
+
+def test_record_rejects_non_digests(cache: StatCache, tmp_path: Path):
+    st = settled(tmp_path / "a", b"x")
+    with pytest.raises(ValueError, match="not an MD5 hex digest"):
+        cache.record_many([(st, "../../x")])
+    assert cache.lookup_many([st]) == [None]
+
+
+def test_unreadable_database_says_what_to_do(tmp_path: Path):
+    db = tmp_path / "statcache.db"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.DatabaseError, match="delete the file"):
+        StatCache(db).lookup_many([os.stat(db)])
+
+
+def test_uses_wal_mode(cache: StatCache, tmp_path: Path):
+    cache.lookup_many([settled(tmp_path / "a", b"x")])
+    with sqlite3.connect(cache.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def _record_and_read(db: str, folder: str, worker: int, barrier, queue) -> None:
+    sc = StatCache(Path(db))
+    mine = []
+    for i in range(300):
+        path = Path(folder) / f"w{worker}-{i}"
+        mine.append((settled(path, f"{worker}/{i}".encode()), f"{worker:08x}{i:024x}"))
+    barrier.wait()
+    for start in range(0, len(mine), 10):  # many small transactions, interleaved with the other process
+        sc.record_many(mine[start : start + 10])
+        sc.lookup_many([st for st, _ in mine[: start + 10]])
+    queue.put(sc.lookup_many([st for st, _ in mine]) == [h for _, h in mine])
+
+
+def test_two_processes_share_one_cache(tmp_path: Path):
+    db, folder = str(tmp_path / "sc.db"), str(tmp_path / "files")
+    StatCache(Path(db)).lookup_many([])  # nothing created yet: both workers race to create the schema too
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_record_and_read, args=(db, folder, w, barrier, queue)) for w in range(2)]
+    for p in procs:
+        p.start()
+    ok = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert ok == [True, True]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM stat_md5").fetchone() == (600,)
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path):
+    st = settled(tmp_path / "a", b"x")
+    sc = StatCache(tmp_path / "sc.db")
+    sc.record_many([(st, HEX_A)])  # the parent's connection is open now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put((sc.lookup_many([st]), sc._pid == os.getpid())))
+    child.start()
+    result, reconnected = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert result == [HEX_A] and reconnected and child.exitcode == 0
+    assert sc.lookup_many([st]) == [HEX_A]

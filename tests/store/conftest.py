@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from wandb_dagster.store import Store
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path) -> Iterator[Store]:
+    opened = Store.open(database_url, storage_root=str(tmp_path / "blobs"))
+    yield opened
+    opened.close()

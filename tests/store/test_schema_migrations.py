@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from wandb_dagster.store import SchemaVersionError, Store, schema
+from wandb_dagster.store.engine import create_engine, write_engine
+from wandb_dagster.store.store import _alembic_config
+
+from . import _helpers
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def test_schema_revision_is_the_migrations_head() -> None:
+    # Store.open's fast path trusts this constant; a new migration must bump it.
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head == schema.SCHEMA_REVISION
+
+
+def test_fresh_open_migrates_to_head_and_records_storage_root(database_url: str, tmp_path) -> None:
+    store = Store.open(database_url, storage_root="s3://bucket/root")
+    try:
+        assert store.storage_root == "s3://bucket/root"
+        assert store.dialect == database_url.split(":")[0]
+        tables = set(sa.inspect(store._engine).get_table_names())
+        assert tables == set(schema.metadata.tables) | {"alembic_version"}
+    finally:
+        store.close()
+    assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+def test_storage_root_is_recorded_once(database_url: str) -> None:
+    Store.open(database_url, storage_root="/first").close()
+    again = Store.open(database_url, storage_root="/second")
+    assert again.storage_root == "/first"
+    again.close()
+
+
+def test_migrated_schema_matches_schema_module(database_url: str) -> None:
+    Store.open(database_url, storage_root="/r").close()
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
+    Store.open(database_url, storage_root="/r").close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        assert set(sa.inspect(engine).get_table_names()) == {"alembic_version"}
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_reopen_does_not_import_alembic(database_url: str) -> None:
+    Store.open(database_url, storage_root="/r").close()
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from wandb_dagster.store import Store
+        assert "alembic" not in sys.modules, "importing the store imported alembic"
+        store = Store.open({database_url!r}, storage_root="/other")
+        assert store.storage_root == "/r", store.storage_root
+        assert "alembic" not in sys.modules, "reopening a current database imported alembic"
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    Store.open(database_url, storage_root="/r").close()
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": "9999_future"})
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="9999_future.*upgrade wandb_dagster"):
+        Store.open(database_url, storage_root="/r")
+
+
+def test_concurrent_first_opens_all_succeed(database_url: str, tmp_path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    workers = 4
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    roots = [f"/root{i}" for i in range(workers)]
+    procs = [
+        ctx.Process(target=_helpers.open_store, args=(database_url, root, barrier, results)) for root in roots
+    ]
+    for p in procs:
+        p.start()
+    recorded = [results.get(timeout=180) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    # Exactly one opener created the workspace; everyone else sees its root.
+    assert len(set(recorded)) == 1 and recorded[0] in roots
+    assert _revision(database_url) == schema.SCHEMA_REVISION

@@ -1,0 +1,91 @@
+"""wandb_dagster: W&B-style experiment tracking, versioned artifacts and a model registry, self-hosted.
+
+Use it as you use ``wandb``::
+
+    >>> import wandb_dagster as wandb
+    >>> with wandb.init(project="demo") as run:                    # doctest: +SKIP
+    ...     run.log({"loss": 0.1})
+    ...     artifact = wandb.Artifact("bike-dataset", type="dataset")
+    ...     artifact.add_file("bicycle-data.h5")
+    ...     run.log_artifact(artifact)
+
+This package never imports dagster; the Dagster integration lives in ``wandb_dagster.dagster``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wandb_dagster.api import Api
+from wandb_dagster.sdk.artifact import (
+    Artifact,
+    ArtifactFinalizedError,
+    ArtifactNotFoundError,
+    ArtifactNotLoggedError,
+)
+from wandb_dagster.sdk.run import Run, current_run, init
+from wandb_dagster.settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Api",
+    "Artifact",
+    "ArtifactFinalizedError",
+    "ArtifactNotFoundError",
+    "ArtifactNotLoggedError",
+    "Run",
+    "Settings",
+    "finish",
+    "init",
+    "log",
+    "log_artifact",
+    "log_model",
+    "use_artifact",
+    "use_model",
+]
+
+
+def _active(what: str) -> Run:
+    run = current_run()
+    if run is None:
+        raise RuntimeError(f"You must call wandb.init() before wandb.{what}().")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """``wandb.log``: log to the active run."""
+    _active("log").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """``wandb.finish``: finish the active run, if any."""
+    run = current_run()
+    if run is not None:
+        run.finish(exit_code=exit_code)
+
+
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None, aliases: Any = None, tags: Any = None) -> Artifact:
+    return _active("log_artifact").log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
+
+
+def use_artifact(artifact_or_name: Any, type: str | None = None, aliases: Any = None, use_as: str | None = None) -> Artifact:
+    return _active("use_artifact").use_artifact(artifact_or_name, type=type, aliases=aliases)
+
+
+def log_model(path: Any, name: str | None = None, aliases: Any = None) -> Artifact:
+    return _active("log_model").log_model(path, name=name, aliases=aliases)
+
+
+def use_model(name: str) -> str:
+    return _active("use_model").use_model(name)
+
+
+def __getattr__(name: str) -> Any:
+    # wandb.run / wandb.config / wandb.summary follow the active run, so they cannot be plain attributes.
+    if name == "run":
+        return current_run()
+    if name in ("config", "summary"):
+        run = current_run()
+        return None if run is None else getattr(run, name)
+    raise AttributeError(f"module 'wandb_dagster' has no attribute {name!r}")

@@ -1,0 +1,93 @@
+"""Committing a draft artifact: make every blob durable, then publish the version in one transaction.
+
+This ordering is invariant 1 of design.md: a version becomes visible only after every blob it names is
+durably stored, so a crash at any point leaves either no version or a complete one (orphaned blobs are
+reclaimable by ``gc``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wandb_dagster.storage.hashing import b64_to_hex
+
+if TYPE_CHECKING:
+    from wandb_dagster.sdk.artifact import Artifact
+    from wandb_dagster.sdk.workspace import Workspace
+
+
+def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
+    source = artifact._ws or ws
+    wanted: dict[str, str | None] = {}  # hex -> a local file that holds the bytes, if any
+    for entry in artifact._manifest:
+        if entry.ref is None:
+            hexdigest = b64_to_hex(entry.digest)
+            if wanted.get(hexdigest) is None:
+                wanted[hexdigest] = entry.local_path
+    if not wanted:
+        return
+    present = ws.blobs.exists_many(wanted)
+    missing = [h for h in wanted if h not in present]
+    if not missing:
+        return
+    paths, expected = [], []
+    for hexdigest in missing:
+        local = wanted[hexdigest]
+        if local is None and source is not ws and source.blobs.is_local:
+            local = source.blobs.blob_path(hexdigest)
+        if local is None:
+            names = [e.path for e in artifact._manifest if e.ref is None and b64_to_hex(e.digest) == hexdigest]
+            raise ValueError(
+                f"Artifact {artifact.collection_name!r}: the stored copy of {names[0]!r} (md5 {hexdigest}) is no "
+                f"longer in {source.blobs.root!r}; add the file again before logging."
+            )
+        paths.append(local)
+        expected.append(hexdigest)
+    # expected= makes the store re-check the bytes it copies: an "immutable" file edited since it was added
+    # fails here instead of being logged under a digest it no longer has.
+    ws.blobs.put_files(paths, expected=expected)
+
+
+def commit_artifact(
+    ws: "Workspace",
+    artifact: "Artifact",
+    *,
+    entity: str,
+    project: str,
+    aliases: list[str],
+    tags: list[str],
+    run_pk: int | None,
+) -> "Artifact":
+    """Commit ``artifact`` to ``ws`` (or, if it is already committed, apply aliases/tags and lineage)."""
+    if not artifact.is_draft():
+        if artifact._ws is not ws:
+            raise ValueError(
+                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}); "
+                "use artifact.new_draft() and log the draft instead."
+            )
+        entity, project = artifact.entity, artifact.project
+    else:
+        _ensure_blobs(ws, artifact)
+        ws.blobs.sync()
+    manifest = artifact.manifest
+    result = ws.store.commit_version(
+        entity,
+        project,
+        artifact.collection_name,
+        artifact.type,
+        digest=manifest.digest(),
+        manifest=manifest.dumps(),
+        size=manifest.size(),
+        file_count=len(manifest),
+        metadata=artifact.metadata,
+        description=artifact.description,
+        aliases=aliases,
+        tags=tags,
+        run_pk=run_pk,
+    )
+    keep = artifact._manifest if result.created else None
+    artifact._ws = ws
+    artifact._adopt(result.version)
+    if keep is not None:
+        artifact._manifest, artifact._manifest_loaded = keep, True
+    return artifact

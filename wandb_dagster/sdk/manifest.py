@@ -1,0 +1,140 @@
+"""The artifact manifest: entries, the artifact digest, and W&B's manifest JSON.
+
+Example::
+
+    >>> from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
+    >>> m = Manifest()
+    >>> m.add(ManifestEntry(path="a.txt", digest="sZRqySSS0jR8YjW00mERhA==", size=6))
+    >>> m.digest()
+    'df2baf4982f9ccdd99de4a5a8b016e45'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, Iterator
+
+from wandb_dagster.sdk.names import validate_entry_path
+
+MANIFEST_VERSION = 1
+STORAGE_POLICY = "wandb-storage-policy-v1"
+STORAGE_POLICY_CONFIG = {"storageLayout": "V2"}
+_DIGEST_HEADER = "wandb-artifact-manifest-v1\n"
+
+
+@dataclasses.dataclass
+class ManifestEntry:
+    """One logical path of an artifact: a stored file, or a reference (``ref``) to an external URI."""
+
+    path: str
+    digest: str
+    size: int | None = None
+    ref: str | None = None
+    birth_artifact_id: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Not part of the manifest: where the bytes can be read from before the artifact is committed.
+    local_path: str | None = dataclasses.field(default=None, compare=False, repr=False)
+    skip_cache: bool = dataclasses.field(default=False, compare=False, repr=False)
+    # The artifact this entry belongs to, so that entry.download() can fetch it.
+    _artifact: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    def ref_url(self) -> str:
+        """The reference URI of an entry added with add_reference."""
+        if self.ref is None:
+            raise ValueError(f"Entry {self.path!r} is a stored file, not a reference; it has no ref_url().")
+        return self.ref
+
+    def download(self, root: str | None = None, skip_cache: bool | None = None) -> str:
+        """Download just this entry to ``root`` (default: the artifact's download folder); returns its path."""
+        if self._artifact is None:
+            raise ValueError(f"Entry {self.path!r} does not belong to a logged artifact; log the artifact first.")
+        return self._artifact._download_one(self, root, bool(skip_cache))
+
+    def to_json(self) -> dict[str, Any]:
+        # Keys with default values are left out, as W&B writes them.
+        out: dict[str, Any] = {"digest": self.digest}
+        if self.size is not None:
+            out["size"] = self.size
+        if self.ref is not None:
+            out["ref"] = self.ref
+        if self.birth_artifact_id is not None:
+            out["birthArtifactID"] = self.birth_artifact_id
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+    @classmethod
+    def from_json(cls, path: str, body: dict[str, Any]) -> "ManifestEntry":
+        if not isinstance(body, dict) or not isinstance(body.get("digest"), str):
+            raise ValueError(f"Manifest entry {path!r} has no 'digest' string: {body!r}.")
+        return cls(
+            path=validate_entry_path(path),
+            digest=body["digest"],
+            size=body.get("size"),
+            ref=body.get("ref"),
+            birth_artifact_id=body.get("birthArtifactID"),
+            extra=dict(body.get("extra") or {}),
+        )
+
+
+def artifact_digest(pairs: Iterator[tuple[str, str]] | list[tuple[str, str]]) -> str:
+    """Lowercase hex MD5 over the sorted (path, digest) pairs, exactly as W&B computes it."""
+    md5 = hashlib.md5(_DIGEST_HEADER.encode())
+    md5.update("".join(f"{path}:{digest}\n" for path, digest in sorted(pairs)).encode())
+    return md5.hexdigest()
+
+
+class Manifest:
+    """Ordered mapping of logical path -> :class:`ManifestEntry`."""
+
+    def __init__(self, entries: dict[str, ManifestEntry] | None = None) -> None:
+        self.entries: dict[str, ManifestEntry] = dict(entries or {})
+
+    def add(self, entry: ManifestEntry) -> None:
+        self.entries[entry.path] = entry
+
+    def remove(self, path: str) -> None:
+        del self.entries[path]
+
+    def get(self, path: str) -> ManifestEntry | None:
+        return self.entries.get(path)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return iter(self.entries.values())
+
+    def digest(self) -> str:
+        return artifact_digest((e.path, e.digest) for e in self.entries.values())
+
+    def size(self) -> int:
+        return sum(e.size or 0 for e in self.entries.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": MANIFEST_VERSION,
+            "storagePolicy": STORAGE_POLICY,
+            "storagePolicyConfig": dict(STORAGE_POLICY_CONFIG),
+            "contents": {path: self.entries[path].to_json() for path in sorted(self.entries)},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | str) -> "Manifest":
+        if isinstance(data, str):
+            data = json.loads(data)
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            raise ValueError(
+                f"Unsupported manifest: expected version {MANIFEST_VERSION}, got {data.get('version') if isinstance(data, dict) else data!r}."
+            )
+        contents = data.get("contents") or {}
+        return cls({path: ManifestEntry.from_json(path, body) for path, body in contents.items()})

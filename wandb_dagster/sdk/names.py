@@ -1,0 +1,202 @@
+"""Names, validation and path parsing, exactly as W&B applies them.
+
+Example::
+
+    >>> from wandb_dagster.sdk.names import parse_artifact_path
+    >>> parse_artifact_path("my-entity/my-project/bike-model:v0", "me", "proj")
+    ArtifactPath(entity='my-entity', project='my-project', name='bike-model', selector='v0')
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from typing import Any, NamedTuple
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_VERSION_RE = re.compile(r"^v\d+$")
+_TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
+MAX_NAME_LEN = 128
+MAX_METADATA_KEYS = 100
+RESERVED_TYPES = ("job",)
+RESERVED_TYPE_PREFIX = "wandb-"
+
+
+class ArtifactPath(NamedTuple):
+    entity: str
+    project: str
+    name: str
+    selector: str
+
+
+def _suggest_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:MAX_NAME_LEN] or "my-artifact"
+
+
+def validate_artifact_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Artifact name {name!r} is invalid: give a non-empty string such as 'bike-dataset'.")
+    if len(name) > MAX_NAME_LEN or not _NAME_RE.match(name):
+        raise ValueError(
+            f"Artifact name {name!r} is invalid: names may contain only letters, digits, '-', '_' and '.', "
+            f"at most {MAX_NAME_LEN} characters. Try {_suggest_name(name)!r}."
+        )
+    return name
+
+
+def validate_type(artifact_type: Any) -> str:
+    if not isinstance(artifact_type, str) or not artifact_type:
+        raise ValueError(
+            f"Artifact type {artifact_type!r} is invalid: give a non-empty string such as 'dataset' or 'model'."
+        )
+    if "/" in artifact_type or ":" in artifact_type or len(artifact_type) > MAX_NAME_LEN:
+        raise ValueError(
+            f"Artifact type {artifact_type!r} is invalid: types must not contain '/' or ':' and have at most "
+            f"{MAX_NAME_LEN} characters."
+        )
+    if artifact_type in RESERVED_TYPES or artifact_type.startswith(RESERVED_TYPE_PREFIX):
+        raise ValueError(
+            f"Artifact type {artifact_type!r} is reserved for internal use (the 'wandb-*' types and 'job'); "
+            "choose another, e.g. 'dataset' or 'model'."
+        )
+    return artifact_type
+
+
+def is_version_alias(alias: str) -> bool:
+    return bool(_VERSION_RE.match(alias))
+
+
+def validate_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not alias:
+        raise ValueError(f"Alias {alias!r} is invalid: aliases are non-empty strings such as 'production'.")
+    if "/" in alias or ":" in alias or len(alias) > MAX_NAME_LEN:
+        raise ValueError(
+            f"Alias {alias!r} is invalid: aliases must not contain '/' or ':' and have at most "
+            f"{MAX_NAME_LEN} characters."
+        )
+    if is_version_alias(alias):
+        raise ValueError(
+            f"Alias {alias!r} is invalid: 'v<number>' names a version and cannot be used as a custom alias."
+        )
+    return alias
+
+
+def validate_aliases(aliases: Any) -> list[str]:
+    if aliases is None:
+        return []
+    if isinstance(aliases, str):
+        aliases = [aliases]
+    out: list[str] = []
+    for alias in aliases:
+        if validate_alias(alias) not in out:
+            out.append(alias)
+    return out
+
+
+def validate_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise ValueError(
+                f"Tag {tag!r} is invalid: tags are words of letters, digits, '_' and '-', separated by single "
+                "spaces (e.g. 'text-classification')."
+            )
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def _sanitize_json(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValueError(f"Metadata value at {where} is {value}: infinities are not allowed; store a number or a string.")
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"Metadata key {key!r} at {where} is not a string; metadata keys must be strings.")
+            out[key] = _sanitize_json(item, f"{where}.{key}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_sanitize_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    item = getattr(value, "item", None)  # NumPy scalars
+    if callable(item):
+        return _sanitize_json(item(), where)
+    tolist = getattr(value, "tolist", None)  # NumPy arrays
+    if callable(tolist):
+        return _sanitize_json(tolist(), where)
+    raise ValueError(
+        f"Metadata value at {where} has type {type(value).__name__}, which is not JSON; "
+        "use strings, numbers, booleans, None, lists and dicts."
+    )
+
+
+def validate_metadata(metadata: Any) -> dict:
+    """Return a JSON-clean copy: NaN becomes None, +-Inf is an error, at most 100 top-level keys."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"Artifact metadata must be a dict, got {type(metadata).__name__}: {metadata!r}.")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise ValueError(
+            f"Artifact metadata has {len(metadata)} top-level keys; at most {MAX_METADATA_KEYS} are allowed. "
+            "Nest related keys under one key."
+        )
+    return _sanitize_json(metadata, "metadata")
+
+
+def validate_entry_path(path: Any) -> str:
+    """A logical path: POSIX, relative, no '..', '.', empty parts or leading '/'. Returns it unchanged."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"Artifact entry path {path!r} is invalid: give a relative path such as 'data/train.csv'.")
+    parts = path.split("/")
+    if (
+        path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in parts)
+        or re.match(r"^[A-Za-z]:", path)
+    ):
+        raise ValueError(
+            f"Artifact entry path {path!r} is invalid: entry paths are relative POSIX paths without '..', '.', "
+            "empty parts, backslashes or a leading '/'."
+        )
+    return path
+
+
+def normalize_entry_path(path: str) -> str:
+    """Turn a user-supplied name (which may use os.sep or './') into a logical path, then validate it."""
+    cleaned = path.replace("\\", "/")
+    if cleaned.startswith("/") or ".." in cleaned.split("/"):
+        return validate_entry_path(path)
+    return validate_entry_path(posixpath.normpath(cleaned))
+
+
+def parse_artifact_path(path: str, default_entity: str, default_project: str) -> ArtifactPath:
+    """Parse ``[[entity/]project/]name[:version|alias]``; the selector defaults to ``latest``."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"Artifact path {path!r} is invalid: use '[[entity/]project/]name[:version|alias]'.")
+    body, sep, selector = path.partition(":")
+    parts = body.split("/")
+    if len(parts) > 3 or any(not p for p in parts) or (sep and not selector):
+        raise ValueError(
+            f"Artifact path {path!r} is invalid: use '[[entity/]project/]name[:version|alias]', "
+            "e.g. 'my-project/bike-dataset:v0'."
+        )
+    if len(parts) == 3:
+        entity, project, name = parts
+    elif len(parts) == 2:
+        entity, (project, name) = default_entity, parts
+    else:
+        entity, project, name = default_entity, default_project, parts[0]
+    return ArtifactPath(entity, project, name, selector or "latest")

@@ -1,0 +1,577 @@
+"""``init`` and ``Run``: a tracked unit of work with config, metrics history, summary and artifact lineage.
+
+Example::
+
+    >>> import wandb_dagster as wandb
+    >>> with wandb.init(project="demo", config={"lr": 0.01}) as run:   # doctest: +SKIP
+    ...     run.log({"loss": 0.5})
+    ...     run.summary["best"] = 0.5
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import math
+import os
+import random
+import secrets
+import socket
+import string
+import sys
+import threading
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
+from wandb_dagster.sdk.names import (
+    parse_artifact_path,
+    validate_aliases,
+    validate_tags,
+)
+from wandb_dagster.sdk.workspace import Workspace
+from wandb_dagster.settings import Settings
+
+_RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
+_HISTORY_FLUSH_ROWS = 100
+_HISTORY_FLUSH_SECONDS = 2.0
+_ADJECTIVES = (
+    "amber autumn bold brisk calm cosmic crisp dainty dark dashing deft desert divine dry eager easy fanciful "
+    "fearless fine fluent fresh gallant gentle glad glorious golden good grateful hardy hearty helpful honest "
+    "icy jolly kind laced lilac lively lucky lunar misty morning noble northern olive polar proud quiet radiant "
+    "rare restful robust rosy royal rural sandy serene sleek smooth snowy solar spring stellar still summer "
+    "sunny super swift twilight valiant vibrant vivid wandering warm wild winter wise youthful zesty"
+).split()
+_NOUNS = (
+    "bird breeze brook bush butterfly cherry cloud dawn deluge dew disco dream dust energy field fire firefly "
+    "flower fog forest frog frost glade glitter grass haze hill lake leaf meadow moon morning mountain night "
+    "oath paper pine plasma planet pond puddle rain river salad sea shadow shape sky smoke snow snowflake "
+    "sound star starlight sun sunset surf terrain thunder tree universe valley violet voice water waterfall "
+    "wave wildflower wind wood"
+).split()
+
+_global_run: "Run | None" = None
+
+
+def current_run() -> "Run | None":
+    """The run started by the last ``init`` in this process that is still active (``wandb.run``)."""
+    return _global_run
+
+
+def _new_run_id() -> str:
+    return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(8))
+
+
+def _json_value(value: Any, key: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        # JSON has no NaN/Infinity; W&B shows them as strings too.
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_value(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v, key) for v in value]
+    for attr in ("item", "tolist"):  # NumPy scalars and arrays, torch tensors
+        convert = getattr(value, attr, None)
+        if callable(convert):
+            try:
+                return _json_value(convert(), key)
+            except (TypeError, ValueError):
+                break
+    raise ValueError(
+        f"Value for {key!r} has type {type(value).__name__}, which cannot be recorded; log numbers, strings, "
+        "booleans, lists or dicts of them."
+    )
+
+
+class Config(dict):
+    """``run.config``: a dict that also allows attribute access, persisted to the run as it changes."""
+
+    def __init__(self, run: "Run", initial: dict | None = None) -> None:
+        super().__init__(initial or {})
+        object.__setattr__(self, "_run", run)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"run.config has no key {key!r}; keys: {sorted(self)}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, _json_value(value, f"config.{key}"))
+        self._run._persist_config()
+
+    def update(self, data: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        merged = dict(data or {}, **kwargs)
+        if hasattr(data, "__dict__") and not isinstance(data, dict):  # argparse.Namespace, as W&B accepts
+            merged = dict(vars(data), **kwargs)
+        for key, value in merged.items():
+            super().__setitem__(key, _json_value(value, f"config.{key}"))
+        self._run._persist_config()
+
+    def setdefaults(self, data: dict) -> None:
+        for key, value in data.items():
+            if key not in self:
+                super().__setitem__(key, _json_value(value, f"config.{key}"))
+        self._run._persist_config()
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+
+class Summary(dict):
+    """``run.summary``: the last logged value of each key; may also be set directly."""
+
+    def __init__(self, run: "Run", initial: dict | None = None) -> None:
+        super().__init__(initial or {})
+        object.__setattr__(self, "_run", run)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, _json_value(value, f"summary.{key}"))
+        self._run._dirty_summary = True
+
+    def update(self, data: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(data or {}, **kwargs).items():
+            self[key] = value
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"run.summary has no key {key!r}") from None
+
+
+class Run:
+    """A tracked run. Create it with :func:`init`; use it as a context manager to finish it."""
+
+    def __init__(self, ws: Workspace, record: Any, settings: Settings, resumed: bool = False) -> None:
+        self._ws = ws
+        self._settings = settings
+        self._record = record
+        self._pk = record.pk
+        self.entity: str = record.entity
+        self.project: str = record.project
+        self.id: str = record.id
+        self._name: str = record.display_name
+        self.group: str | None = record.group
+        self.job_type: str | None = record.job_type
+        self.notes: str | None = record.notes
+        self._tags: tuple[str, ...] = tuple(record.tags or ())
+        self.config = Config(self, record.config)
+        self.summary = Summary(self, record.summary)
+        self._dirty_summary = False
+        self._start = time.time()
+        self._step = self._resume_step() if resumed else 0
+        self._pending: dict[str, Any] = {}
+        self._history_buffer: list[dict] = []
+        self._last_flush = time.monotonic()
+        self._finished = False
+        self._lock = threading.RLock()
+
+    def _resume_step(self) -> int:
+        rows = self._ws.store.history(self._pk)
+        return (rows[-1]["_step"] + 1) if rows else 0
+
+    # ---------------------------------------------------------------- properties W&B users reach for
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+        self._ws.store.update_run(self._pk, display_name=value)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._tags = tuple(validate_tags(list(value)))
+        self._ws.store.update_run(self._pk, tags=list(self._tags))
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def dir(self) -> str:
+        return os.getcwd()
+
+    @property
+    def url(self) -> None:
+        # No server: there is no page to link to. Kept so W&B code that prints run.url keeps working.
+        return None
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def start_time(self) -> float:
+        return self._start
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._ws
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path} ({self._name})>"
+
+    # ---------------------------------------------------------------- metrics
+
+    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+        """Append metrics to the history. ``commit=False`` accumulates into the current step."""
+        self._check_active("log")
+        if not isinstance(data, dict):
+            raise ValueError(f"run.log() takes a dict of metrics, got {type(data).__name__}: {data!r}.")
+        clean = {}
+        for key, value in data.items():
+            if not isinstance(key, str) or key.startswith("_"):
+                raise ValueError(f"Metric key {key!r} is invalid: keys are strings not starting with '_'.")
+            clean[key] = _json_value(value, key)
+        with self._lock:
+            if step is not None:
+                if step < self._step:
+                    warnings.warn(
+                        f"run.log(step={step}) is below the current step {self._step}; the data was ignored, "
+                        "as W&B does. Steps must increase.",
+                        stacklevel=2,
+                    )
+                    return
+                if step > self._step:
+                    self._commit_pending()
+                    self._step = step
+            self._pending.update(clean)
+            self.summary.update(clean)
+            if commit is not False and (step is None or commit):
+                self._commit_pending()
+
+    def _commit_pending(self) -> None:
+        if not self._pending:
+            return
+        now = time.time()
+        row = dict(self._pending, _step=self._step, _timestamp=now, _runtime=now - self._start)
+        self._pending = {}
+        self._step += 1
+        self._history_buffer.append(row)
+        if (
+            len(self._history_buffer) >= _HISTORY_FLUSH_ROWS
+            or time.monotonic() - self._last_flush >= _HISTORY_FLUSH_SECONDS
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self._history_buffer:
+                self._ws.store.append_history(self._pk, self._history_buffer)
+                self._history_buffer = []
+            fields: dict[str, Any] = {"heartbeat_at": datetime.now(timezone.utc)}
+            if self._dirty_summary:
+                fields["summary"] = dict(self.summary)
+                self._dirty_summary = False
+            self._ws.store.update_run(self._pk, **fields)
+            self._last_flush = time.monotonic()
+
+    def _persist_config(self) -> None:
+        self._ws.store.update_run(self._pk, config=dict(self.config))
+
+    def history(self) -> list[dict]:
+        """Every history row logged so far, in step order."""
+        with self._lock:
+            self._commit_pending()
+            self._flush()
+        return self._ws.store.history(self._pk)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _check_active(self, what: str) -> None:
+        if self._finished:
+            raise RuntimeError(f"run.{what}() was called after run {self.path!r} finished; start a new run with init().")
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """Flush history and summary and mark the run ``finished`` (or ``failed`` for a non-zero exit code)."""
+        global _global_run
+        if self._finished:
+            return
+        with self._lock:
+            self._commit_pending()
+            self._dirty_summary = True
+            self._flush()
+            state = "finished" if not exit_code else "failed"
+            self._ws.store.update_run(
+                self._pk, state=state, config=dict(self.config), finished_at=datetime.now(timezone.utc)
+            )
+            self._finished = True
+        if _global_run is self:
+            _global_run = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self.finish(exit_code=1 if exc_type is not None else 0)
+        return False
+
+    # ---------------------------------------------------------------- artifacts
+
+    def log_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Iterable[str] | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> Artifact:
+        """Log an artifact (or a path, which becomes ``run-<id>-<basename>`` of type ``unspecified``) as an
+        output of this run. ``latest`` is always added. Identical content makes no new version."""
+        self._check_active("log_artifact")
+        artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")
+        return self._commit(artifact, aliases, tags, as_output=True)
+
+    def _as_artifact(self, artifact_or_path: Any, name: str | None, type: str) -> Artifact:
+        if isinstance(artifact_or_path, Artifact):
+            return artifact_or_path
+        if not isinstance(artifact_or_path, (str, os.PathLike)):
+            raise ValueError(
+                f"Expected an Artifact or a path, got {type(artifact_or_path).__name__}: {artifact_or_path!r}."
+            )
+        path = os.fspath(artifact_or_path)
+        if "://" in path:
+            artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}", type)
+            artifact.add_reference(path)
+            return artifact
+        if not os.path.exists(path):
+            raise ValueError(f"Path {path!r} does not exist; pass an existing file or directory, or an Artifact.")
+        artifact = Artifact(name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}", type)
+        artifact._ws = self._ws
+        if os.path.isdir(path):
+            artifact.add_dir(path)
+        else:
+            artifact.add_file(path)
+        return artifact
+
+    def _commit(
+        self, artifact: Artifact, aliases: Iterable[str] | None, tags: Iterable[str] | None, as_output: bool
+    ) -> Artifact:
+        from wandb_dagster.sdk.commit import commit_artifact
+
+        alias_list = validate_aliases(list(aliases or []) + list(artifact._aliases if artifact.is_draft() else []))
+        if "latest" not in alias_list:
+            alias_list.append("latest")
+        tag_list = validate_tags(list(tags or []) + list(artifact._tags))
+        return commit_artifact(
+            self._ws,
+            artifact,
+            entity=self.entity,
+            project=self.project,
+            aliases=alias_list,
+            tags=tag_list,
+            run_pk=self._pk if as_output else None,
+        )
+
+    def use_artifact(
+        self,
+        artifact_or_name: Artifact | str | None = None,
+        type: str | None = None,
+        aliases: Iterable[str] | None = None,
+        use_as: str | None = None,
+        *,
+        artifact: Artifact | str | None = None,
+    ) -> Artifact:
+        """Mark an artifact as an input of this run and return it.
+
+        Accepts ``name:alias``, ``project/name:v0``, ``entity/project/name:v0``, or an ``Artifact`` (a draft
+        is logged first; doing so again with the same content reuses the version).
+        """
+        self._check_active("use_artifact")
+        if artifact_or_name is None:
+            artifact_or_name = artifact  # the older W&B keyword, still shown in the W&B docs
+        if isinstance(artifact_or_name, Artifact):
+            artifact = artifact_or_name
+            if artifact.is_draft():
+                artifact = self._commit(artifact, aliases, None, as_output=False)
+        elif isinstance(artifact_or_name, str):
+            artifact = self._fetch(artifact_or_name)
+        else:
+            raise ValueError(
+                f"use_artifact() takes an Artifact or a name such as 'bike-dataset:v0', got {artifact_or_name!r}."
+            )
+        if type is not None and artifact.type != type:
+            raise ValueError(
+                f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not the requested {type!r}."
+            )
+        self._ws.store.record_input(self._pk, artifact._record.pk)
+        return artifact
+
+    def _fetch(self, name: str) -> Artifact:
+        return fetch_artifact(self._ws, name, self.entity, self.project)
+
+    def logged_artifacts(self) -> list[Artifact]:
+        return [Artifact._from_record(self._ws, r) for r in self._ws.store.run_outputs(self._pk)]
+
+    def used_artifacts(self) -> list[Artifact]:
+        return [Artifact._from_record(self._ws, r) for r in self._ws.store.run_inputs(self._pk)]
+
+    def log_model(self, path: str | os.PathLike, name: str | None = None, aliases: Iterable[str] | None = None) -> Artifact:
+        """Log a model file or directory as an artifact of type ``model`` (default name ``run-<id>-<basename>``)."""
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+
+    def use_model(self, name: str) -> str:
+        """Download a logged model; returns the file path for a one-file model, else the directory."""
+        artifact = self.use_artifact(name)
+        if "model" not in artifact.type.lower():
+            raise ValueError(
+                f"use_model() only takes model artifacts; {artifact.qualified_name!r} has type {artifact.type!r}. "
+                "Use use_artifact() for other types."
+            )
+        root = artifact.download()
+        entries = list(artifact.manifest)
+        if len(entries) == 1:
+            return str(Path(root) / entries[0].path)
+        return root
+
+
+def fetch_artifact(ws: Workspace, name: str, entity: str, project: str) -> Artifact:
+    path = parse_artifact_path(name, entity, project)
+    record = ws.store.resolve(path.entity, path.project, path.name, path.selector)
+    if record is None:
+        raise ArtifactNotFoundError(
+            f"Artifact {path.name}:{path.selector} not found in project {path.entity}/{path.project}; check the "
+            "name, version or alias (e.g. 'bike-dataset:v0' or 'my-project/bike-dataset:latest')."
+        )
+    return Artifact._from_record(ws, record)
+
+
+def _resolve_settings(settings: Any, entity: str | None, project: str | None, dir: Any) -> Settings:
+    if settings is None:
+        return Settings.resolve(entity=entity, project=project)
+    if isinstance(settings, Settings):
+        return settings.replace(**{k: v for k, v in (("entity", entity), ("project", project)) if v})
+    if isinstance(settings, dict):
+        known = {f for f in Settings.__dataclass_fields__}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"Unknown settings {unknown}; valid settings: {sorted(known)}.")
+        return Settings.resolve(entity=entity, project=project, **settings)
+    raise ValueError(f"settings must be a dict or wandb_dagster.Settings, got {type(settings).__name__}.")
+
+
+def init(
+    project: str | None = None,
+    entity: str | None = None,
+    config: dict | Any = None,
+    job_type: str | None = None,
+    name: str | None = None,
+    tags: Sequence[str] | None = None,
+    group: str | None = None,
+    id: str | None = None,
+    resume: bool | str | None = None,
+    notes: str | None = None,
+    reinit: bool | str | None = None,
+    dir: str | os.PathLike | None = None,
+    settings: Settings | dict | None = None,
+    mode: str | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
+    resume_from: str | None = None,
+    save_code: bool | None = None,
+    anonymous: str | None = None,
+    force: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+) -> Run:
+    """Start a run, as ``wandb.init``. Returns a :class:`Run`, usable as a context manager.
+
+    ``reinit``: by default a run still active in this process is finished first; ``"return_previous"``
+    returns it instead, ``"create_new"`` keeps it running alongside.
+    """
+    global _global_run
+    if mode not in (None, "online", "offline", "disabled", "shared"):
+        raise ValueError(f"mode={mode!r} is invalid: use 'online', 'offline' or 'disabled'.")
+    previous = _global_run
+    if previous is not None:
+        if reinit == "return_previous":
+            return previous
+        if reinit != "create_new":
+            previous.finish()
+    resolved = _resolve_settings(settings, entity, project, dir)
+    ws = Workspace.for_settings(resolved)
+    run_id = id or os.environ.get("WANDB_RUN_ID") or _new_run_id()
+    if not isinstance(run_id, str) or not run_id or any(c in run_id for c in "/: "):
+        raise ValueError(f"Run id {run_id!r} is invalid: ids are non-empty and contain no '/', ':' or spaces.")
+    resume_mode = {True: "allow", False: None}.get(resume, resume) if isinstance(resume, bool) else resume
+    if resume_mode not in (None, "allow", "must", "never", "auto"):
+        raise ValueError(f"resume={resume!r} is invalid: use 'allow', 'must', 'never', 'auto' or True.")
+    cfg = dict(config or {}) if isinstance(config, dict) or config is None else dict(vars(config))
+    if config_exclude_keys:
+        cfg = {k: v for k, v in cfg.items() if k not in config_exclude_keys}
+    if config_include_keys:
+        cfg = {k: v for k, v in cfg.items() if k in config_include_keys}
+    try:
+        username = getpass.getuser()
+    except Exception:
+        username = None
+    record = ws.store.create_run(
+        resolved.entity,
+        resolved.project,
+        run_id,
+        display_name=name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
+        config={k: _json_value(v, f"config.{k}") for k, v in cfg.items()},
+        tags=validate_tags(list(tags or [])),
+        group=group or os.environ.get("WANDB_RUN_GROUP"),
+        job_type=job_type or os.environ.get("WANDB_JOB_TYPE"),
+        notes=notes,
+        host=socket.gethostname(),
+        username=username,
+        resume=resume_mode,
+    )
+    run = Run(ws, record, resolved, resumed=resume_mode in ("allow", "must", "auto"))
+    if reinit != "create_new" or _global_run is None:
+        _global_run = run
+    _install_exit_hooks()
+    return run
+
+
+_hooks_installed = False
+_last_exception: list[BaseException] = []
+
+
+def _install_exit_hooks() -> None:
+    # A script that ends without finish() still gets its history flushed and a final state, as in W&B:
+    # failed if an uncaught exception ended it, finished otherwise.
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous_hook = sys.excepthook
+
+    def excepthook(exc_type: Any, exc: BaseException, tb: Any) -> None:
+        _last_exception.append(exc)
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+
+    def at_exit() -> None:
+        run = _global_run
+        if run is not None and not run._finished:
+            try:
+                run.finish(exit_code=1 if _last_exception else 0)
+            except Exception:  # the interpreter is going away; never mask the original exit
+                pass
+
+    atexit.register(at_exit)

@@ -1,0 +1,65 @@
+"""A workspace: one metadata store plus the blob storage it records, and this machine's caches.
+
+Example::
+
+    >>> from wandb_dagster.settings import Settings
+    >>> from wandb_dagster.sdk.workspace import Workspace
+    >>> ws = Workspace.for_settings(Settings.resolve())   # doctest: +SKIP
+    >>> ws.store.dialect                                   # doctest: +SKIP
+    'sqlite'
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from wandb_dagster.settings import Settings
+from wandb_dagster.storage.blobs import BlobStore
+from wandb_dagster.storage.cache import DownloadCache
+from wandb_dagster.storage.statcache import StatCache
+from wandb_dagster.store import Store
+
+
+class Workspace:
+    """Everything a client needs to read and write one workspace. Share one per database URL."""
+
+    _open: dict[tuple[str, str], "Workspace"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store.open(settings.database_url, storage_root=settings.storage_root)
+        # The database, not this client's settings, says where blobs live (design.md: a workspace is named
+        # by one database URL).
+        self.blobs = BlobStore(self.store.storage_root, settings.storage_options)
+        self.cache = DownloadCache(settings.cache_dir, settings.cache_size)
+        self.statcache = StatCache(settings.cache_dir / "statcache.db")
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "Workspace":
+        key = (settings.database_url, str(settings.cache_dir))
+        with cls._lock:
+            ws = cls._open.get(key)
+            if ws is None:
+                ws = cls._open[key] = cls(settings)
+            return ws
+
+    @classmethod
+    def default(cls, **overrides: Any) -> "Workspace":
+        return cls.for_settings(Settings.resolve(**overrides))
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every open workspace (tests use this to start from a clean slate)."""
+        with cls._lock:
+            for ws in cls._open.values():
+                ws.store.close()
+            cls._open.clear()
+
+    @property
+    def url(self) -> str:
+        return self.settings.database_url
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.store.url!r}, storage_root={self.store.storage_root!r})"

@@ -1,0 +1,575 @@
+"""Content-addressed blob storage: ``{root}/{hex[:2]}/{hex[2:]}``, named by the MD5 of the content.
+
+A local root (a path or ``file://`` URL) is handled with plain ``os`` calls, because per-file overhead is
+what decides the speed of logging many small files; any other root goes through the fsspec filesystem API
+(remote object stores get their own tuning in a later issue).
+
+Example::
+
+    >>> store = BlobStore("/tmp/blobs")                             # doctest: +SKIP
+    >>> hexdigest, size = store.put_file("model.pt")               # doctest: +SKIP
+    >>> store.sync()   # once, before the metadata that names the blob is committed   # doctest: +SKIP
+    >>> store.get_file(hexdigest, "/tmp/out/model.pt")            # verified while copying  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+
+from .errors import ContentChangedError, CorruptBlobError
+from .hashing import CHUNK, check_hex, new_md5
+
+POOL_MIN_SIZE = 64 * 1024
+"""Local files smaller than this are stored on the calling thread by put_files. For them the work is a
+handful of syscalls plus an MD5 that holds the GIL (hashlib releases it only above 2047 bytes), so worker
+threads only add hand-off cost; measured on 2 cores, 10,000 x 1 KiB files took about twice as long through
+a pool as inline. Larger files hash without the GIL and overlap well."""
+
+_TMP_DIR = "tmp"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_PREFIX_RE = re.compile(r"[0-9a-f]{2}")
+_REST_RE = re.compile(r"[0-9a-f]{30}")
+_REMOTE_EXISTS_SINGLE = 16  # up to this many digests, ask per blob; beyond, list the fan-out directories
+
+
+def _local_root(root: str) -> str | None:
+    """The absolute directory a root names on this machine, or None for a remote (fsspec) root."""
+    if root.startswith("file://"):
+        root = root[len("file://") :]
+    elif "://" in root or "::" in root:
+        return None
+    path = os.path.abspath(os.path.expanduser(root))
+    return path.rstrip("/") or "/"
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class BlobStore:
+    """Content-addressed blobs under ``root``; a blob that exists is never written again.
+
+    Blobs are written into ``{root}/tmp/`` first and renamed into place, so a blob's name only ever shows
+    complete content. Writes are not fsynced one by one: call :meth:`sync` once before committing metadata
+    that names the blobs (design invariant 1).
+
+    Example::
+
+        >>> store = BlobStore("/data/blobs")                               # doctest: +SKIP
+        >>> results = store.put_files(["a.txt", "b.txt"])                  # [(hex, size), ...]  # doctest: +SKIP
+        >>> store.exists_many(h for h, _ in results)                       # doctest: +SKIP
+        >>> store.sync()                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> None:
+        root = os.fspath(root)
+        local = _local_root(root)
+        self.is_local = local is not None
+        self.max_workers = min(8, (os.cpu_count() or 1) + 1) if self.is_local else 16
+        if local is not None:
+            self.root = local
+            self._fs = None
+            self._fsroot = local
+        else:
+            import fsspec  # only remote roots pay for importing fsspec and its protocol registry
+
+            self._fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
+            self.root = root.rstrip("/")
+            self._fsroot = path.rstrip("/")
+        self._tmpdir = f"{self._fsroot}/{_TMP_DIR}"
+        # Fan-out directories known to exist; creating them on demand keeps an empty store empty, and
+        # remembering them saves a mkdir syscall per file.
+        self._made: set[str] = set()
+        self._tmp_tag = uuid.uuid4().hex[:8]
+        self._counter = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"BlobStore({self.root!r})"
+
+    # -- names ---------------------------------------------------------------------------------------------
+
+    def blob_path(self, hexdigest: str) -> str:
+        check_hex(hexdigest)
+        return f"{self.root}/{hexdigest[:2]}/{hexdigest[2:]}"
+
+    def _path(self, hexdigest: str) -> str:
+        """Path in the filesystem's own terms (no protocol); the digest must already be checked."""
+        return f"{self._fsroot}/{hexdigest[:2]}/{hexdigest[2:]}"
+
+    def _tmp_name(self) -> str:
+        # pid + a per-instance random tag + a counter: unique across threads, processes and machines
+        # sharing the root; O_EXCL on creation catches the impossible rest.
+        return f"{self._tmpdir}/{os.getpid()}-{self._tmp_tag}-{next(self._counter)}"
+
+    # -- existence -----------------------------------------------------------------------------------------
+
+    def exists(self, hexdigest: str, size: int | None = None) -> bool:
+        """Whether the blob is stored (and, when ``size`` is given, has that size)."""
+        size_found = self._stored_size(check_hex(hexdigest))
+        return size_found is not None and (size is None or size_found == size)
+
+    def exists_many(self, hexes: Iterable[str], sizes: dict[str, int] | None = None) -> set[str]:
+        """The subset of ``hexes`` that is stored, in one batch.
+
+        ``sizes`` (hex -> expected size) makes a blob of another size count as missing: a blob left
+        truncated by a crash before :meth:`sync` is then written again instead of being trusted.
+        """
+        wanted = {check_hex(h) for h in hexes}
+        if self.is_local:
+            found = {}
+            for h in wanted:
+                try:
+                    found[h] = os.stat(self._path(h)).st_size
+                except FileNotFoundError:
+                    pass
+        else:
+            found = self._remote_sizes(wanted)
+        if sizes is None:
+            return set(found)
+        return {h for h, n in found.items() if h not in sizes or sizes[h] == n}
+
+    def _stored_size(self, hexdigest: str) -> int | None:
+        try:
+            if self._fs is None:
+                return os.stat(self._path(hexdigest)).st_size
+            return int(self._fs.info(self._path(hexdigest))["size"])
+        except FileNotFoundError:
+            return None
+
+    def _remote_sizes(self, wanted: set[str]) -> dict[str, int]:
+        if len(wanted) <= _REMOTE_EXISTS_SINGLE:
+            return {h: n for h in wanted if (n := self._stored_size(h)) is not None}
+        # One listing per fan-out directory instead of one request per blob.
+        found: dict[str, int] = {}
+        by_prefix: dict[str, set[str]] = collections.defaultdict(set)
+        for h in wanted:
+            by_prefix[h[:2]].add(h[2:])
+        for prefix, rests in by_prefix.items():
+            directory = f"{self._fsroot}/{prefix}"
+            self._fs.invalidate_cache(directory)  # another writer may have added blobs since we last looked
+            try:
+                listing = self._fs.ls(directory, detail=True)
+            except FileNotFoundError:
+                continue
+            for info in listing:
+                rest = info["name"].rstrip("/").rsplit("/", 1)[-1]
+                if rest in rests and info.get("type", "file") == "file":
+                    found[prefix + rest] = int(info["size"])
+        return found
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store in-memory bytes; returns (hex, size)."""
+        hexdigest = new_md5(data).hexdigest()
+        self._store_buffer(hexdigest, data)
+        return hexdigest, len(data)
+
+    def put_file(self, local_path: str | os.PathLike[str], expected_hex: str | None = None) -> tuple[str, int]:
+        """Store a local file, reading it once (the bytes read feed both the MD5 and the blob).
+
+        ``expected_hex`` is the digest the caller computed earlier (e.g. from the stat cache); if the
+        bytes read now differ, :class:`ContentChangedError` is raised and nothing is stored.
+        """
+        if expected_hex is not None:
+            check_hex(expected_hex)
+        fd = os.open(local_path, os.O_RDONLY | _O_CLOEXEC)
+        return self._put_fd(fd, local_path, expected_hex)
+
+    def _put_fd(self, fd: int, local_path: str | os.PathLike[str], expected_hex: str | None) -> tuple[str, int]:
+        """put_file for an already opened source; closes ``fd``."""
+        try:
+            size = os.fstat(fd).st_size
+            data = b""
+            if size < CHUNK:
+                # One read for a small file. Asking for one byte more than fstat reported notices a file
+                # that grew meanwhile; a short read (possible on FUSE/network filesystems) keeps reading.
+                data = os.read(fd, size + 1)
+                if len(data) < size:
+                    data += _read_to_end(fd)
+            if size < CHUNK and len(data) <= size:
+                hexdigest = new_md5(data).hexdigest()
+                if expected_hex is not None and hexdigest != expected_hex:
+                    raise ContentChangedError(local_path, expected_hex, hexdigest)
+                self._store_buffer(hexdigest, data)
+                return hexdigest, len(data)
+            return self._store_stream(fd, data, local_path, expected_hex)
+        finally:
+            os.close(fd)
+
+    def _store_buffer(self, hexdigest: str, data: bytes) -> None:
+        """Store bytes whose digest is known: nothing to write when the blob is already there."""
+        if self._stored_size(hexdigest) == len(data):
+            return
+        if self._fs is not None:
+            tmp = self._tmp_name()
+            self._fs.pipe_file(tmp, data)
+            self._commit_remote(tmp, hexdigest)
+            return
+        tmp, out = self._open_local_tmp()
+        try:
+            try:
+                _write_all(out, data)
+            finally:
+                os.close(out)
+            self._commit_local(tmp, hexdigest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def _store_stream(
+        self, fd: int, head: bytes, local_path: str | os.PathLike[str], expected_hex: str | None
+    ) -> tuple[str, int]:
+        """Large file: hash while copying CHUNK pieces to a temp file, then rename (or drop if present)."""
+        h = new_md5(head)
+        size = len(head)
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        if self._fs is not None:
+            tmp = self._tmp_name()
+            try:
+                with self._fs.open(tmp, "wb") as out:
+                    out.write(head)
+                    while n := os.readv(fd, [buf]):
+                        h.update(view[:n])
+                        out.write(view[:n])
+                        size += n
+                hexdigest = self._check_streamed(h, local_path, expected_hex)
+                if self._stored_size(hexdigest) == size:
+                    self._fs.rm_file(tmp)
+                else:
+                    self._commit_remote(tmp, hexdigest)
+            except BaseException:
+                try:
+                    self._fs.rm_file(tmp)
+                except FileNotFoundError:
+                    pass
+                raise
+            return hexdigest, size
+        tmp, out = self._open_local_tmp()
+        try:
+            try:
+                _write_all(out, head)
+                while n := os.readv(fd, [buf]):
+                    h.update(view[:n])
+                    _write_all(out, view[:n])
+                    size += n
+            finally:
+                os.close(out)
+            hexdigest = self._check_streamed(h, local_path, expected_hex)
+            if self._stored_size(hexdigest) == size:
+                os.unlink(tmp)  # never rewrite an existing blob
+            else:
+                self._commit_local(tmp, hexdigest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return hexdigest, size
+
+    @staticmethod
+    def _check_streamed(h, local_path: str | os.PathLike[str], expected_hex: str | None) -> str:
+        hexdigest = h.hexdigest()
+        if expected_hex is not None and hexdigest != expected_hex:
+            raise ContentChangedError(local_path, expected_hex, hexdigest)
+        return hexdigest
+
+    def _open_local_tmp(self) -> tuple[str, int]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+        for _ in range(3):
+            tmp = self._tmp_name()
+            try:
+                # 0o444: a committed blob is immutable, so nobody (but root) gets to write to it by accident.
+                return tmp, os.open(tmp, flags, 0o444)
+            except FileNotFoundError:
+                os.makedirs(self._tmpdir, exist_ok=True)
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"could not create a unique temporary file in {self._tmpdir!r}")
+
+    def _commit_local(self, tmp: str, hexdigest: str) -> None:
+        """Rename a complete temp file to its blob name.
+
+        Reached only when the blob is absent or has the wrong size (a truncated leftover of a crash before
+        sync). Two writers racing here both hold identical bytes, so whichever rename lands last is fine.
+        """
+        prefix = hexdigest[:2]
+        final = self._path(hexdigest)
+        if prefix not in self._made:
+            os.makedirs(f"{self._fsroot}/{prefix}", exist_ok=True)
+            self._made.add(prefix)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            # The fan-out directory vanished (removed by hand or by a gc); forget it and try once more.
+            self._made.discard(prefix)
+            os.makedirs(f"{self._fsroot}/{prefix}", exist_ok=True)
+            os.replace(tmp, final)
+
+    def _commit_remote(self, tmp: str, hexdigest: str) -> None:
+        # Generic fsspec: mv is a rename where the filesystem has one and copy + delete on object stores
+        # (where the copy is itself atomic). The S3/GCS issue can replace this with a direct PUT.
+        self._fs.makedirs(f"{self._fsroot}/{hexdigest[:2]}", exist_ok=True)
+        self._fs.mv(tmp, self._path(hexdigest))
+
+    def put_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        expected: Sequence[str | None] | None = None,
+        progress: Callable[[int], Any] | None = None,
+    ) -> list[tuple[str, int]]:
+        """put_file for many files; returns (hex, size) in the order of ``paths``.
+
+        ``expected`` lines up with ``paths`` (None where unknown). ``progress(nbytes)`` is called on the
+        calling thread once per stored file. Small local files are stored inline, larger ones (and every
+        file of a remote root) by a bounded thread pool; the first error stops the batch and is raised.
+        """
+        if expected is not None and len(expected) != len(paths):
+            raise ValueError(f"expected has {len(expected)} digests for {len(paths)} paths; pass one per path")
+        for e in expected or ():
+            if e is not None:
+                check_hex(e)
+        results: list[tuple[str, int] | None] = [None] * len(paths)
+        # (index, future, fd handed to the worker or -1): kept in submission order.
+        pending: collections.deque[tuple[int, Future, int]] = collections.deque()
+        limit = threading.BoundedSemaphore(2 * self.max_workers)  # bounds open fds and queued work
+
+        def report(i: int, result: tuple[str, int]) -> None:
+            results[i] = result
+            if progress is not None:
+                progress(result[1])
+
+        def drain(block: bool) -> None:
+            while pending and (block or pending[0][1].done()):
+                i, fut, _ = pending.popleft()
+                report(i, fut.result())
+
+        def run(job: Callable[[], tuple[str, int]]) -> tuple[str, int]:
+            try:
+                return job()
+            finally:
+                limit.release()
+
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="wandb-dagster-put")
+        try:
+            for i, path in enumerate(paths):
+                exp = expected[i] if expected is not None else None
+                if self._fs is not None:
+                    limit.acquire()
+                    pending.append((i, pool.submit(run, lambda p=path, e=exp: self.put_file(p, e)), -1))
+                else:
+                    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+                    try:
+                        big = os.fstat(fd).st_size >= POOL_MIN_SIZE
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                    if big:
+                        # The worker continues with the open fd, so the file is opened and sized once.
+                        limit.acquire()
+                        job = lambda fd=fd, p=path, e=exp: self._put_fd(fd, p, e)  # noqa: E731
+                        pending.append((i, pool.submit(run, job), fd))
+                    else:
+                        report(i, self._put_fd(fd, path, exp))
+                drain(block=False)
+            drain(block=True)
+        finally:
+            for _, fut, fd in pending:
+                if fut.cancel() and fd >= 0:
+                    os.close(fd)  # never started, so its fd is still ours to close
+            pool.shutdown(wait=True)
+        return results  # type: ignore[return-value]
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def _missing(self, hexdigest: str) -> FileNotFoundError:
+        return FileNotFoundError(
+            f"blob {hexdigest} is not in the blob store at {self.root!r}; the version that names it is "
+            "incomplete or the blob was deleted (log the file again to restore it)"
+        )
+
+    def open(self, hexdigest: str) -> BinaryIO:
+        """The stored bytes, unverified (use :meth:`get_file` for a checked copy)."""
+        path = self._path(check_hex(hexdigest))
+        try:
+            if self._fs is None:
+                return open(path, "rb", buffering=0)
+            return self._fs.open(path, "rb")
+        except FileNotFoundError:
+            raise self._missing(hexdigest) from None
+
+    def get_file(self, hexdigest: str, dest_path: str | os.PathLike[str]) -> None:
+        """Copy a blob to ``dest_path`` through a temp file beside it, checking the MD5 on the way.
+
+        The destination appears only if the bytes match the digest; otherwise :class:`CorruptBlobError`.
+        """
+        dest = os.path.abspath(os.fspath(dest_path))
+        parent, name = os.path.split(dest)
+        os.makedirs(parent, exist_ok=True)
+        h = new_md5()
+        tmp = f"{parent}/.{name}.{self._tmp_tag}-{next(self._counter)}.part"
+        with self.open(hexdigest) as src:
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+            try:
+                try:
+                    buf = bytearray(CHUNK)
+                    view = memoryview(buf)
+                    while n := src.readinto(buf):
+                        h.update(view[:n])
+                        _write_all(out, view[:n])
+                finally:
+                    os.close(out)
+                actual = h.hexdigest()
+                if actual != hexdigest:
+                    raise CorruptBlobError(hexdigest, actual, self.blob_path(hexdigest))
+                os.replace(tmp, dest)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+
+    # -- durability and maintenance ------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Make every blob written so far durable: one syncfs of the root's filesystem, not an fsync per file.
+
+        Remote roots need nothing: object stores acknowledge a write only once it is durable.
+        """
+        if self._fs is not None:
+            return
+        try:
+            fd = os.open(self.root, os.O_RDONLY | _O_CLOEXEC)
+        except FileNotFoundError:
+            return  # nothing was ever written here
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    def iter_hexes(self) -> Iterator[str]:
+        """Every stored digest (in no particular order); temp files are not blobs and are skipped."""
+        if self._fs is None:
+            try:
+                top = list(os.scandir(self.root))
+            except FileNotFoundError:
+                return
+            for d in top:
+                if _PREFIX_RE.fullmatch(d.name) and d.is_dir(follow_symlinks=False):
+                    for f in os.scandir(d.path):
+                        if _REST_RE.fullmatch(f.name):
+                            yield d.name + f.name
+            return
+        root = self._fsroot.strip("/")
+        for path in self._fs.find(self._fsroot):
+            rel = path.strip("/")
+            if not rel.startswith(root):
+                continue
+            prefix, _, rest = rel[len(root) :].lstrip("/").partition("/")
+            if _PREFIX_RE.fullmatch(prefix) and _REST_RE.fullmatch(rest):
+                yield prefix + rest
+
+    def delete(self, hexdigest: str) -> None:
+        """Remove a blob (for gc). Missing -> FileNotFoundError naming the digest."""
+        path = self._path(check_hex(hexdigest))
+        try:
+            if self._fs is None:
+                os.unlink(path)
+            else:
+                self._fs.rm_file(path)
+        except FileNotFoundError:
+            raise self._missing(hexdigest) from None
+
+    def remove_stale_temps(self, older_than_s: float = 24 * 3600) -> int:
+        """Delete temp files left by crashed writers (for gc); returns how many were removed.
+
+        Only files older than ``older_than_s`` go, so a write in progress elsewhere is left alone.
+        """
+        cutoff = time.time() - older_than_s
+        removed = 0
+        if self._fs is None:
+            try:
+                entries = list(os.scandir(self._tmpdir))
+            except FileNotFoundError:
+                return 0
+            for e in entries:
+                try:
+                    if e.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(e.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+            return removed
+        try:
+            names = self._fs.ls(self._tmpdir, detail=False)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            try:
+                stale = self._fs.modified(name).timestamp() < cutoff
+            except (NotImplementedError, FileNotFoundError):
+                continue  # no timestamps on this filesystem: leave the file rather than guess
+            if stale:
+                self._fs.rm_file(name)
+                removed += 1
+        return removed
+
+
+def _read_to_end(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, CHUNK):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+_libc_syncfs_fn: Any = None
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2) on the filesystem holding ``fd``: one flush for all blobs, no fsync per file."""
+    native = getattr(os, "syncfs", None)
+    if native is not None:
+        native(fd)
+        return
+    global _libc_syncfs_fn
+    if _libc_syncfs_fn is None:
+        _libc_syncfs_fn = _load_libc_syncfs()
+    if _libc_syncfs_fn is not False:
+        import ctypes
+
+        if _libc_syncfs_fn(fd) == 0:
+            return
+        err = ctypes.get_errno()
+        import errno
+
+        if err not in (errno.ENOSYS, errno.EOPNOTSUPP):
+            # Since Linux 5.8 syncfs reports writeback errors: the data may not be on disk.
+            raise OSError(err, f"syncfs failed: {os.strerror(err)}; the blobs written may not be durable")
+    os.sync()  # no syncfs (not Linux): flushes every filesystem, slower but just as durable
+
+
+def _load_libc_syncfs():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols include libc on Linux
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn

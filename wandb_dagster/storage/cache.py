@@ -1,0 +1,394 @@
+"""Download cache: verified copies of blobs under ``{dir}/md5/{hex[:2]}/{hex[2:]}``, bounded by LRU eviction.
+
+Example::
+
+    >>> cache = DownloadCache(Path("~/.cache/wandb-dagster").expanduser(), max_bytes=10 * 1024**3)  # doctest: +SKIP
+    >>> cache.fetch(blobstore, hexdigest, size)          # verified on the way in       # doctest: +SKIP
+    >>> cache.place(hexdigest, Path("artifacts/model/model.pt"))  # reflink, hard link or copy  # doctest: +SKIP
+
+How an entry proves it is unmodified
+------------------------------------
+An entry's MD5 is checked once, when it enters the cache. Re-hashing on every lookup would make cached
+downloads as slow as uncached ones, so a lookup only stats the entry: its size must be the blob's size and
+its mtime a *sentinel* derived from the digest (see :func:`sentinel_mtime_ns`), set when it was verified.
+Any write to the file sets its mtime to the current time, so a modified entry fails the check and is dropped.
+
+This matters because :meth:`DownloadCache.place` hard-links where it can: a downloaded file then *is* the
+cache entry (one inode), and a user editing it in place edits the entry. Entries are also read-only
+(0o444) so that such an edit fails for ordinary users; root ignores permissions, and the sentinel check
+catches that case. A hard-linked download therefore shows the sentinel date (around 2000) as its mtime
+and is read-only; reflinked and copied downloads are ordinary new files.
+
+Why not ctime, which users cannot set: every link, unlink, chmod or utime changes it, including our own
+LRU touches and other processes hard-linking the same entry, so it would need an index kept in step across
+processes. The sentinel carries 52 bits of the digest, so even copying one entry's bytes *and* timestamps
+onto another (``cp -p`` between two hard-linked downloads) fails the check unless the two digests share
+their first 13 hex digits and their size.
+
+The least recently used entries go first when the cache outgrows ``max_bytes``; use is tracked in the
+entry's atime, which lookups set explicitly (so ``noatime`` mounts do not matter) at most once a minute.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from .errors import ContentChangedError, CorruptBlobError
+from .hashing import CHUNK, check_hex, new_md5
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int); share the extents of another file (reflink)
+
+SENTINEL_BASE_S = 946_684_800  # 2000-01-01T00:00:00Z: obviously not a real modification time
+_TOUCH_EVERY_NS = 60 * 1_000_000_000  # refreshing atime more often buys no useful LRU precision
+_STALE_TMP_S = 3600
+_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+PlaceMode = Literal["reflink", "hardlink", "copy"]
+
+
+def sentinel_mtime_ns(hexdigest: str) -> int:
+    """The mtime a verified entry carries: 2000-01-01 + 2 s x digest[:6] + digest[6:13] nanoseconds.
+
+    Whole seconds are even so that FAT's two-second clock keeps them; the nanoseconds tell entries apart
+    where the filesystem keeps them (see :func:`_sentinel_ok` for filesystems that round).
+    """
+    seconds = SENTINEL_BASE_S + 2 * int(hexdigest[:6], 16)
+    return seconds * 1_000_000_000 + int(hexdigest[6:13], 16)  # 16**7 < 10**9: always a valid fraction
+
+
+def _sentinel_ok(mtime_ns: int, hexdigest: str) -> bool:
+    sentinel = sentinel_mtime_ns(hexdigest)
+    # Filesystems keep ns (ext4, xfs, btrfs), us (some FUSE/NFS) or whole seconds; accept the rounded forms.
+    return mtime_ns in (sentinel, sentinel - sentinel % 1_000, sentinel - sentinel % 1_000_000_000)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class DownloadCache:
+    """Content-addressed cache of verified blobs, shared by processes and bounded to ``max_bytes``.
+
+    Writes are atomic (temp file in ``{dir}/tmp`` + rename), so two processes filling the same entry both
+    end up with a complete, verified file. The byte bound is kept by this process's own writes (it
+    evicts when its running total passes the bound) and by :meth:`evict`, which rescans the directory.
+
+    Example::
+
+        >>> cache = DownloadCache(Path("/tmp/dl-cache"), max_bytes=1 << 30)   # doctest: +SKIP
+        >>> path = cache.lookup(hexdigest, size) or cache.fetch(blobstore, hexdigest, size)  # doctest: +SKIP
+        >>> cache.place(hexdigest, Path("out/data.csv"))                      # doctest: +SKIP
+        'hardlink'
+    """
+
+    def __init__(self, directory: Path | str, max_bytes: int) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes={max_bytes} is negative; pass the cache bound in bytes (0 keeps nothing)")
+        self.directory = Path(directory)
+        self.max_bytes = int(max_bytes)
+        self._entries = str(self.directory / "md5")
+        self._tmpdir = str(self.directory / "tmp")
+        self._made: set[str] = set()  # fan-out directories known to exist
+        self._tag = uuid.uuid4().hex[:8]
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self._total: int | None = None  # bytes in the cache as of our last scan plus our own writes since
+        # Per destination device: placement modes that failed for a reason that will not change.
+        self._no_reflink: set[int] = set()
+        self._no_hardlink: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"DownloadCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
+
+    def path_for(self, hexdigest: str) -> Path:
+        check_hex(hexdigest)
+        return Path(f"{self._entries}/{hexdigest[:2]}/{hexdigest[2:]}")
+
+    # -- lookup --------------------------------------------------------------------------------------------
+
+    def lookup(self, hexdigest: str, size: int | None) -> Path | None:
+        """The entry's path if it is present and unmodified (one stat); a modified entry is dropped."""
+        path = str(self.path_for(hexdigest))
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if not self._intact(st, hexdigest, size):
+            self._drop(path, st)
+            return None
+        self._touch(path, st)
+        return Path(path)
+
+    @staticmethod
+    def _intact(st: os.stat_result, hexdigest: str, size: int | None) -> bool:
+        return (size is None or st.st_size == size) and _sentinel_ok(st.st_mtime_ns, hexdigest)
+
+    def _touch(self, path: str, st: os.stat_result) -> None:
+        now = time.time_ns()
+        if now - st.st_atime_ns < _TOUCH_EVERY_NS:
+            return
+        try:
+            os.utime(path, ns=(now, st.st_mtime_ns))  # atime only: the mtime is the verification sentinel
+        except OSError:
+            pass  # a shared cache owned by another user: LRU order gets less precise, nothing breaks
+
+    def _drop(self, path: str, seen: os.stat_result) -> None:
+        """Remove a modified entry without ever removing a good one that replaced it meanwhile.
+
+        A plain unlink could delete a fresh entry another process renamed into place after our stat; so
+        move the name aside atomically, and put it back if it is not the inode we judged.
+        """
+        aside = self._tmp_name("drop")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return  # someone else dropped or evicted it already
+        try:
+            if os.stat(aside).st_ino == seen.st_ino:
+                os.unlink(aside)
+            else:
+                os.replace(aside, path)
+        except FileNotFoundError:
+            pass
+
+    # -- filling -------------------------------------------------------------------------------------------
+
+    def fetch(self, blobstore, hexdigest: str, size: int | None = None) -> Path:
+        """The entry for ``hexdigest``, copied from ``blobstore`` and verified if it is not cached yet.
+
+        A blob whose bytes do not match -> CorruptBlobError (nothing enters the cache).
+        """
+        cached = self.lookup(hexdigest, size)
+        if cached is not None:
+            return cached
+        with blobstore.open(hexdigest) as src:
+            return self._ingest(src, hexdigest, size, lambda actual: CorruptBlobError(
+                hexdigest, actual, blobstore.blob_path(hexdigest)))
+
+    def add_file(self, local_path: str | os.PathLike[str], hexdigest: str) -> Path:
+        """Copy a local file into the cache (e.g. one just uploaded), verifying it on the way.
+
+        The file is copied, never linked: the caller keeps a file it may change. Content that does not
+        hash to ``hexdigest`` -> ContentChangedError.
+        """
+        check_hex(hexdigest)
+        with open(local_path, "rb", buffering=0) as src:
+            return self._ingest(src, hexdigest, None, lambda actual: ContentChangedError(
+                local_path, hexdigest, actual))
+
+    def _ingest(self, src: BinaryIO, hexdigest: str, size: int | None, mismatch) -> Path:
+        final = str(self.path_for(hexdigest))
+        tmp, fd = self._open_tmp()
+        try:
+            h = new_md5()
+            written = 0
+            try:
+                buf = bytearray(CHUNK)
+                view = memoryview(buf)
+                while n := src.readinto(buf):
+                    h.update(view[:n])
+                    chunk = view[:n]
+                    while chunk:
+                        chunk = chunk[os.write(fd, chunk) :]
+                    written += n
+                # Stamp the sentinel only now, after the last write and once the bytes are known good.
+                actual = h.hexdigest()
+                if actual != hexdigest:
+                    raise mismatch(actual)
+                if size is not None and written != size:
+                    raise ValueError(
+                        f"blob {hexdigest} holds {written} bytes but the caller expected {size}; "
+                        "pass the size recorded in the manifest entry"
+                    )
+                os.utime(fd, ns=(time.time_ns(), sentinel_mtime_ns(hexdigest)))
+            finally:
+                os.close(fd)
+            self._rename_in(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        self._account(written, keep=final)
+        return Path(final)
+
+    def _open_tmp(self) -> tuple[str, int]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+        for _ in range(3):
+            tmp = self._tmp_name("fill")
+            try:
+                return tmp, os.open(tmp, flags, 0o444)  # read-only entries: see the module docstring
+            except FileNotFoundError:
+                os.makedirs(self._tmpdir, exist_ok=True)
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"could not create a unique temporary file in {self._tmpdir!r}")
+
+    def _tmp_name(self, kind: str) -> str:
+        return f"{self._tmpdir}/{kind}-{os.getpid()}-{self._tag}-{next(self._counter)}"
+
+    def _rename_in(self, tmp: str, final: str) -> None:
+        # Another process filling the same entry renames its own verified copy; either one winning is fine.
+        parent = os.path.dirname(final)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            self._made.discard(parent)
+            os.makedirs(parent, exist_ok=True)
+            os.replace(tmp, final)
+
+    # -- placing -------------------------------------------------------------------------------------------
+
+    def place(self, hexdigest: str, dest: Path | str) -> PlaceMode:
+        """Put the cached entry at ``dest`` atomically; returns how: "reflink", "hardlink" or "copy".
+
+        A reflink shares blocks copy-on-write (btrfs, xfs): a safe, instant, independent file. A hard link
+        shares the inode: instant, but the file is read-only and edits in place would reach the cache
+        (see the module docstring). A copy is the fallback across filesystems. A missing or modified entry
+        -> FileNotFoundError; fetch it again (another process may have evicted it).
+        """
+        src = str(self.path_for(hexdigest))
+        try:
+            st = os.stat(src)
+        except FileNotFoundError:
+            st = None
+        if st is None or not self._intact(st, hexdigest, None):
+            if st is not None:
+                self._drop(src, st)
+            raise FileNotFoundError(
+                f"{hexdigest} is not in the download cache at {str(self.directory)!r} (evicted or modified "
+                "since it was looked up); fetch it again"
+            )
+        dest = os.path.abspath(os.fspath(dest))
+        parent, name = os.path.split(dest)
+        os.makedirs(parent, exist_ok=True)
+        dev = os.stat(parent).st_dev
+        tmp = f"{parent}/.{name}.{self._tag}-{next(self._counter)}.part"
+        mode = self._place_into(src, tmp, dev)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return mode
+
+    def _place_into(self, src: str, tmp: str, dev: int) -> PlaceMode:
+        if dev not in self._no_reflink:
+            try:
+                _reflink(src, tmp)
+                return "reflink"
+            except OSError as exc:
+                if exc.errno not in _NOT_SUPPORTED:
+                    raise
+                self._no_reflink.add(dev)  # ext4, tmpfs, another filesystem: do not ask again
+        if dev not in self._no_hardlink:
+            try:
+                os.link(src, tmp)
+                return "hardlink"
+            except OSError as exc:
+                if exc.errno == errno.EMLINK:
+                    pass  # this inode has too many links; others may still link
+                elif exc.errno in _NOT_SUPPORTED:
+                    self._no_hardlink.add(dev)
+                else:
+                    raise
+        try:
+            shutil.copyfile(src, tmp)  # sendfile/copy_file_range underneath; a new, writable file
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return "copy"
+
+    # -- eviction ------------------------------------------------------------------------------------------
+
+    def _account(self, nbytes: int, keep: str) -> None:
+        with self._lock:
+            if self._total is not None:
+                self._total += nbytes
+            over = self._total is None or self._total > self.max_bytes
+        if over:
+            self._evict(keep=keep)
+
+    def evict(self) -> int:
+        """Delete least recently used entries until the cache holds at most max_bytes; returns bytes freed."""
+        return self._evict(keep=None)
+
+    def _evict(self, keep: str | None) -> int:
+        entries: list[tuple[int, int, str]] = []
+        total = 0
+        try:
+            prefixes = list(os.scandir(self._entries))
+        except FileNotFoundError:
+            prefixes = []
+        for d in prefixes:
+            if not d.is_dir(follow_symlinks=False):
+                continue
+            for f in os.scandir(d.path):
+                try:
+                    st = f.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                total += st.st_size
+                if f.path != keep:  # the entry just added is about to be used: never its own victim
+                    entries.append((st.st_atime_ns, st.st_size, f.path))
+        freed = 0
+        if total > self.max_bytes:
+            entries.sort()
+            for _, nbytes, path in entries:
+                if total - freed <= self.max_bytes:
+                    break
+                try:
+                    os.unlink(path)
+                    freed += nbytes
+                except FileNotFoundError:
+                    pass  # evicted by another process at the same time
+        self._remove_stale_temps()
+        with self._lock:
+            self._total = total - freed
+        return freed
+
+    def _remove_stale_temps(self) -> None:
+        # Leftovers of crashed fills and drops. Judged by ctime: a fill carries the sentinel mtime once
+        # verified, and any write, rename or utime moves ctime, so an old ctime means nobody is working on it.
+        cutoff = time.time() - _STALE_TMP_S
+        try:
+            leftovers = list(os.scandir(self._tmpdir))
+        except FileNotFoundError:
+            return
+        for e in leftovers:
+            try:
+                if e.stat(follow_symlinks=False).st_ctime < cutoff:
+                    os.unlink(e.path)
+            except FileNotFoundError:
+                pass
+
+
+def _reflink(src: str, dst: str) -> None:
+    """Create ``dst`` as a copy-on-write clone of ``src`` (Linux FICLONE); OSError where unsupported."""
+    import fcntl
+
+    sfd = os.open(src, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+        try:
+            fcntl.ioctl(dfd, FICLONE, sfd)
+        except BaseException:
+            os.close(dfd)
+            _unlink_quietly(dst)
+            raise
+        os.close(dfd)
+    finally:
+        os.close(sfd)

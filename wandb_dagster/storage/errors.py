@@ -1,0 +1,45 @@
+"""Errors raised by the storage layer. Both are ValueError subclasses: the content was not what it claimed.
+
+Example::
+
+    >>> from wandb_dagster.storage.errors import CorruptBlobError
+    >>> err = CorruptBlobError("0" * 32, "f" * 32, "/data/blobs")
+    >>> isinstance(err, ValueError), err.expected_hex
+    (True, '00000000000000000000000000000000')
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class ContentChangedError(ValueError):
+    """A file's content differed from the digest computed for it moments before (it is being written)."""
+
+    def __init__(self, path: str | os.PathLike[str], expected_hex: str, actual_hex: str) -> None:
+        self.path = os.fspath(path)
+        self.expected_hex = expected_hex
+        self.actual_hex = actual_hex
+        super().__init__(
+            f"{self.path!r} changed while it was being logged (expected MD5 {expected_hex}, read {actual_hex}); "
+            "nothing was stored for it. Log it again once whatever is writing the file has finished."
+        )
+
+    def __reduce__(self):  # keep the exception picklable across processes despite the custom __init__
+        return (type(self), (self.path, self.expected_hex, self.actual_hex))
+
+
+class CorruptBlobError(ValueError):
+    """Stored bytes do not hash to the digest that names them."""
+
+    def __init__(self, hexdigest: str, actual_hex: str, location: str) -> None:
+        self.expected_hex = hexdigest
+        self.actual_hex = actual_hex
+        self.location = location
+        super().__init__(
+            f"blob {hexdigest} at {location!r} is corrupt: its content hashes to {actual_hex}. "
+            "Nothing was written to the destination; restore the blob from a backup or log the file again."
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.expected_hex, self.actual_hex, self.location))

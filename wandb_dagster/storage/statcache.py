@@ -1,0 +1,168 @@
+"""Stat cache: (device, inode, size, mtime_ns) -> MD5 hex, so re-logging an unchanged file costs a stat.
+
+Example::
+
+    >>> cache = StatCache(Path("/tmp/statcache.db"))                      # doctest: +SKIP
+    >>> stats = [os.stat(p) for p in paths]                                # doctest: +SKIP
+    >>> known = cache.lookup_many(stats)          # hex or None per stat   # doctest: +SKIP
+    >>> cache.record_many([(st, h) for st, h in zip(stats, hexes)])      # doctest: +SKIP
+
+Callers must take the stat *before* reading the file they hash: a write during hashing then changes the
+mtime, so the stale pair can never match a later stat.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .hashing import check_hex
+
+_LOOKUP_CHUNK = 500  # inodes per IN (...): far below SQLite's oldest variable limit (999)
+
+RACY_WINDOW_NS = 50_000_000
+"""Files modified less than this before being recorded are not recorded (git's "racy clean" problem):
+filesystems stamp mtimes from a clock with some granularity, so a file rewritten with the same size within
+one tick of being hashed keeps its stat key while its content changed. Linux stamps local files from a
+clock that ticks at least every 10 ms (finer with multigrain timestamps), so 50 ms is a safe margin."""
+
+COARSE_WINDOW_NS = 2_000_000_000
+"""The window for an mtime that is a whole second: that filesystem (ext3, FAT, HFS+, some NFS servers)
+keeps seconds only (FAT even two), and a whole-second mtime is otherwise a one-in-a-billion coincidence."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat_md5 (
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hex TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)
+) WITHOUT ROWID
+"""
+
+
+class StatCache:
+    """A SQLite-backed map from a file's stat key to its MD5 hex, shared by processes on one machine.
+
+    Keyed by (dev, inode) with size and mtime_ns checked on lookup, so a rewritten file replaces its row
+    instead of adding one. WAL lets readers run while another process writes; ``busy_timeout`` makes
+    concurrent writers wait instead of failing. Put the file on a local disk: SQLite's WAL needs shared
+    memory that network filesystems do not provide.
+
+    Example::
+
+        >>> sc = StatCache(Path("/tmp/stat.db"))                        # doctest: +SKIP
+        >>> st = os.stat("data.csv")                                    # doctest: +SKIP
+        >>> sc.record_many([(st, "b1946ac92492d2347c6235b4d2611184")])  # doctest: +SKIP
+        >>> sc.lookup_many([os.stat("data.csv")])                       # doctest: +SKIP
+        ['b1946ac92492d2347c6235b4d2611184']
+    """
+
+    def __init__(self, path: Path | str, *, racy_window_ns: int = RACY_WINDOW_NS, busy_timeout_s: float = 60.0):
+        self.path = Path(path)
+        self.racy_window_ns = racy_window_ns
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()  # one connection per instance, shared by the caller's threads
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+
+    def _connection(self) -> sqlite3.Connection:
+        # A forked child must not reuse its parent's SQLite connection: reconnect when the pid changes.
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # A lost recent write only costs a re-hash, so skip the per-commit fsync.
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise sqlite3.DatabaseError(
+                    f"the stat cache {str(self.path)!r} is unusable ({exc}); it only holds digests that can be "
+                    "recomputed, so delete the file and it will be rebuilt"
+                ) from exc
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def lookup_many(self, stats: Sequence[os.stat_result]) -> list[str | None]:
+        """The recorded hex for each stat, or None where unknown or stale (size or mtime differ)."""
+        if not stats:
+            return []
+        by_dev: dict[int, set[int]] = {}
+        for st in stats:
+            by_dev.setdefault(st.st_dev, set()).add(st.st_ino)
+        rows: dict[tuple[int, int], tuple[int, int, str]] = {}
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN")  # one read snapshot for all chunks, and one lock acquisition
+            try:
+                for dev, inodes in by_dev.items():
+                    inos = list(inodes)
+                    for start in range(0, len(inos), _LOOKUP_CHUNK):
+                        chunk = inos[start : start + _LOOKUP_CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        for ino, size, mtime_ns, hexdigest in conn.execute(
+                            f"SELECT ino, size, mtime_ns, hex FROM stat_md5 WHERE dev = ? AND ino IN ({marks})",
+                            (dev, *chunk),
+                        ):
+                            rows[(dev, ino)] = (size, mtime_ns, hexdigest)
+            finally:
+                conn.execute("COMMIT")
+        out: list[str | None] = []
+        for st in stats:
+            row = rows.get((st.st_dev, st.st_ino))
+            out.append(row[2] if row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns else None)
+        return out
+
+    def record_many(self, items: Sequence[tuple[os.stat_result, str]]) -> None:
+        """Remember (stat -> hex) pairs in one transaction.
+
+        Files modified within the racy window before now are skipped (see RACY_WINDOW_NS): their next
+        lookup misses and they are hashed again, which is correct, just not free.
+        """
+        now = time.time_ns()
+        params = [
+            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, check_hex(h))
+            for st, h in items
+            if not self._is_racy(st.st_mtime_ns, now)
+        ]
+        if not params:
+            return
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock with readers
+            try:
+                conn.executemany(
+                    "INSERT INTO stat_md5 (dev, ino, size, mtime_ns, hex) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                    "hex = excluded.hex",
+                    params,
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _is_racy(self, mtime_ns: int, now_ns: int) -> bool:
+        window = COARSE_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else self.racy_window_ns
+        return mtime_ns > now_ns - window
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> StatCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,146 @@
+"""SQLAlchemy engines configured for the store: SQLite (embedded) and PostgreSQL via psycopg 3.
+
+SQLite: every connection uses WAL (readers never block the one writer), waits up to
+:data:`SQLITE_BUSY_TIMEOUT_MS` for locks instead of failing with "database is locked", enforces foreign
+keys, and fsyncs each commit (``synchronous=FULL``): a version the caller was told about survives a power
+cut, so its index is never handed out twice. pysqlite's own transaction handling is switched off and
+SQLAlchemy emits BEGIN itself (the recipe in SQLAlchemy's SQLite dialect documentation), so that a write
+transaction can start with ``BEGIN IMMEDIATE``: it takes the database write lock up front, which serialises
+writers across processes and avoids the deadlock of two readers both trying to upgrade to writers.
+
+PostgreSQL: ``postgresql://`` selects psycopg 3. The pool is small because every process of a pipeline
+(many Dagster steps on many machines) holds its own, and connections are checked before use because a
+client library sits idle for long stretches (a training epoch) while firewalls drop idle connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 120_000
+
+# Execution option selecting how an SQLite transaction begins; see write_engine().
+_BEGIN_OPTION = "wandb_dagster_sqlite_begin"
+
+
+def make_url(url: str | URL) -> URL:
+    """Parse ``url``, mapping plain ``postgresql://`` (and ``postgres://``) to the psycopg 3 driver."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+            "use 'sqlite:////absolute/path/store.db' or 'postgresql://user@host/dbname'"
+        )
+    return parsed
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of an SQLite URL, or None for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def json_dumps(value: Any) -> str:
+    # Strict JSON on both backends: PostgreSQL's json type refuses NaN/Infinity, so SQLite must too, or the
+    # same code would work on a laptop and fail in the team's database.
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"{exc}; the store keeps strict JSON: convert values to str, int, float, bool, None, list or dict "
+            "(NaN and Infinity included) before storing them"
+        ) from None
+
+
+def create_engine(url: str | URL) -> Engine:
+    """An engine for ``url`` with the settings described in this module's docstring."""
+    parsed = make_url(url)
+    common: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json.loads}
+    if parsed.get_backend_name() == "sqlite":
+        if sqlite_path(parsed) is None:
+            # One shared connection, or every connection would see its own empty in-memory database.
+            engine = sa.create_engine(
+                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}, **common
+            )
+        else:
+            engine = sa.create_engine(
+                parsed,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                **common,
+            )
+        _configure_sqlite(engine)
+    else:
+        engine = sa.create_engine(
+            parsed,
+            pool_size=2,
+            max_overflow=8,
+            pool_timeout=120,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 10, "application_name": "wandb_dagster"},
+            **common,
+        )
+    _discard_connections_after_fork(engine)
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` (same pool) whose transactions are write transactions.
+
+    On SQLite they begin with ``BEGIN IMMEDIATE``; on PostgreSQL the option is ignored (writers there lock
+    the rows they change, e.g. ``SELECT ... FOR UPDATE``).
+    """
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Stop pysqlite from issuing BEGIN itself (it would defer it, and skip it for SELECT and DDL);
+        # _on_begin below emits it instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first, so that switching to WAL waits for a concurrent opener instead of failing.
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _discard_connections_after_fork(engine: Engine) -> None:
+    # SQLAlchemy's recipe for pools and os.fork(): a connection inherited from the parent process must never
+    # be used by the child (both would talk over one socket / one SQLite file handle with its locks), so a
+    # checkout in another process than the one that connected invalidates it and connects anew.
+    @event.listens_for(engine, "connect")
+    def _remember_pid(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _check_pid(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        if connection_record.info["pid"] != os.getpid():
+            connection_record.dbapi_connection = connection_proxy.dbapi_connection = None
+            raise sa.exc.DisconnectionError(
+                f"connection record belongs to pid {connection_record.info['pid']}, "
+                f"attempting to check out in pid {os.getpid()}"
+            )

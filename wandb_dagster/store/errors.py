@@ -1,0 +1,36 @@
+"""Errors raised by the metadata store.
+
+Each subclasses the builtin a caller would naturally catch (``ValueError`` for a request that cannot be
+honoured as given, ``LookupError`` for a row that does not exist), so the SDK can let them surface to users
+unchanged: their messages name the offending value and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised on purpose by :mod:`wandb_dagster.store`."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """A run, version or collection referred to by primary key or id does not exist."""
+
+
+class RunExistsError(StoreError, ValueError):
+    """``create_run`` with ``resume`` None/"never" and a run id already used in that project."""
+
+
+class RunNotFoundError(NotFoundError, ValueError):
+    """``create_run`` with ``resume="must"`` and no such run."""
+
+
+class TypeMismatchError(StoreError, ValueError):
+    """An artifact logged into a collection of another type."""
+
+
+class AliasInUseError(StoreError, ValueError):
+    """``delete_version`` refused because the version still has aliases."""
+
+
+class SchemaVersionError(StoreError, RuntimeError):
+    """The database was migrated by a newer wandb_dagster than this one."""

@@ -1,0 +1,90 @@
+"""Immutable snapshots of database rows, returned by :class:`~wandb_dagster.store.Store`.
+
+A record is a copy taken inside one transaction; it never changes when the database does. JSON fields
+(``config``, ``summary``, ``metadata``) are plain dicts decoded for the caller, who owns them. Timestamps are
+timezone-aware UTC ``datetime`` objects on every backend. ``aliases`` and ``tags`` are sorted lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    pk: int
+    id: str  # the run id users see (e.g. 8 random lowercase alphanumerics), unique per project
+    entity: str
+    project: str
+    display_name: str | None
+    state: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    tags: list[str]
+    group: str | None
+    job_type: str | None
+    notes: str | None
+    host: str | None
+    username: str | None
+    created_at: datetime
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionRecord:
+    """A version as seen through one of its memberships: ``entity/project/collection:v{index}``.
+
+    ``id``, digest, size, file count, metadata, description, tags and state belong to the version and are
+    the same in every collection it is a member of; ``collection``, ``collection_id``, ``index`` and
+    ``aliases`` belong to the membership.
+    """
+
+    pk: int
+    id: str
+    entity: str
+    project: str
+    collection: str
+    collection_id: int
+    type: str
+    index: int
+    digest: str
+    size: int
+    file_count: int
+    metadata: dict[str, Any]
+    description: str | None
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    aliases: list[str]
+    tags: list[str]
+    source_collection_id: int
+    created_by: str | None
+
+    @property
+    def version(self) -> str:
+        """``"v{index}"``, the name of this version inside ``collection``."""
+        return f"v{self.index}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectionRecord:
+    pk: int
+    entity: str
+    project: str
+    name: str
+    type: str
+    kind: str  # "sequence" (where versions are logged) | "portfolio" (registry links)
+    description: str | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    next_index: int  # the index the next new member gets; equals the number of members ever added
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitResult:
+    version: VersionRecord
+    created: bool  # False when the digest was already a member and the existing version was reused

@@ -1,0 +1,239 @@
+"""The metadata schema as SQLAlchemy Core tables (one :data:`metadata`), shared by SQLite and PostgreSQL.
+
+This module describes the schema at the newest migration; ``migrations/versions`` builds it step by step
+and a test checks, with Alembic's ``compare_metadata``, that both agree on both backends. When you change
+a table here, add a migration and bump :data:`SCHEMA_REVISION`.
+
+Conventions:
+
+- Surrogate integer keys (``id``) everywhere; the ids users see (run ids, version public ids) are
+  separate unique columns. Columns referencing ``runs.id`` are called ``*run_pk`` because ``runs.run_id``
+  is the user-facing id.
+- Text columns have no length: limits are validated once, in the SDK, so both backends accept the same
+  values.
+- JSON columns are ``sqlalchemy.JSON`` (``json`` on PostgreSQL, text on SQLite): key order is preserved and
+  values round-trip identically on both.
+- Timestamps are :class:`UTCDateTime`: aware UTC datetimes in and out on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+# The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
+# importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
+SCHEMA_REVISION = "0001"
+
+# Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
+# compares equal to this one.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no timezone support, so values are normalised to UTC and
+    stored naive (fixed-width ISO text, which also sorts correctly) and read back as UTC. Naive datetimes are
+    refused rather than guessed at: a local time silently stored as UTC is a bug nobody notices.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {value!r} ({type(value).__name__})")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} has no timezone; pass an aware one, "
+                "e.g. datetime.now(timezone.utc)"
+            )
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _created_at() -> sa.Column[datetime]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+def _updated_at() -> sa.Column[datetime]:
+    return sa.Column("updated_at", UTCDateTime(), nullable=False)
+
+
+# Workspace-wide settings as key/value rows: "storage_root" (where blobs live; every client that can reach
+# the database reads it from here), "created_at" (ISO 8601).
+workspace = sa.Table(
+    "workspace",
+    metadata,
+    sa.Column("key", sa.String(), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
+entities = sa.Table(
+    "entities",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("name"),
+)
+
+# Registries are projects named "wandb-registry-<name>", hence description and timestamps.
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("description", sa.Text()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("entity_id", "name"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("run_id", sa.String(), nullable=False),
+    sa.Column("display_name", sa.String()),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("config", sa.JSON(), nullable=False),
+    sa.Column("summary", sa.JSON(), nullable=False),
+    sa.Column("tags", sa.JSON(), nullable=False),
+    # "group" is an SQL keyword; the record calls it `group`.
+    sa.Column("group_name", sa.String()),
+    sa.Column("job_type", sa.String()),
+    sa.Column("notes", sa.Text()),
+    sa.Column("host", sa.String()),
+    sa.Column("username", sa.String()),
+    _created_at(),
+    sa.Column("heartbeat_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.UniqueConstraint("project_id", "run_id"),
+)
+
+# One row per logged step; the primary key keeps steps unique and ordered per run.
+run_history = sa.Table(
+    "run_history",
+    metadata,
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("step", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("row", sa.JSON(), nullable=False),
+)
+
+# A named sequence of versions ("sequence": where artifacts are logged) or of links to versions
+# ("portfolio": a registry collection). next_index is the index the next member gets: reading and
+# incrementing it under the row lock is what makes indices gapless without counting members.
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("type", sa.String(), nullable=False),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("description", sa.Text()),
+    _created_at(),
+    _updated_at(),
+    sa.Column("next_index", sa.Integer(), nullable=False),
+    sa.UniqueConstraint("project_id", "name"),
+    sa.CheckConstraint("kind IN ('sequence', 'portfolio')", name="kind"),
+)
+
+collection_tags = sa.Table(
+    "collection_tags",
+    metadata,
+    sa.Column("collection_id", sa.Integer(), sa.ForeignKey("collections.id"), primary_key=True),
+    sa.Column("tag", sa.String(), primary_key=True),
+)
+
+# Content: one row per logged version. Deleting a version keeps the row (state DELETED) so lineage and
+# ids stay resolvable; its memberships and aliases go. `manifest` is last on purpose: SQLite stores a
+# large value in overflow pages that queries not selecting it never read.
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("public_id", sa.String(), nullable=False),
+    sa.Column("source_collection_id", sa.Integer(), sa.ForeignKey("collections.id"), nullable=False),
+    sa.Column("digest", sa.String(), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("file_count", sa.Integer(), nullable=False),
+    sa.Column("metadata", sa.JSON(), nullable=False),
+    sa.Column("description", sa.Text()),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("created_by_run_pk", sa.Integer(), sa.ForeignKey("runs.id")),
+    _created_at(),
+    _updated_at(),
+    sa.Column("manifest", sa.Text(), nullable=False),
+    sa.UniqueConstraint("public_id"),
+    sa.CheckConstraint("state IN ('COMMITTED', 'DELETED')", name="state"),
+    # commit_version's "is this digest already a member?" lookup.
+    sa.Index(None, "source_collection_id", "digest"),
+)
+
+# A version's place in a collection: "v{version_index}". Both uniques are invariants (gapless indices,
+# a version at most once per collection) as well as the indexes for index and version lookups.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("collection_id", sa.Integer(), sa.ForeignKey("collections.id"), nullable=False),
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("version_index", sa.Integer(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("collection_id", "version_index"),
+    sa.UniqueConstraint("collection_id", "version_id"),
+    # All memberships of a version (delete_version, registry links).
+    sa.Index(None, "version_id"),
+)
+
+# The primary key is invariant 3: an alias names at most one membership per collection.
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("collection_id", sa.Integer(), sa.ForeignKey("collections.id"), primary_key=True),
+    sa.Column("alias", sa.String(), primary_key=True),
+    sa.Column("membership_id", sa.Integer(), sa.ForeignKey("memberships.id"), nullable=False),
+    sa.Index(None, "membership_id"),
+)
+
+version_tags = sa.Table(
+    "version_tags",
+    metadata,
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("tag", sa.String(), primary_key=True),
+)
+
+# Lineage. A version can have several producers: logging identical content again records the new run too.
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("direction", sa.String(), primary_key=True),
+    sa.CheckConstraint("direction IN ('input', 'output')", name="direction"),
+    sa.Index(None, "version_id"),
+)

@@ -1,0 +1,1007 @@
+"""The Store: every database read and write of wandb_dagster, as short transactions on one engine.
+
+Concurrency model. All writers of a collection serialise on its row: PostgreSQL takes ``SELECT ... FOR
+UPDATE`` on it, SQLite's write transactions begin with ``BEGIN IMMEDIATE`` (one writer per database at a
+time). Under that lock a commit reads ``collections.next_index``, uses it and increments it, so indices are
+gapless and never reused without counting anything, and the "is this digest already a member?" check
+cannot race with another commit of the same content. Aliases of a collection are only changed under the
+same lock. Everything a commit writes is in one transaction: a crash at any point leaves no trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import string
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from wandb_dagster.store import schema as db
+from wandb_dagster.store.engine import create_engine, make_url, sqlite_path, write_engine
+from wandb_dagster.store.errors import (
+    AliasInUseError,
+    NotFoundError,
+    RunExistsError,
+    RunNotFoundError,
+    SchemaVersionError,
+    TypeMismatchError,
+)
+from wandb_dagster.store.records import CollectionRecord, CommitResult, RunRecord, VersionRecord
+
+# pg_advisory_xact_lock key serialising migrations of one database ("wdmigr" in ASCII). Advisory locks
+# are per database, so workspaces sharing a server do not wait for each other.
+_MIGRATION_LOCK_KEY = 0x77646D69677200
+
+_VERSION_SELECTOR = re.compile(r"v(\d+)")
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_RESUME_MODES = (None, "never", "allow", "auto", "must")
+# update_run's field names -> runs columns.
+_RUN_FIELDS = {
+    "state": "state",
+    "display_name": "display_name",
+    "config": "config",
+    "summary": "summary",
+    "tags": "tags",
+    "group": "group_name",
+    "job_type": "job_type",
+    "notes": "notes",
+    "heartbeat_at": "heartbeat_at",
+    "finished_at": "finished_at",
+}
+_alembic_version = sa.table("alembic_version", sa.column("version_num", sa.String()))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Metadata of one workspace (a database URL). Build it with :meth:`open`; safe to share across threads.
+
+    Example::
+
+        >>> store = Store.open("sqlite:////tmp/ws/store.db", storage_root="/tmp/ws/blobs")  # doctest: +SKIP
+        >>> result = store.commit_version("me", "demo", "dataset", "dataset", digest=..., manifest=...,
+        ...     size=0, file_count=0, metadata={}, description=None, aliases=["latest"], tags=[],
+        ...     run_pk=None)                                                                   # doctest: +SKIP
+        >>> result.version.index, result.created                                             # doctest: +SKIP
+        (0, True)
+    """
+
+    # Test hook: called with a point name ("commit_version") inside the transaction, after every write and
+    # before COMMIT, so crash tests can raise or hang exactly there. Never set outside tests.
+    _fault_hook: Callable[[str], None] | None = None
+
+    def __init__(self, engine: sa.Engine, url: str, storage_root: str) -> None:
+        self._engine = engine
+        self._writer = write_engine(engine)
+        self._url = url
+        self._storage_root = storage_root
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, url: str, *, storage_root: str) -> Store:
+        """Open the workspace database at ``url``, creating and migrating it as needed.
+
+        ``storage_root`` is recorded when the database is created; later opens use the recorded root and
+        ignore the argument. Concurrent opens of a fresh database (several processes or machines) are safe.
+        """
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(parsed)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        try:
+            root = _recorded_storage_root(engine)
+            if root is None:
+                root = _migrate(engine, storage_root)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, url, root)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def storage_root(self) -> str:
+        """The blob storage root recorded in this database."""
+        return self._storage_root
+
+    def close(self) -> None:
+        """Close pooled connections. The Store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    # ------------------------------------------------------------------ entities / projects
+
+    def ensure_project(self, entity: str, project: str) -> int:
+        """The primary key of ``entity/project``, creating both if missing (safe under races)."""
+        with self._write() as conn:
+            return self._project_id(conn, entity, project, _now())
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        *,
+        display_name: str | None = None,
+        config: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        notes: str | None = None,
+        host: str | None = None,
+        username: str | None = None,
+        resume: str | None = None,
+    ) -> RunRecord:
+        """Create run ``entity/project/run_id`` or, depending on ``resume``, continue the existing one.
+
+        ``resume`` None or "never": the id must be new. "allow"/"auto": continue the run if it exists, else
+        create it. "must": the run must exist. A continued run goes back to state "running"; its other
+        fields are left as they were (change them with :meth:`update_run`).
+        """
+        if resume not in _RESUME_MODES:
+            raise ValueError(f"resume={resume!r} is not one of {list(_RESUME_MODES)}")
+        now = _now()
+        with self._write() as conn:
+            project_id = self._project_id(conn, entity, project, now)
+            run_pk = self._locked_run_pk(conn, project_id, run_id)
+            if run_pk is None and resume != "must":
+                run_pk = conn.execute(
+                    _insert(conn, db.runs)
+                    .values(
+                        project_id=project_id,
+                        run_id=run_id,
+                        display_name=display_name,
+                        state="running",
+                        config=config or {},
+                        summary={},
+                        tags=list(tags or []),
+                        group_name=group,
+                        job_type=job_type,
+                        notes=notes,
+                        host=host,
+                        username=username,
+                        created_at=now,
+                        heartbeat_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(db.runs.c.id)
+                ).scalar()
+                if run_pk is not None:
+                    return self._run(conn, run_pk)
+                # Created by a concurrent caller between our lookup and insert: treat it as existing.
+                run_pk = self._locked_run_pk(conn, project_id, run_id)
+            path = f"{entity}/{project}/{run_id}"
+            if run_pk is None:
+                raise RunNotFoundError(
+                    f"run {path!r} does not exist and resume='must'; "
+                    "check the run id, or pass resume='allow' to create it"
+                )
+            if resume in (None, "never"):
+                raise RunExistsError(
+                    f"run {path!r} already exists; pass resume='allow' to continue it, "
+                    "or leave the id out to get a new one"
+                )
+            conn.execute(
+                sa.update(db.runs)
+                .where(db.runs.c.id == run_pk)
+                .values(state="running", heartbeat_at=now, finished_at=None)
+            )
+            return self._run(conn, run_pk)
+
+    def get_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                _RUNS.where(
+                    db.entities.c.name == entity, db.projects.c.name == project, db.runs.c.run_id == run_id
+                )
+            ).first()
+        return None if row is None else _run_record(row)
+
+    def update_run(self, run_pk: int, **fields: Any) -> None:
+        """Set the given fields of run ``run_pk``; JSON fields (config, summary, tags) are replaced whole."""
+        unknown = sorted(set(fields) - set(_RUN_FIELDS))
+        if unknown:
+            raise ValueError(f"update_run() got unknown field(s) {unknown}; valid fields: {sorted(_RUN_FIELDS)}")
+        if not fields:
+            return
+        values = {_RUN_FIELDS[name]: value for name, value in fields.items()}
+        for name, empty in (("config", {}), ("summary", {}), ("tags", [])):
+            if name in values and values[name] is None:
+                values[name] = empty
+        with self._write() as conn:
+            updated = conn.execute(sa.update(db.runs).where(db.runs.c.id == run_pk).values(values)).rowcount
+        if not updated:
+            raise NotFoundError(f"no run with pk {run_pk}; create it with create_run() first")
+
+    def append_history(self, run_pk: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Append history rows (each with an integer ``_step`` not yet used by this run), all or none."""
+        if not rows:
+            return
+        params = []
+        for row in rows:
+            step = row.get("_step")
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise ValueError(f"history row {row!r} has no integer '_step'; every row needs one")
+            params.append({"run_pk": run_pk, "step": step, "row": row})
+        try:
+            with self._write() as conn:
+                conn.execute(sa.insert(db.run_history), params)
+        except sa.exc.IntegrityError:
+            raise self._history_conflict(run_pk, [p["step"] for p in params]) from None
+
+    def history(self, run_pk: int) -> list[dict[str, Any]]:
+        """Every history row of run ``run_pk``, ordered by ``_step``."""
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(db.run_history.c.row)
+                    .where(db.run_history.c.run_pk == run_pk)
+                    .order_by(db.run_history.c.step)
+                ).scalars()
+            )
+
+    # ------------------------------------------------------------------ artifacts: writing
+
+    def commit_version(
+        self,
+        entity: str,
+        project: str,
+        collection: str,
+        type: str,
+        *,
+        digest: str,
+        manifest: str,
+        size: int,
+        file_count: int,
+        metadata: dict[str, Any],
+        description: str | None,
+        aliases: Sequence[str],
+        tags: Sequence[str],
+        run_pk: int | None,
+    ) -> CommitResult:
+        """Log content ``digest`` into collection ``entity/project/collection`` (created if missing).
+
+        If a member of the collection already has this digest, that version is reused (``created=False``);
+        otherwise a new version gets the next index. Either way the given aliases move to it (only those:
+        pass "latest" explicitly), the tags are added and ``run_pk`` is recorded as a producer.
+        """
+        aliases = _unique(aliases)
+        tags = _unique(tags)
+        _check_aliases(aliases)
+        now = _now()
+        with self._write() as conn:
+            coll = self._lock_collection_by_name(conn, entity, project, collection)
+            if coll is None:
+                coll = self._create_collection(conn, entity, project, collection, type, now)
+            path = f"{entity}/{project}/{collection}"
+            if coll.type != type:
+                raise TypeMismatchError(
+                    f"artifact collection {path!r} has type {coll.type!r}, not {type!r}; "
+                    f"log it with type={coll.type!r}, or use another name for {type!r} artifacts"
+                )
+            if coll.kind != "sequence":
+                raise ValueError(
+                    f"{path!r} is a registry collection: versions are linked into it, not logged; "
+                    "log the artifact to a project, then link that version"
+                )
+            created_by = self._run_id(conn, run_pk) if run_pk is not None else None
+            existing = conn.execute(
+                sa.select(db.memberships.c.id, db.memberships.c.version_id)
+                .join(db.versions, db.versions.c.id == db.memberships.c.version_id)
+                .where(
+                    db.versions.c.source_collection_id == coll.id,
+                    db.versions.c.digest == digest,
+                    db.memberships.c.collection_id == coll.id,
+                )
+            ).first()
+            if existing is not None:
+                membership_id, version_pk = existing
+            else:
+                public_id = _new_public_id()
+                version_pk = conn.execute(
+                    sa.insert(db.versions)
+                    .values(
+                        public_id=public_id,
+                        source_collection_id=coll.id,
+                        digest=digest,
+                        size=size,
+                        file_count=file_count,
+                        metadata=metadata,
+                        description=description,
+                        state="COMMITTED",
+                        created_by_run_pk=run_pk,
+                        created_at=now,
+                        updated_at=now,
+                        manifest=manifest,
+                    )
+                    .returning(db.versions.c.id)
+                ).scalar_one()
+                membership_id = conn.execute(
+                    sa.insert(db.memberships)
+                    .values(
+                        collection_id=coll.id, version_id=version_pk, version_index=coll.next_index, created_at=now
+                    )
+                    .returning(db.memberships.c.id)
+                ).scalar_one()
+                conn.execute(
+                    sa.update(db.collections)
+                    .where(db.collections.c.id == coll.id)
+                    .values(next_index=db.collections.c.next_index + 1, updated_at=now)
+                )
+            self._move_aliases(conn, coll.id, membership_id, aliases)
+            self._add_tags(conn, version_pk, tags)
+            if run_pk is not None:
+                self._link_run(conn, run_pk, version_pk, "output")
+            if existing is not None:
+                version = self._versions(conn, db.memberships.c.id == membership_id)[0]
+            else:
+                # Everything is known: build the record instead of reading back what was just written, to
+                # keep the common path to a handful of statements.
+                version = VersionRecord(
+                    pk=version_pk,
+                    id=public_id,
+                    entity=entity,
+                    project=project,
+                    collection=collection,
+                    collection_id=coll.id,
+                    type=type,
+                    index=coll.next_index,
+                    digest=digest,
+                    size=size,
+                    file_count=file_count,
+                    metadata=metadata,
+                    description=description,
+                    state="COMMITTED",
+                    created_at=now,
+                    updated_at=now,
+                    aliases=sorted(aliases),
+                    tags=sorted(tags),
+                    source_collection_id=coll.id,
+                    created_by=created_by,
+                )
+            self._fault("commit_version")
+        return CommitResult(version=version, created=existing is None)
+
+    def update_version(
+        self,
+        version_pk: int,
+        collection_id: int,
+        *,
+        description: str | None = ...,  # type: ignore[assignment]
+        metadata: dict[str, Any] = ...,  # type: ignore[assignment]
+        aliases: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> VersionRecord:
+        """Change what may change after commit; returns the version as seen in ``collection_id``.
+
+        ``description``/``metadata``: left alone when not passed (``...``). ``aliases``: the complete new
+        set of this version's aliases in ``collection_id`` (aliases held by other members move here; None
+        leaves them alone). ``tags``: the complete new set of the version's tags (None leaves them alone).
+        """
+        if aliases is not None:
+            aliases = _unique(aliases)
+            _check_aliases(aliases)
+        now = _now()
+        with self._write() as conn:
+            if conn.execute(
+                sa.select(db.collections.c.id).where(db.collections.c.id == collection_id).with_for_update()
+            ).first() is None:
+                raise NotFoundError(f"no collection with pk {collection_id}")
+            membership_id = conn.execute(
+                sa.select(db.memberships.c.id).where(
+                    db.memberships.c.collection_id == collection_id, db.memberships.c.version_id == version_pk
+                )
+            ).scalar()
+            if membership_id is None:
+                raise NotFoundError(
+                    f"version pk {version_pk} is not a member of collection pk {collection_id} "
+                    "(deleted, or never logged or linked there)"
+                )
+            values: dict[str, Any] = {"updated_at": now}
+            if description is not ...:
+                values["description"] = description
+            if metadata is not ...:
+                values["metadata"] = metadata
+            conn.execute(sa.update(db.versions).where(db.versions.c.id == version_pk).values(values))
+            if aliases is not None:
+                conn.execute(
+                    sa.delete(db.aliases).where(
+                        db.aliases.c.membership_id == membership_id, db.aliases.c.alias.not_in(aliases)
+                    )
+                )
+                self._move_aliases(conn, collection_id, membership_id, aliases)
+            if tags is not None:
+                tags = _unique(tags)
+                conn.execute(
+                    sa.delete(db.version_tags).where(
+                        db.version_tags.c.version_id == version_pk, db.version_tags.c.tag.not_in(tags)
+                    )
+                )
+                self._add_tags(conn, version_pk, tags)
+            return self._versions(conn, db.memberships.c.id == membership_id)[0]
+
+    def delete_version(self, version_pk: int, *, delete_aliases: bool = False) -> None:
+        """Remove a version from every collection and mark it DELETED; its indices are never reused.
+
+        Refused while the version has aliases anywhere, unless ``delete_aliases``. Where it held "latest",
+        "latest" moves to the newest remaining member. Deleting a deleted version does nothing.
+        """
+        now = _now()
+        with self._write() as conn:
+            # Lock the collections before the version row, in id order: the same order as every other
+            # writer (collection, then its versions), so concurrent writers cannot deadlock.
+            collection_ids = self._lock_collections(conn, self._membership_collections(conn, version_pk))
+            state = conn.execute(
+                sa.select(db.versions.c.state).where(db.versions.c.id == version_pk).with_for_update()
+            ).scalar()
+            if state is None:
+                raise NotFoundError(f"no version with pk {version_pk}")
+            if state == "DELETED":
+                return
+            # A link committed while we waited for the locks adds a collection; lock it too.
+            self._lock_collections(conn, self._membership_collections(conn, version_pk) - collection_ids)
+            held = conn.execute(
+                sa.select(db.aliases.c.collection_id, db.aliases.c.alias, db.memberships.c.id)
+                .join(db.memberships, db.memberships.c.id == db.aliases.c.membership_id)
+                .where(db.memberships.c.version_id == version_pk)
+                .order_by(db.aliases.c.collection_id, db.aliases.c.alias)
+            ).all()
+            if held and not delete_aliases:
+                raise AliasInUseError(
+                    f"version pk {version_pk} still has aliases {[alias for _, alias, _ in held]}; "
+                    "remove them first, or pass delete_aliases=True to delete them with the version"
+                )
+            membership_ids = [membership_id for _, _, membership_id in held]
+            if membership_ids:
+                conn.execute(sa.delete(db.aliases).where(db.aliases.c.membership_id.in_(membership_ids)))
+            conn.execute(sa.delete(db.memberships).where(db.memberships.c.version_id == version_pk))
+            conn.execute(
+                sa.update(db.versions).where(db.versions.c.id == version_pk).values(state="DELETED", updated_at=now)
+            )
+            for collection_id, alias, _ in held:
+                if alias != "latest":
+                    continue
+                newest = conn.execute(
+                    sa.select(db.memberships.c.id)
+                    .where(db.memberships.c.collection_id == collection_id)
+                    .order_by(db.memberships.c.version_index.desc())
+                    .limit(1)
+                ).scalar()
+                if newest is not None:
+                    self._move_aliases(conn, collection_id, newest, ["latest"])
+
+    def record_input(self, run_pk: int, version_pk: int) -> None:
+        """Record that run ``run_pk`` used version ``version_pk`` (idempotent)."""
+        self._record_lineage(run_pk, version_pk, "input")
+
+    def record_output(self, run_pk: int, version_pk: int) -> None:
+        """Record that run ``run_pk`` produced version ``version_pk`` (idempotent)."""
+        self._record_lineage(run_pk, version_pk, "output")
+
+    # ------------------------------------------------------------------ artifacts: reading
+
+    def resolve(self, entity: str, project: str, collection: str, selector: str) -> VersionRecord | None:
+        """The member of ``entity/project/collection`` named by ``selector``: "vN", an alias, or a version id."""
+        named = (db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.name == collection)
+        with self._read() as conn:
+            match = _VERSION_SELECTOR.fullmatch(selector)
+            if match:
+                found = self._versions(conn, *named, db.memberships.c.version_index == int(match.group(1)))
+            else:
+                has_alias = (
+                    sa.exists()
+                    .where(
+                        db.aliases.c.collection_id == db.memberships.c.collection_id,
+                        db.aliases.c.alias == selector,
+                        db.aliases.c.membership_id == db.memberships.c.id,
+                    )
+                )
+                found = self._versions(conn, *named, has_alias) or self._versions(
+                    conn, *named, db.versions.c.public_id == selector
+                )
+        return found[0] if found else None
+
+    def get_version(self, version_id: str, collection_id: int | None = None) -> VersionRecord | None:
+        """Version ``version_id`` (public id) as a member of ``collection_id`` (default: where it was logged)."""
+        in_collection = db.versions.c.source_collection_id if collection_id is None else collection_id
+        with self._read() as conn:
+            found = self._versions(
+                conn, db.versions.c.public_id == version_id, db.memberships.c.collection_id == in_collection
+            )
+        return found[0] if found else None
+
+    def manifest(self, version_pk: int) -> str:
+        """The manifest JSON text of version ``version_pk``."""
+        with self._read() as conn:
+            text = conn.execute(sa.select(db.versions.c.manifest).where(db.versions.c.id == version_pk)).scalar()
+        if text is None:
+            raise NotFoundError(f"no version with pk {version_pk}")
+        return text
+
+    def run_outputs(self, run_pk: int) -> list[VersionRecord]:
+        """Versions run ``run_pk`` logged (including reused ones), as members of their source collections."""
+        return self._run_versions(run_pk, "output")
+
+    def run_inputs(self, run_pk: int) -> list[VersionRecord]:
+        """Versions run ``run_pk`` used, as members of their source collections."""
+        return self._run_versions(run_pk, "input")
+
+    def producers(self, version_pk: int) -> list[str]:
+        """Ids of the runs that logged version ``version_pk``, oldest first."""
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(db.runs.c.run_id)
+                    .join(db.run_artifacts, db.run_artifacts.c.run_pk == db.runs.c.id)
+                    .where(db.run_artifacts.c.version_id == version_pk, db.run_artifacts.c.direction == "output")
+                    .order_by(db.runs.c.id)
+                ).scalars()
+            )
+
+    def collection(self, entity: str, project: str, name: str) -> CollectionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(
+                    db.collections,
+                    db.entities.c.name.label("entity"),
+                    db.projects.c.name.label("project"),
+                )
+                .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+                .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+                .where(db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.name == name)
+            ).first()
+            if row is None:
+                return None
+            tags = conn.execute(
+                sa.select(db.collection_tags.c.tag).where(db.collection_tags.c.collection_id == row.id)
+            ).scalars()
+            return CollectionRecord(
+                pk=row.id,
+                entity=row.entity,
+                project=row.project,
+                name=row.name,
+                type=row.type,
+                kind=row.kind,
+                description=row.description,
+                tags=sorted(tags),
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                next_index=row.next_index,
+            )
+
+    def collection_versions(self, collection_id: int) -> list[VersionRecord]:
+        """Every member of collection ``collection_id``, ordered by index."""
+        with self._read() as conn:
+            return self._versions(
+                conn, db.memberships.c.collection_id == collection_id, order_by=[db.memberships.c.version_index]
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with _unwrapped_value_errors(), self._writer.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with _unwrapped_value_errors(), self._engine.connect() as conn:
+            yield conn
+
+    def _fault(self, point: str) -> None:
+        if Store._fault_hook is not None:
+            Store._fault_hook(point)
+
+    def _project_id(self, conn: sa.Connection, entity: str, project: str, now: datetime) -> int:
+        lookup = (
+            sa.select(db.projects.c.id)
+            .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+            .where(db.entities.c.name == entity, db.projects.c.name == project)
+        )
+        project_id = conn.execute(lookup).scalar()
+        if project_id is not None:
+            return project_id
+        # INSERT ... ON CONFLICT DO NOTHING, then read: a concurrent creator wins quietly (PostgreSQL waits
+        # for its transaction, then sees its row).
+        conn.execute(_insert(conn, db.entities).values(name=entity, created_at=now).on_conflict_do_nothing())
+        entity_id = conn.execute(sa.select(db.entities.c.id).where(db.entities.c.name == entity)).scalar_one()
+        conn.execute(
+            _insert(conn, db.projects)
+            .values(entity_id=entity_id, name=project, created_at=now, updated_at=now)
+            .on_conflict_do_nothing()
+        )
+        return conn.execute(lookup).scalar_one()
+
+    def _lock_collection_by_name(
+        self, conn: sa.Connection, entity: str, project: str, name: str
+    ) -> sa.Row[Any] | None:
+        return conn.execute(
+            sa.select(db.collections)
+            .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+            .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+            .where(db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.name == name)
+            # mutated
+        ).first()
+
+    def _create_collection(
+        self, conn: sa.Connection, entity: str, project: str, name: str, type: str, now: datetime
+    ) -> sa.Row[Any]:
+        project_id = self._project_id(conn, entity, project, now)
+        conn.execute(
+            _insert(conn, db.collections)
+            .values(
+                project_id=project_id,
+                name=name,
+                type=type,
+                kind="sequence",
+                created_at=now,
+                updated_at=now,
+                next_index=0,
+            )
+            .on_conflict_do_nothing()
+        )
+        row = self._lock_collection_by_name(conn, entity, project, name)
+        assert row is not None  # inserted above or by a concurrent transaction that has committed
+        return row
+
+    def _lock_collections(self, conn: sa.Connection, collection_ids: set[int]) -> set[int]:
+        if collection_ids:
+            conn.execute(
+                sa.select(db.collections.c.id)
+                .where(db.collections.c.id.in_(sorted(collection_ids)))
+                .order_by(db.collections.c.id)
+                .with_for_update()
+            ).all()
+        return collection_ids
+
+    def _membership_collections(self, conn: sa.Connection, version_pk: int) -> set[int]:
+        return set(
+            conn.execute(
+                sa.select(db.memberships.c.collection_id).where(db.memberships.c.version_id == version_pk)
+            ).scalars()
+        )
+
+    def _move_aliases(
+        self, conn: sa.Connection, collection_id: int, membership_id: int, aliases: Sequence[str]
+    ) -> None:
+        # One upsert both adds an alias and takes it from another member: the (collection_id, alias) primary
+        # key guarantees it never names two members, and the caller holds the collection lock.
+        if not aliases:
+            return
+        stmt = _insert(conn, db.aliases).values(
+            [{"collection_id": collection_id, "alias": alias, "membership_id": membership_id} for alias in aliases]
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[db.aliases.c.collection_id, db.aliases.c.alias],
+                set_={"membership_id": stmt.excluded.membership_id},
+            )
+        )
+
+    def _add_tags(self, conn: sa.Connection, version_pk: int, tags: Sequence[str]) -> None:
+        if tags:
+            # Sorted, so that concurrent writers insert in the same order and cannot deadlock.
+            conn.execute(
+                _insert(conn, db.version_tags)
+                .values([{"version_id": version_pk, "tag": tag} for tag in sorted(tags)])
+                .on_conflict_do_nothing()
+            )
+
+    def _link_run(self, conn: sa.Connection, run_pk: int, version_pk: int, direction: str) -> None:
+        conn.execute(
+            _insert(conn, db.run_artifacts)
+            .values(run_pk=run_pk, version_id=version_pk, direction=direction)
+            .on_conflict_do_nothing()
+        )
+
+    def _record_lineage(self, run_pk: int, version_pk: int, direction: str) -> None:
+        try:
+            with self._write() as conn:
+                self._link_run(conn, run_pk, version_pk, direction)
+        except sa.exc.IntegrityError:
+            # Duplicates are ignored, so this is a foreign key: the run or the version does not exist.
+            raise NotFoundError(
+                f"cannot record run pk {run_pk} as {direction} of version pk {version_pk}: "
+                "no such run or no such version"
+            ) from None
+
+    def _run_id(self, conn: sa.Connection, run_pk: int) -> str:
+        run_id = conn.execute(sa.select(db.runs.c.run_id).where(db.runs.c.id == run_pk)).scalar()
+        if run_id is None:
+            raise NotFoundError(f"no run with pk {run_pk}; pass the pk of a run from create_run(), or None")
+        return run_id
+
+    def _locked_run_pk(self, conn: sa.Connection, project_id: int, run_id: str) -> int | None:
+        return conn.execute(
+            sa.select(db.runs.c.id)
+            .where(db.runs.c.project_id == project_id, db.runs.c.run_id == run_id)
+            .with_for_update()
+        ).scalar()
+
+    def _run(self, conn: sa.Connection, run_pk: int) -> RunRecord:
+        return _run_record(conn.execute(_RUNS.where(db.runs.c.id == run_pk)).one())
+
+    def _history_conflict(self, run_pk: int, steps: list[int]) -> Exception:
+        with self._read() as conn:
+            if conn.execute(sa.select(db.runs.c.id).where(db.runs.c.id == run_pk)).first() is None:
+                return NotFoundError(f"no run with pk {run_pk}; create it with create_run() first")
+            taken = set(
+                conn.execute(
+                    sa.select(db.run_history.c.step).where(
+                        db.run_history.c.run_pk == run_pk,
+                        db.run_history.c.step.between(min(steps), max(steps)),
+                    )
+                ).scalars()
+            )
+        duplicates = sorted(step for step in set(steps) if steps.count(step) > 1 or step in taken)
+        return ValueError(
+            f"history of run pk {run_pk} already has step(s) {duplicates[:10]}; history is append-only: "
+            "log each step once, with steps above the last one logged"
+        )
+
+    def _run_versions(self, run_pk: int, direction: str) -> list[VersionRecord]:
+        linked = sa.exists().where(
+            db.run_artifacts.c.run_pk == run_pk,
+            db.run_artifacts.c.version_id == db.versions.c.id,
+            db.run_artifacts.c.direction == direction,
+        )
+        with self._read() as conn:
+            return self._versions(
+                conn,
+                linked,
+                db.memberships.c.collection_id == db.versions.c.source_collection_id,
+                order_by=[db.versions.c.id],
+            )
+
+    def _versions(
+        self, conn: sa.Connection, *where: Any, order_by: Iterable[Any] = ()
+    ) -> list[VersionRecord]:
+        query = _VERSIONS.where(*where)
+        rows = conn.execute(query.order_by(*order_by)).all()
+        if not rows:
+            return []
+        # Aliases and tags of the same rows, selected by the same query as a subquery: two statements for
+        # any number of versions, and no parameter lists that grow with them.
+        aliases: dict[int, list[str]] = {}
+        for membership_id, alias in conn.execute(
+            sa.select(db.aliases.c.membership_id, db.aliases.c.alias).where(
+                db.aliases.c.membership_id.in_(query.with_only_columns(db.memberships.c.id))
+            )
+        ):
+            aliases.setdefault(membership_id, []).append(alias)
+        tags: dict[int, list[str]] = {}
+        for version_pk, tag in conn.execute(
+            sa.select(db.version_tags.c.version_id, db.version_tags.c.tag).where(
+                db.version_tags.c.version_id.in_(query.with_only_columns(db.versions.c.id))
+            )
+        ):
+            tags.setdefault(version_pk, []).append(tag)
+        return [
+            VersionRecord(
+                pk=row.id,
+                id=row.public_id,
+                entity=row.entity,
+                project=row.project,
+                collection=row.collection,
+                collection_id=row.collection_id,
+                type=row.type,
+                index=row.version_index,
+                digest=row.digest,
+                size=row.size,
+                file_count=row.file_count,
+                metadata=row.metadata,
+                description=row.description,
+                state=row.state,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                aliases=sorted(aliases.get(row.membership_id, [])),
+                tags=sorted(tags.get(row.id, [])),
+                source_collection_id=row.source_collection_id,
+                created_by=row.created_by,
+            )
+            for row in rows
+        ]
+
+
+# A member of a collection, joined with everything a VersionRecord shows. The version's type is its source
+# collection's: a registry link shows the linked version's own type.
+_source = db.collections.alias("source_collection")
+_VERSIONS = sa.select(
+    db.memberships.c.id.label("membership_id"),
+    db.memberships.c.version_index,
+    db.memberships.c.collection_id,
+    db.versions.c.id,
+    db.versions.c.public_id,
+    db.versions.c.digest,
+    db.versions.c.size,
+    db.versions.c.file_count,
+    db.versions.c.metadata,
+    db.versions.c.description,
+    db.versions.c.state,
+    db.versions.c.created_at,
+    db.versions.c.updated_at,
+    db.versions.c.source_collection_id,
+    db.entities.c.name.label("entity"),
+    db.projects.c.name.label("project"),
+    db.collections.c.name.label("collection"),
+    _source.c.type,
+    db.runs.c.run_id.label("created_by"),
+).select_from(
+    db.memberships.join(db.versions, db.versions.c.id == db.memberships.c.version_id)
+    .join(db.collections, db.collections.c.id == db.memberships.c.collection_id)
+    .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+    .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+    .join(_source, _source.c.id == db.versions.c.source_collection_id)
+    .outerjoin(db.runs, db.runs.c.id == db.versions.c.created_by_run_pk)
+)
+
+_RUNS = sa.select(db.runs, db.entities.c.name.label("entity"), db.projects.c.name.label("project")).select_from(
+    db.runs.join(db.projects, db.projects.c.id == db.runs.c.project_id).join(
+        db.entities, db.entities.c.id == db.projects.c.entity_id
+    )
+)
+
+
+def _run_record(row: sa.Row[Any]) -> RunRecord:
+    return RunRecord(
+        pk=row.id,
+        id=row.run_id,
+        entity=row.entity,
+        project=row.project,
+        display_name=row.display_name,
+        state=row.state,
+        config=row.config,
+        summary=row.summary,
+        tags=row.tags,
+        group=row.group_name,
+        job_type=row.job_type,
+        notes=row.notes,
+        host=row.host,
+        username=row.username,
+        created_at=row.created_at,
+        heartbeat_at=row.heartbeat_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT on both backends."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@contextlib.contextmanager
+def _unwrapped_value_errors() -> Iterator[None]:
+    # A value the driver cannot take (NaN in JSON, a naive datetime) fails while SQLAlchemy binds
+    # parameters, which wraps it in StatementError; callers should get the plain ValueError/TypeError with
+    # its message, as from any other argument check.
+    try:
+        yield
+    except sa.exc.StatementError as exc:
+        if not isinstance(exc, sa.exc.DBAPIError) and isinstance(exc.orig, (TypeError, ValueError)):
+            raise exc.orig from None
+        raise
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    """``values`` without repeats, in order (one upsert may not touch the same row twice)."""
+    if isinstance(values, str):
+        raise TypeError(f"expected a list of strings, got the string {values!r}; wrap it in a list")
+    return list(dict.fromkeys(values))
+
+
+def _check_aliases(aliases: Iterable[str]) -> None:
+    for alias in aliases:
+        if not isinstance(alias, str) or not alias or "/" in alias or ":" in alias or _VERSION_SELECTOR.fullmatch(alias):
+            raise ValueError(
+                f"invalid alias {alias!r}: an alias is a non-empty string without '/' or ':', "
+                "and 'v<digits>' names a version, so it cannot be an alias; choose another alias"
+            )
+
+
+def _new_public_id() -> str:
+    while True:
+        public_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+        # resolve() reads "v<digits>" as an index, so an id must never look like one.
+        if not _VERSION_SELECTOR.fullmatch(public_id):
+            return public_id
+
+
+# ---------------------------------------------------------------------- opening and migrating
+
+
+def _recorded_storage_root(engine: sa.Engine) -> str | None:
+    """The recorded storage root if the schema is current; None if the database needs migrating.
+
+    This is the path of every open but the first, so it stays at two SELECTs and does not import Alembic.
+    """
+    with engine.connect() as conn:
+        try:
+            revision = conn.execute(sa.select(_alembic_version.c.version_num)).scalar()
+        except sa.exc.DBAPIError:  # no alembic_version table: a new database
+            return None
+        if revision != db.SCHEMA_REVISION:
+            return None
+        return conn.execute(sa.select(db.workspace.c.value).where(db.workspace.c.key == "storage_root")).scalar()
+
+
+def _migrate(engine: sa.Engine, storage_root: str) -> str:
+    """Bring the schema to head and record ``storage_root`` if none is; returns the recorded root.
+
+    One write transaction, serialised across processes and machines (SQLite: BEGIN IMMEDIATE holds the
+    database write lock; PostgreSQL: a transaction-scoped advisory lock), and transactional DDL on both
+    backends: concurrent openers wait for the first, then find nothing to do; a crash leaves no half schema.
+    """
+    with write_engine(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+        _upgrade_schema(conn)
+        conn.execute(
+            _insert(conn, db.workspace)
+            .values(
+                [
+                    {"key": "storage_root", "value": storage_root},
+                    {"key": "created_at", "value": _now().isoformat()},
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+        return conn.execute(
+            sa.select(db.workspace.c.value).where(db.workspace.c.key == "storage_root")
+        ).scalar_one()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    # The ini-style config interpolates '%'; escape it in case the install path has one.
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")).replace("%", "%%"))
+    return config
+
+
+def _upgrade_schema(conn: sa.Connection) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current == db.SCHEMA_REVISION:
+        return
+    config = _alembic_config()
+    if current is not None:
+        try:
+            ScriptDirectory.from_config(config).get_revision(current)
+        except CommandError:
+            raise SchemaVersionError(
+                f"the database {conn.engine.url.render_as_string(hide_password=True)!r} has schema revision "
+                f"{current!r}, which this wandb_dagster does not know (its newest is {db.SCHEMA_REVISION!r}): "
+                "a newer wandb_dagster created it; upgrade wandb_dagster on this machine"
+            ) from None
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
