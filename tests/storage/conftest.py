@@ -17,6 +17,14 @@ def local_store(tmp_path: Path) -> BlobStore:
 
 
 @pytest.fixture
+def named_tmp_store(tmp_path: Path) -> BlobStore:
+    """A local store that uses named temp files + rename, as where O_TMPFILE or /proc is missing."""
+    store = BlobStore(str(tmp_path / "blobs"))
+    store._use_tmpfile = False
+    return store
+
+
+@pytest.fixture
 def memory_store() -> Iterator[BlobStore]:
     # fsspec's memory filesystem is process-global: give each test its own root and clear it afterwards.
     root = f"memory://blobs-{uuid.uuid4().hex}"
@@ -26,7 +34,7 @@ def memory_store() -> Iterator[BlobStore]:
         store._fs.rm(store._fsroot, recursive=True)
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "named_tmp", "memory"])
 def store(request: pytest.FixtureRequest) -> BlobStore:
-    """The same cases through the local fast path and through the generic fsspec path."""
+    """The same cases through the local fast path, its named-temp fallback and the generic fsspec path."""
     return request.getfixturevalue(f"{request.param}_store")

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import multiprocessing
 import os
+import signal
 import stat
 import time
 import tracemalloc
@@ -96,7 +97,9 @@ def test_put_bytes(store: BlobStore):
 
 
 @pytest.mark.parametrize("size", [6, BIG])
-def test_second_put_does_not_rewrite_the_blob(local_store: BlobStore, tmp_path: Path, size: int):
+@pytest.mark.parametrize("kind", ["local", "named_tmp"])
+def test_second_put_does_not_rewrite_the_blob(request, tmp_path: Path, size: int, kind: str):
+    local_store = request.getfixturevalue(f"{kind}_store")
     data = HELLO if size == 6 else os.urandom(size)
     first = write(tmp_path / "one", data)
     second = write(tmp_path / "two", data)  # same content, another file
@@ -111,17 +114,22 @@ def test_second_put_does_not_rewrite_the_blob(local_store: BlobStore, tmp_path: 
     assert leftovers(local_store) == []
 
 
-def test_truncated_blob_counts_as_missing_and_is_repaired(local_store: BlobStore, tmp_path: Path):
+@pytest.mark.parametrize("size", [6, BIG])
+@pytest.mark.parametrize("kind", ["local", "named_tmp"])
+def test_truncated_blob_counts_as_missing_and_is_repaired(request, tmp_path: Path, kind: str, size: int):
     # What a crash before sync() can leave behind: the blob's name with fewer bytes.
-    src = write(tmp_path / "src", HELLO)
-    local_store.put_file(src)
-    blob = Path(local_store.blob_path(HELLO_HEX))
+    store = request.getfixturevalue(f"{kind}_store")
+    data = HELLO if size == 6 else os.urandom(size)
+    src = write(tmp_path / "src", data)
+    hexdigest, _ = store.put_file(src)
+    blob = Path(store.blob_path(hexdigest))
     blob.chmod(0o644)
     blob.write_bytes(b"")
-    assert local_store.exists(HELLO_HEX) and not local_store.exists(HELLO_HEX, size=6)
-    assert local_store.exists_many([HELLO_HEX], sizes={HELLO_HEX: 6}) == set()
-    local_store.put_file(src)
-    assert blob.read_bytes() == HELLO
+    assert store.exists(hexdigest) and not store.exists(hexdigest, size=size)
+    assert store.exists_many([hexdigest], sizes={hexdigest: size}) == set()
+    store.put_file(src)
+    assert blob.read_bytes() == data
+    assert leftovers(store) == []
 
 
 # -- existence ------------------------------------------------------------------------------------------------
@@ -389,3 +397,46 @@ def test_two_processes_putting_the_same_blob(tmp_path: Path):
     assert list(store.iter_hexes()) == [md5(data)]
     assert read_blob(store, md5(data)) == data
     assert leftovers(store) == []
+
+
+# -- crashes --------------------------------------------------------------------------------------------------
+
+
+def _put_from(root: str, use_tmpfile: bool, src: str) -> None:
+    store = BlobStore(root)
+    store._use_tmpfile = use_tmpfile
+    store.put_file(src)
+
+
+@pytest.mark.parametrize("use_tmpfile", [True, False], ids=["tmpfile", "named"])
+def test_kill_9_while_storing_leaves_no_blob(tmp_path: Path, use_tmpfile: bool):
+    # The source is a FIFO, so the writer is reliably stuck half way through a blob when it is killed.
+    fifo = tmp_path / "source.fifo"
+    os.mkfifo(fifo)
+    root = str(tmp_path / "blobs")
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=_put_from, args=(root, use_tmpfile, str(fifo)))
+    proc.start()
+    with open(fifo, "wb") as feed:
+        feed.write(os.urandom(3 * CHUNK))
+        feed.flush()
+        store = BlobStore(root)
+        deadline = time.monotonic() + 30
+        # Wait until the temp file holds data: with O_TMPFILE it has no name, so watch the writer's fds.
+        while time.monotonic() < deadline:
+            sizes = [os.stat(f"/proc/{proc.pid}/fd/{fd}").st_size for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                     if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith(root)]
+            if any(n >= 2 * CHUNK for n in sizes):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the writer never started storing")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(timeout=30)
+    assert proc.exitcode == -signal.SIGKILL
+    assert list(store.iter_hexes()) == [], "a partial blob must never carry a blob name"
+    if use_tmpfile:
+        assert leftovers(store) == [], "an unnamed temp file disappears with its process"
+    else:
+        assert len(leftovers(store)) == 1
+        assert store.remove_stale_temps(older_than_s=-1) == 1

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wandb_dagster.storage import hashing
 from wandb_dagster.storage.hashing import (
     CHUNK,
     EMPTY_MD5_B64,
@@ -81,3 +82,17 @@ def test_check_hex_rejects_anything_but_32_lowercase_hex(bad):
 def test_b64_to_hex_rejects_non_digests(bad: str):
     with pytest.raises(ValueError, match="base64 MD5"):
         b64_to_hex(bad)
+
+
+def test_hash_file_reads_what_is_there_when_the_size_changed(tmp_path: Path, monkeypatch):
+    # fstat says 3 bytes but there are 6 (the file grew in between): the digest covers all that was read.
+    path = tmp_path / "grows"
+    path.write_bytes(b"hello\n")
+    real_fstat = os.fstat
+
+    def stale_fstat(fd):
+        st = real_fstat(fd)
+        return os.stat_result(tuple(st)[:6] + (3,) + tuple(st)[7:])
+
+    monkeypatch.setattr(hashing.os, "fstat", stale_fstat)
+    assert hash_file(path) == ("b1946ac92492d2347c6235b4d2611184", 6)

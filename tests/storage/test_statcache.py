@@ -140,19 +140,30 @@ def _record_and_read(db: str, folder: str, worker: int, barrier, queue) -> None:
     queue.put(sc.lookup_many([st for st, _ in mine]) == [h for _, h in mine])
 
 
+def collect(procs, queue, timeout: float = 120.0) -> list:
+    """One result per process; fails fast (with the exit codes) if a process dies instead of answering."""
+    results, deadline = [], time.monotonic() + timeout
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=0.5))
+        except Exception:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead and time.monotonic() < deadline, f"worker exit codes {[p.exitcode for p in procs]}"
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return results
+
+
 def test_two_processes_share_one_cache(tmp_path: Path):
     db, folder = str(tmp_path / "sc.db"), str(tmp_path / "files")
-    StatCache(Path(db)).lookup_many([])  # nothing created yet: both workers race to create the schema too
+    # Nothing is created yet: both workers also race to create the file, switch it to WAL, add the table.
     ctx = multiprocessing.get_context("fork")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
     procs = [ctx.Process(target=_record_and_read, args=(db, folder, w, barrier, queue)) for w in range(2)]
     for p in procs:
         p.start()
-    ok = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert ok == [True, True]
+    assert collect(procs, queue) == [True, True]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM stat_md5").fetchone() == (600,)
 

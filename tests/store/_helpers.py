@@ -5,7 +5,10 @@ Spawned children import this module by name, so it imports nothing but the store
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from wandb_dagster.store import CommitResult, Store
@@ -46,6 +49,40 @@ def commit(
     )
 
 
+def run_processes(target: Any, args: Sequence[tuple[Any, ...]], timeout: float = 300) -> list[Any]:
+    """Run ``target(*args[i], barrier, results)`` in one spawned process per args tuple; return the results.
+
+    Each process puts one result on ``results``; ``barrier`` lines them up to start together. Fails as soon
+    as a process dies (its traceback is in the captured stderr) instead of waiting for the timeout.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(len(args)), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, barrier, results)) for a in args]
+    for p in procs:
+        p.start()
+    collected: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(collected) < len(procs):
+            try:
+                collected.append(results.get(timeout=0.2))
+                continue
+            except queue.Empty:
+                pass
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                raise AssertionError(f"worker process(es) failed with exit codes {failed}; see captured stderr")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"workers produced {len(collected)} of {len(procs)} results in {timeout} s")
+    finally:
+        for p in procs:
+            p.join(30 if len(collected) == len(procs) else 0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return collected
+
+
 # ---------------------------------------------------------------------- targets of spawned processes
 
 
@@ -78,6 +115,13 @@ def commit_same(url: str, worker: int, rounds: int, barrier: Any, results: Any) 
         out.append((round_, r.version.id, r.version.index, r.created))
     results.put((worker, out))
     store.close()
+
+
+def commit_in_forked_child(store: Store, inherited: Any) -> None:
+    with store._engine.connect() as conn:
+        # The parent's pooled connection was inherited; using it would share its socket / file locks.
+        assert conn.connection.dbapi_connection is not inherited, "the child reused the parent's connection"
+    commit(store, "child")
 
 
 def commit_and_hang(url: str, collection: str, ready: Any) -> None:

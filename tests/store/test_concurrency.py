@@ -16,18 +16,7 @@ WORKERS = 4
 
 
 def _run_workers(target: Any, url: str, *args: Any) -> dict[int, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(WORKERS), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(url, w, *args, barrier, results)) for w in range(WORKERS)]
-    for p in procs:
-        p.start()
-    try:
-        out = dict(results.get(timeout=300) for _ in procs)
-    finally:
-        for p in procs:
-            p.join(60)
-    assert [p.exitcode for p in procs] == [0] * WORKERS, "a worker failed; its traceback is in the captured stderr"
-    return out
+    return dict(_helpers.run_processes(target, [(url, w, *args) for w in range(WORKERS)]))
 
 
 @pytest.mark.slow
@@ -69,3 +58,18 @@ def test_concurrent_commits_of_the_same_content_yield_one_version(store: Store) 
     # Everyone's aliases were applied; the last round holds them all.
     assert versions[-1].aliases == sorted(["latest"] + [f"w{w}" for w in range(WORKERS)])
     assert all(v.aliases == [] for v in versions[:-1])
+
+
+def test_a_forked_child_gets_its_own_connections(store: Store) -> None:
+    # Dagster may fork; pooled connections inherited from the parent must not be shared with the child.
+    _helpers.commit(store, "parent-before")
+    with store._engine.connect() as conn:
+        pooled = conn.connection.dbapi_connection  # back in the pool when the block ends
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=_helpers.commit_in_forked_child, args=(store, pooled))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    _helpers.commit(store, "parent-after")
+    coll = store.collection(ENTITY, PROJECT, "dataset")
+    assert [v.digest for v in store.collection_versions(coll.pk)] == ["parent-before", "child", "parent-after"]

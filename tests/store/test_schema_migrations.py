@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import multiprocessing
 import subprocess
 import sys
 import textwrap
@@ -34,7 +33,7 @@ def test_schema_revision_is_the_migrations_head() -> None:
     assert head == schema.SCHEMA_REVISION
 
 
-def test_fresh_open_migrates_to_head_and_records_storage_root(database_url: str, tmp_path) -> None:
+def test_fresh_open_migrates_to_head_and_records_storage_root(database_url: str) -> None:
     store = Store.open(database_url, storage_root="s3://bucket/root")
     try:
         assert store.storage_root == "s3://bucket/root"
@@ -108,20 +107,28 @@ def test_database_from_a_newer_version_is_refused(database_url: str) -> None:
         Store.open(database_url, storage_root="/r")
 
 
-def test_concurrent_first_opens_all_succeed(database_url: str, tmp_path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    workers = 4
-    barrier, results = ctx.Barrier(workers), ctx.Queue()
-    roots = [f"/root{i}" for i in range(workers)]
-    procs = [
-        ctx.Process(target=_helpers.open_store, args=(database_url, root, barrier, results)) for root in roots
-    ]
-    for p in procs:
-        p.start()
-    recorded = [results.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+def test_concurrent_first_opens_all_succeed(database_url: str) -> None:
+    roots = [f"/root{i}" for i in range(4)]
+    recorded = _helpers.run_processes(_helpers.open_store, [(database_url, root) for root in roots])
     # Exactly one opener created the workspace; everyone else sees its root.
     assert len(set(recorded)) == 1 and recorded[0] in roots
     assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_keeps_one_database(url: str) -> None:
+    store = Store.open(url, storage_root="/mem")
+    try:
+        assert _helpers.commit(store, "d0").version.index == 0
+        assert _helpers.commit(store, "d1").version.index == 1
+        assert store.storage_root == "/mem"
+    finally:
+        store.close()
+
+
+def test_offline_mode_renders_the_ddl(capsys) -> None:
+    config = _alembic_config()
+    config.set_main_option("sqlalchemy.url", "postgresql://user@host/db")
+    command.upgrade(config, "head", sql=True)
+    ddl = capsys.readouterr().out
+    assert "CREATE TABLE versions" in ddl and "CONSTRAINT uq_memberships_collection_id_version_index" in ddl

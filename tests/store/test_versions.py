@@ -40,7 +40,9 @@ def test_first_commit_creates_collection_and_v0(store: Store) -> None:
     assert store.resolve(ENTITY, PROJECT, "dataset", "v0") == v
     assert store.manifest(v.pk) == '{"contents": {"a.txt": {"digest": "x"}}}'
     coll = store.collection(ENTITY, PROJECT, "dataset")
-    assert (coll.pk, coll.type, coll.kind, coll.next_index, coll.tags) == (v.collection_id, "dataset", "sequence", 1, [])
+    assert (coll.pk, coll.type, coll.kind, coll.next_index, coll.tags) == (
+        v.collection_id, "dataset", "sequence", 1, []
+    )
 
 
 def test_same_digest_reuses_the_version_and_records_every_producer(store: Store) -> None:
@@ -125,9 +127,16 @@ def test_resolve_by_index_alias_and_id(store: Store) -> None:
 
 
 def test_update_version_persists_each_field(store: Store) -> None:
-    v0 = commit(store, "d0", aliases=["latest", "old"], tags=["keep", "drop"], metadata={"a": 1}, description="d").version
+    v0 = commit(
+        store, "d0", aliases=["latest", "old"], tags=["keep", "drop"], metadata={"a": 1}, description="d"
+    ).version
     updated = store.update_version(
-        v0.pk, v0.collection_id, description="new", metadata={"b": [2]}, aliases=["latest", "prod"], tags=["keep", "add"]
+        v0.pk,
+        v0.collection_id,
+        description="new",
+        metadata={"b": [2]},
+        aliases=["latest", "prod"],
+        tags=["keep", "add"],
     )
     assert (updated.description, updated.metadata, updated.aliases, updated.tags) == (
         "new", {"b": [2]}, ["latest", "prod"], ["add", "keep"]
@@ -137,20 +146,24 @@ def test_update_version_persists_each_field(store: Store) -> None:
     assert store.resolve(ENTITY, PROJECT, "dataset", "old") is None
     # Omitted fields stay; None clears the description.
     again = store.update_version(v0.pk, v0.collection_id, description=None)
-    assert (again.description, again.metadata, again.aliases, again.tags) == (None, {"b": [2]}, ["latest", "prod"], ["add", "keep"])
+    assert (again.description, again.metadata, again.aliases, again.tags) == (
+        None, {"b": [2]}, ["latest", "prod"], ["add", "keep"]
+    )
     cleared = store.update_version(v0.pk, v0.collection_id, aliases=[], tags=[])
     assert (cleared.aliases, cleared.tags) == ([], [])
     with pytest.raises(NotFoundError, match="no collection with pk 999"):
         store.update_version(v0.pk, 999)
     other = commit(store, "d1", collection="other").version
-    with pytest.raises(NotFoundError, match=f"version pk {v0.pk} is not a member of collection pk {other.collection_id}"):
+    not_member = f"version pk {v0.pk} is not a member of collection pk {other.collection_id}"
+    with pytest.raises(NotFoundError, match=not_member):
         store.update_version(v0.pk, other.collection_id, description="x")
 
 
 def test_delete_refuses_while_aliases_exist(store: Store) -> None:
     commit(store, "d0")
     v1 = commit(store, "d1", aliases=["latest", "prod"]).version
-    with pytest.raises(AliasInUseError, match=r"still has aliases \['latest', 'prod'\].*delete_aliases=True") as info:
+    refused = r"still has aliases \['latest', 'prod'\].*delete_aliases=True"
+    with pytest.raises(AliasInUseError, match=refused) as info:
         store.delete_version(v1.pk)
     assert isinstance(info.value, ValueError)
     assert store.resolve(ENTITY, PROJECT, "dataset", "v1") == v1
@@ -227,3 +240,17 @@ def test_commit_into_a_registry_portfolio_is_refused(store: Store) -> None:
             ENTITY, "wandb-registry-model", "DemoModels", "dataset", digest="d0", manifest="{}", size=0,
             file_count=0, metadata={}, description=None, aliases=[], tags=[], run_pk=None,
         )
+
+
+@pytest.mark.parametrize("id_list_max", [1, 500], ids=["by-subquery", "by-ids"])
+def test_listing_attaches_each_versions_aliases_and_tags(store: Store, monkeypatch, id_list_max: int) -> None:
+    monkeypatch.setattr("wandb_dagster.store.store._ID_LIST_MAX", id_list_max)
+    for i in range(4):
+        commit(store, f"d{i}", aliases=["latest", f"a{i}"], tags=[f"t{i}", "all"])
+    coll = store.collection(ENTITY, PROJECT, "dataset")
+    assert [(v.index, v.aliases, v.tags) for v in store.collection_versions(coll.pk)] == [
+        (0, ["a0"], ["all", "t0"]),
+        (1, ["a1"], ["all", "t1"]),
+        (2, ["a2"], ["all", "t2"]),
+        (3, ["a3", "latest"], ["all", "t3"]),
+    ]

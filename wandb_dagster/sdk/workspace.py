@@ -62,4 +62,7 @@ class Workspace:
         return self.settings.database_url
 
     def __repr__(self) -> str:
-        return f"Workspace({self.store.url!r}, storage_root={self.store.storage_root!r})"
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.store.url).render_as_string(hide_password=True)
+        return f"Workspace({url!r}, storage_root={self.store.storage_root!r})"

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import collections
+import errno
 import itertools
 import os
 import re
@@ -27,17 +28,48 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 from .errors import ContentChangedError, CorruptBlobError
 from .hashing import CHUNK, check_hex, new_md5
 
-POOL_MIN_SIZE = 64 * 1024
-"""Local files smaller than this are stored on the calling thread by put_files. For them the work is a
-handful of syscalls plus an MD5 that holds the GIL (hashlib releases it only above 2047 bytes), so worker
-threads only add hand-off cost; measured on 2 cores, 10,000 x 1 KiB files took about twice as long through
-a pool as inline. Larger files hash without the GIL and overlap well."""
+POOL_MIN_SIZE = 128 * 1024
+"""put_files stores local files smaller than this on the calling thread, larger ones on a thread pool.
+A small file costs a few syscalls plus an MD5 that holds the GIL (hashlib releases it only above 2047
+bytes), so handing it to a worker only adds overhead. Measured on 2 cores (ext4, 3 runs, inline vs pool):
+10,000 x 1 KiB 0.8 s vs 1.5-2.1 s; 1,000 x 64 KiB 0.30 vs 0.37 s; 600 x 128 KiB about even;
+400 x 256 KiB 0.49 vs 0.30 s; 120 x 1 MiB 0.57 vs 0.36 s."""
 
 _TMP_DIR = "tmp"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_READ = os.O_RDONLY | _O_CLOEXEC
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | _O_CLOEXEC
+# What open(O_TMPFILE) says where unnamed temp files are not available (old kernels say EISDIR).
+_NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS}
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
 _REST_RE = re.compile(r"[0-9a-f]{30}")
 _REMOTE_EXISTS_SINGLE = 16  # up to this many digests, ask per blob; beyond, list the fan-out directories
+
+
+def _new_process_tag() -> str:
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+_process_tag = _new_process_tag()
+_tmp_counter = itertools.count()
+
+
+def _reset_after_fork() -> None:
+    global _process_tag, _tmp_counter
+    _process_tag, _tmp_counter = _new_process_tag(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def unique_suffix() -> str:
+    """A name part unique across threads, processes and machines sharing a directory.
+
+    pid + a random tag (fresh in a forked child) + a counter; creating files with O_EXCL turns the
+    impossible collision into an error rather than a shared file. No syscall per name: this runs per blob.
+    """
+    return f"{_process_tag}-{next(_tmp_counter)}"
 
 
 def _local_root(root: str) -> str | None:
@@ -94,11 +126,10 @@ class BlobStore:
             self.root = root.rstrip("/")
             self._fsroot = path.rstrip("/")
         self._tmpdir = f"{self._fsroot}/{_TMP_DIR}"
+        self._use_tmpfile = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         # Fan-out directories known to exist; creating them on demand keeps an empty store empty, and
         # remembering them saves a mkdir syscall per file.
         self._made: set[str] = set()
-        self._tmp_tag = uuid.uuid4().hex[:8]
-        self._counter = itertools.count()
 
     def __repr__(self) -> str:
         return f"BlobStore({self.root!r})"
@@ -114,9 +145,7 @@ class BlobStore:
         return f"{self._fsroot}/{hexdigest[:2]}/{hexdigest[2:]}"
 
     def _tmp_name(self) -> str:
-        # pid + a per-instance random tag + a counter: unique across threads, processes and machines
-        # sharing the root; O_EXCL on creation catches the impossible rest.
-        return f"{self._tmpdir}/{os.getpid()}-{self._tmp_tag}-{next(self._counter)}"
+        return f"{self._tmpdir}/{unique_suffix()}"
 
     # -- existence -----------------------------------------------------------------------------------------
 
@@ -190,13 +219,16 @@ class BlobStore:
         """
         if expected_hex is not None:
             check_hex(expected_hex)
-        fd = os.open(local_path, os.O_RDONLY | _O_CLOEXEC)
+        fd = os.open(local_path, _O_READ)
         return self._put_fd(fd, local_path, expected_hex)
 
-    def _put_fd(self, fd: int, local_path: str | os.PathLike[str], expected_hex: str | None) -> tuple[str, int]:
-        """put_file for an already opened source; closes ``fd``."""
+    def _put_fd(
+        self, fd: int, local_path: str | os.PathLike[str], expected_hex: str | None, size: int = -1
+    ) -> tuple[str, int]:
+        """put_file for an already opened source (``size`` from its fstat, if known); closes ``fd``."""
         try:
-            size = os.fstat(fd).st_size
+            if size < 0:
+                size = os.fstat(fd).st_size
             data = b""
             if size < CHUNK:
                 # One read for a small file. Asking for one byte more than fstat reported notices a file
@@ -216,28 +248,32 @@ class BlobStore:
 
     def _store_buffer(self, hexdigest: str, data: bytes) -> None:
         """Store bytes whose digest is known: nothing to write when the blob is already there."""
-        if self._stored_size(hexdigest) == len(data):
-            return
         if self._fs is not None:
-            tmp = self._tmp_name()
-            self._fs.pipe_file(tmp, data)
-            self._commit_remote(tmp, hexdigest)
+            if self._stored_size(hexdigest) != len(data):
+                tmp = self._tmp_name()
+                self._fs.pipe_file(tmp, data)
+                self._commit_remote(tmp, hexdigest)
+            return
+        # access() answers "absent" (the common case) without raising; the size check is for the rare hit.
+        if os.access(self._path(hexdigest), os.F_OK) and self._stored_size(hexdigest) == len(data):
             return
         tmp, out = self._open_local_tmp()
         try:
-            try:
-                _write_all(out, data)
-            finally:
-                os.close(out)
-            self._commit_local(tmp, hexdigest)
+            n = os.write(out, data)
+            if n != len(data):  # short writes are rare on local files, but legal
+                _write_all(out, memoryview(data)[n:])
+            self._commit_local(tmp, out, hexdigest, len(data))
         except BaseException:
-            _unlink_quietly(tmp)
+            if tmp is not None:
+                _unlink_quietly(tmp)
             raise
+        finally:
+            os.close(out)
 
     def _store_stream(
         self, fd: int, head: bytes, local_path: str | os.PathLike[str], expected_hex: str | None
     ) -> tuple[str, int]:
-        """Large file: hash while copying CHUNK pieces to a temp file, then rename (or drop if present)."""
+        """Large file: hash while copying CHUNK pieces to a temp file, then name it (or drop it if present)."""
         h = new_md5(head)
         size = len(head)
         buf = bytearray(CHUNK)
@@ -265,22 +301,19 @@ class BlobStore:
             return hexdigest, size
         tmp, out = self._open_local_tmp()
         try:
-            try:
-                _write_all(out, head)
-                while n := os.readv(fd, [buf]):
-                    h.update(view[:n])
-                    _write_all(out, view[:n])
-                    size += n
-            finally:
-                os.close(out)
+            _write_all(out, head)
+            while n := os.readv(fd, [buf]):
+                h.update(view[:n])
+                _write_all(out, view[:n])
+                size += n
             hexdigest = self._check_streamed(h, local_path, expected_hex)
-            if self._stored_size(hexdigest) == size:
-                os.unlink(tmp)  # never rewrite an existing blob
-            else:
-                self._commit_local(tmp, hexdigest)
+            self._commit_local(tmp, out, hexdigest, size)
         except BaseException:
-            _unlink_quietly(tmp)
+            if tmp is not None:
+                _unlink_quietly(tmp)
             raise
+        finally:
+            os.close(out)
         return hexdigest, size
 
     @staticmethod
@@ -290,37 +323,75 @@ class BlobStore:
             raise ContentChangedError(local_path, expected_hex, hexdigest)
         return hexdigest
 
-    def _open_local_tmp(self) -> tuple[str, int]:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
-        for _ in range(3):
-            tmp = self._tmp_name()
+    # Local temp files. Where Linux offers O_TMPFILE, the temp file is an unnamed inode in {root}/tmp that
+    # linkat() names as the blob once complete: one directory operation instead of create + rename across
+    # directories (measured: 10,000 x 1 KiB files ~25% faster), link() never replaces an existing blob, and
+    # a crash leaves nothing behind. Elsewhere (NFS, macOS, no /proc) it is a named file in {root}/tmp,
+    # renamed into place with os.replace. Both are atomic: the blob name only ever shows complete content.
+
+    def _open_local_tmp(self) -> tuple[str | None, int]:
+        """(None, fd) for an unnamed temp file, or (path, fd) for a named one; mode 0o444 either way
+        (blobs are immutable, so nobody but root writes to one by accident)."""
+        if self._use_tmpfile:
             try:
-                # 0o444: a committed blob is immutable, so nobody (but root) gets to write to it by accident.
-                return tmp, os.open(tmp, flags, 0o444)
-            except FileNotFoundError:
-                os.makedirs(self._tmpdir, exist_ok=True)
-            except FileExistsError:
-                continue
-        raise FileExistsError(f"could not create a unique temporary file in {self._tmpdir!r}")
+                return None, self._open_in_tmpdir(self._tmpdir, _O_TMPFILE)
+            except OSError as exc:
+                if exc.errno not in _NO_TMPFILE:
+                    raise
+                self._use_tmpfile = False
+        tmp = self._tmp_name()
+        return tmp, self._open_in_tmpdir(tmp, _O_NEW)
 
-    def _commit_local(self, tmp: str, hexdigest: str) -> None:
-        """Rename a complete temp file to its blob name.
+    def _open_in_tmpdir(self, path: str, flags: int) -> int:
+        try:
+            return os.open(path, flags, 0o444)
+        except FileNotFoundError:
+            os.makedirs(self._tmpdir, exist_ok=True)
+            return os.open(path, flags, 0o444)
 
-        Reached only when the blob is absent or has the wrong size (a truncated leftover of a crash before
-        sync). Two writers racing here both hold identical bytes, so whichever rename lands last is fine.
+    def _commit_local(self, tmp: str | None, fd: int, hexdigest: str, size: int) -> None:
+        """Give a complete temp file its blob name, unless a blob of that size is already there.
+
+        A blob of another size is the truncated leftover of a crash before sync(): it is replaced. Two
+        writers racing here hold identical bytes, so whichever lands first (link) or last (rename) is fine.
         """
-        prefix = hexdigest[:2]
         final = self._path(hexdigest)
-        if prefix not in self._made:
-            os.makedirs(f"{self._fsroot}/{prefix}", exist_ok=True)
-            self._made.add(prefix)
+        if tmp is None:
+            try:
+                self._link_into_place(fd, final, hexdigest[:2])
+                return
+            except FileExistsError:
+                if self._stored_size(hexdigest) == size:
+                    return  # never rewrite an existing blob; closing fd frees the unnamed temp
+                tmp = self._tmp_name()
+                os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=fd, follow_symlinks=True)
+        elif self._stored_size(hexdigest) == size:
+            os.unlink(tmp)
+            return
+        self._ensure_prefix(hexdigest[:2])
         try:
             os.replace(tmp, final)
         except FileNotFoundError:
-            # The fan-out directory vanished (removed by hand or by a gc); forget it and try once more.
-            self._made.discard(prefix)
-            os.makedirs(f"{self._fsroot}/{prefix}", exist_ok=True)
+            self._made.discard(hexdigest[:2])  # the fan-out directory vanished (gc, or by hand)
+            self._ensure_prefix(hexdigest[:2])
             os.replace(tmp, final)
+
+    def _link_into_place(self, fd: int, final: str, prefix: str) -> None:
+        # linkat(AT_SYMLINK_FOLLOW) on the /proc link of the fd: the documented way to name an O_TMPFILE
+        # without privileges. os.link only passes that flag when a dir_fd is given; the path is absolute,
+        # so the dir_fd (any valid fd) is ignored.
+        self._ensure_prefix(prefix)
+        try:
+            os.link(f"/proc/self/fd/{fd}", final, src_dir_fd=fd, follow_symlinks=True)
+        except FileNotFoundError:
+            self._made.discard(prefix)  # the fan-out directory vanished (gc, or by hand)
+            self._ensure_prefix(prefix)
+            os.link(f"/proc/self/fd/{fd}", final, src_dir_fd=fd, follow_symlinks=True)
+
+    def _ensure_prefix(self, prefix: str) -> None:
+        if prefix not in self._made:
+            os.makedirs(f"{self._fsroot}/{prefix}", exist_ok=True)
+            self._made.add(prefix)
 
     def _commit_remote(self, tmp: str, hexdigest: str) -> None:
         # Generic fsspec: mv is a rename where the filesystem has one and copy + delete on object stores
@@ -374,20 +445,21 @@ class BlobStore:
                     limit.acquire()
                     pending.append((i, pool.submit(run, lambda p=path, e=exp: self.put_file(p, e)), -1))
                 else:
-                    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+                    fd = os.open(path, _O_READ)
                     try:
-                        big = os.fstat(fd).st_size >= POOL_MIN_SIZE
+                        size = os.fstat(fd).st_size
                     except BaseException:
                         os.close(fd)
                         raise
-                    if big:
+                    if size >= POOL_MIN_SIZE:
                         # The worker continues with the open fd, so the file is opened and sized once.
                         limit.acquire()
-                        job = lambda fd=fd, p=path, e=exp: self._put_fd(fd, p, e)  # noqa: E731
+                        job = lambda fd=fd, p=path, e=exp, n=size: self._put_fd(fd, p, e, n)  # noqa: E731
                         pending.append((i, pool.submit(run, job), fd))
                     else:
-                        report(i, self._put_fd(fd, path, exp))
-                drain(block=False)
+                        report(i, self._put_fd(fd, path, exp, size))
+                if pending:
+                    drain(block=False)
             drain(block=True)
         finally:
             for _, fut, fd in pending:
@@ -423,9 +495,9 @@ class BlobStore:
         parent, name = os.path.split(dest)
         os.makedirs(parent, exist_ok=True)
         h = new_md5()
-        tmp = f"{parent}/.{name}.{self._tmp_tag}-{next(self._counter)}.part"
+        tmp = f"{parent}/.{name}.{unique_suffix()}.part"
         with self.open(hexdigest) as src:
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+            out = os.open(tmp, _O_NEW, 0o666)
             try:
                 try:
                     buf = bytearray(CHUNK)
@@ -453,7 +525,7 @@ class BlobStore:
         if self._fs is not None:
             return
         try:
-            fd = os.open(self.root, os.O_RDONLY | _O_CLOEXEC)
+            fd = os.open(self.root, _O_READ)
         except FileNotFoundError:
             return  # nothing was ever written here
         try:

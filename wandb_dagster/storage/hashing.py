@@ -72,13 +72,26 @@ def md5_b64(data: bytes) -> str:
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """(hex MD5, size) of a file, streamed in CHUNK pieces through one reused buffer."""
-    h = new_md5()
-    size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
+    """(hex MD5, size) of a file, read in at most CHUNK pieces: bounded memory whatever the size.
+
+    A small file is read with a single call (one byte more than its size, to notice growth) rather than
+    through a CHUNK buffer, whose allocation would cost more than hashing a few KiB.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        if size < CHUNK:
+            data = os.read(fd, size + 1)
+            if len(data) == size:
+                return new_md5(data).hexdigest(), size
+            h, total = new_md5(data), len(data)  # grew meanwhile, or a short read: go on streaming
+        else:
+            h, total = new_md5(), 0
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := os.readv(fd, [buf]):
             h.update(view[:n])
-            size += n
-    return h.hexdigest(), size
+            total += n
+        return h.hexdigest(), total
+    finally:
+        os.close(fd)

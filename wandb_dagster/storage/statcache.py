@@ -80,10 +80,12 @@ class StatCache:
                     self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
                 )
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(conn)
                 # A lost recent write only costs a re-hash, so skip the per-commit fsync.
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute(_SCHEMA)
+            except sqlite3.OperationalError:
+                raise
             except sqlite3.DatabaseError as exc:
                 raise sqlite3.DatabaseError(
                     f"the stat cache {str(self.path)!r} is unusable ({exc}); it only holds digests that can be "
@@ -91,6 +93,21 @@ class StatCache:
                 ) from exc
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file, so only the first opener switches it. The switch needs a moment
+        # of exclusive access and SQLite reports "locked" at once instead of calling the busy handler,
+        # hence the retry loop (two processes creating the cache at the same time hit it).
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def lookup_many(self, stats: Sequence[os.stat_result]) -> list[str | None]:
         """The recorded hex for each stat, or None where unknown or stale (size or mtime differ)."""

@@ -40,6 +40,7 @@ _MIGRATION_LOCK_KEY = 0x77646D69677200
 _VERSION_SELECTOR = re.compile(r"v(\d+)")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _RESUME_MODES = (None, "never", "allow", "auto", "must")
+_ID_LIST_MAX = 500
 # update_run's field names -> runs columns.
 _RUN_FIELDS = {
     "state": "state",
@@ -327,7 +328,7 @@ class Store:
                         digest=digest,
                         size=size,
                         file_count=file_count,
-                        metadata=metadata,
+                        metadata=metadata or {},
                         description=description,
                         state="COMMITTED",
                         created_by_run_pk=run_pk,
@@ -370,7 +371,7 @@ class Store:
                     digest=digest,
                     size=size,
                     file_count=file_count,
-                    metadata=metadata,
+                    metadata=metadata or {},
                     description=description,
                     state="COMMITTED",
                     created_at=now,
@@ -641,7 +642,7 @@ class Store:
             .join(db.projects, db.projects.c.id == db.collections.c.project_id)
             .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
             .where(db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.name == name)
-            # mutated
+            .with_for_update(of=db.collections)
         ).first()
 
     def _create_collection(
@@ -781,19 +782,25 @@ class Store:
         rows = conn.execute(query.order_by(*order_by)).all()
         if not rows:
             return []
-        # Aliases and tags of the same rows, selected by the same query as a subquery: two statements for
-        # any number of versions, and no parameter lists that grow with them.
+        # Aliases and tags of these rows: by id for a page of rows; for more, by the same query as a
+        # subquery, so that no parameter list grows with the number of versions (drivers cap them).
+        if len(rows) <= _ID_LIST_MAX:
+            membership_ids: Any = [row.membership_id for row in rows]
+            version_pks: Any = [row.id for row in rows]
+        else:
+            membership_ids = query.with_only_columns(db.memberships.c.id)
+            version_pks = query.with_only_columns(db.versions.c.id)
         aliases: dict[int, list[str]] = {}
         for membership_id, alias in conn.execute(
             sa.select(db.aliases.c.membership_id, db.aliases.c.alias).where(
-                db.aliases.c.membership_id.in_(query.with_only_columns(db.memberships.c.id))
+                db.aliases.c.membership_id.in_(membership_ids)
             )
         ):
             aliases.setdefault(membership_id, []).append(alias)
         tags: dict[int, list[str]] = {}
         for version_pk, tag in conn.execute(
             sa.select(db.version_tags.c.version_id, db.version_tags.c.tag).where(
-                db.version_tags.c.version_id.in_(query.with_only_columns(db.versions.c.id))
+                db.version_tags.c.version_id.in_(version_pks)
             )
         ):
             tags.setdefault(version_pk, []).append(tag)
@@ -916,7 +923,8 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 def _check_aliases(aliases: Iterable[str]) -> None:
     for alias in aliases:
-        if not isinstance(alias, str) or not alias or "/" in alias or ":" in alias or _VERSION_SELECTOR.fullmatch(alias):
+        valid = isinstance(alias, str) and alias and "/" not in alias and ":" not in alias
+        if not valid or _VERSION_SELECTOR.fullmatch(alias):
             raise ValueError(
                 f"invalid alias {alias!r}: an alias is a non-empty string without '/' or ':', "
                 "and 'v<digits>' names a version, so it cannot be an alias; choose another alias"
