@@ -14,6 +14,25 @@ from collections.abc import Iterator
 
 import pytest
 
+# ---------------------------------------------------------------------------------------------- isolation
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nothing a test does may touch the user's real workspace or cache: point the defaults elsewhere."""
+    saved = {k: os.environ.get(k) for k in ("WANDB_DAGSTER_DIR", "WANDB_DAGSTER_CACHE_DIR", "WANDB_DAGSTER_DATABASE_URL")}
+    base = tmp_path_factory.mktemp("default-workspace")
+    os.environ["WANDB_DAGSTER_DIR"] = str(base / "workspace")
+    os.environ["WANDB_DAGSTER_CACHE_DIR"] = str(base / "cache")
+    os.environ.pop("WANDB_DAGSTER_DATABASE_URL", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 # ---------------------------------------------------------------------------------------------- databases
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -81,11 +81,23 @@ def use_model(name: str) -> str:
     return _active("use_model").use_model(name)
 
 
+class _PreInit:
+    """``wandb.config`` / ``wandb.summary`` before ``init``: any use says what to do."""
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"You must call wandb.init() before using wandb.{self._name}.")
+
+    __getattr__ = __setattr__ = __getitem__ = __setitem__ = __contains__ = __iter__ = __len__ = _fail
+
+
 def __getattr__(name: str) -> Any:
     # wandb.run / wandb.config / wandb.summary follow the active run, so they cannot be plain attributes.
     if name == "run":
         return current_run()
     if name in ("config", "summary"):
         run = current_run()
-        return None if run is None else getattr(run, name)
+        return _PreInit(name) if run is None else getattr(run, name)
     raise AttributeError(f"module 'wandb_dagster' has no attribute {name!r}")

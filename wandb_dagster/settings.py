@@ -13,6 +13,8 @@ Environment variables (W&B's own names where W&B has one):
 - ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``).
 - ``WANDB_DAGSTER_STORAGE``: the blob storage root recorded when a workspace is first created.
 - ``WANDB_DAGSTER_CACHE_DIR`` / ``WANDB_DAGSTER_CACHE_SIZE``: the download cache and its bound in bytes.
+- ``WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1``: place downloads as hard links to the (verified) cache: instant, but
+  the files are read-only and show the cache's sentinel mtime. Off by default: downloads are ordinary files.
 - ``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE``: as in W&B.
 """
 
@@ -74,6 +76,7 @@ class Settings:
     entity: str
     project: str
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    download_hardlinks: bool = False
 
     @classmethod
     def resolve(
@@ -87,14 +90,19 @@ class Settings:
         entity: str | None = None,
         project: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        download_hardlinks: bool | None = None,
     ) -> "Settings":
         env = os.environ
-        root = Path(root_dir or env.get("WANDB_DAGSTER_DIR") or _data_home() / "wandb-dagster").expanduser()
+        # Paths are made absolute here: the storage root is recorded in the database and read by clients
+        # started from other folders.
+        root = Path(root_dir or env.get("WANDB_DAGSTER_DIR") or _data_home() / "wandb-dagster").expanduser().absolute()
         url = database_url or env.get("WANDB_DAGSTER_DATABASE_URL") or f"sqlite:///{root / 'store.db'}"
         storage = storage_root or env.get("WANDB_DAGSTER_STORAGE") or str(root / "blobs")
+        if "://" not in storage:
+            storage = str(Path(storage).expanduser().absolute())
         cache = Path(
             cache_dir or env.get("WANDB_DAGSTER_CACHE_DIR") or _cache_home() / "wandb-dagster"
-        ).expanduser()
+        ).expanduser().absolute()
         if cache_size is None:
             raw = env.get("WANDB_DAGSTER_CACHE_SIZE")
             cache_size = _parse_size(raw) if raw else DEFAULT_CACHE_SIZE
@@ -107,6 +115,11 @@ class Settings:
             entity=entity or env.get("WANDB_ENTITY") or _default_entity(),
             project=project or env.get("WANDB_PROJECT") or DEFAULT_PROJECT,
             storage_options=dict(storage_options or {}),
+            download_hardlinks=(
+                env.get("WANDB_DAGSTER_DOWNLOAD_HARDLINKS", "") in ("1", "true", "True")
+                if download_hardlinks is None
+                else download_hardlinks
+            ),
         )
 
     def replace(self, **changes: Any) -> "Settings":

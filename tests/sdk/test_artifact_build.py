@@ -154,7 +154,7 @@ def test_file_references(ws_env):
     artifact.add_reference(uri)
     assert sorted(artifact.manifest.entries) == ["cat.png", "sub/dog.png"]
     entry = artifact.get_entry("cat.png")
-    assert entry.ref == uri + "/cat.png" and entry.size == 3 and entry.ref_url() == entry.ref
+    assert entry.ref == uri + "/cat.png" and entry.size == 3 and entry.ref_target() == entry.ref
     named = wandb.Artifact("refs2", type="dataset")
     named.add_reference(uri, name="images")
     assert sorted(named.manifest.entries) == ["images/cat.png", "images/sub/dog.png"]
@@ -203,3 +203,25 @@ def test_unlogged_artifact_has_no_version(ws_env):
     artifact = wandb.Artifact("a", type="dataset")
     with pytest.raises(wandb.ArtifactNotLoggedError, match="log_artifact"):
         artifact.version
+
+
+def test_a_path_cannot_be_both_a_file_and_a_directory(ws_env):
+    (ws_env / "f").write_text("f")
+    artifact = wandb.Artifact("a", type="dataset")
+    artifact.add_file("f", name="x")
+    with pytest.raises(ValueError, match="'x'.*'x/y'"):
+        artifact.add_file("f", name="x/y")
+    artifact.add_file("f", name="d/y")
+    with pytest.raises(ValueError, match="'d/y'.*'d'"):
+        artifact.add_file("f", name="d")
+    artifact.remove("d/y")
+    artifact.add_file("f", name="d")
+    assert sorted(artifact.manifest.entries) == ["d", "x"]
+
+
+def test_is_tmp_leaves_an_entry_of_the_plain_name_alone(ws_env):
+    (ws_env / "a.txt").write_text("a")
+    artifact = wandb.Artifact("a", type="dataset")
+    artifact.add_file("a.txt")
+    tmp = artifact.add_file("a.txt", is_tmp=True)
+    assert sorted(artifact.manifest.entries) == sorted(["a.txt", tmp.path])

@@ -59,7 +59,7 @@ def test_bad_metric_values_are_clear(ws_env):
 
 
 def test_ids_and_resume(any_ws_env):
-    with wandb.init(project="p", id="fixedid1") as run:
+    with wandb.init(project="p", id="fixedid1", config={"a": 1}) as run:
         run.log({"x": 1})
     with pytest.raises(ValueError, match="fixedid1"):
         wandb.init(project="p", id="fixedid1")
@@ -67,6 +67,10 @@ def test_ids_and_resume(any_ws_env):
         run.log({"x": 2})
     rows = _store().history(_store().get_run(run.entity, "p", "fixedid1").pk)
     assert [r["_step"] for r in rows] == [0, 1]
+    with wandb.init(project="p", id="fixedid1", resume="allow", config={"b": 2}, tags=["resumed"], name="again"):
+        pass
+    record = _store().get_run(run.entity, "p", "fixedid1")
+    assert record.config == {"a": 1, "b": 2} and list(record.tags) == ["resumed"] and record.display_name == "again"
     with pytest.raises(ValueError):
         wandb.init(project="p", id="nosuchid", resume="must")
 
@@ -74,6 +78,8 @@ def test_ids_and_resume(any_ws_env):
 def test_module_level_functions(ws_env):
     with pytest.raises(RuntimeError, match="wandb.init"):
         wandb.log({"x": 1})
+    with pytest.raises(RuntimeError, match=r"wandb.init\(\) before using wandb.config"):
+        wandb.config.update({"a": 1})
     run = wandb.init(project="p")
     wandb.log({"x": 1})
     assert wandb.config is run.config
@@ -84,15 +90,24 @@ def test_module_level_functions(ws_env):
 def test_a_script_that_forgets_finish_still_ends_its_run(ws_env):
     code = "import wandb_dagster as wandb\nrun = wandb.init(project='p', id='noend001')\nrun.log({'x': 1})\n"
     subprocess.run([sys.executable, "-c", code], check=True)
-    failing = code.replace("noend001", "noend002") + "raise SystemExit(3)\n"
-    subprocess.run([sys.executable, "-c", failing + "\n"], check=False)
+    failing = code.replace("noend001", "noend002") + "import sys\nsys.exit(3)\n"
+    subprocess.run([sys.executable, "-c", failing], check=False)
     crash = code.replace("noend001", "noend003") + "1/0\n"
     subprocess.run([sys.executable, "-c", crash], check=False, capture_output=True)
+    side = code.replace("noend001", "noend004") + (
+        "other = wandb.init(project='p', id='noend005', reinit='create_new')\nother.log({'y': 2})\n"
+    )
+    subprocess.run([sys.executable, "-c", side], check=True)
     store = _store()
     record = store.get_run("tester", "p", "noend001")
     assert record.state == "finished"
     assert [r["x"] for r in store.history(record.pk)] == [1]
+    assert store.get_run("tester", "p", "noend002").state == "failed"
     assert store.get_run("tester", "p", "noend003").state == "failed"
+    # Every unfinished run is ended at exit, not only wandb.run.
+    for run_id, key in (("noend004", "x"), ("noend005", "y")):
+        record = store.get_run("tester", "p", run_id)
+        assert record.state == "finished" and key in record.summary, run_id
 
 
 def test_log_artifact_from_a_path_and_lineage(any_ws_env):
@@ -135,7 +150,8 @@ def test_use_artifact_with_an_unlogged_artifact_is_idempotent(any_ws_env):
             used = run.use_artifact(artifact)
             assert used.version == "v0"
         assert [a.id for a in run.used_artifacts()] == [used.id]
-        assert run.logged_artifacts() == []
+        # As in W&B, the draft is logged by this run (once), then used by it.
+        assert [a.id for a in run.logged_artifacts()] == [used.id]
 
 
 def test_log_model_and_use_model(any_ws_env):
@@ -157,3 +173,43 @@ def test_log_model_and_use_model(any_ws_env):
         assert sorted(p.name for p in Path(folder).iterdir()) == ["a", "b"]
         with pytest.raises(ValueError, match="model"):
             run.use_model("notes:latest")
+
+
+def test_config_accepts_a_namespace_and_summary_attributes(ws_env):
+    import argparse
+
+    with wandb.init(project="p") as run:
+        run.config.update(argparse.Namespace(lr=0.1, layers=3))
+        run.summary.best = 0.9
+    record = _store().get_run(run.entity, "p", run.id)
+    assert record.config == {"lr": 0.1, "layers": 3}
+    assert record.summary["best"] == 0.9
+
+
+def test_use_model_refuses_a_dataset_without_recording_it(ws_env):
+    (ws_env / "d.csv").write_text("1")
+    with wandb.init(project="p") as run:
+        run.log_artifact("d.csv", name="data", type="dataset")
+    with wandb.init(project="p") as run:
+        with pytest.raises(ValueError, match="'dataset'"):
+            run.use_model("data:latest")
+        assert run.used_artifacts() == []
+
+
+def test_disabled_mode_records_nothing(ws_env):
+    with wandb.init(project="p", mode="disabled", id="offrec01") as run:
+        run.log({"x": 1})
+        (ws_env / "f").write_text("f")
+        run.log_artifact("f", name="nothing")
+    assert _store().get_run("tester", "p", "offrec01") is None
+    assert not wandb.Api(overrides={"project": "p"}).artifact_exists("nothing:v0")
+
+
+def test_an_artifact_from_another_workspace_is_refused(ws_env, tmp_path):
+    (ws_env / "f").write_text("f")
+    with wandb.init(project="p", settings={"root_dir": str(tmp_path / "other")}) as other:
+        foreign = other.log_artifact("f", name="foreign")
+    with wandb.init(project="p") as run:
+        with pytest.raises(ValueError, match="another workspace"):
+            run.use_artifact(foreign)
+        assert run.used_artifacts() == []

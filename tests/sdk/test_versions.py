@@ -119,3 +119,53 @@ def test_alias_and_tag_validation_on_log(any_ws_env):
             run.log_artifact(_artifact(any_ws_env, "x"), aliases=["a:b"])
         with pytest.raises(ValueError, match="'bad;tag'"):
             run.log_artifact(_artifact(any_ws_env, "x"), tags=["bad;tag"])
+
+
+def test_saving_an_out_of_date_copy_changes_only_what_it_changed(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"), tags=["raw"])
+    api = wandb.Api(overrides={"project": "p"})
+    stale = api.artifact("bike-dataset:latest")  # v0, holding 'latest'
+    other = api.artifact("bike-dataset:v0")
+    other.aliases.append("reviewed")
+    other.tags = ["raw", "checked"]
+    other.save()
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "two"))
+    stale.description = "edited from an old copy"
+    stale.aliases.append("best")
+    stale.save()
+    assert api.artifact("bike-dataset:latest").version == "v1"  # not moved back
+    v0 = api.artifact("bike-dataset:v0")
+    assert sorted(v0.aliases) == ["best", "reviewed"] and sorted(v0.tags) == ["checked", "raw"]
+    assert v0.description == "edited from an old copy"
+
+
+def test_incremental_artifacts_build_on_the_latest_version(any_ws_env):
+    (any_ws_env / "a.txt").write_text("a")
+    (any_ws_env / "b.txt").write_text("b")
+    with wandb.init(project="p") as run:
+        first = wandb.Artifact("inc", type="dataset")
+        first.add_file("a.txt")
+        run.log_artifact(first)
+        more = wandb.Artifact("inc", type="dataset", incremental=True)
+        more.add_file("b.txt")
+        run.log_artifact(more)
+    assert more.version == "v1" and sorted(more.manifest.entries) == ["a.txt", "b.txt"]
+
+
+def test_a_relative_workspace_dir_is_recorded_absolute(ws_env, monkeypatch):
+    (ws_env / "a").mkdir()
+    (ws_env / "b").mkdir()
+    (ws_env / "a" / "f.txt").write_text("f")
+    monkeypatch.setenv("WANDB_DAGSTER_DIR", "ws")
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", f"sqlite:///{ws_env / 'shared.db'}")
+    monkeypatch.chdir(ws_env / "a")
+    with wandb.init(project="p") as run:
+        run.log_artifact("f.txt", name="rel")
+    from wandb_dagster.sdk.workspace import Workspace
+
+    Workspace.close_all()
+    monkeypatch.chdir(ws_env / "b")
+    root = wandb.Api(overrides={"project": "p"}).artifact("rel:v0").download(root="out")
+    assert (ws_env / "b" / root / "f.txt").read_text() == "f"

@@ -34,7 +34,7 @@ def blobs(tmp_path: Path) -> BlobStore:
 
 @pytest.fixture
 def cache(tmp_path: Path) -> DownloadCache:
-    return DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    return DownloadCache(tmp_path / "cache", max_bytes=1 << 30, hardlinks=True)
 
 
 def cache_files(cache: DownloadCache) -> list[str]:
@@ -48,6 +48,12 @@ def temp_files(cache: DownloadCache) -> list[str]:
 
 def set_atime(path: Path, atime_ns: int) -> None:
     os.utime(path, ns=(atime_ns, os.stat(path).st_mtime_ns))
+
+
+def require_hardlink(mode: str) -> None:
+    if mode == "reflink":
+        pytest.skip("this filesystem reflinks, so place() never hard-links here (and the hazard does not arise)")
+    assert mode == "hardlink"
 
 
 def corrupt_blob(blobs: BlobStore, hexdigest: str, data: bytes) -> None:
@@ -156,7 +162,7 @@ def test_edit_through_a_hard_linked_download_is_detected(cache: DownloadCache, b
     blobs.put_bytes(HELLO)
     cache.fetch(blobs, HELLO_HEX, 6)
     dest = tmp_path / "download" / "hello.txt"
-    assert cache.place(HELLO_HEX, dest) == "hardlink"
+    require_hardlink(cache.place(HELLO_HEX, dest))
     dest.chmod(0o644)  # root could write anyway; an ordinary user has to do this first
     dest.write_bytes(b"jello\n")
     assert cache.lookup(HELLO_HEX, 6) is None
@@ -172,7 +178,7 @@ def test_copy_with_timestamps_from_another_entry_is_detected(cache: DownloadCach
     for data in (a, b):
         blobs.put_bytes(data)
         cache.fetch(blobs, md5(data), 5)
-        cache.place(md5(data), tmp_path / "dl" / data.decode().strip())
+        require_hardlink(cache.place(md5(data), tmp_path / "dl" / data.decode().strip()))
     (tmp_path / "dl" / "bbbb").chmod(0o644)
     shutil.copy2(tmp_path / "dl" / "aaaa", tmp_path / "dl" / "bbbb")
     assert cache.path_for(md5(b)).read_bytes() == a, "the copy went through the shared inode"
@@ -217,12 +223,21 @@ def test_place_hardlink(cache: DownloadCache, blobs: BlobStore, tmp_path: Path):
     dest = tmp_path / "root" / "a" / "b.txt"
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"older content")
-    mode = cache.place(HELLO_HEX, dest)
-    if mode == "reflink":
-        pytest.skip("this filesystem reflinks, so hard links are never used here")
-    assert mode == "hardlink"
+    require_hardlink(cache.place(HELLO_HEX, dest))
     assert dest.read_bytes() == HELLO and os.stat(dest).st_ino == os.stat(entry).st_ino
     assert sorted(p.name for p in dest.parent.iterdir()) == ["b.txt"], "no temp file left beside dest"
+
+
+def test_place_copies_by_default_so_downloads_are_ordinary_files(blobs: BlobStore, tmp_path: Path):
+    cache = DownloadCache(tmp_path / "plain-cache", max_bytes=1 << 30)
+    blobs.put_bytes(HELLO)
+    entry = cache.fetch(blobs, HELLO_HEX, 6)
+    dest = tmp_path / "root" / "c.txt"
+    assert cache.place(HELLO_HEX, dest) in ("copy", "reflink")
+    assert dest.read_bytes() == HELLO and os.stat(dest).st_ino != os.stat(entry).st_ino
+    assert os.access(dest, os.W_OK) and os.stat(dest).st_mode & 0o200
+    dest.write_bytes(b"edited by the user")
+    assert cache.lookup(HELLO_HEX, 6) == entry and entry.read_bytes() == HELLO
 
 
 def test_place_copy_fallback(cache: DownloadCache, blobs: BlobStore, tmp_path: Path, monkeypatch):
@@ -264,7 +279,7 @@ def _reflink_dir(tmp_path: Path) -> Path:
 def test_place_reflink(tmp_path: Path, blobs: BlobStore):
     base = _reflink_dir(tmp_path)
     try:
-        cache = DownloadCache(base / "cache", max_bytes=1 << 30)
+        cache = DownloadCache(base / "cache", max_bytes=1 << 30, hardlinks=True)
         data = os.urandom(3 * 65536)
         hexdigest, size = blobs.put_bytes(data)
         entry = cache.fetch(blobs, hexdigest, size)
@@ -278,7 +293,9 @@ def test_place_reflink(tmp_path: Path, blobs: BlobStore):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_reflink_falls_back_to_hardlink_and_remembers(cache: DownloadCache, blobs: BlobStore, tmp_path: Path, monkeypatch):
+def test_reflink_falls_back_to_hardlink_and_remembers(
+    cache: DownloadCache, blobs: BlobStore, tmp_path: Path, monkeypatch
+):
     blobs.put_bytes(HELLO)
     cache.fetch(blobs, HELLO_HEX, 6)
     attempts = []
@@ -394,10 +411,8 @@ def test_two_processes_filling_the_same_entry(tmp_path: Path, blobs: BlobStore):
     hexdigest, size = blobs.put_bytes(data)
     ctx = multiprocessing.get_context("fork")
     barrier, queue, rounds = ctx.Barrier(2), ctx.Queue(), 8
-    procs = [
-        ctx.Process(target=_fill_same_entry, args=(str(tmp_path / "cache"), blobs.root, hexdigest, size, barrier, rounds, queue))
-        for _ in range(2)
-    ]
+    args = (str(tmp_path / "cache"), blobs.root, hexdigest, size, barrier, rounds, queue)
+    procs = [ctx.Process(target=_fill_same_entry, args=args) for _ in range(2)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]

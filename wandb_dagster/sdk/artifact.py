@@ -57,18 +57,32 @@ class ArtifactNotFoundError(ValueError):
     """Raised when a name does not resolve to a version in the workspace."""
 
 
-def _safe_destination(root: Path, entry_path: str) -> Path:
-    """Join an entry path to a root, refusing anything that would land outside it (invariant 6)."""
-    validate_entry_path(entry_path)
-    dest = root / entry_path
-    root_resolved = root.resolve()
-    parent = dest.parent.resolve()
-    if parent != root_resolved and root_resolved not in parent.parents:
-        raise ValueError(
-            f"Artifact entry {entry_path!r} would be written to {parent}, outside the download root "
-            f"{root_resolved} (a symlink inside the root points elsewhere); remove it or pick another root."
-        )
-    return dest
+class _Destinations:
+    """Maps entry paths to files under a root, refusing anything that would land outside it (invariant 6).
+
+    Entry paths are validated (no '..', no absolute paths); a symlinked folder inside the root could still
+    point elsewhere, so each parent folder is resolved, once per folder rather than once per file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._resolved_root = root.resolve()
+        self._checked: set[str] = set()
+
+    def __call__(self, entry_path: str) -> Path:
+        validate_entry_path(entry_path)
+        dest = self.root / entry_path
+        folder = entry_path.rpartition("/")[0]
+        if folder and folder not in self._checked:
+            parent = dest.parent.resolve()
+            if parent != self._resolved_root and self._resolved_root not in parent.parents:
+                raise ValueError(
+                    f"Artifact entry {entry_path!r} would be written to {parent}, outside the download root "
+                    f"{self._resolved_root} (a symlink inside the root points elsewhere); remove it or pick "
+                    "another root."
+                )
+            self._checked.add(folder)
+        return dest
 
 
 class Artifact:
@@ -284,6 +298,12 @@ class Artifact:
         return self._ws
 
     def _put_entry(self, entry: ManifestEntry, overwrite: bool) -> ManifestEntry:
+        clash = self._manifest.path_clash(entry.path)
+        if clash is not None:
+            raise ValueError(
+                f"Artifact {self._name!r} cannot hold both {clash!r} and {entry.path!r}: one would be a file "
+                "and a directory at once. Rename one of them."
+            )
         existing = self._manifest.get(entry.path)
         if existing is not None and not overwrite:
             if existing.digest == entry.digest and existing.ref == entry.ref:
@@ -320,16 +340,7 @@ class Artifact:
         if not stat_mod.S_ISREG(st.st_mode):
             raise ValueError(f"Path is not a file: {path!r}; use add_dir() for directories.")
         entry_name = normalize_entry_path(name if name is not None else os.path.basename(path))
-        [entry] = self._add_local_files([(path, entry_name, st)], policy, bool(skip_cache), overwrite)
-        if is_tmp:
-            # W&B renames temporary files deterministically from their digest to avoid collisions.
-            folder, _, base = entry.path.rpartition("/")
-            parts = base.split(".")
-            parts[0] = b64_to_hex(entry.digest)[:20]
-            new_path = (folder + "/" if folder else "") + ".".join(parts)
-            self._manifest.remove(entry.path)
-            entry.path = new_path
-            entry = self._put_entry(entry, overwrite)
+        [entry] = self._add_local_files([(path, entry_name, st)], policy, bool(skip_cache), overwrite, is_tmp=bool(is_tmp))
         return entry
 
     def add_dir(
@@ -372,6 +383,7 @@ class Artifact:
         policy: str,
         skip_cache: bool,
         overwrite: bool,
+        is_tmp: bool = False,
     ) -> list[ManifestEntry]:
         if policy not in _POLICIES:
             raise ValueError(f"Invalid policy {policy!r}: use 'mutable' or 'immutable'.")
@@ -384,7 +396,8 @@ class Artifact:
         if policy == "mutable":
             # Copy into the blob store now (hashing while copying); a blob already present whose source is
             # unchanged according to the stat cache costs nothing more than the stat.
-            present = ws.blobs.exists_many({d for d in known if d})
+            # Sizes make a blob truncated by a crash before sync() count as missing, so it is rewritten.
+            present = ws.blobs.exists_many({d for d in known if d}, sizes={d: st.st_size for d, st in zip(known, stats) if d})
             todo = [i for i, d in enumerate(known) if d is None or d not in present]
             if todo:
                 results = ws.blobs.put_files(
@@ -404,6 +417,12 @@ class Artifact:
             ws.statcache.record_many(fresh)
         entries = []
         for (path, entry_name, st), hexdigest in zip(files, digests):
+            if is_tmp:
+                # W&B renames temporary files deterministically from their digest to avoid collisions.
+                folder, _, base = entry_name.rpartition("/")
+                parts = base.split(".")
+                parts[0] = hexdigest[:20]
+                entry_name = (folder + "/" if folder else "") + ".".join(parts)
             entry = ManifestEntry(
                 path=entry_name,
                 digest=hex_to_b64(hexdigest),
@@ -532,7 +551,8 @@ class Artifact:
     ) -> None:
         ws = self._ws
         assert ws is not None
-        plan = [(entry, _safe_destination(root, entry.path)) for entry in entries]
+        destination = _Destinations(root)
+        plan = [(entry, destination(entry.path)) for entry in entries]
         stored = [(e, d) for e, d in plan if e.ref is None]
         # Skip files already in place with the right content (known through the stat cache).
         dest_stats = []
@@ -556,16 +576,18 @@ class Artifact:
             if skip_cache or entry.skip_cache:
                 ws.blobs.get_file(hexdigest, dest)
             else:
-                if ws.cache.lookup(hexdigest, entry.size or 0) is None:
-                    ws.cache.fetch(ws.blobs, hexdigest, entry.size or 0)
-                ws.cache.place(hexdigest, dest)
+                ws.cache.fetch(ws.blobs, hexdigest, entry.size)  # a verified cache hit costs one stat
+                try:
+                    ws.cache.place(hexdigest, dest)
+                except FileNotFoundError:  # evicted by another process between fetch and place
+                    ws.cache.fetch(ws.blobs, hexdigest, entry.size)
+                    ws.cache.place(hexdigest, dest)
             return os.stat(dest), hexdigest
 
         if todo:
             with ThreadPoolExecutor(_IO_WORKERS) as pool:
                 done = list(pool.map(fetch, todo))
             ws.statcache.record_many(done)
-            ws.cache.evict()
         for entry, dest in plan:
             if entry.ref is not None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -597,14 +619,17 @@ class Artifact:
         target = Path(root) if root is not None else self._default_root()
         problems = []
         wanted = {}
+        destination = _Destinations(target)
         for entry in self.manifest:
-            dest = _safe_destination(target, entry.path)
+            dest = destination(entry.path)
             wanted[dest] = entry
             if not dest.is_file():
                 problems.append(f"missing {entry.path!r}")
                 continue
-            if entry.ref is not None and entry.digest == entry.ref:
-                continue  # checksum=False references have no digest to compare
+            if entry.ref is not None and (entry.digest == entry.ref or not entry.ref.startswith("file://")):
+                # Unchecked references have no digest, and an object store's ETag is not an MD5 of the
+                # bytes (multipart uploads), so only stored files and file:// references are re-hashed.
+                continue
             actual = hex_to_b64(hash_file(dest)[0])
             if actual != entry.digest:
                 problems.append(f"{entry.path!r} has digest {actual}, expected {entry.digest}")
@@ -642,17 +667,33 @@ class Artifact:
                     run.log_artifact(self)
             return
         assert self._ws is not None
-        aliases = validate_aliases(self._aliases)
-        record = self._ws.store.update_version(
-            self._record.pk,
-            self._record.collection_id,
-            description=self._description,
-            metadata=validate_metadata(self._metadata),
-            aliases=_keep_latest(aliases, self._record),
-            tags=validate_tags(self._tags),
-        )
+        record = self._record
+        aliases, tags = validate_aliases(self._aliases), validate_tags(self._tags)
+        # Send changes relative to what this copy saw, not whole lists: saving an out-of-date copy must not
+        # undo aliases or tags others added since, nor move 'latest' back (it always names the newest).
+        added = [a for a in aliases if a not in record.aliases]
+        if "latest" in added:
+            raise ValueError(
+                f"'latest' always names the newest version of {record.collection!r}; it cannot be added to "
+                f"v{record.index}. Use a custom alias such as 'best'."
+            )
+        try:
+            fresh = self._ws.store.update_version(
+                record.pk,
+                record.collection_id,
+                description=self._description,
+                metadata=validate_metadata(self._metadata),
+                add_aliases=added,
+                remove_aliases=[a for a in record.aliases if a not in aliases and a != "latest"],
+                add_tags=[t for t in tags if t not in record.tags],
+                remove_tags=[t for t in record.tags if t not in tags],
+            )
+        except LookupError:
+            raise ArtifactNotFoundError(
+                f"Artifact {self.qualified_name!r} no longer exists (deleted?); nothing was saved."
+            ) from None
         manifest, loaded = self._manifest, self._manifest_loaded
-        self._adopt(record)
+        self._adopt(fresh)
         self._manifest, self._manifest_loaded = manifest, loaded
 
     def wait(self, timeout: int | None = None) -> "Artifact":
@@ -663,23 +704,18 @@ class Artifact:
         """Delete this version. Refused while it has aliases unless ``delete_aliases=True``."""
         record = self._require_logged("version to delete")
         assert self._ws is not None
-        self._ws.store.delete_version(record.pk, delete_aliases=delete_aliases)
+        from wandb_dagster.store import AliasInUseError
+
+        try:
+            self._ws.store.delete_version(record.pk, delete_aliases=delete_aliases)
+        except AliasInUseError:
+            raise ValueError(
+                f"Artifact {self.qualified_name!r} still has aliases {sorted(record.aliases)}; remove them first, "
+                "or call delete(delete_aliases=True) to delete them with the version."
+            ) from None
 
     def json_encode(self) -> dict[str, Any]:
         return {"_type": "artifactVersion", "id": self.id, "name": self.name, "type": self.type}
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest.to_json(), indent=2)
-
-
-def _keep_latest(aliases: list[str], record: "VersionRecord") -> list[str]:
-    # "latest" always names the newest version (design invariant 3): the store moves it, users do not.
-    # Dropping it from the list of the newest version keeps it; adding it to an older one is refused.
-    if "latest" in record.aliases and "latest" not in aliases:
-        return aliases + ["latest"]
-    if "latest" in aliases and "latest" not in record.aliases:
-        raise ValueError(
-            f"'latest' always names the newest version of {record.collection!r}; it cannot be added to "
-            f"v{record.index}. Use a custom alias such as 'best'."
-        )
-    return aliases

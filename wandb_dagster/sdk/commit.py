@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from wandb_dagster.sdk.names import validate_metadata
+from wandb_dagster.storage.errors import ContentChangedError
 from wandb_dagster.storage.hashing import b64_to_hex
 
 if TYPE_CHECKING:
@@ -19,14 +21,17 @@ if TYPE_CHECKING:
 def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
     source = artifact._ws or ws
     wanted: dict[str, str | None] = {}  # hex -> a local file that holds the bytes, if any
+    sizes: dict[str, int] = {}
     for entry in artifact._manifest:
         if entry.ref is None:
             hexdigest = b64_to_hex(entry.digest)
             if wanted.get(hexdigest) is None:
                 wanted[hexdigest] = entry.local_path
+            if entry.size is not None:
+                sizes[hexdigest] = entry.size
     if not wanted:
         return
-    present = ws.blobs.exists_many(wanted)
+    present = ws.blobs.exists_many(wanted, sizes=sizes)
     missing = [h for h in wanted if h not in present]
     if not missing:
         return
@@ -45,7 +50,25 @@ def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
         expected.append(hexdigest)
     # expected= makes the store re-check the bytes it copies: an "immutable" file edited since it was added
     # fails here instead of being logged under a digest it no longer has.
-    ws.blobs.put_files(paths, expected=expected)
+    try:
+        ws.blobs.put_files(paths, expected=expected)
+    except ContentChangedError as exc:
+        raise ValueError(
+            f"Artifact {artifact.collection_name!r}: a file added with policy='immutable' changed after it was "
+            f"added ({exc}). Add it again, or use the default policy='mutable', which copies at add time."
+        ) from None
+
+
+def _merge_latest(ws: "Workspace", artifact: "Artifact", entity: str, project: str) -> None:
+    """``Artifact(..., incremental=True)``: the new version is the latest one plus this draft's changes."""
+    from wandb_dagster.sdk.manifest import Manifest
+
+    latest = ws.store.resolve(entity, project, artifact.collection_name, "latest")
+    if latest is None:
+        return
+    for entry in Manifest.from_json(ws.store.manifest(latest.pk)):
+        if entry.path not in artifact._manifest.entries and artifact._manifest.path_clash(entry.path) is None:
+            artifact._put_entry(entry, overwrite=False)
 
 
 def commit_artifact(
@@ -67,6 +90,10 @@ def commit_artifact(
             )
         entity, project = artifact.entity, artifact.project
     else:
+        # Metadata may have been changed in place since the constructor validated it (NaN -> null).
+        artifact.metadata = validate_metadata(artifact.metadata)
+        if artifact._incremental:
+            _merge_latest(ws, artifact, entity, project)
         _ensure_blobs(ws, artifact)
         ws.blobs.sync()
     manifest = artifact.manifest

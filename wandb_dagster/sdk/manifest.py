@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -44,11 +45,17 @@ class ManifestEntry:
     def name(self) -> str:
         return self.path
 
-    def ref_url(self) -> str:
-        """The reference URI of an entry added with add_reference."""
+    def ref_target(self) -> str:
+        """The URI an entry added with ``add_reference`` points to."""
         if self.ref is None:
-            raise ValueError(f"Entry {self.path!r} is a stored file, not a reference; it has no ref_url().")
+            raise ValueError(f"Entry {self.path!r} is a stored file, not a reference; it has no ref_target().")
         return self.ref
+
+    def ref_url(self) -> str:
+        """A ``wandb-artifact://<artifact id>/<path>`` URL naming this entry, as in W&B."""
+        if self._artifact is None or self._artifact.is_draft():
+            raise ValueError(f"Entry {self.path!r} belongs to an artifact that is not logged yet; log it first.")
+        return f"wandb-artifact://{self._artifact.id}/{self.path}"
 
     def download(self, root: str | None = None, skip_cache: bool | None = None) -> str:
         """Download just this entry to ``root`` (default: the artifact's download folder); returns its path."""
@@ -94,13 +101,33 @@ class Manifest:
     """Ordered mapping of logical path -> :class:`ManifestEntry`."""
 
     def __init__(self, entries: dict[str, ManifestEntry] | None = None) -> None:
-        self.entries: dict[str, ManifestEntry] = dict(entries or {})
+        self.entries: dict[str, ManifestEntry] = {}
+        self._dirs: collections.Counter[str] = collections.Counter()  # directory -> entries under it
+        for entry in (entries or {}).values():
+            self.add(entry)
+
+    @staticmethod
+    def _parents(path: str) -> Iterator[str]:
+        index = path.find("/")
+        while index != -1:
+            yield path[:index]
+            index = path.find("/", index + 1)
 
     def add(self, entry: ManifestEntry) -> None:
+        if entry.path not in self.entries:
+            self._dirs.update(self._parents(entry.path))
         self.entries[entry.path] = entry
 
     def remove(self, path: str) -> None:
         del self.entries[path]
+        self._dirs.subtract(self._parents(path))
+
+    def path_clash(self, path: str) -> str | None:
+        """An existing path that ``path`` cannot coexist with (a file where it needs a directory, or the
+        reverse), else None."""
+        if self._dirs.get(path, 0) > 0:
+            return next(p for p in self.entries if p.startswith(path + "/"))
+        return next((p for p in self._parents(path) if p in self.entries), None)
 
     def get(self, path: str) -> ManifestEntry | None:
         return self.entries.get(path)

@@ -54,6 +54,8 @@ _NOUNS = (
 ).split()
 
 _global_run: "Run | None" = None
+# Every run started and not yet finished, so that the exit hook can end them all (not just wandb.run).
+_active_runs: set["Run"] = set()
 
 
 def current_run() -> "Run | None":
@@ -109,9 +111,9 @@ class Config(dict):
         self._run._persist_config()
 
     def update(self, data: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        if data is not None and not isinstance(data, dict) and hasattr(data, "__dict__"):
+            data = vars(data)  # argparse.Namespace, as W&B accepts
         merged = dict(data or {}, **kwargs)
-        if hasattr(data, "__dict__") and not isinstance(data, dict):  # argparse.Namespace, as W&B accepts
-            merged = dict(vars(data), **kwargs)
         for key, value in merged.items():
             super().__setitem__(key, _json_value(value, f"config.{key}"))
         self._run._persist_config()
@@ -140,6 +142,9 @@ class Summary(dict):
     def update(self, data: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
         for key, value in dict(data or {}, **kwargs).items():
             self[key] = value
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -316,6 +321,7 @@ class Run:
                 self._pk, state=state, config=dict(self.config), finished_at=datetime.now(timezone.utc)
             )
             self._finished = True
+        _active_runs.discard(self)
         if _global_run is self:
             _global_run = None
 
@@ -339,24 +345,24 @@ class Run:
         """Log an artifact (or a path, which becomes ``run-<id>-<basename>`` of type ``unspecified``) as an
         output of this run. ``latest`` is always added. Identical content makes no new version."""
         self._check_active("log_artifact")
-        artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")
+        artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")  # noqa: A002
         return self._commit(artifact, aliases, tags, as_output=True)
 
-    def _as_artifact(self, artifact_or_path: Any, name: str | None, type: str) -> Artifact:
+    def _as_artifact(self, artifact_or_path: Any, name: str | None, artifact_type: str) -> Artifact:
         if isinstance(artifact_or_path, Artifact):
             return artifact_or_path
         if not isinstance(artifact_or_path, (str, os.PathLike)):
             raise ValueError(
-                f"Expected an Artifact or a path, got {type(artifact_or_path).__name__}: {artifact_or_path!r}."
+                f"Expected an Artifact or a path, got {artifact_or_path.__class__.__name__}: {artifact_or_path!r}."
             )
         path = os.fspath(artifact_or_path)
         if "://" in path:
-            artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}", type)
+            artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}", artifact_type)
             artifact.add_reference(path)
             return artifact
         if not os.path.exists(path):
             raise ValueError(f"Path {path!r} does not exist; pass an existing file or directory, or an Artifact.")
-        artifact = Artifact(name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}", type)
+        artifact = Artifact(name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}", artifact_type)
         artifact._ws = self._ws
         if os.path.isdir(path):
             artifact.add_dir(path)
@@ -403,7 +409,12 @@ class Run:
         if isinstance(artifact_or_name, Artifact):
             artifact = artifact_or_name
             if artifact.is_draft():
-                artifact = self._commit(artifact, aliases, None, as_output=False)
+                artifact = self._commit(artifact, aliases, None, as_output=True)
+            elif artifact._ws is not self._ws:
+                raise ValueError(
+                    f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
+                    f"this run's ({self._ws!r}); use it by name from a run in that workspace."
+                )
         elif isinstance(artifact_or_name, str):
             artifact = self._fetch(artifact_or_name)
         else:
@@ -432,12 +443,14 @@ class Run:
 
     def use_model(self, name: str) -> str:
         """Download a logged model; returns the file path for a one-file model, else the directory."""
-        artifact = self.use_artifact(name)
+        self._check_active("use_model")
+        artifact = self._fetch(name)
         if "model" not in artifact.type.lower():
             raise ValueError(
                 f"use_model() only takes model artifacts; {artifact.qualified_name!r} has type {artifact.type!r}. "
                 "Use use_artifact() for other types."
             )
+        self.use_artifact(artifact)
         root = artifact.download()
         entries = list(artifact.manifest)
         if len(entries) == 1:
@@ -468,6 +481,21 @@ def _resolve_settings(settings: Any, entity: str | None, project: str | None, di
             raise ValueError(f"Unknown settings {unknown}; valid settings: {sorted(known)}.")
         return Settings.resolve(entity=entity, project=project, **settings)
     raise ValueError(f"settings must be a dict or wandb_dagster.Settings, got {type(settings).__name__}.")
+
+
+def _scratch_settings(settings: Settings) -> Settings:
+    """mode="disabled": the run works as usual but records into a throwaway workspace, removed at exit."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="wandb-dagster-disabled-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return settings.replace(
+        root_dir=scratch,
+        database_url=f"sqlite:///{scratch / 'store.db'}",
+        storage_root=str(scratch / "blobs"),
+        cache_dir=scratch / "cache",
+    )
 
 
 def init(
@@ -510,6 +538,8 @@ def init(
         if reinit != "create_new":
             previous.finish()
     resolved = _resolve_settings(settings, entity, project, dir)
+    if mode == "disabled":
+        resolved = _scratch_settings(resolved)
     ws = Workspace.for_settings(resolved)
     run_id = id or os.environ.get("WANDB_RUN_ID") or _new_run_id()
     if not isinstance(run_id, str) or not run_id or any(c in run_id for c in "/: "):
@@ -540,7 +570,20 @@ def init(
         username=username,
         resume=resume_mode,
     )
-    run = Run(ws, record, resolved, resumed=resume_mode in ("allow", "must", "auto"))
+    resumed = resume_mode in ("allow", "must", "auto")
+    run = Run(ws, record, resolved, resumed=resumed)
+    if resumed:
+        # What init() is given applies to a resumed run too; config merges into what it had, as in W&B.
+        if cfg:
+            run.config.update(cfg)
+        if tags is not None:
+            run.tags = tags
+        if name:
+            run.name = name
+        if notes is not None:
+            run.notes = notes
+            ws.store.update_run(run._pk, notes=notes)
+    _active_runs.add(run)
     if reinit != "create_new" or _global_run is None:
         _global_run = run
     _install_exit_hooks()
@@ -548,7 +591,7 @@ def init(
 
 
 _hooks_installed = False
-_last_exception: list[BaseException] = []
+_exit_status: list[int] = []  # 1 after an uncaught exception, or the code given to sys.exit()
 
 
 def _install_exit_hooks() -> None:
@@ -558,19 +601,25 @@ def _install_exit_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    previous_hook = sys.excepthook
+    previous_hook, previous_exit = sys.excepthook, sys.exit
 
     def excepthook(exc_type: Any, exc: BaseException, tb: Any) -> None:
-        _last_exception.append(exc)
+        _exit_status.append(1)
         previous_hook(exc_type, exc, tb)
 
+    def exit(code: Any = None) -> None:
+        # SystemExit never reaches excepthook; W&B patches sys.exit the same way to learn the exit code.
+        _exit_status.append(code if isinstance(code, int) else (0 if code is None else 1))
+        previous_exit(code)
+
     sys.excepthook = excepthook
+    sys.exit = exit
 
     def at_exit() -> None:
-        run = _global_run
-        if run is not None and not run._finished:
+        code = _exit_status[-1] if _exit_status else 0
+        for run in list(_active_runs):
             try:
-                run.finish(exit_code=1 if _last_exception else 0)
+                run.finish(exit_code=code)
             except Exception:  # the interpreter is going away; never mask the original exit
                 pass
 

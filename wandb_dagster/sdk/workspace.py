@@ -33,7 +33,7 @@ class Workspace:
         # The database, not this client's settings, says where blobs live (design.md: a workspace is named
         # by one database URL).
         self.blobs = BlobStore(self.store.storage_root, settings.storage_options)
-        self.cache = DownloadCache(settings.cache_dir, settings.cache_size)
+        self.cache = DownloadCache(settings.cache_dir, settings.cache_size, hardlinks=settings.download_hardlinks)
         self.statcache = StatCache(settings.cache_dir / "statcache.db")
 
     @classmethod

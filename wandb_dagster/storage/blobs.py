@@ -60,7 +60,8 @@ def _reset_after_fork() -> None:
     _process_tag, _tmp_counter = _new_process_tag(), itertools.count()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def unique_suffix() -> str:
@@ -70,6 +71,16 @@ def unique_suffix() -> str:
     impossible collision into an error rather than a shared file. No syscall per name: this runs per blob.
     """
     return f"{_process_tag}-{next(_tmp_counter)}"
+
+
+def read_buffer_size(f: Any, size_hint: int | None = None) -> int:
+    """A buffer size for streaming ``f``: CHUNK, or less for a small file, because allocating (and
+    zeroing) 1 MiB costs more than copying a few KiB when there are thousands of files."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # not a local file (io.UnsupportedOperation is an OSError)
+        size = size_hint
+    return CHUNK if size is None else max(1, min(CHUNK, size + 1))
 
 
 def _local_root(root: str) -> str | None:
@@ -98,9 +109,9 @@ def _unlink_quietly(path: str) -> None:
 class BlobStore:
     """Content-addressed blobs under ``root``; a blob that exists is never written again.
 
-    Blobs are written into ``{root}/tmp/`` first and renamed into place, so a blob's name only ever shows
-    complete content. Writes are not fsynced one by one: call :meth:`sync` once before committing metadata
-    that names the blobs (design invariant 1).
+    Blobs are written to a temp file in ``{root}/tmp/`` first and named only once complete (link or
+    rename), so a blob's name only ever shows complete content. Writes are not fsynced one by one: call
+    :meth:`sync` once before committing metadata that names the blobs (design invariant 1).
 
     Example::
 
@@ -232,11 +243,10 @@ class BlobStore:
             data = b""
             if size < CHUNK:
                 # One read for a small file. Asking for one byte more than fstat reported notices a file
-                # that grew meanwhile; a short read (possible on FUSE/network filesystems) keeps reading.
+                # that grew meanwhile; that, or a short read (a file that shrank, some FUSE/network
+                # filesystems), continues as a stream from what was read.
                 data = os.read(fd, size + 1)
-                if len(data) < size:
-                    data += _read_to_end(fd)
-            if size < CHUNK and len(data) <= size:
+            if len(data) == size < CHUNK:
                 hexdigest = new_md5(data).hexdigest()
                 if expected_hex is not None and hexdigest != expected_hex:
                     raise ContentChangedError(local_path, expected_hex, hexdigest)
@@ -493,14 +503,17 @@ class BlobStore:
         """
         dest = os.path.abspath(os.fspath(dest_path))
         parent, name = os.path.split(dest)
-        os.makedirs(parent, exist_ok=True)
         h = new_md5()
         tmp = f"{parent}/.{name}.{unique_suffix()}.part"
         with self.open(hexdigest) as src:
-            out = os.open(tmp, _O_NEW, 0o666)
+            try:
+                out = os.open(tmp, _O_NEW, 0o666)
+            except FileNotFoundError:  # create the parent only when missing: one syscall less per file
+                os.makedirs(parent, exist_ok=True)
+                out = os.open(tmp, _O_NEW, 0o666)
             try:
                 try:
-                    buf = bytearray(CHUNK)
+                    buf = bytearray(read_buffer_size(src))
                     view = memoryview(buf)
                     while n := src.readinto(buf):
                         h.update(view[:n])
@@ -601,13 +614,6 @@ class BlobStore:
         return removed
 
 
-def _read_to_end(fd: int) -> bytes:
-    parts = []
-    while chunk := os.read(fd, CHUNK):
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 _libc_syncfs_fn: Any = None
 
 
@@ -626,8 +632,6 @@ def _syncfs(fd: int) -> None:
         if _libc_syncfs_fn(fd) == 0:
             return
         err = ctypes.get_errno()
-        import errno
-
         if err not in (errno.ENOSYS, errno.EOPNOTSUPP):
             # Since Linux 5.8 syncfs reports writeback errors: the data may not be on disk.
             raise OSError(err, f"syncfs failed: {os.strerror(err)}; the blobs written may not be durable")

@@ -32,17 +32,16 @@ entry's atime, which lookups set explicitly (so ``noatime`` mounts do not matter
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import shutil
 import threading
 import time
-import uuid
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Callable, Literal
 
+from .blobs import read_buffer_size, unique_suffix
 from .errors import ContentChangedError, CorruptBlobError
-from .hashing import CHUNK, check_hex, new_md5
+from .hashing import check_hex, new_md5
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int); share the extents of another file (reflink)
 
@@ -90,37 +89,42 @@ class DownloadCache:
         >>> cache = DownloadCache(Path("/tmp/dl-cache"), max_bytes=1 << 30)   # doctest: +SKIP
         >>> path = cache.lookup(hexdigest, size) or cache.fetch(blobstore, hexdigest, size)  # doctest: +SKIP
         >>> cache.place(hexdigest, Path("out/data.csv"))                      # doctest: +SKIP
-        'hardlink'
+        'copy'
     """
 
-    def __init__(self, directory: Path | str, max_bytes: int) -> None:
+    def __init__(self, directory: Path | str, max_bytes: int, hardlinks: bool = False) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes={max_bytes} is negative; pass the cache bound in bytes (0 keeps nothing)")
-        self.directory = Path(directory)
+        self.directory = Path(os.path.abspath(os.path.expanduser(directory)))
         self.max_bytes = int(max_bytes)
         self._entries = str(self.directory / "md5")
         self._tmpdir = str(self.directory / "tmp")
         self._made: set[str] = set()  # fan-out directories known to exist
-        self._tag = uuid.uuid4().hex[:8]
-        self._counter = itertools.count()
         self._lock = threading.Lock()
         self._total: int | None = None  # bytes in the cache as of our last scan plus our own writes since
         # Per destination device: placement modes that failed for a reason that will not change.
         self._no_reflink: set[int] = set()
         self._no_hardlink: set[int] = set()
+        # Hard-linked downloads are read-only and carry the sentinel mtime; W&B users expect ordinary files,
+        # so linking is opt-in (WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1) for those who want instant re-downloads.
+        self.hardlinks = hardlinks
 
     def __repr__(self) -> str:
         return f"DownloadCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
 
     def path_for(self, hexdigest: str) -> Path:
+        return Path(self._entry(hexdigest))
+
+    def _entry(self, hexdigest: str) -> str:
+        # Strings inside, Path only at the API: pathlib parsing was a third of a cached fetch's time.
         check_hex(hexdigest)
-        return Path(f"{self._entries}/{hexdigest[:2]}/{hexdigest[2:]}")
+        return f"{self._entries}/{hexdigest[:2]}/{hexdigest[2:]}"
 
     # -- lookup --------------------------------------------------------------------------------------------
 
     def lookup(self, hexdigest: str, size: int | None) -> Path | None:
         """The entry's path if it is present and unmodified (one stat); a modified entry is dropped."""
-        path = str(self.path_for(hexdigest))
+        path = self._entry(hexdigest)
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -173,9 +177,12 @@ class DownloadCache:
         cached = self.lookup(hexdigest, size)
         if cached is not None:
             return cached
+
+        def corrupt(actual: str) -> Exception:
+            return CorruptBlobError(hexdigest, actual, blobstore.blob_path(hexdigest))
+
         with blobstore.open(hexdigest) as src:
-            return self._ingest(src, hexdigest, size, lambda actual: CorruptBlobError(
-                hexdigest, actual, blobstore.blob_path(hexdigest)))
+            return self._ingest(src, hexdigest, size, corrupt)
 
     def add_file(self, local_path: str | os.PathLike[str], hexdigest: str) -> Path:
         """Copy a local file into the cache (e.g. one just uploaded), verifying it on the way.
@@ -184,18 +191,24 @@ class DownloadCache:
         hash to ``hexdigest`` -> ContentChangedError.
         """
         check_hex(hexdigest)
-        with open(local_path, "rb", buffering=0) as src:
-            return self._ingest(src, hexdigest, None, lambda actual: ContentChangedError(
-                local_path, hexdigest, actual))
 
-    def _ingest(self, src: BinaryIO, hexdigest: str, size: int | None, mismatch) -> Path:
-        final = str(self.path_for(hexdigest))
+        def changed(actual: str) -> Exception:
+            return ContentChangedError(local_path, hexdigest, actual)
+
+        with open(local_path, "rb", buffering=0) as src:
+            return self._ingest(src, hexdigest, None, changed)
+
+    def _ingest(
+        self, src: BinaryIO, hexdigest: str, size: int | None, mismatch: Callable[[str], Exception]
+    ) -> Path:
+        """Copy ``src`` into a temp file while hashing it; only verified bytes get the entry's name."""
+        final = self._entry(hexdigest)
         tmp, fd = self._open_tmp()
         try:
             h = new_md5()
             written = 0
             try:
-                buf = bytearray(CHUNK)
+                buf = bytearray(read_buffer_size(src, size))
                 view = memoryview(buf)
                 while n := src.readinto(buf):
                     h.update(view[:n])
@@ -203,7 +216,6 @@ class DownloadCache:
                     while chunk:
                         chunk = chunk[os.write(fd, chunk) :]
                     written += n
-                # Stamp the sentinel only now, after the last write and once the bytes are known good.
                 actual = h.hexdigest()
                 if actual != hexdigest:
                     raise mismatch(actual)
@@ -212,6 +224,7 @@ class DownloadCache:
                         f"blob {hexdigest} holds {written} bytes but the caller expected {size}; "
                         "pass the size recorded in the manifest entry"
                     )
+                # The sentinel goes on last: after the final write, once the bytes are known good.
                 os.utime(fd, ns=(time.time_ns(), sentinel_mtime_ns(hexdigest)))
             finally:
                 os.close(fd)
@@ -235,7 +248,7 @@ class DownloadCache:
         raise FileExistsError(f"could not create a unique temporary file in {self._tmpdir!r}")
 
     def _tmp_name(self, kind: str) -> str:
-        return f"{self._tmpdir}/{kind}-{os.getpid()}-{self._tag}-{next(self._counter)}"
+        return f"{self._tmpdir}/{kind}-{unique_suffix()}"
 
     def _rename_in(self, tmp: str, final: str) -> None:
         # Another process filling the same entry renames its own verified copy; either one winning is fine.
@@ -260,7 +273,7 @@ class DownloadCache:
         (see the module docstring). A copy is the fallback across filesystems. A missing or modified entry
         -> FileNotFoundError; fetch it again (another process may have evicted it).
         """
-        src = str(self.path_for(hexdigest))
+        src = self._entry(hexdigest)
         try:
             st = os.stat(src)
         except FileNotFoundError:
@@ -274,9 +287,12 @@ class DownloadCache:
             )
         dest = os.path.abspath(os.fspath(dest))
         parent, name = os.path.split(dest)
-        os.makedirs(parent, exist_ok=True)
-        dev = os.stat(parent).st_dev
-        tmp = f"{parent}/.{name}.{self._tag}-{next(self._counter)}.part"
+        try:
+            dev = os.stat(parent).st_dev  # needed anyway; makedirs only when it is missing (one call less)
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+            dev = os.stat(parent).st_dev
+        tmp = f"{parent}/.{name}.{unique_suffix()}.part"
         mode = self._place_into(src, tmp, dev)
         try:
             os.replace(tmp, dest)
@@ -294,7 +310,7 @@ class DownloadCache:
                 if exc.errno not in _NOT_SUPPORTED:
                     raise
                 self._no_reflink.add(dev)  # ext4, tmpfs, another filesystem: do not ask again
-        if dev not in self._no_hardlink:
+        if self.hardlinks and dev not in self._no_hardlink:
             try:
                 os.link(src, tmp)
                 return "hardlink"

@@ -393,16 +393,24 @@ class Store:
         metadata: dict[str, Any] = ...,  # type: ignore[assignment]
         aliases: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
+        add_aliases: Sequence[str] = (),
+        remove_aliases: Sequence[str] = (),
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
     ) -> VersionRecord:
         """Change what may change after commit; returns the version as seen in ``collection_id``.
 
         ``description``/``metadata``: left alone when not passed (``...``). ``aliases``: the complete new
         set of this version's aliases in ``collection_id`` (aliases held by other members move here; None
         leaves them alone). ``tags``: the complete new set of the version's tags (None leaves them alone).
+        ``add_*``/``remove_*``: changes applied to the current sets inside the same transaction, so that an
+        update made from an out-of-date copy does not undo what other clients did in the meantime.
         """
         if aliases is not None:
             aliases = _unique(aliases)
             _check_aliases(aliases)
+        add_aliases = _unique(add_aliases)
+        _check_aliases(add_aliases)
         now = _now()
         with self._write() as conn:
             if conn.execute(
@@ -432,6 +440,22 @@ class Store:
                     )
                 )
                 self._move_aliases(conn, collection_id, membership_id, aliases)
+            if remove_aliases:
+                conn.execute(
+                    sa.delete(db.aliases).where(
+                        db.aliases.c.membership_id == membership_id, db.aliases.c.alias.in_(list(remove_aliases))
+                    )
+                )
+            if add_aliases:
+                self._move_aliases(conn, collection_id, membership_id, add_aliases)
+            if remove_tags:
+                conn.execute(
+                    sa.delete(db.version_tags).where(
+                        db.version_tags.c.version_id == version_pk, db.version_tags.c.tag.in_(list(remove_tags))
+                    )
+                )
+            if add_tags:
+                self._add_tags(conn, version_pk, _unique(add_tags))
             if tags is not None:
                 tags = _unique(tags)
                 conn.execute(
