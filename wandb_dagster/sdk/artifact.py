@@ -110,6 +110,8 @@ class Artifact:
         self._record: VersionRecord | None = None
         self._manifest_loaded = True
         self._incremental = incremental
+        # Blobs known to be in self._ws's store (checked or written by add_*), so commit need not ask again.
+        self._present: set[str] = set()
 
     # ---------------------------------------------------------------- construction from the store
 
@@ -118,6 +120,7 @@ class Artifact:
         art = cls.__new__(cls)
         art._ws = ws
         art._incremental = False
+        art._present = set()
         art._adopt(record)
         return art
 
@@ -405,6 +408,7 @@ class Artifact:
                 )
                 for i, (hexdigest, _size) in zip(todo, results):
                     digests[i] = hexdigest
+            self._present.update(digests)  # type: ignore[arg-type]
         else:
             todo = [i for i, d in enumerate(known) if d is None]
             if todo:
@@ -416,6 +420,8 @@ class Artifact:
         if fresh:
             ws.statcache.record_many(fresh)
         entries = []
+        # Paths from one directory walk cannot clash with each other, only with entries already present.
+        fresh_artifact = not self._manifest.entries
         for (path, entry_name, st), hexdigest in zip(files, digests):
             if is_tmp:
                 # W&B renames temporary files deterministically from their digest to avoid collisions.
@@ -430,7 +436,12 @@ class Artifact:
                 local_path=path if policy == "immutable" else None,
                 skip_cache=skip_cache,
             )
-            entries.append(self._put_entry(entry, overwrite))
+            if fresh_artifact and not is_tmp:
+                entry._artifact = self
+                self._manifest.add(entry)
+                entries.append(entry)
+            else:
+                entries.append(self._put_entry(entry, overwrite))
         return entries
 
     @contextlib.contextmanager

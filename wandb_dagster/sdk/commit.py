@@ -29,6 +29,9 @@ def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
                 wanted[hexdigest] = entry.local_path
             if entry.size is not None:
                 sizes[hexdigest] = entry.size
+    if source is ws:
+        # add_file/add_dir already checked or wrote these blobs in this store (gc leaves recent blobs alone).
+        wanted = {h: p for h, p in wanted.items() if h not in artifact._present}
     if not wanted:
         return
     present = ws.blobs.exists_many(wanted, sizes=sizes)

@@ -101,10 +101,10 @@ class Manifest:
     """Ordered mapping of logical path -> :class:`ManifestEntry`."""
 
     def __init__(self, entries: dict[str, ManifestEntry] | None = None) -> None:
-        self.entries: dict[str, ManifestEntry] = {}
-        self._dirs: collections.Counter[str] = collections.Counter()  # directory -> entries under it
-        for entry in (entries or {}).values():
-            self.add(entry)
+        self.entries: dict[str, ManifestEntry] = dict(entries or {})
+        # directory -> number of entries under it; built on the first clash check, then kept up to date
+        # (add_dir into an empty artifact never needs it, and it is not free for 10,000 entries).
+        self._dirs: collections.Counter[str] | None = None
 
     @staticmethod
     def _parents(path: str) -> Iterator[str]:
@@ -114,19 +114,26 @@ class Manifest:
             index = path.find("/", index + 1)
 
     def add(self, entry: ManifestEntry) -> None:
-        if entry.path not in self.entries:
+        if self._dirs is not None and entry.path not in self.entries:
             self._dirs.update(self._parents(entry.path))
         self.entries[entry.path] = entry
 
     def remove(self, path: str) -> None:
         del self.entries[path]
-        self._dirs.subtract(self._parents(path))
+        if self._dirs is not None:
+            self._dirs.subtract(self._parents(path))
 
     def path_clash(self, path: str) -> str | None:
         """An existing path that ``path`` cannot coexist with (a file where it needs a directory, or the
         reverse), else None."""
+        if not self.entries:
+            return None
+        if self._dirs is None:
+            self._dirs = collections.Counter(p for e in self.entries for p in self._parents(e))
         if self._dirs.get(path, 0) > 0:
             return next(p for p in self.entries if p.startswith(path + "/"))
+        if "/" not in path:
+            return None
         return next((p for p in self._parents(path) if p in self.entries), None)
 
     def get(self, path: str) -> ManifestEntry | None:

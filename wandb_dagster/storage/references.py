@@ -12,20 +12,19 @@ the recorded content, verified). ``file://`` lives here; remote schemes register
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import os
 import posixpath
-import tempfile
+import stat
 from pathlib import Path
-from typing import Any, Callable, Protocol
-from urllib.parse import unquote, urlparse
+from typing import Any, BinaryIO, Callable, Protocol
+from urllib.parse import quote, unquote, urlparse
 
-from wandb_dagster.storage.hashing import b64_to_hex, hex_to_b64
+from wandb_dagster.storage.blobs import unique_suffix
+from wandb_dagster.storage.hashing import CHUNK, b64_to_hex, hash_file, hex_to_b64, new_md5
 
 DEFAULT_MAX_OBJECTS = 10_000_000
-_CHUNK = 1024 * 1024
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclasses.dataclass
@@ -100,17 +99,24 @@ def too_many(uri: str, limit: int) -> ValueError:
     )
 
 
-def copy_verified(read_chunk: Callable[[int], bytes], dest: Path, expected_b64: str | None, entry_path: str, uri: str) -> None:
-    """Stream into a temp file beside ``dest`` while hashing; rename into place only if the digest matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    md5 = hashlib.md5()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+def copy_verified(src: BinaryIO, dest: Path, expected_b64: str | None, entry_path: str, uri: str) -> None:
+    """Stream ``src`` into a temp file beside ``dest`` while hashing; rename into place only if the digest
+    matches (``expected_b64=None``: not tracked, any content). Same pattern as BlobStore.get_file, which is
+    bound to a blob store and raises CorruptBlobError, so it cannot be reused for a reference."""
+    dest = Path(os.path.abspath(dest))
+    tmp = f"{dest.parent}/.{dest.name}.{unique_suffix()}.part"
     try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := read_chunk(_CHUNK):
-                md5.update(chunk)
-                out.write(chunk)
-        actual = hex_to_b64(md5.hexdigest())
+        out = os.open(tmp, _O_NEW, 0o666)
+    except FileNotFoundError:
+        os.makedirs(dest.parent, exist_ok=True)
+        out = os.open(tmp, _O_NEW, 0o666)
+    try:
+        h = new_md5()
+        with os.fdopen(out, "wb") as f:
+            while chunk := src.read(CHUNK):
+                h.update(chunk)
+                f.write(chunk)
+        actual = hex_to_b64(h.hexdigest())
         if expected_b64 is not None and actual != expected_b64:
             raise ValueError(
                 f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded digest "
@@ -118,8 +124,10 @@ def copy_verified(read_chunk: Callable[[int], bytes], dest: Path, expected_b64: 
             )
         os.replace(tmp, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
 
 
@@ -127,15 +135,22 @@ def file_uri_path(uri: str) -> str:
     parsed = urlparse(uri)
     if parsed.netloc not in ("", "localhost"):
         raise ValueError(f"Reference {uri!r} names host {parsed.netloc!r}; file:// references must be local (file:///abs/path).")
-    return unquote(parsed.path)
+    # surrogateescape: a name that is not valid UTF-8 (quoted byte by byte by resolve) comes back unchanged
+    return unquote(parsed.path, errors="surrogateescape")
+
+
+def file_uri_child(base_uri: str, rel: str) -> str:
+    """The ``file://`` URI of ``rel`` (``/``-separated) under the directory ``base_uri``, percent-quoted so
+    that file_uri_path() gives back exactly the path: ``#``, ``?`` and ``%`` in a name stay part of it."""
+    parsed = urlparse(base_uri)
+    base = f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"  # any ?query or #fragment dropped
+    return f"{base}/{quote(os.fsencode(rel), safe='/')}"
 
 
 class FileHandler:
     """``file://`` references: a file, or a directory walked recursively; digest = MD5 of the content."""
 
     def resolve(self, uri: str, name: str | None, max_objects: int) -> list[Reference]:
-        from wandb_dagster.storage.hashing import hash_file
-
         root = file_uri_path(uri)
         if os.path.isfile(root):
             hexdigest, size = hash_file(root)
@@ -143,13 +158,22 @@ class FileHandler:
         if not os.path.isdir(root):
             raise FileNotFoundError(f"Reference {uri!r}: {root!r} does not exist.")
         found: list[Reference] = []
-        base = uri.rstrip("/")
-        for dirpath, _dirs, filenames in os.walk(root, followlinks=True):
+        seen_dirs: set[tuple[int, int]] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            st_dir = os.stat(dirpath)
+            if (st_dir.st_dev, st_dir.st_ino) in seen_dirs:  # a symlink cycle or a second link: walk once
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st_dir.st_dev, st_dir.st_ino))
+            dirnames.sort()
             for filename in sorted(filenames):
                 full = os.path.join(dirpath, filename)
-                if not os.path.isfile(full):
+                try:
+                    if not stat.S_ISREG(os.stat(full).st_mode):
+                        continue
+                except FileNotFoundError:  # a dangling symlink, or removed meanwhile
                     continue
-                if len(found) >= max_objects:
+                if len(found) >= max_objects:  # before hashing the (max_objects + 1)-th file
                     raise too_many(uri, max_objects)
                 rel = os.path.relpath(full, root).replace(os.sep, "/")
                 hexdigest, size = hash_file(full)
@@ -158,7 +182,7 @@ class FileHandler:
                         path=f"{name}/{rel}" if name else rel,
                         digest=hex_to_b64(hexdigest),
                         size=size,
-                        ref=f"{base}/{rel}",
+                        ref=file_uri_child(uri, rel),
                     )
                 )
         return found
@@ -176,7 +200,7 @@ class FileHandler:
                 "allow_missing_references=True to skip missing references."
             ) from None
         with src:
-            copy_verified(src.read, dest, expected, entry_path, ref)
+            copy_verified(src, dest, expected, entry_path, ref)
 
 
 register("file", FileHandler)
