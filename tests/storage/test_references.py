@@ -58,10 +58,18 @@ def test_symlink_loop_yields_each_file_once(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "sub").mkdir(parents=True)
     (root / "sub" / "f.txt").write_bytes(b"once")
-    os.symlink(root, root / "sub" / "loop")  # root/sub/loop -> root
-    os.symlink(root / "sub", root / "sub" / "self")  # root/sub/self -> root/sub
+    os.symlink(root, root / "sub" / "loop")  # root/sub/loop -> root (unchecked, this gave 41 entries)
     found = references.resolve(root.as_uri())
     assert [r.path for r in found] == ["sub/f.txt"]
+    assert references.file_uri_path(found[0].ref) == str(root / "sub" / "f.txt")
+
+
+def test_directory_linked_twice_is_walked_once(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "f.txt").write_bytes(b"once")
+    os.symlink(root / "a", root / "b")  # root/b -> root/a: the same directory, seen first as a/
+    assert [r.path for r in references.resolve(root.as_uri())] == ["a/f.txt"]
 
 
 def test_max_objects_error_names_limit_before_hashing_extra_file(tmp_path: Path, monkeypatch) -> None:
