@@ -82,9 +82,11 @@ def main() -> None:
     again = api.artifact("bike-model:best")
     print(f"promote    {again.qualified_name}  aliases={sorted(again.aliases)}")
 
-    versions = api._ws.store.collection_versions(api._ws.store.collection(api.default_entity, PROJECT, "bike-dataset").pk)
-    print(f"summary    bike-dataset versions: {[f'v{v.index}' for v in versions]} (unchanged data reuses its version)")
-    print(f"workspace  {api._ws!r}")
+    versions = [a.version for a in api.artifacts("dataset", "bike-dataset")]
+    models = [(a.version, sorted(a.aliases)) for a in api.artifacts("model", "bike-model")]
+    print(f"summary    bike-dataset versions: {versions} (unchanged data reuses its version)")
+    print(f"           bike-model versions: {models}")
+    print(f"workspace  {api.settings.database_url}")
 
 
 if __name__ == "__main__":

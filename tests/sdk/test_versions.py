@@ -169,3 +169,16 @@ def test_a_relative_workspace_dir_is_recorded_absolute(ws_env, monkeypatch):
     monkeypatch.chdir(ws_env / "b")
     root = wandb.Api(overrides={"project": "p"}).artifact("rel:v0").download(root="out")
     assert (ws_env / "b" / root / "f.txt").read_text() == "f"
+
+
+def test_api_artifacts_lists_versions_with_tag_filter(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"), tags=["raw"])
+        run.log_artifact(_artifact(any_ws_env, "two"))
+    api = wandb.Api(overrides={"project": "p"})
+    assert [a.version for a in api.artifacts("dataset", "bike-dataset")] == ["v0", "v1"]
+    assert [a.version for a in api.artifacts("dataset", "p/bike-dataset", tags=["raw"])] == ["v0"]
+    with pytest.raises(ValueError, match="'model'"):
+        api.artifacts("model", "bike-dataset")
+    with pytest.raises(wandb.ArtifactNotFoundError):
+        api.artifacts("dataset", "missing")

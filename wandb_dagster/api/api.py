@@ -62,5 +62,26 @@ class Api:
             return False
         return True
 
+    def artifacts(self, type_name: str, name: str, per_page: int = 50, tags: list[str] | None = None) -> list[Artifact]:
+        """Every version of the collection ``[[entity/]project/]name``, oldest first (optionally with all ``tags``).
+
+        A plain list for now; the registry/query issue makes it a lazy, paginated result.
+        """
+        from wandb_dagster.sdk.names import parse_artifact_path
+
+        path = parse_artifact_path(name, self.settings.entity, self.settings.project)
+        store = self._ws.store
+        collection = store.collection(path.entity, path.project, path.name)
+        if collection is None:
+            raise ArtifactNotFoundError(f"No artifact collection {path.entity}/{path.project}/{path.name}.")
+        if collection.type != type_name:
+            raise ValueError(f"Collection {path.name!r} has type {collection.type!r}, not {type_name!r}.")
+        wanted = set(tags or ())
+        return [
+            Artifact._from_record(self._ws, record)
+            for record in store.collection_versions(collection.pk)
+            if wanted <= set(record.tags)
+        ]
+
     def flush(self) -> None:
         """Nothing is cached between calls; kept for W&B compatibility."""
