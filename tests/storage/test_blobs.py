@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -453,3 +454,44 @@ def test_kill_9_while_storing_leaves_no_blob(tmp_path: Path, use_tmpfile: bool):
     else:
         assert len(leftovers(store)) == 1
         assert store.remove_stale_temps(older_than_s=-1) == 1
+
+
+# -- the pipelined path for large local files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_tmpfile", [True, False], ids=["tmpfile", "named"])
+def test_pipelined_large_file_round_trip_and_changed_content(
+    local_store: BlobStore, tmp_path: Path, monkeypatch, use_tmpfile: bool
+):
+    monkeypatch.setattr(blobs_mod, "PIPELINE_MIN_SIZE", CHUNK)
+    monkeypatch.setattr(blobs_mod, "WRITEBACK_STEP", CHUNK)  # sync_file_range on every other buffer
+    local_store._use_tmpfile = use_tmpfile
+    data = os.urandom(9 * CHUNK + 7)
+    path = write(tmp_path / "big", data)
+    assert local_store.put_file(path) == (md5(data), len(data))
+    assert read_blob(local_store, md5(data)) == data
+    assert local_store.put_file(path) == (md5(data), len(data))  # dedup
+    changed = write(tmp_path / "changed", flip_last_byte(data))
+    threads = threading.active_count()
+    with pytest.raises(ContentChangedError):
+        local_store.put_file(changed, expected_hex=md5(data))
+    assert list(local_store.iter_hexes()) == [md5(data)]
+    assert leftovers(local_store) == []
+    assert threading.active_count() == threads
+
+
+def test_pipelined_write_error_stops_everything(local_store: BlobStore, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(blobs_mod, "PIPELINE_MIN_SIZE", CHUNK)
+    monkeypatch.setattr(blobs_mod, "WRITEBACK_STEP", CHUNK)
+
+    def disk_full(fd, offset, nbytes):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(blobs_mod, "_start_writeback", disk_full)
+    path = write(tmp_path / "big", os.urandom(20 * CHUNK))
+    fds, threads = open_fds(), threading.active_count()
+    with pytest.raises(OSError) as info:
+        local_store.put_file(path)
+    assert info.value.errno == errno.ENOSPC
+    assert list(local_store.iter_hexes()) == [] and leftovers(local_store) == []
+    assert open_fds() == fds and threading.active_count() == threads

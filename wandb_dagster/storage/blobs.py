@@ -18,7 +18,9 @@ import collections
 import errno
 import itertools
 import os
+import queue
 import re
+import sys
 import threading
 import time
 import uuid
@@ -34,6 +36,19 @@ A small file costs a few syscalls plus an MD5 that holds the GIL (hashlib releas
 bytes), so handing it to a worker only adds overhead. Measured on 2 cores (ext4, 3 runs, inline vs pool):
 10,000 x 1 KiB 0.8 s vs 1.5-2.1 s; 1,000 x 64 KiB 0.30 vs 0.37 s; 600 x 128 KiB about even;
 400 x 256 KiB 0.49 vs 0.30 s; 120 x 1 MiB 0.57 vs 0.36 s."""
+
+PIPELINE_MIN_SIZE = 16 * 1024 * 1024
+"""A local file at least this large is stored by two threads: the caller reads and hashes, a writer thread
+writes the temp file and starts its writeback early (see :func:`_start_writeback`). md5 and os.write both
+release the GIL, so on 2 cores a 1 GiB file (page cached, ext4) takes about max(md5, write) instead of their
+sum. Smaller files keep the single-threaded loop: a thread per file would only add overhead there."""
+PIPELINE_CHUNK = CHUNK
+PIPELINE_BUFFERS = 4
+"""Buffers of CHUNK bytes circulating between the hashing and the writing thread: bounds the memory of a
+large put to PIPELINE_BUFFERS * CHUNK however large the file."""
+WRITEBACK_STEP = 8 * 1024 * 1024
+"""After every this many bytes written to a large blob, ask the kernel to start writing them to disk, so disk
+I/O overlaps hashing and the sync() before the commit finds little left to flush."""
 
 _TMP_DIR = "tmp"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -286,9 +301,9 @@ class BlobStore:
         """Large file: hash while copying CHUNK pieces to a temp file, then name it (or drop it if present)."""
         h = new_md5(head)
         size = len(head)
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         if self._fs is not None:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
             tmp = self._tmp_name()
             try:
                 with self._fs.open(tmp, "wb") as out:
@@ -309,13 +324,22 @@ class BlobStore:
                     pass
                 raise
             return hexdigest, size
+        try:
+            pipelined = os.fstat(fd).st_size >= PIPELINE_MIN_SIZE
+        except OSError:
+            pipelined = False
         tmp, out = self._open_local_tmp()
         try:
             _write_all(out, head)
-            while n := os.readv(fd, [buf]):
-                h.update(view[:n])
-                _write_all(out, view[:n])
-                size += n
+            if pipelined:
+                size = _hash_and_write_pipelined(fd, out, h, size)
+            else:
+                buf = bytearray(CHUNK)
+                view = memoryview(buf)
+                while n := os.readv(fd, [buf]):
+                    h.update(view[:n])
+                    _write_all(out, view[:n])
+                    size += n
             hexdigest = self._check_streamed(h, local_path, expected_hex)
             self._commit_local(tmp, out, hexdigest, size)
         except BaseException:
@@ -614,6 +638,104 @@ class BlobStore:
         return removed
 
 
+_EOF = object()
+_STOPPED = object()
+
+
+def _hash_and_write_pipelined(fd: int, out: int, h: Any, offset: int) -> int:
+    """Copy the rest of ``fd`` to ``out`` (already holding ``offset`` bytes) and hash it into ``h``; returns
+    the total size.
+
+    Three stages joined by queues, with PIPELINE_BUFFERS buffers going round: a reader thread fills a
+    buffer, the calling thread hashes it, a writer thread writes it (starting writeback as it goes) and
+    hands it back to the reader. MD5 is the slowest stage, so the caller does nothing else. The bytes
+    written are the very bytes hashed, so the blob always matches its digest even if the source changes
+    meanwhile. Any error, in any stage, stops all of them before this returns, so the caller may close
+    ``out`` and drop the temp file.
+    """
+    free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+    filled: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    hashed: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+    for _ in range(PIPELINE_BUFFERS):
+        free.put(bytearray(PIPELINE_CHUNK))
+    failure: list[BaseException] = []
+    stop = False
+
+    def read_loop() -> None:
+        try:
+            while (buf := free.get()) is not None and not stop:
+                n = os.readv(fd, [buf])
+                if not n:
+                    filled.put(_EOF)
+                    return
+                filled.put((buf, n))
+            filled.put(_STOPPED)
+        except BaseException as exc:
+            filled.put(exc)
+
+    def write_loop() -> None:
+        written = flushed = offset
+        try:
+            while (item := hashed.get()) is not None and not stop:
+                buf, n = item
+                _write_all(out, memoryview(buf)[:n])
+                written += n
+                free.put(buf)
+                if written - flushed >= WRITEBACK_STEP:
+                    _start_writeback(out, flushed, written - flushed)
+                    flushed = written
+            if written > flushed and not stop:
+                _start_writeback(out, flushed, written - flushed)
+        except BaseException as exc:
+            failure.append(exc)
+            free.put(None)  # the reader stops, and with it the caller
+
+    threads = [
+        threading.Thread(target=read_loop, name="wandb-dagster-blob-reader", daemon=True),
+        threading.Thread(target=write_loop, name="wandb-dagster-blob-writer", daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    size = offset
+    try:
+        while (item := filled.get()) is not _EOF and item is not _STOPPED:
+            if isinstance(item, BaseException):
+                raise item
+            h.update(memoryview(item[0])[: item[1]])
+            hashed.put(item)
+            size += item[1]
+    except BaseException:
+        stop = True
+        raise
+    finally:
+        hashed.put(None)
+        free.put(None)
+        for t in threads:
+            t.join()
+    if failure:
+        raise failure[0]
+    return size
+
+
+_libc_sync_file_range: Any = None
+
+
+def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
+    """Ask Linux to start writing a range of ``fd`` to disk, without waiting for it
+    (``sync_file_range(SYNC_FILE_RANGE_WRITE)``). Only a head start for :meth:`BlobStore.sync`, which still
+    makes the blobs durable: where the call is missing or refused, nothing happens."""
+    global _libc_sync_file_range
+    fn = _libc_sync_file_range
+    if fn is None:
+        fn = _libc_sync_file_range = _load_libc_sync_file_range()
+    if fn is not False and fn(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE) != 0:
+        import ctypes
+
+        if ctypes.get_errno() in (errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.ESPIPE):
+            _libc_sync_file_range = False  # not supported here: stop asking
+        # Other errors (EIO, ENOSPC) are left for sync() to report with the blobs' durability.
+
+
 _libc_syncfs_fn: Any = None
 
 
@@ -636,6 +758,23 @@ def _syncfs(fd: int) -> None:
             # Since Linux 5.8 syncfs reports writeback errors: the data may not be on disk.
             raise OSError(err, f"syncfs failed: {os.strerror(err)}; the blobs written may not be durable")
     os.sync()  # no syncfs (not Linux): flushes every filesystem, slower but just as durable
+
+
+_SYNC_FILE_RANGE_WRITE = 2  # from <fcntl.h>; the same value on every Linux architecture
+
+
+def _load_libc_sync_file_range():
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range  # releases the GIL while it runs
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def _load_libc_syncfs():
