@@ -279,9 +279,9 @@ class BlobStore:
                 self._fs.pipe_file(tmp, data)
                 self._commit_remote(tmp, hexdigest)
             return
-        # access() answers "absent" (the common case) without raising; the size check is for the rare hit.
-        if os.access(self._path(hexdigest), os.F_OK) and self._stored_size(hexdigest) == len(data):
-            return
+        # No existence check first: absent is the common case (the SDK asks exists_many before it reads a
+        # file it has seen), and naming the temp file fails with FileExistsError when the blob is there
+        # (_commit_local), so a duplicate costs one small write and never replaces the stored blob.
         tmp, out = self._open_local_tmp()
         try:
             n = os.write(out, data)
