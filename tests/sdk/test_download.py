@@ -118,3 +118,21 @@ def test_a_manifest_with_an_escaping_path_is_refused_on_read(ws_env):
     with pytest.raises(ValueError, match=r"\.\./\.\./evil\.txt"):
         artifact.download(root="x")
     assert not (ws_env.parent / "evil.txt").exists()
+
+
+def test_an_artifact_larger_than_the_cache_still_downloads(ws_env, monkeypatch):
+    # 400 x 20 KB through a 60 KB cache with 8 download threads: our own threads must not evict
+    # entries between fetch and place.
+    monkeypatch.setenv("WANDB_DAGSTER_CACHE_SIZE", "60000")
+    src = ws_env / "many"
+    src.mkdir()
+    for i in range(400):
+        (src / f"f{i:03d}.bin").write_bytes(os.urandom(20_000))
+    with wandb.init(project="p") as run:
+        artifact = wandb.Artifact("many", type="dataset")
+        artifact.add_dir("many")
+        run.log_artifact(artifact)
+    root = Path(artifact.download(root="out"))
+    artifact.verify(root)
+    cache_bytes = sum(p.stat().st_size for p in (ws_env.parent / "cache" / "md5").rglob("*") if p.is_file())
+    assert cache_bytes <= 60_000

@@ -75,7 +75,7 @@ def test_rerecording_replaces_the_row(cache: StatCache, tmp_path: Path):
     cache.record_many([(new, HEX_B)])
     assert cache.lookup_many([new]) == [HEX_B]
     with sqlite3.connect(cache.path) as conn:
-        assert conn.execute("SELECT count(*) FROM stat_md5").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM stat_md5_v2").fetchone() == (1,)
 
 
 def test_just_modified_files_are_not_recorded(cache: StatCache, tmp_path: Path):
@@ -165,7 +165,7 @@ def test_two_processes_share_one_cache(tmp_path: Path):
         p.start()
     assert collect(procs, queue) == [True, True]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM stat_md5").fetchone() == (600,)
+        assert conn.execute("SELECT count(*) FROM stat_md5_v2").fetchone() == (600,)
 
 
 def test_a_forked_child_opens_its_own_connection(tmp_path: Path):
@@ -180,3 +180,28 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path):
     child.join(timeout=60)
     assert result == [HEX_A] and reconnected and child.exitcode == 0
     assert sc.lookup_many([st]) == [HEX_A]
+
+
+def test_same_size_rewrite_with_the_old_mtime_restored_is_a_miss(cache: StatCache, tmp_path: Path):
+    # cp -p / touch -r / rsync -t --inplace: same size, same mtime, other bytes; only ctime tells.
+    path = tmp_path / "a"
+    st = settled(path, b"hello\n")
+    cache.record_many([(st, HEX_A)])
+    time.sleep(0.01)
+    path.write_bytes(b"HELLO\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = os.stat(path)
+    assert (again.st_size, again.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert cache.lookup_many([again]) == [None]
+
+
+def test_the_racy_window_is_measured_from_before_the_files_were_read(cache: StatCache, tmp_path: Path):
+    path = tmp_path / "fresh"
+    path.write_bytes(b"x")
+    before = time.time_ns() - 10_000_000  # "we started reading 10 ms before this write"
+    st = os.stat(path)
+    time.sleep(0.1)  # a long batch: by now the file is older than the window
+    cache.record_many([(st, HEX_A)], since_ns=before)
+    assert cache.lookup_many([st]) == [None]
+    cache.record_many([(st, HEX_A)])  # measured from now it would have been trusted
+    assert cache.lookup_many([st]) == [HEX_A]

@@ -19,6 +19,7 @@ import os
 import shutil
 import stat as stat_mod
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -336,6 +337,7 @@ class Artifact:
         """
         self._ensure_draft()
         path = os.fspath(local_path)
+        started_ns = time.time_ns()
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -343,7 +345,9 @@ class Artifact:
         if not stat_mod.S_ISREG(st.st_mode):
             raise ValueError(f"Path is not a file: {path!r}; use add_dir() for directories.")
         entry_name = normalize_entry_path(name if name is not None else os.path.basename(path))
-        [entry] = self._add_local_files([(path, entry_name, st)], policy, bool(skip_cache), overwrite, is_tmp=bool(is_tmp))
+        [entry] = self._add_local_files(
+            [(path, entry_name, st)], policy, bool(skip_cache), overwrite, is_tmp=bool(is_tmp), started_ns=started_ns
+        )
         return entry
 
     def add_dir(
@@ -360,6 +364,7 @@ class Artifact:
         if not os.path.isdir(root):
             raise ValueError(f"Path is not a directory: {root!r}; use add_file() for a single file.")
         prefix = normalize_entry_path(name) + "/" if name else ""
+        started_ns = time.time_ns()  # before any stat: the stat cache's racy-window reference
         files: list[tuple[str, str, os.stat_result]] = []
         seen_dirs: set[tuple[int, int]] = set()
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
@@ -378,7 +383,7 @@ class Artifact:
                     continue
                 if stat_mod.S_ISREG(st.st_mode):
                     files.append((full, validate_entry_path(prefix + rel_dir + filename), st))
-        return self._add_local_files(files, policy, bool(skip_cache), overwrite=merge)
+        return self._add_local_files(files, policy, bool(skip_cache), overwrite=merge, started_ns=started_ns)
 
     def _add_local_files(
         self,
@@ -387,6 +392,7 @@ class Artifact:
         skip_cache: bool,
         overwrite: bool,
         is_tmp: bool = False,
+        started_ns: int | None = None,
     ) -> list[ManifestEntry]:
         if policy not in _POLICIES:
             raise ValueError(f"Invalid policy {policy!r}: use 'mutable' or 'immutable'.")
@@ -418,7 +424,7 @@ class Artifact:
                     digests[i] = hexdigest
         fresh = [(stats[i], digests[i]) for i, d in enumerate(known) if d is None]
         if fresh:
-            ws.statcache.record_many(fresh)
+            ws.statcache.record_many(fresh, since_ns=started_ns)
         entries = []
         # Paths from one directory walk cannot clash with each other, only with entries already present.
         fresh_artifact = not self._manifest.entries
@@ -586,19 +592,23 @@ class Artifact:
             dest.parent.mkdir(parents=True, exist_ok=True)
             if skip_cache or entry.skip_cache:
                 ws.blobs.get_file(hexdigest, dest)
-            else:
-                ws.cache.fetch(ws.blobs, hexdigest, entry.size)  # a verified cache hit costs one stat
-                try:
-                    ws.cache.place(hexdigest, dest)
-                except FileNotFoundError:  # evicted by another process between fetch and place
-                    ws.cache.fetch(ws.blobs, hexdigest, entry.size)
-                    ws.cache.place(hexdigest, dest)
+                return os.stat(dest), hexdigest
+            with ws.cache.pinned(hexdigest):  # our other download threads will not evict it meanwhile
+                for attempt in range(3):
+                    ws.cache.fetch(ws.blobs, hexdigest, entry.size)  # a verified cache hit costs one stat
+                    try:
+                        ws.cache.place(hexdigest, dest)
+                        break
+                    except FileNotFoundError:  # evicted by another process between fetch and place
+                        if attempt == 2:
+                            raise
             return os.stat(dest), hexdigest
 
         if todo:
             with ThreadPoolExecutor(_IO_WORKERS) as pool:
                 done = list(pool.map(fetch, todo))
             ws.statcache.record_many(done)
+            ws.cache.trim()  # entries pinned during the downloads may have kept the cache over its bound
         for entry, dest in plan:
             if entry.ref is not None:
                 dest.parent.mkdir(parents=True, exist_ok=True)

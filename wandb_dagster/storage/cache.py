@@ -31,13 +31,15 @@ entry's atime, which lookups set explicitly (so ``noatime`` mounts do not matter
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import errno
 import os
 import shutil
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable, Literal
+from typing import Iterator, BinaryIO, Callable, Literal
 
 from .blobs import read_buffer_size, unique_suffix
 from .errors import ContentChangedError, CorruptBlobError
@@ -77,6 +79,9 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
+_LOW_WATER = 90  # percent of max_bytes that eviction frees down to
+
+
 class DownloadCache:
     """Content-addressed cache of verified blobs, shared by processes and bounded to ``max_bytes``.
 
@@ -108,6 +113,10 @@ class DownloadCache:
         # Hard-linked downloads are read-only and carry the sentinel mtime; W&B users expect ordinary files,
         # so linking is opt-in (WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1) for those who want instant re-downloads.
         self.hardlinks = hardlinks
+        # Entries this process is between fetch() and place() on: eviction by our own threads skips them,
+        # so an artifact larger than the cache still downloads (other processes can still evict; callers
+        # retry on FileNotFoundError).
+        self._pinned: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:
         return f"DownloadCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
@@ -338,6 +347,27 @@ class DownloadCache:
         if over:
             self._evict(keep=keep)
 
+    @contextlib.contextmanager
+    def pinned(self, hexdigest: str) -> Iterator[None]:
+        """Keep this process's evictions away from ``hexdigest`` inside the block (fetch, then place)."""
+        path = self._entry(hexdigest)
+        with self._lock:
+            self._pinned[path] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pinned[path] -= 1
+                if self._pinned[path] <= 0:
+                    del self._pinned[path]
+
+    def trim(self) -> int:
+        """Evict only if this process knows the cache is over its bound (e.g. entries were pinned when it
+        last evicted); cheap when it is not. Returns bytes freed."""
+        with self._lock:
+            over = self._total is not None and self._total > self.max_bytes
+        return self._evict(keep=None) if over else 0
+
     def evict(self) -> int:
         """Delete least recently used entries until the cache holds at most max_bytes; returns bytes freed."""
         return self._evict(keep=None)
@@ -345,6 +375,8 @@ class DownloadCache:
     def _evict(self, keep: str | None) -> int:
         entries: list[tuple[int, int, str]] = []
         total = 0
+        with self._lock:
+            busy = set(self._pinned)  # skipped when choosing victims; re-checked at unlink
         try:
             prefixes = list(os.scandir(self._entries))
         except FileNotFoundError:
@@ -358,19 +390,27 @@ class DownloadCache:
                 except FileNotFoundError:
                     continue
                 total += st.st_size
-                if f.path != keep:  # the entry just added is about to be used: never its own victim
+                if f.path != keep and f.path not in busy:  # entries about to be used are never victims
                     entries.append((st.st_atime_ns, st.st_size, f.path))
         freed = 0
         if total > self.max_bytes:
+            # Down to a low-water mark, not just under the bound: otherwise a full cache rescans itself
+            # on every new entry.
+            target = self.max_bytes * _LOW_WATER // 100
             entries.sort()
             for _, nbytes, path in entries:
-                if total - freed <= self.max_bytes:
+                if total - freed <= target:
                     break
-                try:
-                    os.unlink(path)
-                    freed += nbytes
-                except FileNotFoundError:
-                    pass  # evicted by another process at the same time
+                # Checked and unlinked under the lock that pinned() takes: an entry pinned after the scan
+                # began (and fetched by now) is never removed under its user.
+                with self._lock:
+                    if path in self._pinned:
+                        continue
+                    try:
+                        os.unlink(path)
+                        freed += nbytes
+                    except FileNotFoundError:
+                        pass  # evicted by another process at the same time
         self._remove_stale_temps()
         with self._lock:
             self._total = total - freed

@@ -35,11 +35,12 @@ COARSE_WINDOW_NS = 2_000_000_000
 keeps seconds only (FAT even two), and a whole-second mtime is otherwise a one-in-a-billion coincidence."""
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat_md5 (
+CREATE TABLE IF NOT EXISTS stat_md5_v2 (
     dev INTEGER NOT NULL,
     ino INTEGER NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
     hex TEXT NOT NULL,
     PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID
@@ -116,7 +117,7 @@ class StatCache:
         by_dev: dict[int, set[int]] = {}
         for st in stats:
             by_dev.setdefault(st.st_dev, set()).add(st.st_ino)
-        rows: dict[tuple[int, int], tuple[int, int, str]] = {}
+        rows: dict[tuple[int, int], tuple[int, int, int, str]] = {}
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN")  # one read snapshot for all chunks, and one lock acquisition
@@ -126,28 +127,33 @@ class StatCache:
                     for start in range(0, len(inos), _LOOKUP_CHUNK):
                         chunk = inos[start : start + _LOOKUP_CHUNK]
                         marks = ",".join("?" * len(chunk))
-                        for ino, size, mtime_ns, hexdigest in conn.execute(
-                            f"SELECT ino, size, mtime_ns, hex FROM stat_md5 WHERE dev = ? AND ino IN ({marks})",
+                        for ino, size, mtime_ns, ctime_ns, hexdigest in conn.execute(
+                            "SELECT ino, size, mtime_ns, ctime_ns, hex FROM stat_md5_v2 "
+                            f"WHERE dev = ? AND ino IN ({marks})",
                             (dev, *chunk),
                         ):
-                            rows[(dev, ino)] = (size, mtime_ns, hexdigest)
+                            rows[(dev, ino)] = (size, mtime_ns, ctime_ns, hexdigest)
             finally:
                 conn.execute("COMMIT")
         out: list[str | None] = []
         for st in stats:
             row = rows.get((st.st_dev, st.st_ino))
-            out.append(row[2] if row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns else None)
+            # ctime too, as git does: a same-size rewrite that restores the old mtime (cp -p, touch -r,
+            # rsync -t --inplace) cannot restore the ctime.
+            fresh = row is not None and row[:3] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            out.append(row[3] if fresh else None)
         return out
 
-    def record_many(self, items: Sequence[tuple[os.stat_result, str]]) -> None:
+    def record_many(self, items: Sequence[tuple[os.stat_result, str]], since_ns: int | None = None) -> None:
         """Remember (stat -> hex) pairs in one transaction.
 
-        Files modified within the racy window before now are skipped (see RACY_WINDOW_NS): their next
-        lookup misses and they are hashed again, which is correct, just not free.
+        ``since_ns``: a ``time.time_ns()`` taken before the files were stat'ed and read (default: now).
+        Files modified within the racy window before it are skipped (see RACY_WINDOW_NS): their next lookup
+        misses and they are hashed again, which is correct, just not free.
         """
-        now = time.time_ns()
+        now = time.time_ns() if since_ns is None else since_ns
         params = [
-            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, check_hex(h))
+            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, check_hex(h))
             for st, h in items
             if not self._is_racy(st.st_mtime_ns, now)
         ]
@@ -158,9 +164,9 @@ class StatCache:
             conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock with readers
             try:
                 conn.executemany(
-                    "INSERT INTO stat_md5 (dev, ino, size, mtime_ns, hex) VALUES (?, ?, ?, ?, ?) "
+                    "INSERT INTO stat_md5_v2 (dev, ino, size, mtime_ns, ctime_ns, hex) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                    "hex = excluded.hex",
+                    "ctime_ns = excluded.ctime_ns, hex = excluded.hex",
                     params,
                 )
             except BaseException:
