@@ -495,3 +495,14 @@ def test_pipelined_write_error_stops_everything(local_store: BlobStore, tmp_path
     assert info.value.errno == errno.ENOSPC
     assert list(local_store.iter_hexes()) == [] and leftovers(local_store) == []
     assert open_fds() == fds and threading.active_count() == threads
+
+
+def test_file_url_roots_are_parsed_like_file_urls(tmp_path):
+    from urllib.parse import quote
+
+    target = tmp_path / "with space"
+    store = BlobStore(f"file://localhost{quote(str(target))}")
+    hexdigest, _ = store.put_bytes(b"hello\n")
+    assert os.path.exists(target / hexdigest[:2] / hexdigest[2:])
+    with pytest.raises(ValueError, match="'otherhost'"):
+        BlobStore("file://otherhost/data")

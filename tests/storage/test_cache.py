@@ -89,7 +89,7 @@ def test_fetch_refuses_a_corrupt_blob(cache: DownloadCache, blobs: BlobStore):
 
 def test_fetch_refuses_a_size_that_does_not_match(cache: DownloadCache, blobs: BlobStore):
     blobs.put_bytes(HELLO)
-    with pytest.raises(ValueError, match="6 bytes but the caller expected 7"):
+    with pytest.raises(ValueError, match="6 bytes but the manifest entry says 7"):
         cache.fetch(blobs, HELLO_HEX, 7)
     assert cache_files(cache) == [] and temp_files(cache) == []
 
@@ -423,3 +423,12 @@ def test_two_processes_filling_the_same_entry(tmp_path: Path, blobs: BlobStore):
     cache = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
     assert temp_files(cache) == []
     assert cache.fetch(blobs, hexdigest, size).read_bytes() == data
+
+
+def test_placing_a_hardlink_twice_leaves_no_temp_file(cache: DownloadCache, blobs: BlobStore, tmp_path: Path):
+    blobs.put_bytes(HELLO)
+    cache.fetch(blobs, HELLO_HEX, 6)
+    dest = tmp_path / "root" / "f.txt"
+    for _ in range(2):
+        require_hardlink(cache.place(HELLO_HEX, dest))
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["f.txt"]

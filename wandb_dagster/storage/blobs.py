@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
@@ -101,7 +102,14 @@ def read_buffer_size(f: Any, size_hint: int | None = None) -> int:
 def _local_root(root: str) -> str | None:
     """The absolute directory a root names on this machine, or None for a remote (fsspec) root."""
     if root.startswith("file://"):
-        root = root[len("file://") :]
+        # file:///abs/path and file://localhost/abs/path, %-escapes decoded; any other host is an error.
+        parsed = urllib.parse.urlparse(root)
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"Storage root {root!r} names host {parsed.netloc!r}; a file:// root must be on this machine "
+                "(file:///abs/path). Use s3:// or gs:// for shared storage."
+            )
+        root = urllib.parse.unquote(parsed.path)
     elif "://" in root or "::" in root:
         return None
     path = os.path.abspath(os.path.expanduser(root))
@@ -402,13 +410,17 @@ class BlobStore:
         elif self._stored_size(hexdigest) == size:
             os.unlink(tmp)
             return
-        self._ensure_prefix(hexdigest[:2])
         try:
-            os.replace(tmp, final)
-        except FileNotFoundError:
-            self._made.discard(hexdigest[:2])  # the fan-out directory vanished (gc, or by hand)
             self._ensure_prefix(hexdigest[:2])
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:
+                self._made.discard(hexdigest[:2])  # the fan-out directory vanished (gc, or by hand)
+                self._ensure_prefix(hexdigest[:2])
+                os.replace(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)  # the temp named above is ours to remove; the caller only knows the fd
+            raise
 
     def _link_into_place(self, fd: int, final: str, prefix: str) -> None:
         # linkat(AT_SYMLINK_FOLLOW) on the /proc link of the fd: the documented way to name an O_TMPFILE

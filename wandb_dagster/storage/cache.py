@@ -230,8 +230,9 @@ class DownloadCache:
                     raise mismatch(actual)
                 if size is not None and written != size:
                     raise ValueError(
-                        f"blob {hexdigest} holds {written} bytes but the caller expected {size}; "
-                        "pass the size recorded in the manifest entry"
+                        f"blob {hexdigest} holds {written} bytes but the manifest entry says {size}: the "
+                        "manifest and the stored blob disagree; nothing was cached. Check the workspace's blob "
+                        "storage for damage (the digest matched, so the manifest's size is the suspect)."
                     )
                 # The sentinel goes on last: after the final write, once the bytes are known good.
                 os.utime(fd, ns=(time.time_ns(), sentinel_mtime_ns(hexdigest)))
@@ -308,6 +309,10 @@ class DownloadCache:
         except BaseException:
             _unlink_quietly(tmp)
             raise
+        if mode == "hardlink":
+            # rename() between two links to one inode succeeds and does nothing: when dest already was a
+            # link to this entry, the temp link is still there.
+            _unlink_quietly(tmp)
         return mode
 
     def _place_into(self, src: str, tmp: str, dev: int) -> PlaceMode:
