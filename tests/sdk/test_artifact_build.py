@@ -225,3 +225,18 @@ def test_is_tmp_leaves_an_entry_of_the_plain_name_alone(ws_env):
     artifact.add_file("a.txt")
     tmp = artifact.add_file("a.txt", is_tmp=True)
     assert sorted(artifact.manifest.entries) == sorted(["a.txt", tmp.path])
+
+
+def test_an_unreadable_subfolder_is_an_error_not_a_silent_gap(ws_env, monkeypatch):
+    (ws_env / "d" / "locked").mkdir(parents=True)
+    (ws_env / "d" / "locked" / "x.txt").write_text("x")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root ignores permissions, so refuse the listing the way EACCES would
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(ValueError, match="locked"):
+        wandb.Artifact("a", type="dataset").add_dir("d")

@@ -367,7 +367,7 @@ class Artifact:
         started_ns = time.time_ns()  # before any stat: the stat cache's racy-window reference
         files: list[tuple[str, str, os.stat_result]] = []
         seen_dirs: set[tuple[int, int]] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable):
             st_dir = os.stat(dirpath)
             if (st_dir.st_dev, st_dir.st_ino) in seen_dirs:  # a symlink cycle: walk each directory once
                 dirnames[:] = []
@@ -740,3 +740,12 @@ class Artifact:
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest.to_json(), indent=2)
+
+
+def _unreadable(error: OSError) -> None:
+    # os.walk skips folders it cannot list; a silently missing subtree would be lost data, so say so.
+    raise ValueError(
+        f"Cannot read folder {error.filename!r} ({error.strerror}); fix its permissions or remove it, so that "
+        "no files are silently left out."
+    ) from error
+

@@ -159,7 +159,7 @@ class FileHandler:
             raise FileNotFoundError(f"Reference {uri!r}: {root!r} does not exist.")
         found: list[Reference] = []
         seen_dirs: set[tuple[int, int]] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable):
             st_dir = os.stat(dirpath)
             if (st_dir.st_dev, st_dir.st_ino) in seen_dirs:  # a symlink cycle or a second link: walk once
                 dirnames[:] = []
@@ -204,3 +204,12 @@ class FileHandler:
 
 
 register("file", FileHandler)
+
+
+def _unreadable(error: OSError) -> None:
+    # os.walk skips folders it cannot list; a silently missing subtree would be lost data, so say so.
+    raise ValueError(
+        f"Cannot read folder {error.filename!r} ({error.strerror}); fix its permissions or remove it, so that "
+        "no files are silently left out."
+    ) from error
+
