@@ -134,3 +134,17 @@ def commit_and_hang(url: str, collection: str, ready: Any) -> None:
 
     Store._fault_hook = hang
     commit(store, "doomed", collection=collection, aliases=["latest", "doomed"])
+
+
+def link_distinct(url: str, worker: int, count: int, barrier: Any, results: Any) -> None:
+    """Log ``count`` versions into a collection of this worker's own, then link them all into one registry
+    collection at the same moment as the other workers."""
+    store = Store.open(url, storage_root="unused")
+    versions = [commit(store, f"l{worker}-{i}", collection=f"src{worker}", type="model").version for i in range(count)]
+    barrier.wait(120)
+    out = []
+    for version in versions:
+        r = store.link_version(version.pk, ENTITY, "wandb-registry-model", "shared", aliases=["latest"])
+        out.append((version.pk, r.version.index, r.created))
+    results.put((worker, out))
+    store.close()

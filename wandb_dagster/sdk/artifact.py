@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
 from wandb_dagster.sdk.names import (
     normalize_entry_path,
+    parse_link_target,
     validate_aliases,
     validate_artifact_name,
     validate_entry_path,
@@ -182,8 +183,22 @@ class Artifact:
         return self._require_logged("project").project
 
     @property
+    def is_link(self) -> bool:
+        """True when this is a version seen through a registry link (not where it was logged)."""
+        return self._record is not None and self._record.collection_id != self._record.source_collection_id
+
+    def _source_record(self) -> "VersionRecord":
+        record = self._require_logged("source")
+        if record.collection_id == record.source_collection_id:
+            return record
+        assert self._ws is not None
+        return self._ws.store.get_version(record.id) or record
+
+    @property
     def source_name(self) -> str:
-        return self.name
+        """``collection:vN`` where the version was logged (the same as ``name`` unless this is a link)."""
+        source = self._source_record()
+        return f"{source.collection}:v{source.index}"
 
     @property
     def qualified_name(self) -> str:
@@ -192,7 +207,8 @@ class Artifact:
 
     @property
     def source_qualified_name(self) -> str:
-        return self.qualified_name
+        source = self._source_record()
+        return f"{source.entity}/{source.project}/{source.collection}:v{source.index}"
 
     @property
     def state(self) -> str:
@@ -721,10 +737,45 @@ class Artifact:
         """Logging is synchronous here; kept for W&B compatibility."""
         return self
 
+    def link(self, target_path: str, aliases: Sequence[str] | None = None) -> "Artifact":
+        """Link this version into the collection ``[[entity/]project/]collection`` (e.g.
+        ``wandb-registry-model/my-models``), created if missing; returns the version as seen there.
+
+        Nothing is copied: the link shares this version's id, files, metadata, description and tags, and
+        gets the collection's own next ``vN``. ``latest`` there moves to it, plus ``aliases``. Linking a
+        version that is already a member applies the aliases only. A draft is logged first (``save()``).
+        """
+        if self._record is None:
+            self.save()
+        record = self._require_logged("version to link")
+        assert self._ws is not None
+        return _link(self._ws, record, target_path, aliases, record.entity, record.project)
+
+    def unlink(self) -> None:
+        """Remove this link from its registry collection (the linked version itself stays)."""
+        record = self._require_logged("link to remove")
+        assert self._ws is not None
+        if not self.is_link:
+            raise ValueError(
+                f"Artifact {self.qualified_name!r} is not a link but the version where it was logged; "
+                "unlink() removes registry links (fetch it through the registry path), delete() deletes a version."
+            )
+        try:
+            self._ws.store.unlink_version(record.pk, record.collection_id)
+        except LookupError:
+            raise ArtifactNotFoundError(
+                f"Artifact {self.qualified_name!r} is no longer linked there (unlinked or deleted); nothing to do."
+            ) from None
+
     def delete(self, delete_aliases: bool = False) -> None:
-        """Delete this version. Refused while it has aliases unless ``delete_aliases=True``."""
+        """Delete this version. Refused while it has aliases unless ``delete_aliases=True``.
+
+        On a link (a version fetched through a registry path) only the link is removed, as in W&B."""
         record = self._require_logged("version to delete")
         assert self._ws is not None
+        if self.is_link:
+            self.unlink()
+            return
         from wandb_dagster.store import AliasInUseError
 
         try:
@@ -740,6 +791,29 @@ class Artifact:
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest.to_json(), indent=2)
+
+
+def _link(
+    ws: "Workspace",
+    record: "VersionRecord",
+    target_path: str,
+    aliases: Sequence[str] | None,
+    default_entity: str,
+    default_project: str,
+) -> "Artifact":
+    """Link ``record`` into ``target_path`` (see :meth:`Artifact.link`); returns the linked view."""
+    entity, project, collection, path_alias = parse_link_target(target_path, default_entity, default_project)
+    alias_list = validate_aliases(list(aliases or []) + ([path_alias] if path_alias else []))
+    if "latest" not in alias_list:
+        alias_list.append("latest")
+    try:
+        result = ws.store.link_version(record.pk, entity, project, collection, aliases=alias_list)
+    except LookupError:
+        raise ArtifactNotFoundError(
+            f"Artifact {record.entity}/{record.project}/{record.collection}:v{record.index} no longer exists "
+            "(deleted?); link an existing version."
+        ) from None
+    return Artifact._from_record(ws, result.version)
 
 
 def _unreadable(error: OSError) -> None:

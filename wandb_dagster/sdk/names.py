@@ -182,6 +182,56 @@ def normalize_entry_path(path: str) -> str:
     return validate_entry_path(posixpath.normpath(cleaned))
 
 
+REGISTRY_PREFIX = "wandb-registry-"
+
+
+def is_registry_project(project: str) -> bool:
+    """True for a registry: a project named ``wandb-registry-<name>`` (any case)."""
+    return project.lower().startswith(REGISTRY_PREFIX) and len(project) > len(REGISTRY_PREFIX)
+
+
+def normalize_project_name(project: str) -> str:
+    """Registry names are case-insensitive: ``wandb-registry-Model`` is ``wandb-registry-model``.
+
+    Other project names are returned unchanged. Every project name parsed or created goes through this.
+    """
+    return project.lower() if is_registry_project(project) else project
+
+
+def parse_link_target(target_path: Any, default_entity: str, default_project: str) -> tuple[str, str, str, str]:
+    """Parse a link target ``[[entity/]project/]collection[:alias]`` into (entity, project, collection, alias).
+
+    The path is split at the first ':'; what follows it (if anything) is an extra alias, "" when absent.
+    """
+    if not isinstance(target_path, str) or not target_path:
+        raise ValueError(
+            f"Link target {target_path!r} is invalid: use '[[entity/]project/]collection', "
+            "e.g. 'wandb-registry-model/my-models'."
+        )
+    body, sep, alias = target_path.partition(":")
+    parts = body.split("/")
+    if len(parts) > 3 or any(not p for p in parts) or (sep and not alias):
+        raise ValueError(
+            f"Link target {target_path!r} is invalid: use '[[entity/]project/]collection' with 1 to 3 "
+            "non-empty '/'-separated parts, e.g. 'wandb-registry-model/my-models'."
+        )
+    if alias and is_version_alias(alias):
+        raise ValueError(
+            f"Link target {target_path!r} names a version ({alias!r}); a link gets the next version of the "
+            "collection, so leave ':{alias}' out (or give a custom alias such as ':production')."
+        )
+    if alias:
+        validate_alias(alias)
+    if len(parts) == 3:
+        entity, project, collection = parts
+    elif len(parts) == 2:
+        entity, (project, collection) = default_entity, parts
+    else:
+        entity, project, collection = default_entity, default_project, parts[0]
+    validate_artifact_name(collection)
+    return entity, normalize_project_name(project), collection, alias
+
+
 def parse_artifact_path(path: str, default_entity: str, default_project: str) -> ArtifactPath:
     """Parse ``[[entity/]project/]name[:version|alias]``; the selector defaults to ``latest``."""
     if not isinstance(path, str) or not path:
@@ -199,4 +249,4 @@ def parse_artifact_path(path: str, default_entity: str, default_project: str) ->
         entity, (project, name) = default_entity, parts
     else:
         entity, project, name = default_entity, default_project, parts[0]
-    return ArtifactPath(entity, project, name, selector or "latest")
+    return ArtifactPath(entity, normalize_project_name(project), name, selector or "latest")

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
 from wandb_dagster.sdk.names import (
+    normalize_project_name,
     parse_artifact_path,
     validate_aliases,
     validate_tags,
@@ -441,6 +442,53 @@ class Run:
         """Log a model file or directory as an artifact of type ``model`` (default name ``run-<id>-<basename>``)."""
         return self.log_artifact(path, name=name, type="model", aliases=aliases)
 
+    def link_artifact(
+        self, artifact: Artifact, target_path: str, aliases: Iterable[str] | None = None
+    ) -> Artifact:
+        """Link ``artifact`` into ``[[entity/]project/]collection`` (e.g. ``wandb-registry-model/my-models``);
+        missing parts default to this run's entity and project. A draft is logged by this run first.
+        Returns the linked version (same ``id``, the collection's own ``vN``). See :meth:`Artifact.link`."""
+        from wandb_dagster.sdk.artifact import _link
+
+        self._check_active("link_artifact")
+        if not isinstance(artifact, Artifact):
+            raise ValueError(
+                f"link_artifact() takes an Artifact (e.g. from run.use_artifact()), got {artifact!r}."
+            )
+        if artifact.is_draft():
+            artifact = self._commit(artifact, None, None, as_output=True)
+        elif artifact._ws is not self._ws:
+            raise ValueError(
+                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
+                f"this run's ({self._ws!r}); link it from a run in that workspace."
+            )
+        assert artifact._record is not None
+        return _link(self._ws, artifact._record, target_path, list(aliases or []), self.entity, self.project)
+
+    def link_model(
+        self,
+        path: str | os.PathLike,
+        registered_model_name: str,
+        name: str | None = None,
+        aliases: Iterable[str] | None = None,
+    ) -> Artifact:
+        """Log a model (as :meth:`log_model`; identical content reuses its version) and link it into
+        ``wandb-registry-model/<registered_model_name>``. ``aliases`` apply to the link only."""
+        self._check_active("link_model")
+        if not isinstance(registered_model_name, str) or not registered_model_name:
+            raise ValueError(
+                f"registered_model_name {registered_model_name!r} is invalid: give a collection name such as "
+                "'my-models'."
+            )
+        if "/" in registered_model_name:
+            raise ValueError(
+                f"registered_model_name {registered_model_name!r} must not contain '/': it is a collection "
+                "name inside the model registry; to link elsewhere use run.link_artifact(artifact, target_path)."
+            )
+        validate_aliases(aliases)
+        artifact = self.log_model(path, name=name)
+        return self.link_artifact(artifact, f"wandb-registry-model/{registered_model_name}", aliases=aliases)
+
     def use_model(self, name: str) -> str:
         """Download a logged model; returns the file path for a one-file model, else the directory."""
         self._check_active("use_model")
@@ -540,6 +588,8 @@ def init(
     resolved = _resolve_settings(settings, entity, project, dir)
     if mode == "disabled":
         resolved = _scratch_settings(resolved)
+    if normalize_project_name(resolved.project) != resolved.project:
+        resolved = resolved.replace(project=normalize_project_name(resolved.project))
     ws = Workspace.for_settings(resolved)
     run_id = id or os.environ.get("WANDB_RUN_ID") or _new_run_id()
     if not isinstance(run_id, str) or not run_id or any(c in run_id for c in "/: "):

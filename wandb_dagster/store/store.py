@@ -384,6 +384,128 @@ class Store:
             self._fault("commit_version")
         return CommitResult(version=version, created=existing is None)
 
+    def link_version(
+        self, version_pk: int, entity: str, project: str, collection: str, *, aliases: Sequence[str]
+    ) -> CommitResult:
+        """Link version ``version_pk`` into the registry ("portfolio") collection ``entity/project/collection``.
+
+        ONE transaction: the collection is created if missing (safe under races; its type is the version's);
+        a collection of another type -> TypeMismatchError; a collection where artifacts are logged ->
+        ValueError. Under the collection lock: if the version is already a member, only the given aliases are
+        applied (``created=False``; "latest" is not moved back to an older member); else the version gets
+        the collection's own next index (gapless, never reused) and the given aliases move to it (pass
+        "latest" explicitly). Nothing is copied: the link shares the version's files, metadata and tags.
+        """
+        aliases = _unique(aliases)
+        _check_aliases(aliases)
+        now = _now()
+        path = f"{entity}/{project}/{collection}"
+        with self._write() as conn:
+            version_type = conn.execute(
+                sa.select(db.collections.c.type)
+                .join(db.versions, db.versions.c.source_collection_id == db.collections.c.id)
+                .where(db.versions.c.id == version_pk)
+            ).scalar()
+            if version_type is None:
+                raise NotFoundError(f"no version with pk {version_pk}; link a version returned by commit_version()")
+            coll = self._lock_collection_by_name(conn, entity, project, collection)
+            if coll is None:
+                coll = self._create_collection(conn, entity, project, collection, version_type, now, kind="portfolio")
+            if coll.kind != "portfolio":
+                raise ValueError(
+                    f"{path!r} is a collection where artifacts are logged, not a registry collection; "
+                    "link into another collection name (e.g. 'wandb-registry-model/<name>')"
+                )
+            if coll.type != version_type:
+                raise TypeMismatchError(
+                    f"registry collection {path!r} has type {coll.type!r}, but version pk {version_pk} has type "
+                    f"{version_type!r}; link {version_type!r} artifacts into another collection"
+                )
+            # Lock the version after the collection (the order delete_version uses), so a concurrent delete
+            # either sees this link or makes us see the version as deleted.
+            state = conn.execute(
+                sa.select(db.versions.c.state).where(db.versions.c.id == version_pk).with_for_update(read=True)
+            ).scalar_one()
+            if state != "COMMITTED":
+                raise NotFoundError(f"version pk {version_pk} was deleted; link another version")
+            membership_id = conn.execute(
+                sa.select(db.memberships.c.id).where(
+                    db.memberships.c.collection_id == coll.id, db.memberships.c.version_id == version_pk
+                )
+            ).scalar()
+            created = membership_id is None
+            if created:
+                membership_id = conn.execute(
+                    sa.insert(db.memberships)
+                    .values(
+                        collection_id=coll.id, version_id=version_pk, version_index=coll.next_index, created_at=now
+                    )
+                    .returning(db.memberships.c.id)
+                ).scalar_one()
+                conn.execute(
+                    sa.update(db.collections)
+                    .where(db.collections.c.id == coll.id)
+                    .values(next_index=db.collections.c.next_index + 1, updated_at=now)
+                )
+            else:
+                newest = conn.execute(
+                    sa.select(sa.func.max(db.memberships.c.version_index)).where(
+                        db.memberships.c.collection_id == coll.id
+                    )
+                ).scalar()
+                index = conn.execute(
+                    sa.select(db.memberships.c.version_index).where(db.memberships.c.id == membership_id)
+                ).scalar_one()
+                if index != newest:
+                    aliases = [alias for alias in aliases if alias != "latest"]
+            self._move_aliases(conn, coll.id, membership_id, aliases)
+            version = self._versions(conn, db.memberships.c.id == membership_id)[0]
+            self._fault("link_version")
+        return CommitResult(version=version, created=created)
+
+    def unlink_version(self, version_pk: int, collection_id: int) -> None:
+        """Remove version ``version_pk`` from registry collection ``collection_id``, with its aliases there.
+
+        Where it held "latest", "latest" moves to the newest remaining member. The version itself and its
+        other memberships are untouched; the index is never reused.
+        """
+        now = _now()
+        with self._write() as conn:
+            kind = conn.execute(
+                sa.select(db.collections.c.kind).where(db.collections.c.id == collection_id).with_for_update()
+            ).scalar()
+            if kind is None:
+                raise NotFoundError(f"no collection with pk {collection_id}")
+            if kind != "portfolio":
+                raise ValueError(
+                    f"collection pk {collection_id} is where version pk {version_pk} is logged, not a registry "
+                    "collection; only links can be unlinked (use delete_version to delete the version)"
+                )
+            membership_id = conn.execute(
+                sa.select(db.memberships.c.id).where(
+                    db.memberships.c.collection_id == collection_id, db.memberships.c.version_id == version_pk
+                )
+            ).scalar()
+            if membership_id is None:
+                raise NotFoundError(
+                    f"version pk {version_pk} is not linked into collection pk {collection_id}; nothing to unlink"
+                )
+            held = set(
+                conn.execute(sa.select(db.aliases.c.alias).where(db.aliases.c.membership_id == membership_id)).scalars()
+            )
+            conn.execute(sa.delete(db.aliases).where(db.aliases.c.membership_id == membership_id))
+            conn.execute(sa.delete(db.memberships).where(db.memberships.c.id == membership_id))
+            conn.execute(sa.update(db.collections).where(db.collections.c.id == collection_id).values(updated_at=now))
+            if "latest" in held:
+                newest = conn.execute(
+                    sa.select(db.memberships.c.id)
+                    .where(db.memberships.c.collection_id == collection_id)
+                    .order_by(db.memberships.c.version_index.desc())
+                    .limit(1)
+                ).scalar()
+                if newest is not None:
+                    self._move_aliases(conn, collection_id, newest, ["latest"])
+
     def update_version(
         self,
         version_pk: int,
@@ -670,7 +792,14 @@ class Store:
         ).first()
 
     def _create_collection(
-        self, conn: sa.Connection, entity: str, project: str, name: str, type: str, now: datetime
+        self,
+        conn: sa.Connection,
+        entity: str,
+        project: str,
+        name: str,
+        type: str,
+        now: datetime,
+        kind: str = "sequence",
     ) -> sa.Row[Any]:
         project_id = self._project_id(conn, entity, project, now)
         conn.execute(
@@ -679,7 +808,7 @@ class Store:
                 project_id=project_id,
                 name=name,
                 type=type,
-                kind="sequence",
+                kind=kind,
                 created_at=now,
                 updated_at=now,
                 next_index=0,
