@@ -82,10 +82,18 @@ def main() -> None:
     again = api.artifact("bike-model:best")
     print(f"promote    {again.qualified_name}  aliases={sorted(again.aliases)}")
 
+    # 5. Publish to the model registry and mark it for production (a link: nothing is copied).
+    with wandb.init(project=PROJECT, job_type="publish") as run:
+        run.link_artifact(run.use_artifact("bike-model:best"), "wandb-registry-model/bike-models", aliases=["production"])
+    served = api.artifact("wandb-registry-Model/bike-models:production")
+    print(f"registry   {served.qualified_name}  aliases={sorted(served.aliases)}  same id as source: {served.id == again.id}")
+
     versions = [a.version for a in api.artifacts("dataset", "bike-dataset")]
     models = [(a.version, sorted(a.aliases)) for a in api.artifacts("model", "bike-model")]
+    links = [(a.version, sorted(a.aliases)) for a in api.artifacts("model", "wandb-registry-model/bike-models")]
     print(f"summary    bike-dataset versions: {versions} (unchanged data reuses its version)")
     print(f"           bike-model versions: {models}")
+    print(f"           registry bike-models links: {links}")
     print(f"workspace  {api.settings.database_url}")
 
 
