@@ -198,6 +198,15 @@ def normalize_project_name(project: str) -> str:
     return project.lower() if is_registry_project(project) else project
 
 
+def _with_defaults(parts: list[str], default_entity: str, default_project: str) -> tuple[str, str, str]:
+    """``[[entity/]project/]name`` parts (1 to 3, already checked) with the missing ones defaulted."""
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return default_entity, parts[0], parts[1]
+    return default_entity, default_project, parts[0]
+
+
 def parse_link_target(target_path: Any, default_entity: str, default_project: str) -> tuple[str, str, str, str]:
     """Parse a link target ``[[entity/]project/]collection[:alias]`` into (entity, project, collection, alias).
 
@@ -222,12 +231,7 @@ def parse_link_target(target_path: Any, default_entity: str, default_project: st
         )
     if alias:
         validate_alias(alias)
-    if len(parts) == 3:
-        entity, project, collection = parts
-    elif len(parts) == 2:
-        entity, (project, collection) = default_entity, parts
-    else:
-        entity, project, collection = default_entity, default_project, parts[0]
+    entity, project, collection = _with_defaults(parts, default_entity, default_project)
     validate_artifact_name(collection)
     return entity, normalize_project_name(project), collection, alias
 
@@ -243,10 +247,5 @@ def parse_artifact_path(path: str, default_entity: str, default_project: str) ->
             f"Artifact path {path!r} is invalid: use '[[entity/]project/]name[:version|alias]', "
             "e.g. 'my-project/bike-dataset:v0'."
         )
-    if len(parts) == 3:
-        entity, project, name = parts
-    elif len(parts) == 2:
-        entity, (project, name) = default_entity, parts
-    else:
-        entity, project, name = default_entity, default_project, parts[0]
+    entity, project, name = _with_defaults(parts, default_entity, default_project)
     return ArtifactPath(entity, normalize_project_name(project), name, selector or "latest")

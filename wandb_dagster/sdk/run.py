@@ -408,14 +408,7 @@ class Run:
         if artifact_or_name is None:
             artifact_or_name = artifact  # the older W&B keyword, still shown in the W&B docs
         if isinstance(artifact_or_name, Artifact):
-            artifact = artifact_or_name
-            if artifact.is_draft():
-                artifact = self._commit(artifact, aliases, None, as_output=True)
-            elif artifact._ws is not self._ws:
-                raise ValueError(
-                    f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
-                    f"this run's ({self._ws!r}); use it by name from a run in that workspace."
-                )
+            artifact = self._committed_here(artifact_or_name, aliases)
         elif isinstance(artifact_or_name, str):
             artifact = self._fetch(artifact_or_name)
         else:
@@ -427,6 +420,18 @@ class Run:
                 f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not the requested {type!r}."
             )
         self._ws.store.record_input(self._pk, artifact._record.pk)
+        return artifact
+
+    def _committed_here(self, artifact: Artifact, aliases: Iterable[str] | None) -> Artifact:
+        """``artifact`` committed in this run's workspace: a draft is logged by this run (as W&B does when a
+        draft is used or linked); a version from another workspace is refused."""
+        if artifact.is_draft():
+            return self._commit(artifact, aliases, None, as_output=True)
+        if artifact._ws is not self._ws:
+            raise ValueError(
+                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
+                f"this run's ({self._ws!r}); use it from a run in that workspace."
+            )
         return artifact
 
     def _fetch(self, name: str) -> Artifact:
@@ -455,13 +460,7 @@ class Run:
             raise ValueError(
                 f"link_artifact() takes an Artifact (e.g. from run.use_artifact()), got {artifact!r}."
             )
-        if artifact.is_draft():
-            artifact = self._commit(artifact, None, None, as_output=True)
-        elif artifact._ws is not self._ws:
-            raise ValueError(
-                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
-                f"this run's ({self._ws!r}); link it from a run in that workspace."
-            )
+        artifact = self._committed_here(artifact, None)
         assert artifact._record is not None
         return _link(self._ws, artifact._record, target_path, list(aliases or []), self.entity, self.project)
 

@@ -338,18 +338,7 @@ class Store:
                     )
                     .returning(db.versions.c.id)
                 ).scalar_one()
-                membership_id = conn.execute(
-                    sa.insert(db.memberships)
-                    .values(
-                        collection_id=coll.id, version_id=version_pk, version_index=coll.next_index, created_at=now
-                    )
-                    .returning(db.memberships.c.id)
-                ).scalar_one()
-                conn.execute(
-                    sa.update(db.collections)
-                    .where(db.collections.c.id == coll.id)
-                    .values(next_index=db.collections.c.next_index + 1, updated_at=now)
-                )
+                membership_id = self._add_membership(conn, coll, version_pk, now)
             self._move_aliases(conn, coll.id, membership_id, aliases)
             self._add_tags(conn, version_pk, tags)
             if run_pk is not None:
@@ -435,18 +424,7 @@ class Store:
             ).scalar()
             created = membership_id is None
             if created:
-                membership_id = conn.execute(
-                    sa.insert(db.memberships)
-                    .values(
-                        collection_id=coll.id, version_id=version_pk, version_index=coll.next_index, created_at=now
-                    )
-                    .returning(db.memberships.c.id)
-                ).scalar_one()
-                conn.execute(
-                    sa.update(db.collections)
-                    .where(db.collections.c.id == coll.id)
-                    .values(next_index=db.collections.c.next_index + 1, updated_at=now)
-                )
+                membership_id = self._add_membership(conn, coll, version_pk, now)
             else:
                 newest = conn.execute(
                     sa.select(sa.func.max(db.memberships.c.version_index)).where(
@@ -835,6 +813,20 @@ class Store:
                 sa.select(db.memberships.c.collection_id).where(db.memberships.c.version_id == version_pk)
             ).scalars()
         )
+
+    def _add_membership(self, conn: sa.Connection, coll: Any, version_pk: int, now: datetime) -> int:
+        """Give ``version_pk`` the locked collection's next index (then advance it); returns the membership."""
+        membership_id = conn.execute(
+            sa.insert(db.memberships)
+            .values(collection_id=coll.id, version_id=version_pk, version_index=coll.next_index, created_at=now)
+            .returning(db.memberships.c.id)
+        ).scalar_one()
+        conn.execute(
+            sa.update(db.collections)
+            .where(db.collections.c.id == coll.id)
+            .values(next_index=db.collections.c.next_index + 1, updated_at=now)
+        )
+        return membership_id
 
     def _move_aliases(
         self, conn: sa.Connection, collection_id: int, membership_id: int, aliases: Sequence[str]
