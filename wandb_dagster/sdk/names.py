@@ -227,7 +227,7 @@ def parse_link_target(target_path: Any, default_entity: str, default_project: st
     if alias and is_version_alias(alias):
         raise ValueError(
             f"Link target {target_path!r} names a version ({alias!r}); a link gets the next version of the "
-            "collection, so leave ':{alias}' out (or give a custom alias such as ':production')."
+            f"collection, so leave ':{alias}' out (or give a custom alias such as ':production')."
         )
     if alias:
         validate_alias(alias)

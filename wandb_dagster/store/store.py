@@ -417,11 +417,7 @@ class Store:
             ).scalar_one()
             if state != "COMMITTED":
                 raise NotFoundError(f"version pk {version_pk} was deleted; link another version")
-            membership_id = conn.execute(
-                sa.select(db.memberships.c.id).where(
-                    db.memberships.c.collection_id == coll.id, db.memberships.c.version_id == version_pk
-                )
-            ).scalar()
+            membership_id = self._membership_id(conn, coll.id, version_pk)
             created = membership_id is None
             if created:
                 membership_id = self._add_membership(conn, coll, version_pk, now)
@@ -459,11 +455,7 @@ class Store:
                     f"collection pk {collection_id} is where version pk {version_pk} is logged, not a registry "
                     "collection; only links can be unlinked (use delete_version to delete the version)"
                 )
-            membership_id = conn.execute(
-                sa.select(db.memberships.c.id).where(
-                    db.memberships.c.collection_id == collection_id, db.memberships.c.version_id == version_pk
-                )
-            ).scalar()
+            membership_id = self._membership_id(conn, collection_id, version_pk)
             if membership_id is None:
                 raise NotFoundError(
                     f"version pk {version_pk} is not linked into collection pk {collection_id}; nothing to unlink"
@@ -475,14 +467,7 @@ class Store:
             conn.execute(sa.delete(db.memberships).where(db.memberships.c.id == membership_id))
             conn.execute(sa.update(db.collections).where(db.collections.c.id == collection_id).values(updated_at=now))
             if "latest" in held:
-                newest = conn.execute(
-                    sa.select(db.memberships.c.id)
-                    .where(db.memberships.c.collection_id == collection_id)
-                    .order_by(db.memberships.c.version_index.desc())
-                    .limit(1)
-                ).scalar()
-                if newest is not None:
-                    self._move_aliases(conn, collection_id, newest, ["latest"])
+                self._latest_to_newest(conn, collection_id)
 
     def update_version(
         self,
@@ -517,11 +502,7 @@ class Store:
                 sa.select(db.collections.c.id).where(db.collections.c.id == collection_id).with_for_update()
             ).first() is None:
                 raise NotFoundError(f"no collection with pk {collection_id}")
-            membership_id = conn.execute(
-                sa.select(db.memberships.c.id).where(
-                    db.memberships.c.collection_id == collection_id, db.memberships.c.version_id == version_pk
-                )
-            ).scalar()
+            membership_id = self._membership_id(conn, collection_id, version_pk)
             if membership_id is None:
                 raise NotFoundError(
                     f"version pk {version_pk} is not a member of collection pk {collection_id} "
@@ -605,16 +586,8 @@ class Store:
                 sa.update(db.versions).where(db.versions.c.id == version_pk).values(state="DELETED", updated_at=now)
             )
             for collection_id, alias, _ in held:
-                if alias != "latest":
-                    continue
-                newest = conn.execute(
-                    sa.select(db.memberships.c.id)
-                    .where(db.memberships.c.collection_id == collection_id)
-                    .order_by(db.memberships.c.version_index.desc())
-                    .limit(1)
-                ).scalar()
-                if newest is not None:
-                    self._move_aliases(conn, collection_id, newest, ["latest"])
+                if alias == "latest":
+                    self._latest_to_newest(conn, collection_id)
 
     def record_input(self, run_pk: int, version_pk: int) -> None:
         """Record that run ``run_pk`` used version ``version_pk`` (idempotent)."""
@@ -813,6 +786,25 @@ class Store:
                 sa.select(db.memberships.c.collection_id).where(db.memberships.c.version_id == version_pk)
             ).scalars()
         )
+
+    @staticmethod
+    def _membership_id(conn: sa.Connection, collection_id: int, version_pk: int) -> int | None:
+        return conn.execute(
+            sa.select(db.memberships.c.id).where(
+                db.memberships.c.collection_id == collection_id, db.memberships.c.version_id == version_pk
+            )
+        ).scalar()
+
+    def _latest_to_newest(self, conn: sa.Connection, collection_id: int) -> None:
+        """After a member holding "latest" left the collection, "latest" names the newest remaining one."""
+        newest = conn.execute(
+            sa.select(db.memberships.c.id)
+            .where(db.memberships.c.collection_id == collection_id)
+            .order_by(db.memberships.c.version_index.desc())
+            .limit(1)
+        ).scalar()
+        if newest is not None:
+            self._move_aliases(conn, collection_id, newest, ["latest"])
 
     def _add_membership(self, conn: sa.Connection, coll: Any, version_pk: int, now: datetime) -> int:
         """Give ``version_pk`` the locked collection's next index (then advance it); returns the membership."""
