@@ -1,101 +1,147 @@
-"""The main demo: a small training workflow, end to end, on the embedded default workspace.
+"""The main demo: the Dagster pipelines of :mod:`example_pipelines.bikes`, end to end, in this process.
 
-Run it with ``python3 dev.py demo`` (or ``python -m example_pipelines.demo``). Every call is the W&B call
-of the same name, with ``import wandb_dagster as wandb``. Run it twice: the second run finds the dataset
-unchanged and reuses its version instead of creating a new one.
+Run it with ``python3 dev.py demo`` (or ``python -m example_pipelines.demo``). It records into the embedded
+default workspace (or WANDB_DAGSTER_DATABASE_URL) and uses a throwaway Dagster instance. Sensors and the
+nightly schedule are evaluated by hand, as the Dagster daemon would, and every run they request is executed:
+
+1. the sensors start (their cursors are the event feed's head);
+2. ``refresh_data`` with a small sample -> a new ``features`` version -> the dataset sensor starts
+   ``train_model`` -> the model is linked to the registry and becomes ``production`` -> the production
+   sensor starts ``deploy_model``, which loads the model by alias;
+3. ``refresh_data`` with more data -> retraining -> a better model takes ``production`` -> deploy again;
+4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
+5. a summary: versions, aliases, which sensor fired what.
+
+Run it twice: the second time nothing has changed, so no version is created and no sensor fires.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import tempfile
-from pathlib import Path
+import sys
+import warnings
+from typing import Any
 
-import wandb_dagster as wandb
+import dagster as dg
 
-PROJECT = "demo-bikes"
+from example_pipelines import bikes
+from wandb_dagster.dagster import WandbResource, collection_name
+
+def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, request: Any = None, run_config: Any = None) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name)
+    config = dict((request.run_config if request is not None else run_config) or {})
+    config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})  # keep the story readable
+    result = job.execute_in_process(
+        run_config=config,
+        tags=request.tags if request is not None else None,
+        instance=instance,
+    )
+    if not result.success:
+        raise SystemExit(f"run of {job_name} failed")
+    return result
 
 
-def make_dataset(folder: Path, rows: int = 200) -> Path:
-    rng = random.Random(42)  # fixed seed: the same data every run, so re-logging deduplicates
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in ("train", "test"):
-        with open(folder / f"{split}.csv", "w") as f:
-            f.write("temperature,rentals\n")
-            for _ in range(rows):
-                t = rng.uniform(-5, 35)
-                f.write(f"{t:.2f},{int(40 + 6 * t + rng.gauss(0, 10))}\n")
-    return folder
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursors: dict[str, Any], wandb: WandbResource) -> list[dg.RunRequest]:
+    sensor = defs.resolve_sensor_def(name)
+    with dg.build_sensor_context(instance=instance, cursor=cursors.get(name), resources={"wandb": wandb}) as context:
+        result = sensor(context)
+    cursors[name] = result.cursor
+    for request in result.run_requests or []:
+        cursors["fired"].append(f"{name} -> {sensor.job_name} for {request.tags.get('wandb/artifact')} (run_key {request.run_key})")
+    return list(result.run_requests or [])
 
 
-def fit(csv: Path) -> tuple[float, float]:
-    xs, ys = [], []
-    for line in csv.read_text().splitlines()[1:]:
-        x, y = line.split(",")
-        xs.append(float(x))
-        ys.append(float(y))
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    return slope, my - slope * mx
+def _react(defs: dg.Definitions, instance: dg.DagsterInstance, cursors: dict, wandb: WandbResource, out: Any) -> bool:
+    """Evaluate both sensors until neither requests anything, executing what they request."""
+    any_run = False
+    while True:
+        requested = False
+        for name in ("retrain_on_new_features", "deploy_on_production"):
+            for request in _tick(defs, instance, name, cursors, wandb):
+                requested = any_run = True
+                job = defs.resolve_sensor_def(name).job_name
+                result = _execute(defs, instance, job, request)
+                if job == "train_model":
+                    res = result.output_for_node("bikes__evaluation")
+                    verdict = f"promoted (was {res['previous_production']})" if res["promoted"] else "kept production"
+                    out(f"  train      {res['model']}  test rmse {res['rmse']}  production rmse {res['production_rmse']}  -> {verdict}")
+                else:
+                    res = result.output_for_node("deploy")
+                    out(f"  deploy     serving {res['deployed']} (source {res['source']})")
+        if not requested:
+            return any_run
+
+
+def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
+    """Run the whole story against ``wandb``'s workspace; print with ``out``; return the summary."""
+    defs = bikes.make_definitions(wandb)
+    cursors: dict[str, Any] = {"fired": []}
+
+    def react() -> None:
+        if not _react(defs, instance, cursors, wandb, out):
+            out("  sensors    nothing new: no run requested")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        out("1. sensors start watching the event feed")
+        for name in ("retrain_on_new_features", "deploy_on_production"):
+            _tick(defs, instance, name, cursors, wandb)
+
+        out("2. refresh_data: a small sample (150 rows)")
+        result = _execute(defs, instance, "refresh_data", run_config={"ops": {"bikes__raw_data": {"config": {"seed": 0, "rows": 150}}}})
+        _print_materialization(result, ["bikes", "features"], out)
+        react()
+
+        out("3. refresh_data: more data (3000 rows)")
+        result = _execute(defs, instance, "refresh_data", run_config={"ops": {"bikes__raw_data": {"config": {"seed": 1, "rows": 3000}}}})
+        _print_materialization(result, ["bikes", "features"], out)
+        react()
+
+        out("4. nightly schedule tick: retrain on the latest features")
+        schedule = defs.resolve_schedule_def("nightly_retraining")
+        with dg.build_schedule_context(instance=instance) as context:
+            requests = schedule.evaluate_tick(context).run_requests or []
+        for request in requests:
+            result = _execute(defs, instance, schedule.job_name, request)
+            out_eval = result.output_for_node("bikes__evaluation")
+            meta = _metadata(result, ["bikes", "model"])
+            out(f"  nightly    model {meta['wandb/artifact']} (same data, same model: no new version); promoted: {out_eval['promoted']}")
+        react()
+
+    api = wandb.api()
+    summary = {
+        "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
+        "models": [(a.version, sorted(a.aliases)) for a in api.artifacts("model", collection_name(["bikes", "model"]))],
+        "links": [(a.version, sorted(a.aliases), a.source_name) for a in api.artifacts("model", bikes.REGISTRY_COLLECTION)],
+        "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
+        "fired": cursors["fired"],
+    }
+    out("summary")
+    out(f"  features versions: {summary['features']}")
+    out(f"  model versions: {summary['models']}")
+    out(f"  registry bike-rentals links: {summary['links']}")
+    out(f"  production: {bikes.REGISTRY_COLLECTION}:production = {summary['production']}")
+    out(f"  sensors fired: {len(summary['fired'])}")
+    for line in summary["fired"]:
+        out(f"    {line}")
+    out(f"  workspace: {api.settings.database_url}")
+    return summary
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="wandb-dagster-demo-"))
-    data_dir = make_dataset(work / "bikes")
+    warnings.filterwarnings("ignore")
+    run_demo(WandbResource(project=bikes.PROJECT))
 
-    # 1. Log the dataset as an artifact.
-    with wandb.init(project=PROJECT, job_type="upload") as run:
-        dataset = wandb.Artifact("bike-dataset", type="dataset", metadata={"rows": 400, "source": "synthetic"})
-        dataset.add_dir(str(data_dir))
-        run.log_artifact(dataset)
-        print(f"dataset    {dataset.qualified_name}  digest={dataset.digest}  files={dataset.file_count}")
 
-    # 2. Train on the latest dataset, log metrics and the model.
-    config = {"epochs": 5, "learning_rate": 0.01}
-    with wandb.init(project=PROJECT, job_type="train", config=config) as run:
-        data = run.use_artifact("bike-dataset:latest")
-        root = Path(data.download(root=str(work / "download")))
-        slope, intercept = fit(root / "train.csv")
-        for epoch in range(run.config["epochs"]):
-            run.log({"epoch": epoch, "loss": 100.0 / (epoch + 1)})
-        model_path = work / "model.json"
-        model_path.write_text(json.dumps({"slope": slope, "intercept": intercept}))
-        model = run.log_model(str(model_path), name="bike-model", aliases=["candidate"])
-        print(f"model      {model.qualified_name}  aliases={model.aliases}  run={run.id}")
+def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey(key):
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {}
 
-    # 3. Evaluate the model by alias, with lineage recorded.
-    with wandb.init(project=PROJECT, job_type="evaluate") as run:
-        path = run.use_model("bike-model:candidate")
-        params = json.loads(Path(path).read_text())
-        test_slope, _ = fit(root / "test.csv")
-        run.summary["slope_error"] = abs(params["slope"] - test_slope)
-        print(f"evaluate   slope={params['slope']:.3f} error={run.summary['slope_error']:.4f}")
 
-    # 4. Promote through the public API, as in W&B's "updating an artifact".
-    api = wandb.Api(overrides={"project": PROJECT})
-    promoted = api.artifact("bike-model:candidate")
-    promoted.aliases.append("best")
-    promoted.description = "Linear fit of rentals on temperature"
-    promoted.save()
-    again = api.artifact("bike-model:best")
-    print(f"promote    {again.qualified_name}  aliases={sorted(again.aliases)}")
-
-    # 5. Publish to the model registry and mark it for production (a link: nothing is copied).
-    with wandb.init(project=PROJECT, job_type="publish") as run:
-        run.link_artifact(run.use_artifact("bike-model:best"), "wandb-registry-model/bike-models", aliases=["production"])
-    served = api.artifact("wandb-registry-Model/bike-models:production")
-    print(f"registry   {served.qualified_name}  aliases={sorted(served.aliases)}  same id as source: {served.id == again.id}")
-
-    versions = [a.version for a in api.artifacts("dataset", "bike-dataset")]
-    models = [(a.version, sorted(a.aliases)) for a in api.artifacts("model", "bike-model")]
-    links = [(a.version, sorted(a.aliases)) for a in api.artifacts("model", "wandb-registry-model/bike-models")]
-    print(f"summary    bike-dataset versions: {versions} (unchanged data reuses its version)")
-    print(f"           bike-model versions: {models}")
-    print(f"           registry bike-models links: {links}")
-    print(f"workspace  {api.settings.database_url}")
+def _print_materialization(result: dg.ExecuteInProcessResult, key: list[str], out: Any) -> None:
+    meta = _metadata(result, key)
+    out(f"  features   {meta['wandb/artifact']}  digest {meta['wandb/digest'][:12]}  files {meta['wandb/file_count']}  run {meta['wandb/run']}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

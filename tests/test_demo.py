@@ -1,7 +1,9 @@
-"""The README's demo runs end to end, and a second run reuses every version (nothing changed)."""
+"""The README's demo runs end to end (the Dagster pipelines, in process), and a second run reuses every
+version: nothing changed, so no version is created and no sensor fires."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +15,12 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
     env = {
         "WANDB_DAGSTER_DIR": str(tmp_path / "ws"),
         "WANDB_DAGSTER_CACHE_DIR": str(tmp_path / "cache"),
+        "DAGSTER_HOME": str(tmp_path / "dagster-home"),
         "PYTHONPATH": str(ROOT),
         "PATH": "/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", str(tmp_path)),
     }
+    (tmp_path / "dagster-home").mkdir()
     outputs = [
         subprocess.run(
             [sys.executable, "-m", "example_pipelines.demo"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
@@ -23,7 +28,11 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
         for _ in range(2)
     ]
     for out in outputs:
-        assert "bike-dataset versions: ['v0']" in out
-        assert "registry bike-models links: [('v0', ['latest', 'production'])]" in out
-        assert "same id as source: True" in out
-    assert "bike-model versions: [('v0', ['best', 'candidate', 'latest'])]" in outputs[1]
+        assert "features versions: ['v0', 'v1']" in out
+        assert "model versions: [('v0', []), ('v1', ['latest'])]" in out
+        assert "('v1', ['latest', 'production'], 'bikes.model:v1')" in out
+    first, second = outputs
+    assert "sensors fired: 4" in first
+    assert "retrain_on_new_features -> train_model for " in first and "deploy_on_production -> deploy_model for " in first
+    assert "promoted (was None)" in first and "serving " in first
+    assert "sensors fired: 0" in second

@@ -11,7 +11,13 @@ Environment variables (W&B's own names where W&B has one):
 
 - ``WANDB_DAGSTER_DIR``: the embedded workspace folder (default: ``$XDG_DATA_HOME/wandb-dagster``).
 - ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``).
-- ``WANDB_DAGSTER_STORAGE``: the blob storage root recorded when a workspace is first created.
+- ``WANDB_DAGSTER_STORAGE``: the blob storage root recorded when a workspace is first created: a folder,
+  ``s3://bucket/prefix`` or ``gs://bucket/prefix`` (needs the ``s3`` / ``gcs`` extra).
+- ``WANDB_DAGSTER_STORAGE_OPTIONS``: a JSON object of options for the remote storage root's filesystem
+  (s3fs / gcsfs keyword arguments, e.g. ``{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}``).
+  Without it, endpoint and credentials come from the usual environment and config files
+  (``AWS_*``, ``~/.aws``; ``GOOGLE_APPLICATION_CREDENTIALS``, ``STORAGE_EMULATOR_HOST``). Storage options are
+  this client's own: they are never written to the workspace database.
 - ``WANDB_DAGSTER_CACHE_DIR`` / ``WANDB_DAGSTER_CACHE_SIZE``: the download cache and its bound in bytes.
 - ``WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1``: place downloads as hard links to the (verified) cache: instant, but
   the files are read-only and show the cache's sentinel mtime. Off by default: downloads are ordinary files.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import json
 import os
 import re
 from pathlib import Path
@@ -54,6 +61,52 @@ def _default_entity() -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", user) or "user"
 
 
+def _parse_storage_options(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(
+            f"WANDB_DAGSTER_STORAGE_OPTIONS is not valid JSON ({exc}); set it to a JSON object of s3fs/gcsfs "
+            'options, e.g. \'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\', or unset it'
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"WANDB_DAGSTER_STORAGE_OPTIONS must be a JSON object (a dict of s3fs/gcsfs options), got "
+            f"{type(value).__name__}: {raw[:80]!r}"
+        )
+    return value
+
+
+_BUCKET_ROOT_RE = re.compile(r"(s3|s3a|gs|gcs)://([^/?#]*)(/[^?#]*)?")
+
+
+def _check_storage_root(storage: str) -> str:
+    """Reject storage roots that cannot work or would leak a secret into the database (invariant 7)."""
+    if "://" not in storage:
+        return str(Path(storage).expanduser().absolute())
+    match = _BUCKET_ROOT_RE.fullmatch(storage)
+    scheme = storage.split("://", 1)[0].lower()
+    if scheme in ("s3", "s3a", "gs", "gcs"):
+        if match is None:
+            raise ValueError(
+                f"Storage root {storage!r} is not of the form {scheme}://bucket or {scheme}://bucket/prefix "
+                "(no query string or fragment)."
+            )
+        bucket = match.group(2)
+        if not bucket:
+            raise ValueError(
+                f"Storage root {storage!r} does not name a bucket; use {scheme}://bucket or {scheme}://bucket/prefix."
+            )
+        if "@" in bucket or ":" in bucket:
+            raise ValueError(
+                f"Storage root {storage.split('://', 1)[0]}://...@{bucket.rsplit('@', 1)[-1]} carries credentials or "
+                "a port in its bucket part; the root is recorded in the workspace database, so pass credentials "
+                "as storage_options (or WANDB_DAGSTER_STORAGE_OPTIONS) or the usual environment instead."
+            )
+        return storage.rstrip("/") if (match.group(3) or "").strip("/") else f"{scheme}://{bucket}"
+    return storage
+
+
 def _parse_size(value: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE)
     if not match:
@@ -75,7 +128,8 @@ class Settings:
     cache_size: int
     entity: str
     project: str
-    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # repr=False: options may hold credentials (key/secret/token), which must not end up in logs either.
+    storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
 
     @classmethod
@@ -97,9 +151,14 @@ class Settings:
         # started from other folders.
         root = Path(root_dir or env.get("WANDB_DAGSTER_DIR") or _data_home() / "wandb-dagster").expanduser().absolute()
         url = database_url or env.get("WANDB_DAGSTER_DATABASE_URL") or f"sqlite:///{root / 'store.db'}"
-        storage = storage_root or env.get("WANDB_DAGSTER_STORAGE") or str(root / "blobs")
-        if "://" not in storage:
-            storage = str(Path(storage).expanduser().absolute())
+        storage = _check_storage_root(storage_root or env.get("WANDB_DAGSTER_STORAGE") or str(root / "blobs"))
+        if storage_options is None:
+            raw_options = env.get("WANDB_DAGSTER_STORAGE_OPTIONS", "").strip()
+            storage_options = _parse_storage_options(raw_options) if raw_options else {}
+        elif not isinstance(storage_options, dict):
+            raise ValueError(
+                f"storage_options must be a dict of s3fs/gcsfs options, got {type(storage_options).__name__}"
+            )
         cache = Path(
             cache_dir or env.get("WANDB_DAGSTER_CACHE_DIR") or _cache_home() / "wandb-dagster"
         ).expanduser().absolute()

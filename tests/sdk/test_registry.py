@@ -155,3 +155,37 @@ def test_registry_names_are_case_insensitive():
         "",
     )
     assert parse_link_target("Coll", "e", "p") == ("e", "p", "Coll", "")
+
+
+def test_seed_000_registry_query_block(any_ws_env, capsys):
+    blocks = seed_blocks("000")
+    assert "api.registries(filter=registry_filters)" in blocks[8]
+    ns = run_block(blocks[2], {}, Team_Entity="tester")
+    run_block(blocks[3], ns)
+    run_block(blocks[4], ns)  # link model-demo:v0 into wandb-registry-Model/DemoModels
+    source = wandb.Api().artifact("tester/my-awesome-project/model-demo:v0")
+    # A second collection in another registry whose name also matches "model", holding a tagged version
+    # without 'latest' (an older link), and one in the dataset registry, which must not show up.
+    with wandb.init(project="my-awesome-project") as run:
+        old = _log_model(run, b"old", name="clf")
+        old.tags = ["text-classification"]
+        old.save()
+        new = _log_model(run, b"new", name="clf")
+        old.link("wandb-registry-my-models/Classifiers")
+        new.link("wandb-registry-my-models/Classifiers")
+        data = wandb.Artifact("data", type="dataset")
+        Path("d.txt").write_text("d")
+        data.add_file("d.txt")
+        run.log_artifact(data).link("wandb-registry-dataset/Data")
+    capsys.readouterr()
+    ns = run_block(blocks[8], {})
+    found = sorted((a.project, a.name, a.collection.name, tuple(a.aliases), tuple(a.tags)) for a in ns["artifacts"])
+    assert found == [
+        ("wandb-registry-model", "DemoModels:v0", "DemoModels", ("latest",), ()),
+        ("wandb-registry-my-models", "Classifiers:v0", "Classifiers", (), ("text-classification",)),
+        ("wandb-registry-my-models", "Classifiers:v1", "Classifiers", ("latest",), ()),
+    ]
+    assert [a.id for a in ns["artifacts"] if a.project == "wandb-registry-model"] == [source.id]
+    printed = capsys.readouterr().out
+    assert "artifact name: DemoModels:v0" in printed and "collection artifact belongs to: DemoModels" in printed
+    assert "artifact created at: " in printed and "tags attached to artifact: ['text-classification']" in printed

@@ -36,7 +36,9 @@ def test_commit_into_an_existing_collection_is_a_constant_handful_of_statements(
         assert not any("count(" in s.lower() for s in seen), seen
     # The same work for the 3rd and the 40th version: nothing scans what grows with the collection.
     assert counts[2:] == [counts[2]] * len(counts[2:])
-    assert counts[2] <= 10, counts[2]
+    # 10 for the version itself, plus the event feed: one INSERT of the events (and on PostgreSQL the
+    # advisory lock that makes event ids commit-ordered; see store/events.py).
+    assert counts[2] <= 12, counts[2]
 
 
 def test_values_are_bound_parameters_never_sql_text(store: Store) -> None:

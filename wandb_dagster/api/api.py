@@ -3,26 +3,56 @@
 Example::
 
     >>> import wandb_dagster as wandb
-    >>> api = wandb.Api()                                   # doctest: +SKIP
-    >>> artifact = api.artifact("bike-dataset:latest")      # doctest: +SKIP
-    >>> artifact.description = "My new description"         # doctest: +SKIP
-    >>> artifact.save()                                     # doctest: +SKIP
+    >>> api = wandb.Api()                                                   # doctest: +SKIP
+    >>> artifact = api.artifact("bike-dataset:latest")                      # doctest: +SKIP
+    >>> artifact.description = "My new description"; artifact.save()       # doctest: +SKIP
+    >>> for run in api.runs("my-project", {"config.lr": {"$gt": 0.01}}, order="-summary_metrics.loss"):
+    ...     print(run.id, run.summary["loss"])                              # doctest: +SKIP
+    >>> api.registries(filter={"name": {"$regex": "model"}}).versions(filter={"alias": "production"})  # doctest: +SKIP
+
+Results are lazy and paginated (``per_page`` rows per SQL query, keyset pagination); ``len()`` is one COUNT.
+Filters are MongoDB-style and compiled to SQL (see :mod:`wandb_dagster.api.filters`).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
-from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
+import sqlalchemy as sa
+
+from wandb_dagster.api.filters import RUN_FIELDS, JsonPath, _Ctx, compile_filter
+from wandb_dagster.api.objects import (
+    Artifact,
+    ArtifactCollection,
+    ArtifactType,
+    Project,
+    Run,
+    artifact_from_record,
+    collections_paginator,
+    versions_paginator,
+)
+from wandb_dagster.api.paginator import Paginator
+from wandb_dagster.api.registries import Registries, Registry, registries
+from wandb_dagster.sdk.artifact import ArtifactNotFoundError
+from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path
 from wandb_dagster.sdk.run import fetch_artifact
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
+from wandb_dagster.store import queries
+from wandb_dagster.store import schema as db
 
-_OVERRIDE_KEYS = ("entity", "project", "base_url", "storage_root", "root_dir")
+_OVERRIDE_KEYS = ("entity", "project", "base_url", "storage_root", "root_dir", "organization")
+_ORDER_KEYS = ("created_at", "createdAt", "heartbeat_at", "heartbeatAt", "config.<key>", "summary_metrics.<key>")
 
 
 class Api:
-    """Query a workspace. ``overrides`` may set ``entity``, ``project`` and ``base_url`` (a database URL)."""
+    """Query a workspace. ``overrides`` may set ``entity``, ``project``, ``organization`` (registries; default
+    the entity) and ``base_url``: the workspace's database URL (default: the configured workspace).
+
+    ``timeout`` and ``api_key`` are accepted for W&B compatibility and unused: there is no server.
+    """
 
     def __init__(self, overrides: dict[str, Any] | None = None, timeout: int | None = None, api_key: str | None = None) -> None:
         overrides = dict(overrides or {})
@@ -30,7 +60,7 @@ class Api:
         if unknown:
             raise ValueError(f"Unknown Api overrides {unknown}; valid keys: {list(_OVERRIDE_KEYS)}.")
         base_url = overrides.get("base_url")
-        if base_url is not None and "://" not in base_url:
+        if base_url is not None and ("://" not in base_url or base_url.split("://")[0] in ("http", "https")):
             raise ValueError(
                 f"overrides['base_url']={base_url!r} is not a workspace URL; use a database URL such as "
                 "'sqlite:////path/store.db' or 'postgresql://user@host/db'."
@@ -42,15 +72,46 @@ class Api:
             storage_root=overrides.get("storage_root"),
             root_dir=overrides.get("root_dir"),
         )
+        self._organization = overrides.get("organization")
+        self.timeout = timeout
         self._ws = Workspace.for_settings(self.settings)
+
+    # ------------------------------------------------------------------ basics
 
     @property
     def default_entity(self) -> str:
         return self.settings.entity
 
+    @property
+    def api_key(self) -> None:
+        return None
+
+    @property
+    def _store(self) -> Any:
+        return self._ws.store
+
+    def flush(self) -> None:
+        """Nothing is cached between calls (each call queries the workspace); kept for W&B compatibility."""
+
+    def _entity_project(self, path: str | None) -> tuple[str, str]:
+        """``entity/project`` or ``project`` (or None: the defaults)."""
+        if not path:
+            return self.settings.entity, self.settings.project
+        parts = path.strip("/").split("/")
+        if len(parts) == 1:
+            return self.settings.entity, normalize_project_name(parts[0])
+        if len(parts) == 2 and all(parts):
+            return parts[0], normalize_project_name(parts[1])
+        raise ValueError(f"project path {path!r} is invalid: use 'entity/project' or 'project'")
+
+    # ------------------------------------------------------------------ artifacts
+
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """The version named ``[[entity/]project/]name[:version|alias]`` (alias defaults to ``latest``)."""
-        artifact = fetch_artifact(self._ws, name, self.settings.entity, self.settings.project)
+        if not name:
+            raise ValueError("You must specify name= to fetch an artifact, e.g. api.artifact('bike-dataset:v0').")
+        found = fetch_artifact(self._ws, name, self.settings.entity, self.settings.project)
+        artifact = artifact_from_record(self._ws, found._record)  # type: ignore[arg-type]
         if type is not None and artifact.type != type:
             raise ValueError(f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not {type!r}.")
         return artifact
@@ -60,28 +121,224 @@ class Api:
             self.artifact(name, type=type)
         except ArtifactNotFoundError:
             return False
+        except ValueError:
+            if type is None:
+                raise
+            return False
         return True
 
-    def artifacts(self, type_name: str, name: str, per_page: int = 50, tags: list[str] | None = None) -> list[Artifact]:
-        """Every version of the collection ``[[entity/]project/]name``, oldest first (optionally with all ``tags``).
+    def _collection_record(self, type_name: str | None, name: str) -> Any:
+        path = parse_artifact_path(name.partition(":")[0], self.settings.entity, self.settings.project)
+        record = self._store.collection(path.entity, path.project, path.name)
+        if record is None:
+            raise ArtifactNotFoundError(
+                f"No artifact collection {path.entity}/{path.project}/{path.name}; check the name and project."
+            )
+        if type_name is not None and record.type != type_name:
+            raise ValueError(
+                f"Collection {path.entity}/{path.project}/{path.name} has type {record.type!r}, not {type_name!r}."
+            )
+        return record
 
-        A plain list for now; the registry/query issue makes it a lazy, paginated result.
+    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection:
+        """The collection ``[[entity/]project/]name`` of type ``type_name``."""
+        return ArtifactCollection(self._ws, self._collection_record(type_name, name))
+
+    def artifact_collection_exists(self, name: str, type: str) -> bool:
+        try:
+            self._collection_record(type, name)
+        except ValueError:
+            return False
+        return True
+
+    def artifact_collections(self, project_name: str, type_name: str, per_page: int | None = 50) -> Paginator[ArtifactCollection]:
+        """The collections of type ``type_name`` in project ``[entity/]project_name`` (lazy)."""
+        entity, project = self._entity_project(project_name)
+        where = [db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.type == type_name]
+        return collections_paginator(self._ws, where, per_page)
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
+        """The artifact type ``type_name`` in ``project`` (``[entity/]project``; default: the Api's)."""
+        entity, project_name = self._entity_project(project)
+        if type_name not in queries.artifact_types(self._store, entity, project_name):
+            raise ValueError(
+                f"No artifacts of type {type_name!r} in {entity}/{project_name}; "
+                f"types there: {queries.artifact_types(self._store, entity, project_name)}"
+            )
+        return ArtifactType(self._ws, entity, project_name, type_name)
+
+    def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
+        entity, project_name = self._entity_project(project)
+        return [ArtifactType(self._ws, entity, project_name, t) for t in queries.artifact_types(self._store, entity, project_name)]
+
+    def artifacts(
+        self, type_name: str, name: str, per_page: int | None = 50, tags: list[str] | None = None
+    ) -> Paginator[Artifact]:
+        """The versions of collection ``[[entity/]project/]name``, oldest first (lazy, ``per_page`` per query);
+        with ``tags``, only versions having all of them."""
+        record = self._collection_record(type_name, name)
+        where = [db.collections.c.id == record.pk]
+        if tags:
+            from wandb_dagster.api.filters import VERSION_FIELDS
+
+            where.append(compile_filter({"tag": {"$all": list(tags)}}, VERSION_FIELDS, self._store.dialect))
+        return versions_paginator(self._ws, where, per_page)
+
+    def artifact_versions(self, type_name: str, name: str, per_page: int | None = 50) -> Paginator[Artifact]:
+        """Deprecated: use :meth:`artifacts`."""
+        warnings.warn(
+            "Api.artifact_versions(type_name, name) is deprecated; use Api.artifacts(type_name, name).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.artifacts(type_name, name, per_page=per_page)
+
+    # ------------------------------------------------------------------ projects
+
+    def create_project(self, name: str, entity: str) -> None:
+        """Create project ``entity/name`` (nothing happens if it exists)."""
+        if not name or "/" in name:
+            raise ValueError(f"project name {name!r} is invalid: a non-empty name without '/'")
+        self._store.ensure_project(entity or self.settings.entity, normalize_project_name(name))
+
+    def project(self, name: str, entity: str | None = None) -> Project:
+        entity = entity or self.settings.entity
+        name = normalize_project_name(name)
+        return Project(self, entity, name, queries.get_project(self._store, entity, name))
+
+    def projects(self, entity: str | None = None, per_page: int | None = 200) -> Paginator[Project]:
+        """The projects of ``entity`` (default: the Api's), in creation order (lazy)."""
+        entity = entity or self.settings.entity
+        where = [db.entities.c.name == entity]
+
+        def fetch(after: Any, limit: int) -> tuple[list[Project], Any]:
+            records, last = queries.project_page(self._store, where, after=after, limit=limit)
+            return [Project(self, r.entity, r.name, r) for r in records], last
+
+        return Paginator(fetch, lambda: queries.project_count(self._store, where), per_page)
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(self, *, run_id: str | None = None, project: str | None = None, entity: str | None = None) -> Run:
+        """Create a run (state ``running``) without starting it in this process."""
+        from wandb_dagster.sdk.run import _new_run_id
+
+        record = self._store.create_run(
+            entity or self.settings.entity,
+            normalize_project_name(project or self.settings.project),
+            run_id or _new_run_id(),
+        )
+        return Run(self._ws, record)
+
+    def run(self, path: str = "") -> Run:
+        """The run at ``entity/project/run_id`` (or ``project/run_id``, ``run_id``, ``entity/project/runs/run_id``)."""
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) == 4 and parts[2] == "runs":
+            parts = [parts[0], parts[1], parts[3]]
+        if not 1 <= len(parts) <= 3:
+            raise ValueError(f"run path {path!r} is invalid: use 'entity/project/run_id'")
+        run_id = parts[-1]
+        entity, project = self._entity_project("/".join(parts[:-1]) or None)
+        record = self._store.get_run(entity, project, run_id)
+        if record is None:
+            raise ValueError(f"Could not find run {entity}/{project}/{run_id}; check the path (entity/project/run_id).")
+        return Run(self._ws, record)
+
+    def runs(
+        self,
+        path: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+        include_sweeps: bool = True,
+    ) -> Paginator[Run]:
+        """Runs of project ``[entity/]project`` matching ``filters`` (MongoDB style), sorted by ``order``.
+
+        ``order``: ``+`` (ascending) or ``-`` (descending, the default without a sign) followed by
+        ``created_at``, ``heartbeat_at``, ``config.<key>`` or ``summary_metrics.<key>``. Along a JSON key,
+        missing or null values come first, then booleans, numbers, strings, and anything else.
         """
-        from wandb_dagster.sdk.names import parse_artifact_path
-
-        path = parse_artifact_path(name, self.settings.entity, self.settings.project)
-        store = self._ws.store
-        collection = store.collection(path.entity, path.project, path.name)
-        if collection is None:
-            raise ArtifactNotFoundError(f"No artifact collection {path.entity}/{path.project}/{path.name}.")
-        if collection.type != type_name:
-            raise ValueError(f"Collection {path.name!r} has type {collection.type!r}, not {type_name!r}.")
-        wanted = set(tags or ())
-        return [
-            Artifact._from_record(self._ws, record)
-            for record in store.collection_versions(collection.pk)
-            if wanted <= set(record.tags)
+        entity, project = self._entity_project(path)
+        dialect = self._store.dialect
+        where = [
+            db.entities.c.name == entity,
+            db.projects.c.name == project,
+            compile_filter(filters, RUN_FIELDS, dialect),
         ]
+        sort_keys, descending = _run_order(order, dialect)
 
-    def flush(self) -> None:
-        """Nothing is cached between calls; kept for W&B compatibility."""
+        def fetch(after: Any, limit: int) -> tuple[list[Run], Any]:
+            records, last = queries.run_page(
+                self._store, where, sort_keys=sort_keys, descending=descending, after=after, limit=limit
+            )
+            return [Run(self._ws, r) for r in records], last
+
+        return Paginator(fetch, lambda: queries.run_count(self._store, where), per_page)
+
+    def from_path(self, path: str) -> Project | Run:
+        """A project (``project``, ``entity/project``) or a run (``entity/project/runs/id``, ``entity/project/id``)."""
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) in (1, 2):
+            entity, project = self._entity_project("/".join(parts))
+            return self.project(project, entity)
+        if len(parts) == 3 or (len(parts) == 4 and parts[2] == "runs"):
+            return self.run("/".join(parts))
+        kinds = {"sweeps": "sweeps", "reports": "reports"}
+        if len(parts) == 4 and parts[2] in kinds:
+            raise ValueError(f"path {path!r} names a W&B {parts[2][:-1]}; wandb_dagster has runs and projects only")
+        raise ValueError(f"path {path!r} is invalid: use 'entity/project' or 'entity/project/runs/run_id'")
+
+    # ------------------------------------------------------------------ registries
+
+    def registries(self, organization: str | None = None, filter: Mapping[str, Any] | None = None) -> Registries:
+        """The registries of ``organization`` (an entity; default: the Api's) matching ``filter``.
+
+        Chain ``.collections(filter)`` and ``.versions(filter)`` to search inside them (one SQL query).
+        Registry fields: name (``wandb-registry-`` is added except in ``$regex``/``$contains``;
+        case-insensitive), description, created_at, updated_at.
+        """
+        return registries(self._ws, organization or self._organization or self.settings.entity, filter)
+
+    def registry(self, name: str, organization: str | None = None) -> Registry:
+        """The registry ``name`` (``model`` or ``wandb-registry-model``, any case)."""
+        found = list(self.registries(organization, filter={"name": name}))
+        if not found:
+            raise ValueError(f"no registry {name!r} in organization {organization or self.settings.entity!r}")
+        return found[0]
+
+    # ------------------------------------------------------------------ events (contract C)
+
+    def events(self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100) -> Any:
+        """Events after cursor ``after`` (None: from the beginning); see :mod:`wandb_dagster.api.events`."""
+        from wandb_dagster.api.events import read_events
+
+        return read_events(self._store, after=after, types=types, filter=filter, limit=limit)
+
+    def event_cursor(self) -> str:
+        """The cursor of the newest event: pass it as ``after=`` to see only what happens from now on."""
+        from wandb_dagster.api.events import head_cursor
+
+        return head_cursor(self._store)
+
+
+def _run_order(order: str, dialect: str) -> tuple[list[Any], bool]:
+    """Sort keys (never NULL) and direction for ``order``, e.g. ``"-summary_metrics.loss"``."""
+    if not isinstance(order, str) or not order.strip("+-"):
+        raise ValueError(f"order {order!r} is invalid; use '+' or '-' and one of {list(_ORDER_KEYS)}")
+    descending = not order.startswith("+")
+    key = order[1:] if order[0] in "+-" else order
+    runs = db.runs.c
+    if key in ("created_at", "createdAt"):
+        return [runs.created_at], descending
+    if key in ("heartbeat_at", "heartbeatAt"):
+        return [
+            sa.case((runs.heartbeat_at.is_(None), 0), else_=1),
+            sa.func.coalesce(runs.heartbeat_at, runs.created_at),
+        ], descending
+    for prefix, column in (("config.", runs.config), ("summary_metrics.", runs.summary)):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            keys = key[len(prefix) :].split(".")
+            if any(not k for k in keys):
+                break
+            return JsonPath(column, keys).sort_keys(_Ctx(dialect)), descending
+    raise ValueError(f"order {order!r} is invalid; sort by one of {list(_ORDER_KEYS)}, with '+' or '-'")

@@ -620,19 +620,41 @@ class Artifact:
                             raise
             return os.stat(dest), hexdigest
 
+        if todo and hasattr(ws.blobs, "get_files"):
+            # Object stores: fill the cache in one batched, concurrent transfer (with progress) first; the
+            # per-entry fetch below is then a cache hit. Skipped when the batch would not fit the cache.
+            cached = [(h, e.size) for e, _, h in todo if not (skip_cache or e.skip_cache)]
+            if cached and sum(s or 0 for _, s in cached) <= ws.cache.max_bytes // 2:
+                ws.cache.fetch_many(ws.blobs, cached)
+            uncached = [(h, e.size, d) for e, d, h in todo if skip_cache or e.skip_cache]
+            if uncached:
+                ws.blobs.get_files(uncached)
+                todo = [(e, d, h) for e, d, h in todo if not (skip_cache or e.skip_cache)]
+                ws.statcache.record_many([(os.stat(d), h) for h, _, d in uncached])
         if todo:
             with ThreadPoolExecutor(_IO_WORKERS) as pool:
                 done = list(pool.map(fetch, todo))
             ws.statcache.record_many(done)
             ws.cache.trim()  # entries pinned during the downloads may have kept the cache over its bound
-        for entry, dest in plan:
-            if entry.ref is not None:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    references.download(entry.ref, entry.digest, entry.size, entry.extra, dest, entry_path=entry.path)
-                except FileNotFoundError:
-                    if not allow_missing_references:
-                        raise
+        def fetch_reference(item: tuple[ManifestEntry, Path]) -> None:
+            entry, dest = item
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Remote references are cached by (ref, checksum, versionID): a second download asks no server.
+            cache = None if skip_cache or entry.skip_cache else ws.cache
+            try:
+                references.download(
+                    entry.ref, entry.digest, entry.size, entry.extra, dest, entry_path=entry.path, cache=cache
+                )
+            except FileNotFoundError:  # the only error allow_missing_references tolerates (spec section 3)
+                if not allow_missing_references:
+                    raise
+
+        refs = [(e, d) for e, d in plan if e.ref is not None]
+        if len(refs) == 1:
+            fetch_reference(refs[0])
+        elif refs:
+            with ThreadPoolExecutor(_IO_WORKERS) as pool:
+                list(pool.map(fetch_reference, refs))  # re-raises the first failure, in entry order
 
     def _download_one(self, entry: ManifestEntry, root: str | os.PathLike | None, skip_cache: bool) -> str:
         self._require_logged("files to download")
@@ -663,13 +685,20 @@ class Artifact:
             if not dest.is_file():
                 problems.append(f"missing {entry.path!r}")
                 continue
-            if entry.ref is not None and (entry.digest == entry.ref or not entry.ref.startswith("file://")):
-                # Unchecked references have no digest, and an object store's ETag is not an MD5 of the
-                # bytes (multipart uploads), so only stored files and file:// references are re-hashed.
-                continue
+            expected = entry.digest
+            if entry.ref is not None:
+                # Re-hash what a content MD5 was recorded for (file://, gs:// md5Hash, weak-ETag http);
+                # an S3 or HTTP ETag is opaque (multipart, SSE-KMS), so only the size can be checked there.
+                expected = references.content_md5(entry.ref, entry.digest, entry.extra)
+                if expected is None:
+                    if entry.size is not None and not references.unchecked(entry.ref, entry.digest):
+                        actual_size = dest.stat().st_size
+                        if actual_size != entry.size:
+                            problems.append(f"{entry.path!r} has {actual_size} bytes, expected {entry.size}")
+                    continue
             actual = hex_to_b64(hash_file(dest)[0])
-            if actual != entry.digest:
-                problems.append(f"{entry.path!r} has digest {actual}, expected {entry.digest}")
+            if actual != expected:
+                problems.append(f"{entry.path!r} has digest {actual}, expected {expected}")
         for dirpath, _dirs, filenames in os.walk(target):
             for filename in filenames:
                 full = Path(dirpath) / filename
@@ -800,14 +829,16 @@ def _link(
     aliases: Sequence[str] | None,
     default_entity: str,
     default_project: str,
+    run_pk: int | None = None,
 ) -> "Artifact":
-    """Link ``record`` into ``target_path`` (see :meth:`Artifact.link`); returns the linked view."""
+    """Link ``record`` into ``target_path`` (see :meth:`Artifact.link`); returns the linked view.
+    ``run_pk``: the run doing it (named as the acting run in the event feed)."""
     entity, project, collection, path_alias = parse_link_target(target_path, default_entity, default_project)
     alias_list = validate_aliases(list(aliases or []) + ([path_alias] if path_alias else []))
     if "latest" not in alias_list:
         alias_list.append("latest")
     try:
-        result = ws.store.link_version(record.pk, entity, project, collection, aliases=alias_list)
+        result = ws.store.link_version(record.pk, entity, project, collection, aliases=alias_list, run_pk=run_pk)
     except LookupError:
         raise ArtifactNotFoundError(
             f"Artifact {record.entity}/{record.project}/{record.collection}:v{record.index} no longer exists "

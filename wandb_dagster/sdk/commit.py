@@ -7,6 +7,8 @@ reclaimable by ``gc``).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import TYPE_CHECKING
 
 from wandb_dagster.sdk.names import validate_metadata
@@ -38,6 +40,34 @@ def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
     missing = [h for h in wanted if h not in present]
     if not missing:
         return
+    with tempfile.TemporaryDirectory(prefix="wandb-dagster-stage-") as staging:
+        _put_missing(ws, source, artifact, wanted, sizes, missing, staging)
+
+
+def _put_missing(
+    ws: "Workspace",
+    source: "Workspace",
+    artifact: "Artifact",
+    wanted: dict[str, str | None],
+    sizes: dict[str, int],
+    missing: list[str],
+    staging: str,
+) -> None:
+    # A draft built in another workspace whose blobs live in a bucket: fetch (verified) into a staging folder
+    # first, since the target store only copies from local files.
+    fetch = [
+        (h, sizes.get(h), os.path.join(staging, h))
+        for h in missing
+        if wanted[h] is None and source is not ws and not source.blobs.is_local
+    ]
+    if fetch:
+        try:
+            source.blobs.get_files(fetch)
+        except FileNotFoundError:
+            pass  # reported below, per entry, with the entry's name
+        for hexdigest, _, dest in fetch:
+            if os.path.exists(dest):
+                wanted[hexdigest] = dest
     paths, expected = [], []
     for hexdigest in missing:
         local = wanted[hexdigest]

@@ -462,7 +462,9 @@ class Run:
             )
         artifact = self._committed_here(artifact, None)
         assert artifact._record is not None
-        return _link(self._ws, artifact._record, target_path, list(aliases or []), self.entity, self.project)
+        return _link(
+            self._ws, artifact._record, target_path, list(aliases or []), self.entity, self.project, run_pk=self._pk
+        )
 
     def link_model(
         self,

@@ -32,7 +32,16 @@ class Workspace:
         self.store = Store.open(settings.database_url, storage_root=settings.storage_root)
         # The database, not this client's settings, says where blobs live (design.md: a workspace is named
         # by one database URL).
-        self.blobs = BlobStore(self.store.storage_root, settings.storage_options)
+        try:
+            self.blobs = BlobStore(self.store.storage_root, settings.storage_options)
+            # A bucket that is missing, refuses our credentials or cannot be reached is reported now, naming
+            # the root, rather than halfway through logging an artifact.
+            check = getattr(self.blobs, "check_access", None)
+            if check is not None:
+                check()
+        except BaseException:
+            self.store.close()
+            raise
         self.cache = DownloadCache(settings.cache_dir, settings.cache_size, hardlinks=settings.download_hardlinks)
         self.statcache = StatCache(settings.cache_dir / "statcache.db")
 

@@ -7,7 +7,12 @@ Example::
     ['hostname']
 
 Each scheme has one handler with two operations, ``resolve`` (list + checksum) and ``download`` (fetch
-the recorded content, verified). ``file://`` lives here; remote schemes register themselves the same way.
+the recorded content, verified). ``file://`` lives here; ``s3://`` (refs_s3), ``gs://`` (refs_gcs) and
+``http(s)://`` (refs_http) are registered below and imported on first use, so that s3fs/gcsfs are only
+needed by those who use them.
+
+Credentials in a URI (userinfo, signed-URL query parameters) are used to read the object, then stripped
+from every URI that is returned for the manifest (uri_credentials.strip_credentials).
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from wandb_dagster.storage.blobs import unique_suffix
 from wandb_dagster.storage.hashing import CHUNK, b64_to_hex, hash_file, hex_to_b64, new_md5
+from wandb_dagster.storage.uri_credentials import strip_credentials
+
+if TYPE_CHECKING:
+    from wandb_dagster.storage.cache import DownloadCache
 
 DEFAULT_MAX_OBJECTS = 10_000_000
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -37,9 +46,17 @@ class Reference:
 
 
 class Handler(Protocol):
+    # True when (ref, digest, versionID) names fixed bytes, so a verified download may be served from the
+    # download cache next time without asking the remote (remote schemes; file:// reads locally anyway).
+    cacheable: bool
+
     def resolve(self, uri: str, name: str | None, max_objects: int) -> list[Reference]: ...
 
-    def download(self, ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str) -> None: ...
+    def download(
+        self, ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str
+    ) -> str | None:
+        """Write the recorded content to ``dest``; return the hex MD5 of what was written."""
+        ...
 
 
 _HANDLERS: dict[str, Callable[[], Handler]] = {}
@@ -63,15 +80,17 @@ def _handler(uri: str) -> Handler:
     factory = _HANDLERS.get(scheme)
     if factory is None:
         raise ValueError(
-            f"Reference {uri!r} has scheme {scheme!r}, which is not supported; supported schemes: "
-            f"{', '.join(sorted(_HANDLERS))}."
+            f"Reference {strip_credentials(uri)!r} has scheme {scheme!r}, which is not supported; use one of the "
+            f"supported schemes: {', '.join(sorted(_HANDLERS))} (or add_file/add_dir for local files)."
         )
     return factory()
 
 
 def _default_name(uri: str) -> str:
-    path = urlparse(uri).path.rstrip("/")
-    return posixpath.basename(unquote(path)) or urlparse(uri).netloc
+    parsed = urlparse(uri)
+    path = parsed.path.rstrip("/")
+    # hostname, not netloc: netloc may carry user:password@
+    return posixpath.basename(unquote(path)) or parsed.hostname or parsed.netloc.rpartition("@")[2]
 
 
 def resolve(uri: str, name: str | None = None, checksum: bool = True, max_objects: int | None = None) -> list[Reference]:
@@ -81,28 +100,111 @@ def resolve(uri: str, name: str | None = None, checksum: bool = True, max_object
         raise ValueError(f"max_objects={max_objects!r} is invalid: give a positive integer.")
     handler = _handler(uri)
     if not checksum:
-        return [Reference(path=name or _default_name(uri), digest=uri, size=None, ref=uri)]
+        clean = strip_credentials(uri)
+        return [Reference(path=name or _default_name(uri), digest=clean, size=None, ref=clean)]
     found = handler.resolve(uri, name, limit)
     if not found:
-        raise FileNotFoundError(f"Reference {uri!r} matches no object; check the path and that it exists.")
+        raise FileNotFoundError(
+            f"Reference {strip_credentials(uri)!r} matches no object; check the path and that it exists."
+        )
+    for r in found:  # the URI as given was needed to read the object; the manifest never sees its secrets
+        clean = strip_credentials(r.ref)
+        if r.digest == r.ref:
+            r.digest = clean
+        r.ref = clean
     return found
 
 
-def download(ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str) -> None:
-    _handler(ref).download(ref, digest, size, extra, dest, entry_path)
+def download(
+    ref: str,
+    digest: str,
+    size: int | None,
+    extra: dict,
+    dest: Path,
+    entry_path: str,
+    cache: "DownloadCache | None" = None,
+) -> None:
+    """Fetch a reference entry to ``dest``, verified as its handler can (see each handler).
+
+    With ``cache``, a tracked remote reference is kept in the download cache under (ref, digest, versionID):
+    a second download of the same recorded object is a local copy, with no request to the remote.
+    """
+    handler = _handler(ref)
+    key = None
+    if cache is not None and getattr(handler, "cacheable", False) and digest != ref:
+        from wandb_dagster.storage import refcache
+
+        key = refcache.key(ref, digest, extra.get("versionID"))
+        if refcache.place(cache, key, size, dest):
+            return
+    hexdigest = handler.download(ref, digest, size, extra, dest, entry_path)
+    if key is not None and hexdigest is not None:
+        from wandb_dagster.storage import refcache
+
+        try:
+            refcache.record(cache, key, dest, hexdigest)
+        except OSError:
+            pass  # the download itself succeeded; a full or read-only cache only costs the next download
+
+
+def content_md5(ref: str, digest: str, extra: dict) -> str | None:
+    """The base64 MD5 of the bytes a reference entry names, when its recorded checksum is one (file://, a
+    gs:// md5Hash, an http(s):// entry recorded from a weak ETag); None when it is opaque (an S3 or HTTP
+    ETag) or untracked. Lets Artifact.verify re-hash what can be re-hashed."""
+    if unchecked(ref, digest):
+        return None
+    scheme = _scheme(ref)
+    if scheme == "file":
+        return digest
+    if scheme == "gs" and _is_b64_md5(digest):
+        return digest
+    if scheme in ("http", "https") and str(extra.get("etag", "")).startswith(("W/", "w/")):
+        return digest
+    return None
+
+
+def _is_b64_md5(value: str) -> bool:
+    try:
+        b64_to_hex(value)
+        return True
+    except ValueError:
+        return False
+
+
+def unchecked(ref: str, digest: str) -> bool:
+    """True for a ``checksum=False`` entry (or an HTTP one without ETag): the content is not tracked."""
+    return digest == ref
+
+
+def missing_error(entry_path: str, uri: str, detail: str = "") -> FileNotFoundError:
+    return FileNotFoundError(
+        f"Reference entry {entry_path!r}: {uri} no longer exists{detail}; restore it or pass "
+        "allow_missing_references=True to skip missing references."
+    )
+
+
+def changed_error(entry_path: str, uri: str, recorded: str, current: str) -> ValueError:
+    return ValueError(
+        f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded checksum "
+        f"{recorded!r}, current {current!r}, and no pinned version of the recorded content is available. "
+        "Log a new version to track the new content (or restore the object)."
+    )
 
 
 def too_many(uri: str, limit: int) -> ValueError:
     return ValueError(
-        f"Reference {uri!r} expands to more than max_objects={limit} objects; pass a larger max_objects or "
+        f"Reference {strip_credentials(uri)!r} expands to more than max_objects={limit} objects; pass a larger max_objects or "
         "reference a narrower prefix (nothing was truncated)."
     )
 
 
-def copy_verified(src: BinaryIO, dest: Path, expected_b64: str | None, entry_path: str, uri: str) -> None:
+def copy_verified(
+    src: BinaryIO, dest: Path, expected_b64: str | None, entry_path: str, uri: str, size: int | None = None
+) -> str:
     """Stream ``src`` into a temp file beside ``dest`` while hashing; rename into place only if the digest
     matches (``expected_b64=None``: not tracked, any content). Same pattern as BlobStore.get_file, which is
-    bound to a blob store and raises CorruptBlobError, so it cannot be reused for a reference."""
+    bound to a blob store and raises CorruptBlobError, so it cannot be reused for a reference.
+    ``size`` given: a different byte count is a change too. Returns the hex MD5 of the bytes written."""
     dest = Path(os.path.abspath(dest))
     tmp = f"{dest.parent}/.{dest.name}.{unique_suffix()}.part"
     try:
@@ -112,17 +214,25 @@ def copy_verified(src: BinaryIO, dest: Path, expected_b64: str | None, entry_pat
         out = os.open(tmp, _O_NEW, 0o666)
     try:
         h = new_md5()
+        written = 0
         with os.fdopen(out, "wb") as f:
             while chunk := src.read(CHUNK):
                 h.update(chunk)
                 f.write(chunk)
+                written += len(chunk)
         actual = hex_to_b64(h.hexdigest())
         if expected_b64 is not None and actual != expected_b64:
             raise ValueError(
                 f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded digest "
                 f"{expected_b64}, current content {actual}. Log a new version to track the new content."
             )
+        if size is not None and written != size:
+            raise ValueError(
+                f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded size "
+                f"{size} bytes, received {written}. Log a new version to track the new content."
+            )
         os.replace(tmp, dest)
+        return h.hexdigest()
     except BaseException:
         try:
             os.unlink(tmp)
@@ -149,6 +259,8 @@ def file_uri_child(base_uri: str, rel: str) -> str:
 
 class FileHandler:
     """``file://`` references: a file, or a directory walked recursively; digest = MD5 of the content."""
+
+    cacheable = False
 
     def resolve(self, uri: str, name: str | None, max_objects: int) -> list[Reference]:
         root = file_uri_path(uri)
@@ -187,7 +299,7 @@ class FileHandler:
                 )
         return found
 
-    def download(self, ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str) -> None:
+    def download(self, ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str) -> str:
         source = file_uri_path(ref)
         expected = None if digest == ref else digest
         if expected is not None:
@@ -200,10 +312,23 @@ class FileHandler:
                 "allow_missing_references=True to skip missing references."
             ) from None
         with src:
-            copy_verified(src, dest, expected, entry_path, ref)
+            return copy_verified(src, dest, expected, entry_path, ref)
+
+
+def _lazy(module: str, cls: str) -> Callable[[], Handler]:
+    def factory() -> Handler:
+        import importlib
+
+        return getattr(importlib.import_module(f"wandb_dagster.storage.{module}"), cls)()
+
+    return factory
 
 
 register("file", FileHandler)
+register("s3", _lazy("refs_s3", "S3Handler"))
+register("gs", _lazy("refs_gcs", "GCSHandler"))
+register("http", _lazy("refs_http", "HTTPHandler"))
+register("https", _lazy("refs_http", "HTTPHandler"))
 
 
 def _unreadable(error: OSError) -> None:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0003"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -167,6 +167,7 @@ collection_tags = sa.Table(
     metadata,
     sa.Column("collection_id", sa.Integer(), sa.ForeignKey("collections.id"), primary_key=True),
     sa.Column("tag", sa.String(), primary_key=True),
+    sa.Index(None, "tag", "collection_id"),  # registry queries by tag (migration 0003)
 )
 
 # Content: one row per logged version. Deleting a version keeps the row (state DELETED) so lineage and
@@ -218,6 +219,9 @@ aliases = sa.Table(
     sa.Column("alias", sa.String(), primary_key=True),
     sa.Column("membership_id", sa.Integer(), sa.ForeignKey("memberships.id"), nullable=False),
     sa.Index(None, "membership_id"),
+    # Registry queries by alias across collections (migration 0003). membership_id is in it so that a
+    # lookup by (membership, alias) never prefers scanning one alias's entries.
+    sa.Index(None, "alias", "membership_id"),
 )
 
 version_tags = sa.Table(
@@ -225,6 +229,7 @@ version_tags = sa.Table(
     metadata,
     sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
     sa.Column("tag", sa.String(), primary_key=True),
+    sa.Index(None, "tag", "version_id"),  # registry queries by tag (migration 0003)
 )
 
 # Lineage. A version can have several producers: logging identical content again records the new run too.
@@ -236,4 +241,29 @@ run_artifacts = sa.Table(
     sa.Column("direction", sa.String(), primary_key=True),
     sa.CheckConstraint("direction IN ('input', 'output')", name="direction"),
     sa.Index(None, "version_id"),
+)
+
+# The event feed (design invariant 5; written by store/events.py, read by api/events.py). Append-only: a row
+# is added in the same transaction as the change it reports and never updated or deleted. `id` is NOT
+# drawn from a sequence: it is assigned at the very end of the writing transaction, under a lock held
+# until COMMIT (PostgreSQL: an advisory lock; SQLite: the database write lock), so id order is commit
+# order and a reader that has seen id N can never later find a smaller one. Names are copied in rather
+# than referenced, so an event still says what it was about after the version or link is gone, and a
+# feed read touches this table only.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(), nullable=False),
+    _created_at(),
+    sa.Column("entity", sa.String(), nullable=False),
+    sa.Column("project", sa.String(), nullable=False),
+    sa.Column("collection", sa.String()),
+    sa.Column("collection_type", sa.String()),
+    sa.Column("version_index", sa.Integer()),
+    sa.Column("artifact_id", sa.String()),
+    sa.Column("alias", sa.String()),
+    sa.Column("tag", sa.String()),
+    sa.Column("run_id", sa.String()),
+    sa.Column("payload", sa.JSON(), nullable=False),
 )

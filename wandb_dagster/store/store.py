@@ -17,10 +17,11 @@ import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from wandb_dagster.store import events as _events
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.engine import create_engine, make_url, sqlite_path, write_engine
 from wandb_dagster.store.errors import (
@@ -189,6 +190,7 @@ class Store:
                     .returning(db.runs.c.id)
                 ).scalar()
                 if run_pk is not None:
+                    self._run_state_event(conn, entity, project, run_id, None, "running", now)
                     return self._run(conn, run_pk)
                 # Created by a concurrent caller between our lookup and insert: treat it as existing.
                 run_pk = self._locked_run_pk(conn, project_id, run_id)
@@ -203,11 +205,14 @@ class Store:
                     f"run {path!r} already exists; pass resume='allow' to continue it, "
                     "or leave the id out to get a new one"
                 )
+            previous = conn.execute(sa.select(db.runs.c.state).where(db.runs.c.id == run_pk)).scalar_one()
             conn.execute(
                 sa.update(db.runs)
                 .where(db.runs.c.id == run_pk)
                 .values(state="running", heartbeat_at=now, finished_at=None)
             )
+            if previous != "running":
+                self._run_state_event(conn, entity, project, run_id, previous, "running", now)
             return self._run(conn, run_pk)
 
     def get_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
@@ -220,7 +225,10 @@ class Store:
         return None if row is None else _run_record(row)
 
     def update_run(self, run_pk: int, **fields: Any) -> None:
-        """Set the given fields of run ``run_pk``; JSON fields (config, summary, tags) are replaced whole."""
+        """Set the given fields of run ``run_pk``; JSON fields (config, summary, tags) are replaced whole.
+
+        A change of ``state`` appends a RUN_STATE_CHANGE event (previous and new state) in the same transaction.
+        """
         unknown = sorted(set(fields) - set(_RUN_FIELDS))
         if unknown:
             raise ValueError(f"update_run() got unknown field(s) {unknown}; valid fields: {sorted(_RUN_FIELDS)}")
@@ -231,7 +239,19 @@ class Store:
             if name in values and values[name] is None:
                 values[name] = empty
         with self._write() as conn:
+            before = None
+            if "state" in values:
+                # Locked, so that two concurrent state changes report consistent previous states.
+                before = conn.execute(
+                    _RUNS.with_only_columns(
+                        db.runs.c.state, db.entities.c.name, db.projects.c.name, db.runs.c.run_id
+                    )
+                    .where(db.runs.c.id == run_pk)
+                    .with_for_update(of=db.runs)
+                ).first()
             updated = conn.execute(sa.update(db.runs).where(db.runs.c.id == run_pk).values(values)).rowcount
+            if before is not None and before[0] != values["state"]:
+                self._run_state_event(conn, before[1], before[2], before[3], before[0], values["state"], _now())
         if not updated:
             raise NotFoundError(f"no run with pk {run_pk}; create it with create_run() first")
 
@@ -308,7 +328,12 @@ class Store:
                 )
             created_by = self._run_id(conn, run_pk) if run_pk is not None else None
             existing = conn.execute(
-                sa.select(db.memberships.c.id, db.memberships.c.version_id)
+                sa.select(
+                    db.memberships.c.id,
+                    db.memberships.c.version_id,
+                    db.memberships.c.version_index,
+                    db.versions.c.public_id,
+                )
                 .join(db.versions, db.versions.c.id == db.memberships.c.version_id)
                 .where(
                     db.versions.c.source_collection_id == coll.id,
@@ -317,7 +342,8 @@ class Store:
                 )
             ).first()
             if existing is not None:
-                membership_id, version_pk = existing
+                membership_id, version_pk, index, public_id = existing
+                new_tags = self._missing_tags(conn, version_pk, tags)
             else:
                 public_id = _new_public_id()
                 version_pk = conn.execute(
@@ -338,9 +364,21 @@ class Store:
                     )
                     .returning(db.versions.c.id)
                 ).scalar_one()
+                index, new_tags = coll.next_index, tags
                 membership_id = self._add_membership(conn, coll, version_pk, now)
+            where = _Where(entity, project, collection, coll.type)
+            member = _Member(membership_id, index, public_id)
+            if existing is None:
+                self._event(
+                    conn, _events.CREATE_ARTIFACT, where, member, now, run_id=created_by,
+                    payload={"digest": digest, "size": size, "file_count": file_count},
+                )
+            before = self._alias_holders(conn, coll.id, aliases)
+            self._alias_events(conn, where, member, aliases, before, created_by, now)
             self._move_aliases(conn, coll.id, membership_id, aliases)
             self._add_tags(conn, version_pk, tags)
+            for tag in new_tags:
+                self._event(conn, _events.ADD_ARTIFACT_TAG, where, member, now, tag=tag, run_id=created_by)
             if run_pk is not None:
                 self._link_run(conn, run_pk, version_pk, "output")
             if existing is not None:
@@ -374,7 +412,14 @@ class Store:
         return CommitResult(version=version, created=existing is None)
 
     def link_version(
-        self, version_pk: int, entity: str, project: str, collection: str, *, aliases: Sequence[str]
+        self,
+        version_pk: int,
+        entity: str,
+        project: str,
+        collection: str,
+        *,
+        aliases: Sequence[str],
+        run_pk: int | None = None,
     ) -> CommitResult:
         """Link version ``version_pk`` into the registry ("portfolio") collection ``entity/project/collection``.
 
@@ -384,6 +429,7 @@ class Store:
         applied (``created=False``; "latest" is not moved back to an older member); else the version gets
         the collection's own next index (gapless, never reused) and the given aliases move to it (pass
         "latest" explicitly). Nothing is copied: the link shares the version's files, metadata and tags.
+        ``run_pk``: the acting run, named in the events (LINK_ARTIFACT, alias changes).
         """
         aliases = _unique(aliases)
         _check_aliases(aliases)
@@ -432,16 +478,26 @@ class Store:
                 ).scalar_one()
                 if index != newest:
                     aliases = [alias for alias in aliases if alias != "latest"]
+            before = self._alias_holders(conn, coll.id, aliases)
             self._move_aliases(conn, coll.id, membership_id, aliases)
             version = self._versions(conn, db.memberships.c.id == membership_id)[0]
+            where = _Where(entity, project, collection, coll.type)
+            member = _Member(membership_id, version.index, version.id)
+            run_id = self._run_id(conn, run_pk) if run_pk is not None else None
+            if created:
+                self._event(
+                    conn, _events.LINK_ARTIFACT, where, member, now, run_id=run_id,
+                    payload={"source": self._source_name(conn, version_pk)},
+                )
+            self._alias_events(conn, where, member, aliases, before, run_id, now)
             self._fault("link_version")
         return CommitResult(version=version, created=created)
 
-    def unlink_version(self, version_pk: int, collection_id: int) -> None:
+    def unlink_version(self, version_pk: int, collection_id: int, *, run_pk: int | None = None) -> None:
         """Remove version ``version_pk`` from registry collection ``collection_id``, with its aliases there.
 
         Where it held "latest", "latest" moves to the newest remaining member. The version itself and its
-        other memberships are untouched; the index is never reused.
+        other memberships are untouched; the index is never reused. ``run_pk``: the acting run (events).
         """
         now = _now()
         with self._write() as conn:
@@ -463,6 +519,11 @@ class Store:
             held = set(
                 conn.execute(sa.select(db.aliases.c.alias).where(db.aliases.c.membership_id == membership_id)).scalars()
             )
+            where, member = self._where(conn, collection_id), self._member(conn, membership_id)
+            run_id = self._run_id(conn, run_pk) if run_pk is not None else None
+            for alias in sorted(held - {"latest"}):
+                self._event(conn, _events.REMOVE_ARTIFACT_ALIAS, where, member, now, alias=alias, run_id=run_id)
+            self._event(conn, _events.UNLINK_ARTIFACT, where, member, now, run_id=run_id)
             conn.execute(sa.delete(db.aliases).where(db.aliases.c.membership_id == membership_id))
             conn.execute(sa.delete(db.memberships).where(db.memberships.c.id == membership_id))
             conn.execute(sa.update(db.collections).where(db.collections.c.id == collection_id).values(updated_at=now))
@@ -482,6 +543,7 @@ class Store:
         remove_aliases: Sequence[str] = (),
         add_tags: Sequence[str] = (),
         remove_tags: Sequence[str] = (),
+        run_pk: int | None = None,
     ) -> VersionRecord:
         """Change what may change after commit; returns the version as seen in ``collection_id``.
 
@@ -490,6 +552,7 @@ class Store:
         leaves them alone). ``tags``: the complete new set of the version's tags (None leaves them alone).
         ``add_*``/``remove_*``: changes applied to the current sets inside the same transaction, so that an
         update made from an out-of-date copy does not undo what other clients did in the meantime.
+        Every alias and tag that actually changes is reported in the event feed (``run_pk``: the acting run).
         """
         if aliases is not None:
             aliases = _unique(aliases)
@@ -514,6 +577,16 @@ class Store:
             if metadata is not ...:
                 values["metadata"] = metadata
             conn.execute(sa.update(db.versions).where(db.versions.c.id == version_pk).values(values))
+            # The event feed reports what changed: the holders of every alias this call can touch, and the
+            # version's tags, before and after.
+            touched = [*(aliases or ()), *add_aliases, *remove_aliases]
+            if aliases is not None:
+                touched += conn.execute(
+                    sa.select(db.aliases.c.alias).where(db.aliases.c.membership_id == membership_id)
+                ).scalars()
+            aliases_before = self._alias_holders(conn, collection_id, touched)
+            tags_changed = tags is not None or add_tags or remove_tags
+            tags_before = self._version_tags(conn, version_pk) if tags_changed else set()
             if aliases is not None:
                 conn.execute(
                     sa.delete(db.aliases).where(
@@ -545,13 +618,26 @@ class Store:
                     )
                 )
                 self._add_tags(conn, version_pk, tags)
-            return self._versions(conn, db.memberships.c.id == membership_id)[0]
+            version = self._versions(conn, db.memberships.c.id == membership_id)[0]
+            aliases_after = self._alias_holders(conn, collection_id, touched)
+            tags_after = self._version_tags(conn, version_pk) if tags_changed else set()
+            if aliases_before != aliases_after or tags_before != tags_after:
+                where, member = self._where(conn, collection_id), _Member(membership_id, version.index, version.id)
+                run_id = self._run_id(conn, run_pk) if run_pk is not None else None
+                self._alias_diff_events(conn, where, aliases_before, aliases_after, run_id, now)
+                for tag in sorted(tags_before - tags_after):
+                    self._event(conn, _events.REMOVE_ARTIFACT_TAG, where, member, now, tag=tag, run_id=run_id)
+                for tag in sorted(tags_after - tags_before):
+                    self._event(conn, _events.ADD_ARTIFACT_TAG, where, member, now, tag=tag, run_id=run_id)
+            return version
 
-    def delete_version(self, version_pk: int, *, delete_aliases: bool = False) -> None:
+    def delete_version(self, version_pk: int, *, delete_aliases: bool = False, run_pk: int | None = None) -> None:
         """Remove a version from every collection and mark it DELETED; its indices are never reused.
 
         Refused while the version has aliases anywhere, unless ``delete_aliases``. Where it held "latest",
         "latest" moves to the newest remaining member. Deleting a deleted version does nothing.
+        Events: DELETE_ARTIFACT where it was logged, UNLINK_ARTIFACT (payload ``{"reason": "deleted"}``) for
+        each registry link, REMOVE_ARTIFACT_ALIAS for each alias deleted with it (``run_pk``: acting run).
         """
         now = _now()
         with self._write() as conn:
@@ -578,6 +664,7 @@ class Store:
                     f"version pk {version_pk} still has aliases {[alias for _, alias, _ in held]}; "
                     "remove them first, or pass delete_aliases=True to delete them with the version"
                 )
+            self._deletion_events(conn, version_pk, held, run_pk, now)
             membership_ids = [membership_id for _, _, membership_id in held]
             if membership_ids:
                 conn.execute(sa.delete(db.aliases).where(db.aliases.c.membership_id.in_(membership_ids)))
@@ -700,7 +787,14 @@ class Store:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         with _unwrapped_value_errors(), self._writer.begin() as conn:
-            yield conn
+            # Events appended by the mutation are written last, just before COMMIT (store/events.py says
+            # why); an exception skips the flush and the rollback takes the change and its events away.
+            _events.begin(conn)
+            try:
+                yield conn
+                _events.flush(conn)
+            finally:
+                _events.discard(conn)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -837,6 +931,210 @@ class Store:
             )
         )
 
+    # ------------------------------------------------------------------ event feed (store/events.py)
+
+    @staticmethod
+    def _event(
+        conn: sa.Connection, type: str, where: _Where, member: _Member | None, now: datetime, **fields: Any
+    ) -> None:
+        """Append a ``type`` event about ``member`` of collection ``where`` to this transaction."""
+        _events.append(
+            conn,
+            type,
+            created_at=now,
+            entity=where.entity,
+            project=where.project,
+            collection=where.collection,
+            collection_type=where.type,
+            version_index=None if member is None else member.index,
+            artifact_id=None if member is None else member.public_id,
+            **fields,
+        )
+
+    @staticmethod
+    def _alias_holders(conn: sa.Connection, collection_id: int, aliases: Iterable[str]) -> dict[str, _Member]:
+        """Which members of the (locked) collection hold ``aliases`` now; 'latest' is left out (no events)."""
+        names = sorted({alias for alias in aliases if alias != "latest"})
+        if not names:
+            return {}
+        rows = conn.execute(
+            sa.select(db.aliases.c.alias, db.memberships.c.id, db.memberships.c.version_index, db.versions.c.public_id)
+            .join(db.memberships, db.memberships.c.id == db.aliases.c.membership_id)
+            .join(db.versions, db.versions.c.id == db.memberships.c.version_id)
+            .where(db.aliases.c.collection_id == collection_id, db.aliases.c.alias.in_(names))
+        )
+        return {alias: _Member(membership_id, index, public_id) for alias, membership_id, index, public_id in rows}
+
+    def _alias_events(
+        self,
+        conn: sa.Connection,
+        where: _Where,
+        member: _Member,
+        aliases: Iterable[str],
+        before: dict[str, _Member],
+        run_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Events for moving ``aliases`` to ``member``, given their holders ``before`` (see _alias_holders).
+
+        An alias the member already holds changes nothing; one held by another member moves: REMOVE on the
+        old holder, then ADD with ``previous_version``. 'latest' is implicit and never reported.
+        """
+        for alias in aliases:
+            held = before.get(alias)
+            if alias == "latest" or (held is not None and held.membership_id == member.membership_id):
+                continue
+            payload = {}
+            if held is not None:
+                self._event(
+                    conn, _events.REMOVE_ARTIFACT_ALIAS, where, held, now, alias=alias, run_id=run_id,
+                    payload={"moved_to": f"v{member.index}"},
+                )
+                payload = {"previous_version": f"v{held.index}"}
+            self._event(
+                conn, _events.ADD_ARTIFACT_ALIAS, where, member, now, alias=alias, run_id=run_id, payload=payload
+            )
+
+    def _alias_diff_events(
+        self,
+        conn: sa.Connection,
+        where: _Where,
+        before: dict[str, _Member],
+        after: dict[str, _Member],
+        run_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Events for every alias whose holder differs between two _alias_holders snapshots."""
+        for alias in sorted(set(before) | set(after)):
+            old, new = before.get(alias), after.get(alias)
+            if old == new:
+                continue
+            if old is not None:
+                payload = {} if new is None else {"moved_to": f"v{new.index}"}
+                self._event(
+                    conn, _events.REMOVE_ARTIFACT_ALIAS, where, old, now, alias=alias, run_id=run_id, payload=payload
+                )
+            if new is not None:
+                payload = {} if old is None else {"previous_version": f"v{old.index}"}
+                self._event(
+                    conn, _events.ADD_ARTIFACT_ALIAS, where, new, now, alias=alias, run_id=run_id, payload=payload
+                )
+
+    @staticmethod
+    def _source_name(conn: sa.Connection, version_pk: int) -> str | None:
+        """``entity/project/collection:vN`` where the version was logged (None once deleted there)."""
+        row = conn.execute(
+            sa.select(db.entities.c.name, db.projects.c.name, db.collections.c.name, db.memberships.c.version_index)
+            .select_from(db.versions)
+            .join(db.collections, db.collections.c.id == db.versions.c.source_collection_id)
+            .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+            .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+            .join(
+                db.memberships,
+                (db.memberships.c.collection_id == db.collections.c.id)
+                & (db.memberships.c.version_id == db.versions.c.id),
+            )
+            .where(db.versions.c.id == version_pk)
+        ).first()
+        return None if row is None else f"{row[0]}/{row[1]}/{row[2]}:v{row[3]}"
+
+    def _run_state_event(
+        self,
+        conn: sa.Connection,
+        entity: str,
+        project: str,
+        run_id: str,
+        previous: str | None,
+        state: str,
+        now: datetime,
+    ) -> None:
+        _events.append(
+            conn,
+            _events.RUN_STATE_CHANGE,
+            created_at=now,
+            entity=entity,
+            project=project,
+            run_id=run_id,
+            payload={"previous_state": previous, "state": state},
+        )
+
+    def _deletion_events(
+        self, conn: sa.Connection, version_pk: int, held: Sequence[Any], run_pk: int | None, now: datetime
+    ) -> None:
+        run_id = self._run_id(conn, run_pk) if run_pk is not None else None
+        aliases_of: dict[int, list[str]] = {}
+        for _, alias, membership_id in held:
+            if alias != "latest":
+                aliases_of.setdefault(membership_id, []).append(alias)
+        rows = conn.execute(
+            sa.select(
+                db.memberships.c.id,
+                db.memberships.c.version_index,
+                db.versions.c.public_id,
+                db.versions.c.source_collection_id,
+                db.collections.c.id.label("collection_id"),
+                db.entities.c.name.label("entity"),
+                db.projects.c.name.label("project"),
+                db.collections.c.name.label("collection"),
+                db.collections.c.type,
+            )
+            .join(db.versions, db.versions.c.id == db.memberships.c.version_id)
+            .join(db.collections, db.collections.c.id == db.memberships.c.collection_id)
+            .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+            .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+            .where(db.memberships.c.version_id == version_pk)
+            .order_by(db.memberships.c.collection_id)
+        )
+        for row in rows:
+            where, member = _Where(row.entity, row.project, row.collection, row.type), _Member(
+                row.id, row.version_index, row.public_id
+            )
+            for alias in sorted(aliases_of.get(row.id, ())):
+                self._event(conn, _events.REMOVE_ARTIFACT_ALIAS, where, member, now, alias=alias, run_id=run_id)
+            if row.collection_id == row.source_collection_id:
+                self._event(conn, _events.DELETE_ARTIFACT, where, member, now, run_id=run_id)
+            else:
+                self._event(
+                    conn, _events.UNLINK_ARTIFACT, where, member, now, run_id=run_id, payload={"reason": "deleted"}
+                )
+
+    @staticmethod
+    def _version_tags(conn: sa.Connection, version_pk: int) -> set[str]:
+        return set(
+            conn.execute(sa.select(db.version_tags.c.tag).where(db.version_tags.c.version_id == version_pk)).scalars()
+        )
+
+    @staticmethod
+    def _missing_tags(conn: sa.Connection, version_pk: int, tags: Sequence[str]) -> list[str]:
+        """The ``tags`` the version does not have yet, in the given order (these get ADD events)."""
+        if not tags:
+            return []
+        have = set(
+            conn.execute(
+                sa.select(db.version_tags.c.tag).where(
+                    db.version_tags.c.version_id == version_pk, db.version_tags.c.tag.in_(list(tags))
+                )
+            ).scalars()
+        )
+        return [tag for tag in tags if tag not in have]
+
+    def _where(self, conn: sa.Connection, collection_id: int) -> _Where:
+        row = conn.execute(
+            sa.select(db.entities.c.name, db.projects.c.name, db.collections.c.name, db.collections.c.type)
+            .join(db.projects, db.projects.c.id == db.collections.c.project_id)
+            .join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+            .where(db.collections.c.id == collection_id)
+        ).one()
+        return _Where(*row)
+
+    def _member(self, conn: sa.Connection, membership_id: int) -> _Member:
+        index, public_id = conn.execute(
+            sa.select(db.memberships.c.version_index, db.versions.c.public_id)
+            .join(db.versions, db.versions.c.id == db.memberships.c.version_id)
+            .where(db.memberships.c.id == membership_id)
+        ).one()
+        return _Member(membership_id, index, public_id)
+
     def _add_tags(self, conn: sa.Connection, version_pk: int, tags: Sequence[str]) -> None:
         if tags:
             # Sorted, so that concurrent writers insert in the same order and cannot deadlock.
@@ -966,6 +1264,23 @@ class Store:
             )
             for row in rows
         ]
+
+
+class _Where(NamedTuple):
+    """The collection an event is about."""
+
+    entity: str
+    project: str
+    collection: str
+    type: str
+
+
+class _Member(NamedTuple):
+    """A member of a collection, as events name it: index (``vN``) and the version's public id."""
+
+    membership_id: int
+    index: int
+    public_id: str
 
 
 # A member of a collection, joined with everything a VersionRecord shows. The version's type is its source

@@ -1,0 +1,46 @@
+"""The example pipelines themselves, in process, on SQLite and PostgreSQL: the demo's whole story."""
+
+import dagster as dg
+
+from example_pipelines import bikes
+from example_pipelines.demo import run_demo
+
+
+def test_example_pipelines_story(wandb_resource):
+    lines: list[str] = []
+    first = run_demo(wandb_resource, out=lines.append)
+    assert first["features"] == ["v0", "v1"]
+    assert [v for v, _ in first["models"]] == ["v0", "v1"]
+    # Every trained model is linked; production moved to the better (larger-sample) model.
+    assert [(v, src) for v, _, src in first["links"]] == [("v0", "bikes.model:v0"), ("v1", "bikes.model:v1")]
+    assert first["links"][1][1] == ["latest", "production"]
+    assert first["production"].endswith("/bikes.model:v1")
+    fired = first["fired"]
+    assert len(fired) == 4
+    assert fired[0].startswith("retrain_on_new_features -> train_model for tester/pipelines/bikes.features:v0")
+    assert fired[1].startswith("deploy_on_production -> deploy_model for tester/wandb-registry-model/bike-rentals:v0")
+    assert fired[2].startswith("retrain_on_new_features -> train_model for tester/pipelines/bikes.features:v1")
+    assert fired[3].startswith("deploy_on_production -> deploy_model for tester/wandb-registry-model/bike-rentals:v1")
+    assert any("nightly" in line and "no new version" in line for line in lines)
+
+    # The model's tracking run holds the learning curve and the artifact it became.
+    model = wandb_resource.artifact("bikes.model:v1")
+    store = wandb_resource.api()._ws.store
+    producer, nightly = store.producers(model._record.pk)  # trained by the sensor run, then unchanged nightly
+    run = store.get_run("tester", "pipelines", producer)
+    assert run.job_type == "bikes/model" and len(store.history(run.pk)) == 4
+    assert model.metadata["framework"] == "numpy"
+
+    # Again: nothing changed, so no version is created and no sensor fires.
+    second = run_demo(wandb_resource, out=lambda line: None)
+    assert second["features"] == first["features"] and second["models"] == first["models"]
+    assert second["links"] == first["links"] and second["fired"] == []
+
+
+def test_definitions_load():
+    from example_pipelines.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"refresh_data", "train_model", "deploy_model"}
+    assert defs.resolve_schedule_def("nightly_retraining").cron_schedule == "0 3 * * *"
+    assert bikes.deploy_on_production.job_name == "deploy_model"

@@ -1,0 +1,388 @@
+"""The objects the query API returns: Run, Project, ArtifactType, ArtifactCollection, Artifact.
+
+They are snapshots read from the workspace when fetched (W&B's objects are too); ``save()``/``update()``
+write changes back. Example::
+
+    >>> run = api.run("my-team/my-project/abc12345")            # doctest: +SKIP
+    >>> run.state, run.config["lr"], run.summary["loss"]         # doctest: +SKIP
+    >>> coll = api.artifact_collection("model", "my-project/my-model")   # doctest: +SKIP
+    >>> coll.description = "Models for X"; coll.tags = ["prod"]; coll.save()   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
+from wandb_dagster.sdk.names import validate_tags
+from wandb_dagster.store import queries
+from wandb_dagster.store import schema as db
+
+if TYPE_CHECKING:
+    from wandb_dagster.api.api import Api
+    from wandb_dagster.api.paginator import Paginator
+    from wandb_dagster.sdk.workspace import Workspace
+    from wandb_dagster.store.records import CollectionRecord, RunRecord, VersionRecord
+
+
+class Artifact(_SdkArtifact):
+    """An artifact version as the SDK's :class:`wandb_dagster.Artifact`, plus ``.collection``."""
+
+    @property
+    def collection(self) -> "ArtifactCollection":
+        """The collection this version is seen through (a registry collection for a link)."""
+        record = self._require_logged("collection")
+        assert self._ws is not None
+        found = queries.collection_by_id(self._ws.store, record.collection_id)
+        if found is None:
+            raise ValueError(f"the collection of {self.qualified_name!r} no longer exists")
+        return ArtifactCollection(self._ws, found)
+
+    @property
+    def source_collection(self) -> "ArtifactCollection":
+        """The collection where the version was logged (the same as ``collection`` unless this is a link)."""
+        record = self._require_logged("collection")
+        assert self._ws is not None
+        found = queries.collection_by_id(self._ws.store, record.source_collection_id)
+        assert found is not None
+        return ArtifactCollection(self._ws, found)
+
+
+def artifact_from_record(ws: "Workspace", record: "VersionRecord") -> Artifact:
+    return Artifact._from_record(ws, record)
+
+
+# ------------------------------------------------------------------------------------------ collections
+
+
+class ArtifactCollection:
+    """A named sequence of versions (where artifacts are logged) or a registry collection of links.
+
+    ``description`` and ``tags`` can be changed and persisted with :meth:`save`, as in W&B.
+    """
+
+    def __init__(self, ws: "Workspace", record: "CollectionRecord") -> None:
+        self._ws = ws
+        self._record = record
+        self.description: str | None = record.description
+        self._tags: list[str] = list(record.tags)
+
+    # identity
+    @property
+    def id(self) -> str:
+        return str(self._record.pk)
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def type(self) -> str:
+        return self._record.type
+
+    @property
+    def entity(self) -> str:
+        return self._record.entity
+
+    @property
+    def project(self) -> str:
+        return self._record.project
+
+    @property
+    def created_at(self) -> datetime:
+        return self._record.created_at
+
+    @property
+    def updated_at(self) -> datetime:
+        return self._record.updated_at
+
+    def is_sequence(self) -> bool:
+        """True where artifacts are logged; False for a registry collection (links)."""
+        return self._record.kind == "sequence"
+
+    @property
+    def tags(self) -> list[str]:
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._tags = validate_tags(list(value))
+
+    @property
+    def aliases(self) -> list[str]:
+        """Every alias in use in this collection (sorted), e.g. ``['latest', 'production']``."""
+        return queries.collection_aliases(self._ws.store, self._record.pk)
+
+    def artifacts(self, per_page: int = 50) -> "Paginator[Artifact]":
+        """The versions in this collection, oldest first (lazy, ``per_page`` per query)."""
+        return versions_paginator(self._ws, [db.collections.c.id == self._record.pk], per_page)
+
+    def versions(self, per_page: int = 50) -> "Paginator[Artifact]":
+        return self.artifacts(per_page=per_page)
+
+    def save(self) -> None:
+        """Persist ``description`` and ``tags``."""
+        if self.description is not None and not isinstance(self.description, str):
+            raise ValueError(f"collection description must be a string or None, got {self.description!r}")
+        try:
+            self._record = queries.update_collection(
+                self._ws.store, self._record.pk, description=self.description, tags=validate_tags(self._tags)
+            )
+        except LookupError:
+            raise ValueError(f"artifact collection {self.path!r} no longer exists; nothing was saved") from None
+        self.description, self._tags = self._record.description, list(self._record.tags)
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<ArtifactCollection {self.path} ({self.type})>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactCollection) and other._record.pk == self._record.pk
+
+    def __hash__(self) -> int:
+        return hash(("collection", self._record.pk))
+
+
+def versions_paginator(
+    ws: "Workspace", where: list[Any], per_page: int | None, selective: bool = False
+) -> "Paginator[Artifact]":
+    from wandb_dagster.api.paginator import Paginator
+
+    def fetch(after: Any, limit: int) -> tuple[list[Artifact], Any]:
+        records, last = queries.version_page(ws.store, where, after=after, limit=limit, selective=selective)
+        return [artifact_from_record(ws, r) for r in records], last
+
+    return Paginator(fetch, lambda: queries.version_count(ws.store, where), per_page)
+
+
+def collections_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[ArtifactCollection]":
+    from wandb_dagster.api.paginator import Paginator
+
+    def fetch(after: Any, limit: int) -> tuple[list[ArtifactCollection], Any]:
+        records, last = queries.collection_page(ws.store, where, after=after, limit=limit)
+        return [ArtifactCollection(ws, r) for r in records], last
+
+    return Paginator(fetch, lambda: queries.collection_count(ws.store, where), per_page)
+
+
+class ArtifactType:
+    """The artifact type ``name`` within a project: its collections."""
+
+    def __init__(self, ws: "Workspace", entity: str, project: str, name: str) -> None:
+        self._ws, self.entity, self.project, self.name = ws, entity, project, name
+
+    @property
+    def type(self) -> str:
+        return self.name
+
+    def _where(self) -> list[Any]:
+        return [
+            db.entities.c.name == self.entity,
+            db.projects.c.name == self.project,
+            db.collections.c.type == self.name,
+        ]
+
+    def collections(self, per_page: int = 50) -> "Paginator[ArtifactCollection]":
+        return collections_paginator(self._ws, self._where(), per_page)
+
+    def collection(self, name: str) -> ArtifactCollection:
+        found = queries.collection_page(
+            self._ws.store, [*self._where(), db.collections.c.name == name], after=None, limit=1
+        )[0]
+        if not found:
+            raise ValueError(f"no {self.name!r} collection {name!r} in {self.entity}/{self.project}")
+        return ArtifactCollection(self._ws, found[0])
+
+    def __repr__(self) -> str:
+        return f"<ArtifactType {self.name} in {self.entity}/{self.project}>"
+
+
+# ------------------------------------------------------------------------------------------ projects and runs
+
+
+class Project:
+    """A project of an entity (registries are projects named ``wandb-registry-*``)."""
+
+    def __init__(self, api: "Api", entity: str, name: str, record: queries.ProjectRecord | None = None) -> None:
+        self._api, self.entity, self.name, self._record = api, entity, name, record
+
+    @property
+    def id(self) -> str | None:
+        return None if self._record is None else str(self._record.pk)
+
+    @property
+    def description(self) -> str | None:
+        return None if self._record is None else self._record.description
+
+    @property
+    def created_at(self) -> datetime | None:
+        return None if self._record is None else self._record.created_at
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.name]
+
+    @property
+    def url(self) -> None:
+        return None
+
+    def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> "Paginator[Run]":
+        return self._api.runs(f"{self.entity}/{self.name}", filters=filters, order=order, per_page=per_page)
+
+    def artifacts_types(self, per_page: int = 50) -> list[ArtifactType]:
+        return self._api.artifact_types(project=f"{self.entity}/{self.name}")
+
+    artifact_types = artifacts_types
+
+    def __repr__(self) -> str:
+        return f"<Project {self.entity}/{self.name}>"
+
+
+class Run:
+    """A run as read from the workspace (``api.run(path)``, ``api.runs(...)``).
+
+    ``name`` is the display name (as in W&B's public API); ``id`` the run id. ``config`` and ``summary``
+    are plain dicts; change them (and ``name``, ``tags``, ``group``, ``job_type``, ``notes``) and call
+    :meth:`update` to save.
+    """
+
+    def __init__(self, ws: "Workspace", record: "RunRecord") -> None:
+        self._ws = ws
+        self._load(record)
+
+    def _load(self, record: "RunRecord") -> None:
+        self._record = record
+        self.id: str = record.id
+        self.entity: str = record.entity
+        self.project: str = record.project
+        self.display_name: str | None = record.display_name
+        self.state: str = record.state
+        self.config: dict[str, Any] = dict(record.config)
+        self.summary: dict[str, Any] = dict(record.summary)
+        self.tags: list[str] = list(record.tags)
+        self.group: str | None = record.group
+        self.job_type: str | None = record.job_type
+        self.notes: str | None = record.notes
+        self.host: str | None = record.host
+        self.username: str | None = record.username
+        self.created_at: datetime = record.created_at
+        self.heartbeat_at: datetime | None = record.heartbeat_at
+        self.finished_at: datetime | None = record.finished_at
+
+    @property
+    def name(self) -> str | None:
+        return self.display_name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.display_name = value
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.project, self.id]
+
+    @property
+    def url(self) -> None:
+        return None  # no server, no page
+
+    @property
+    def storage_id(self) -> str:
+        return str(self._record.pk)
+
+    @property
+    def summary_metrics(self) -> dict[str, Any]:
+        return self.summary
+
+    def update(self) -> None:
+        """Save changes made to name, tags, group, job_type, notes, config and summary."""
+        self._ws.store.update_run(
+            self._record.pk,
+            display_name=self.display_name,
+            tags=validate_tags(list(self.tags)),
+            group=self.group,
+            job_type=self.job_type,
+            notes=self.notes,
+            config=dict(self.config),
+            summary=dict(self.summary),
+        )
+        self.load(force=True)
+
+    def load(self, force: bool = False) -> None:
+        """Read the run again (state, summary... may have changed since it was fetched)."""
+        fresh = self._ws.store.get_run(self.entity, self.project, self.id)
+        if fresh is None:
+            raise ValueError(f"run {'/'.join(self.path)!r} no longer exists")
+        self._load(fresh)
+
+    def history(
+        self,
+        samples: int = 500,
+        keys: Sequence[str] | None = None,
+        x_axis: str = "_step",
+        pandas: bool = True,
+        stream: str = "default",
+    ) -> Any:
+        """Up to ``samples`` history rows (evenly spread over the run when there are more), as W&B.
+
+        With ``keys``, only rows that have every key, holding those keys and ``x_axis``. Returns a pandas
+        DataFrame when ``pandas`` is true and pandas is installed, else a list of dicts.
+        """
+        rows = self._ws.store.history(self._record.pk)
+        if keys is not None:
+            wanted = [x_axis, *[k for k in keys if k != x_axis]]
+            rows = [{k: row.get(k) for k in wanted} for row in rows if all(k in row for k in keys)]
+        if samples is not None and len(rows) > samples > 0:
+            step = len(rows) / samples
+            rows = [rows[math.floor(i * step)] for i in range(samples)]
+        if pandas:
+            try:
+                import pandas as pd
+            except ImportError:
+                return rows
+            return pd.DataFrame.from_records(rows)
+        return rows
+
+    def scan_history(
+        self,
+        keys: Sequence[str] | None = None,
+        page_size: int = 1000,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every history row (``min_step <= _step < max_step``), read ``page_size`` rows per query."""
+        after = None if min_step is None else min_step - 1
+        while True:
+            rows = queries.history_page(self._ws.store, self._record.pk, after_step=after, limit=page_size)
+            for row in rows:
+                if max_step is not None and row["_step"] >= max_step:
+                    return
+                if keys is None:
+                    yield row
+                elif all(k in row for k in keys):
+                    yield {k: row[k] for k in ("_step", *keys) if k in row}
+            if len(rows) < page_size:
+                return
+            after = rows[-1]["_step"]
+
+    def logged_artifacts(self, per_page: int = 100) -> list[Artifact]:
+        """The versions this run logged (including identical content it logged again), oldest first."""
+        return [artifact_from_record(self._ws, r) for r in self._ws.store.run_outputs(self._record.pk)]
+
+    def used_artifacts(self, per_page: int = 100) -> list[Artifact]:
+        """The versions this run used as inputs, oldest version first."""
+        return [artifact_from_record(self._ws, r) for r in self._ws.store.run_inputs(self._record.pk)]
+
+    def __repr__(self) -> str:
+        return f"<Run {'/'.join(self.path)} ({self.state})>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other._record.pk == self._record.pk
+
+    def __hash__(self) -> int:
+        return hash(("run", self._record.pk))

@@ -1,0 +1,37 @@
+"""Dagster integration: resources, an IO manager that versions every asset output, and sensors on the
+event feed. This is the only package of wandb_dagster that imports dagster.
+
+    >>> import dagster as dg
+    >>> from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
+    >>> wandb = WandbResource(project="bikes")
+    >>> resources = {"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb)}
+
+See the README ("Dagster") for the options, the sensors and the trust model.
+"""
+
+from wandb_dagster.dagster.io_manager import (
+    Reference,
+    WandbArtifactIOManager,
+    WandbIOManagerError,
+    load_artifact_object,
+)
+from wandb_dagster.dagster.names import collection_name
+from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
+from wandb_dagster.dagster.resources import Promotion, WandbResource
+from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
+
+__all__ = [
+    "InputOptions",
+    "LinkTarget",
+    "OutputOptions",
+    "Promotion",
+    "Reference",
+    "WandbArtifactIOManager",
+    "WandbIOManagerError",
+    "WandbResource",
+    "collection_name",
+    "load_artifact_object",
+    "version_matches",
+    "wandb_alias_sensor",
+    "wandb_artifact_sensor",
+]

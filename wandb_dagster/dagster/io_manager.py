@@ -1,0 +1,523 @@
+"""``WandbArtifactIOManager``: every asset output becomes a version of an artifact collection.
+
+Example::
+
+    import dagster as dg
+    from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
+
+    wandb = WandbResource(project="bikes")
+
+    @dg.asset(metadata={"wandb": {"type": "dataset"}})
+    def features() -> dict:
+        return {"x": [1, 2, 3]}                      # pickled into collection "features", version vN
+
+    @dg.asset
+    def model(features: dict) -> dict:               # loads exactly the version features recorded
+        return {"mean": sum(features["x"]) / 3}
+
+    defs = dg.Definitions(assets=[features, model],
+                          resources={"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb)})
+
+What an asset may return: any picklable object (pickle by default; ``serializer`` picks cloudpickle,
+joblib, json or parquet), a ``pathlib.Path``/``UPath`` to a file or directory (its files are logged), a
+:class:`Reference` (or a list of them) to s3/gs/http/file URIs, an ``Artifact`` (logged as it is), or None
+(nothing is logged; a warning says so). Per-asset options: see :mod:`wandb_dagster.dagster.options`.
+
+Trust model: loading a pickle (pickle, cloudpickle, joblib) runs code chosen by whoever wrote it. Inputs are
+unpickled only from files stored in this workspace's blob storage (never references), written by this IO
+manager (the version records its serializer), and whose digest matches what the materialization recorded.
+Anyone who can write to the workspace's database and storage can therefore run code in your pipelines:
+grant write access as you would grant a deploy key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import dagster as dg
+from pydantic import Field
+
+from wandb_dagster.dagster import serializers
+from wandb_dagster.dagster.names import collection_name
+from wandb_dagster.dagster.options import METADATA_KEY, InputOptions, OutputOptions, parse_options
+from wandb_dagster.dagster.resources import WandbResource, _current_step_context
+from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
+
+PARTITION_ENTRY = ".dagster-partition"
+_META = "dagster"  # key of the version metadata this IO manager writes
+_EPHEMERAL_RUN_ID = "__EPHEMERAL_RUN_ID"  # what Dagster reports as the run of an upstream outside this run
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An output that is a reference to external data: ``s3://``, ``gs://``, ``http(s)://`` or ``file://``.
+
+    >>> @dg.asset
+    ... def raw_images() -> Reference:
+    ...     return Reference("s3://my-bucket/images/")          # doctest: +SKIP
+
+    ``checksum=False`` records the URI only (the content is not tracked); ``name`` is the entry name.
+    """
+
+    uri: str
+    checksum: bool = True
+    name: Optional[str] = None
+    max_objects: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uri, str) or "://" not in self.uri:
+            raise ValueError(
+                f"Reference uri {self.uri!r} is not a URI; give e.g. 's3://bucket/key', 'gs://bucket/key', "
+                "'https://host/file' or 'file:///abs/path'."
+            )
+
+
+class WandbIOManagerError(Exception):
+    """An output could not be stored, or an input could not be loaded. The message names the asset, the
+    partition and the cause. No partial version is ever left behind: versions are committed atomically."""
+
+
+def _describe(asset_key: Any, partition: Any = None, step_key: Optional[str] = None) -> str:
+    what = f"asset {asset_key.to_user_string()!r}" if asset_key is not None else f"step output {step_key!r}"
+    return f"{what}, partition {partition!r}" if partition is not None else what
+
+
+def _local_path_of(obj: Any) -> Optional[Path]:
+    """A local Path for a Path or a local UPath; None for anything else."""
+    if isinstance(obj, Path):
+        return obj
+    protocol = getattr(obj, "protocol", None)
+    if protocol is not None and hasattr(obj, "fs") and protocol in ("", "file", "local"):
+        return Path(obj.path)
+    return None
+
+
+def _is_remote_upath(obj: Any) -> bool:
+    return getattr(obj, "protocol", None) not in (None, "", "file", "local") and hasattr(obj, "fs") and hasattr(obj, "path")
+
+
+def _plain_metadata(metadata: Any) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in dict(metadata or {}).items()}
+
+
+class WandbArtifactIOManager(dg.ConfigurableIOManager):
+    """Stores each output as a version of the collection named from the asset's full key
+    (:func:`~wandb_dagster.dagster.names.collection_name`); loads inputs from the exact version the
+    upstream materialization recorded."""
+
+    wandb: WandbResource
+    default_type: str = Field(default="asset", description="Artifact type when an asset's options give none.")
+    download_dir: Optional[str] = Field(
+        default=None,
+        description="Where inputs loaded as paths are downloaded (one folder per version, reused). "
+        "Default: <temp dir>/wandb-dagster-inputs.",
+    )
+
+    # ================================================================== outputs
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        asset_key = context.asset_key if context.has_asset_key else None
+        partition = self._output_partition(context)
+        where = _describe(asset_key, partition, getattr(context, "step_key", None))
+        opts: OutputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), OutputOptions, where)
+        if obj is None:
+            context.log.warning(
+                f"{where} returned None: nothing was logged to W&B and downstream inputs cannot load it. "
+                "Return the value (or a Path/Reference/Artifact) to record a version."
+            )
+            return
+        name = collection_name(asset_key) if asset_key is not None else collection_name([context.step_key, context.name])
+        run = self.wandb._run_for_output(context)
+        try:
+            with tempfile.TemporaryDirectory(prefix="wandb-dagster-out-") as tmp:
+                artifact, info = self._build(obj, name, opts, asset_key, partition, Path(tmp), run)
+                logged = run.log_artifact(artifact, aliases=opts.aliases, tags=opts.tags)
+        except Exception as exc:
+            raise WandbIOManagerError(
+                f"{where}: could not store the output as an artifact ({type(exc).__name__}: {exc}); no version "
+                "was created."
+            ) from exc
+        links = []
+        for link in opts.link_to:
+            try:
+                links.append(run.link_artifact(logged, link.target, aliases=link.aliases))
+            except Exception as exc:
+                raise WandbIOManagerError(
+                    f"{where}: stored as {logged.qualified_name}, but linking it to {link.target!r} failed "
+                    f"({type(exc).__name__}: {exc})."
+                ) from exc
+        metadata = self._materialization_metadata(run, logged, links, info, partition)
+        context.add_output_metadata(metadata)
+        if asset_key is not None:
+            _remember(run, asset_key, partition, metadata, logged)
+
+    @staticmethod
+    def _output_partition(context: dg.OutputContext) -> Optional[str]:
+        if not context.has_asset_partitions:
+            return None
+        keys = context.asset_partition_keys
+        if len(keys) != 1:
+            raise WandbIOManagerError(
+                f"{_describe(context.asset_key)}: this run covers {len(keys)} partitions ({keys[0]!r} .. "
+                f"{keys[-1]!r}) in one output; the W&B IO manager stores one version per partition. Launch one "
+                "run per partition (the default for backfills), or return one value per partition from separate runs."
+            )
+        return str(keys[0])
+
+    def _build(
+        self,
+        obj: Any,
+        name: str,
+        opts: OutputOptions,
+        asset_key: Any,
+        partition: Optional[str],
+        tmp: Path,
+        run: Any,
+    ) -> tuple[Artifact, dict[str, Any]]:
+        if isinstance(obj, Artifact):
+            return obj, {"kind": "artifact"}
+        record: dict[str, Any] = {
+            "asset_key": list(asset_key.path) if asset_key is not None else None,
+            "partition": partition,
+        }
+        metadata = dict(opts.metadata)
+        artifact = Artifact(name, type=opts.type or self.default_type, description=opts.description)
+        # Files go straight into the run's workspace (not the process default one).
+        artifact._ws = run.workspace
+        local = _local_path_of(obj)
+        refs = self._references(obj)
+        if local is not None or _is_remote_upath(obj):
+            if local is None:
+                # A remote UPath: its files are logged (copied), as for a local path.
+                local = tmp / "remote" / (obj.name or "data")
+                obj.fs.get(obj.path, str(local), recursive=True)
+            if local.is_dir():
+                artifact.add_dir(str(local))
+                record.update(kind="dir")
+            elif local.is_file():
+                artifact.add_file(str(local))
+                record.update(kind="file", entry=local.name)
+            else:
+                raise FileNotFoundError(f"the returned path {str(obj)!r} does not exist")
+        elif refs is not None:
+            for ref in refs:
+                artifact.add_reference(ref.uri, name=ref.name, checksum=ref.checksum, **(
+                    {"max_objects": ref.max_objects} if ref.max_objects is not None else {}
+                ))
+            record.update(kind="reference")
+        else:
+            serializer = serializers.get(opts.serializer or "pickle")
+            entry = f"output.{serializer.extension}"
+            target = tmp / entry
+            serializer.dump(obj, target)
+            artifact.add_file(str(target), name=entry)
+            record.update(kind="object", serializer=serializer.name, object_type=serializers.object_type(obj), entry=entry)
+        if partition is not None:
+            # One version per partition: without this entry two partitions with equal content would share a
+            # version (the digest counts only paths and file digests).
+            marker = tmp / PARTITION_ENTRY
+            marker.write_text(json.dumps({"partition": partition}) + "\n")
+            artifact.add_file(str(marker), name=PARTITION_ENTRY)
+        for extra in opts.extra_files:
+            artifact.add_file(extra)
+        for extra in opts.extra_dirs:
+            artifact.add_dir(extra, name=Path(extra).name)
+        for uri in opts.extra_references:
+            artifact.add_reference(uri)
+        metadata[_META] = record
+        artifact.metadata = metadata
+        return artifact, {k: v for k, v in record.items() if k in ("kind", "serializer", "entry")}
+
+    @staticmethod
+    def _references(obj: Any) -> Optional[list[Reference]]:
+        if isinstance(obj, Reference):
+            return [obj]
+        if isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Reference) for o in obj):
+            return list(obj)
+        return None
+
+    @staticmethod
+    def _materialization_metadata(
+        run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: Optional[str]
+    ) -> dict[str, Any]:
+        from sqlalchemy.engine import make_url
+
+        ws = run.workspace
+        database = make_url(ws.store.url).render_as_string(hide_password=True)
+        meta: dict[str, Any] = {
+            "wandb/artifact": art.qualified_name,
+            "wandb/collection": f"{art.entity}/{art.project}/{art.collection_name}",
+            "wandb/version": art.version,
+            "wandb/artifact_id": art.id,
+            "wandb/type": art.type,
+            "wandb/digest": art.digest,
+            "wandb/size": dg.MetadataValue.int(art.size),
+            "wandb/file_count": dg.MetadataValue.int(art.file_count),
+            "wandb/aliases": dg.MetadataValue.json(sorted(art.aliases)),
+            "wandb/links": dg.MetadataValue.json([link.qualified_name for link in links]),
+            "wandb/run": run.path,
+            "wandb/workspace": database,
+            "wandb/storage": ws.blobs.root,
+            "wandb/kind": info.get("kind", "artifact"),
+        }
+        if info.get("serializer"):
+            meta["wandb/serializer"] = info["serializer"]
+        if info.get("entry"):
+            meta["wandb/entry"] = info["entry"]
+        if partition is not None:
+            meta["wandb/partition"] = partition
+        return meta
+
+    # ================================================================== inputs
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        if not context.has_asset_key:
+            return self._load_op_input(context)
+        asset_key = context.asset_key
+        where = _describe(asset_key)
+        opts: InputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), InputOptions, where)
+        want = getattr(context.dagster_type, "typing_type", None)
+        if not context.has_asset_partitions:
+            art = self._resolve(context, asset_key, None, opts)
+            return self._value(art, opts, want, _describe(asset_key))
+        keys = list(context.asset_partition_keys)
+        if (opts.version or opts.alias) and len(keys) > 1:
+            raise WandbIOManagerError(
+                f"{where}: version/alias selects one version, but this input spans {len(keys)} partitions; "
+                "drop the option to load each partition's recorded version."
+            )
+        values: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in keys:
+            try:
+                art = self._resolve(context, asset_key, key, opts)
+            except _NotMaterialized:
+                missing.append(key)
+                continue
+            values[key] = self._value(art, opts, want, _describe(asset_key, key))
+        if missing and not opts.allow_missing_partitions:
+            raise WandbIOManagerError(
+                f"{where}: partitions {missing} have no version recorded by the W&B IO manager; materialize "
+                "them first, or set AssetIn(metadata={'wandb': {'allow_missing_partitions': True}})."
+            )
+        step = _current_step_context()
+        if len(keys) == 1 and step is not None and step.has_partition_key:
+            return values[keys[0]] if values else None
+        return values
+
+    def _resolve(self, context: dg.InputContext, asset_key: Any, partition: Optional[str], opts: InputOptions) -> Artifact:
+        where = _describe(asset_key, partition)
+        api_ws = self.wandb._settings()
+        if opts.version or opts.alias:
+            recorded = self._recorded(context, asset_key, partition, required=False)
+            collection = recorded["wandb/collection"] if recorded else (
+                f"{api_ws.entity}/{api_ws.project}/{collection_name(asset_key)}"
+            )
+            selector = opts.version or opts.alias
+            try:
+                art = self.wandb.artifact(f"{collection}:{selector}")
+            except ArtifactNotFoundError as exc:
+                raise WandbIOManagerError(f"{where}: {exc}") from None
+        else:
+            known = _recalled(context, asset_key, partition)
+            if known is not None:
+                art = known  # stored by this process in this Dagster run: exactly what the upstream recorded
+            else:
+                recorded = self._recorded(context, asset_key, partition, required=True)
+                art = self._fetch_recorded(recorded, where)
+        self._use(art)
+        return art
+
+    def _recorded(self, context: dg.InputContext, asset_key: Any, partition: Optional[str], required: bool) -> Optional[dict]:
+        """The metadata of the materialization the input reads: the upstream's in this run (or the run it
+        was re-executed from) when it ran there, else the latest one."""
+        step = _current_step_context()
+        instance = step.instance if step is not None else context.instance
+        upstream_run = None
+        if context.upstream_output is not None:
+            upstream_run = context.upstream_output.run_id
+        if upstream_run == _EPHEMERAL_RUN_ID:
+            upstream_run = None
+        records_filter = dg.AssetRecordsFilter(
+            asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
+        )
+        cursor = None
+        while True:
+            result = instance.fetch_materializations(records_filter, limit=50, cursor=cursor)
+            for record in result.records:
+                if upstream_run is None or record.run_id == upstream_run:
+                    materialization = record.asset_materialization
+                    metadata = _plain_metadata(materialization.metadata if materialization else {})
+                    if "wandb/artifact_id" not in metadata:
+                        if not required:
+                            return None
+                        raise WandbIOManagerError(
+                            f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
+                            "recorded no W&B version: the asset returned None or used another IO manager."
+                        )
+                    return metadata
+            if upstream_run is None or not result.has_more:
+                break
+            cursor = result.cursor
+        if not required:
+            return None
+        if upstream_run is not None:
+            raise WandbIOManagerError(
+                f"{_describe(asset_key, partition)}: no materialization found in run {upstream_run}, which "
+                "produced it; did the upstream step succeed?"
+            )
+        raise _NotMaterialized(
+            f"{_describe(asset_key, partition)}: never materialized with the W&B IO manager; materialize it first."
+        )
+
+    def _fetch_recorded(self, recorded: dict, where: str) -> Artifact:
+        name = f"{recorded['wandb/collection']}:{recorded['wandb/artifact_id']}"
+        try:
+            art = self.wandb.artifact(name)
+        except ArtifactNotFoundError:
+            raise WandbIOManagerError(
+                f"{where}: the recorded version {recorded.get('wandb/artifact')!r} (id "
+                f"{recorded['wandb/artifact_id']}) is not in this workspace ({self.wandb._settings().database_url!r}"
+                "); was it materialized against another workspace, or deleted?"
+            ) from None
+        if art.digest != recorded.get("wandb/digest"):
+            raise WandbIOManagerError(
+                f"{where}: version {art.qualified_name} has digest {art.digest}, but the materialization recorded "
+                f"{recorded.get('wandb/digest')}; refusing to load it."
+            )
+        return art
+
+    def _use(self, art: Artifact) -> None:
+        step = _current_step_context()
+        if step is not None:
+            self.wandb.run(step).use_artifact(art)
+
+    def _download_root(self, art: Artifact) -> Path:
+        base = Path(self.download_dir) if self.download_dir else Path(tempfile.gettempdir()) / "wandb-dagster-inputs"
+        # One folder per version id: versions are immutable, so a folder is reused, never overwritten.
+        return base / f"{art.collection_name}-{art.id}"
+
+    def _value(self, art: Artifact, opts: InputOptions, want: Any, where: str) -> Any:
+        record = (art.metadata or {}).get(_META) or {}
+        kind = record.get("kind")
+        if opts.load_as == "artifact" or want is Artifact:
+            return art
+        root = self._download_root(art)
+        if opts.file is not None:
+            try:
+                entry = art.get_entry(opts.file)
+            except KeyError as exc:
+                raise WandbIOManagerError(f"{where}: {exc.args[0]}") from None
+            return Path(entry.download(root=str(root)))
+        if opts.load_as == "path":
+            return Path(art.download(root=str(root)))
+        wants_path = isinstance(want, type) and issubclass(want, os.PathLike)
+        if kind == "object" and not wants_path:
+            return load_artifact_object(art, where=where)
+        if kind in ("file", "dir", "reference", "object") or wants_path:
+            # A one-file output is handed over as that file; anything else as the downloaded directory.
+            entries = [e.path for e in art.manifest if e.path != PARTITION_ENTRY]
+            if len(entries) == 1 and kind in ("file", "reference", "object"):
+                return Path(art.get_entry(entries[0]).download(root=str(root)))
+            return Path(art.download(root=str(root)))
+        return art  # logged as an Artifact, or by someone else: hand over the version itself
+
+    def _load_op_input(self, context: dg.InputContext) -> Any:
+        """An op output (no asset key): the version the upstream step's tracking run logged."""
+        from wandb_dagster.dagster.resources import _tracking_run_id
+
+        upstream = context.upstream_output
+        where = _describe(None, None, getattr(upstream, "step_key", None))
+        opts: InputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), InputOptions, where)
+        name = collection_name([upstream.step_key, upstream.name])
+        settings = self.wandb._settings()
+        if opts.version or opts.alias:
+            art = self.wandb.artifact(f"{settings.entity}/{settings.project}/{name}:{opts.version or opts.alias}")
+        else:
+            run_id = _tracking_run_id(upstream.run_id, upstream.step_key)
+            api = self.wandb.api()
+            store = api._ws.store
+            record = store.get_run(settings.entity, settings.project, run_id)
+            outputs = [v for v in store.run_outputs(record.pk) if v.collection == name] if record else []
+            if not outputs:
+                raise WandbIOManagerError(f"{where}: its run {run_id} logged no version of {name!r}.")
+            art = Artifact._from_record(api._ws, outputs[-1])
+        self._use(art)
+        return self._value(art, opts, getattr(context.dagster_type, "typing_type", None), where)
+
+
+class _NotMaterialized(WandbIOManagerError):
+    pass
+
+
+# What this process stored in each Dagster run: (dagster run id, asset key, partition) -> the logged version.
+# A downstream step of the same run in the same process (the in-process executor) reads it without querying
+# the event log; other processes, and later runs, read the materialization's metadata. Entries of a run are
+# dropped when its resources are torn down (resources._forget_run).
+_stored: dict[tuple[str, str, Optional[str]], Artifact] = {}
+
+
+def _remember(run: Any, asset_key: Any, partition: Optional[str], metadata: dict, art: Artifact) -> None:
+    from wandb_dagster.dagster.resources import _register_forget
+
+    dagster_run_id = (run.config.get("dagster") or {}).get("run_id")
+    if dagster_run_id:
+        _stored[(dagster_run_id, asset_key.to_user_string(), partition)] = art
+        _register_forget(dagster_run_id, _forget)
+
+
+def _recalled(context: dg.InputContext, asset_key: Any, partition: Optional[str]) -> Optional[Artifact]:
+    upstream = context.upstream_output
+    if upstream is None or upstream.run_id == _EPHEMERAL_RUN_ID:
+        return None
+    return _stored.get((upstream.run_id, asset_key.to_user_string(), partition))
+
+
+def _forget(dagster_run_id: str) -> None:
+    for key in [k for k in _stored if k[0] == dagster_run_id]:
+        _stored.pop(key, None)
+
+
+def load_artifact_object(artifact: Artifact, where: Optional[str] = None) -> Any:
+    """The Python object an asset output was serialized into, e.g. a model loaded by alias in a deploy job::
+
+        model = load_artifact_object(wandb.artifact("wandb-registry-model/bike-models:production"))
+
+    Applies the trust model: only files stored in the artifact's workspace (not references) and written by
+    this IO manager (the version records the serializer) are deserialized.
+    """
+    where = where or artifact.qualified_name
+    record = (artifact.metadata or {}).get(_META) or {}
+    if record.get("kind") != "object":
+        raise WandbIOManagerError(
+            f"{where}: version {artifact.qualified_name} holds no serialized object (kind "
+            f"{record.get('kind')!r}); load it as a path or an Artifact instead."
+        )
+    serializer = serializers.get(record.get("serializer", ""))
+    entry = artifact.get_entry(record["entry"])
+    if entry.ref is not None:
+        raise WandbIOManagerError(
+            f"{where}: entry {entry.path!r} is a reference to {entry.ref!r}; only files stored in this workspace "
+            "are deserialized (see the trust model in the README)."
+        )
+    ws = artifact._ws
+    from wandb_dagster.storage.hashing import b64_to_hex
+
+    try:
+        # The verified cache entry: no copy out of the cache just to read it once.
+        path = ws.cache.fetch(ws.blobs, b64_to_hex(entry.digest), entry.size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return serializer.load(Path(path), record.get("object_type", ""))
+    except Exception as exc:
+        raise WandbIOManagerError(
+            f"{where}: could not load {entry.path!r} of {artifact.qualified_name} with {serializer.name} "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+

@@ -1,0 +1,124 @@
+"""Per-asset options, given in definition metadata under the key ``"wandb"`` and validated with pydantic.
+
+Outputs (``@asset(metadata={"wandb": {...}})`` or ``Out(metadata=...)``)::
+
+    @asset(metadata={"wandb": {
+        "type": "model",
+        "description": "Ridge regression on the bike features",
+        "aliases": ["candidate"],
+        "tags": ["bikes"],
+        "metadata": {"framework": "numpy"},
+        "serializer": "joblib",                        # pickle (default), cloudpickle, joblib, json, parquet
+        "extra_files": ["README.md"], "extra_dirs": ["plots/"],
+        "extra_references": ["s3://bucket/raw/"],
+        "link_to": [{"target": "wandb-registry-model/bike-models", "aliases": ["staging"]}],
+    }})
+
+Inputs (``AssetIn(metadata={"wandb": {...}})`` or ``In(metadata=...)``)::
+
+    AssetIn(metadata={"wandb": {"alias": "production"}})     # or "version": "v3"
+    AssetIn(metadata={"wandb": {"file": "model.pkl"}})       # a local path to that one file
+    AssetIn(metadata={"wandb": {"load_as": "artifact"}})     # the Artifact itself ("path": a local directory)
+
+A misspelled key is an error that names the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+METADATA_KEY = "wandb"
+SERIALIZERS = ("pickle", "cloudpickle", "joblib", "json", "parquet")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LinkTarget(_Strict):
+    """A registry target: ``wandb-registry-model/<collection>`` (or ``[entity/]project/collection``)."""
+
+    target: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class OutputOptions(_Strict):
+    """Options for one asset (or op output). Every field is optional."""
+
+    type: Optional[str] = None
+    description: Optional[str] = None
+    aliases: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    serializer: Optional[Literal["pickle", "cloudpickle", "joblib", "json", "parquet"]] = None
+    extra_files: list[str] = Field(default_factory=list)
+    extra_dirs: list[str] = Field(default_factory=list)
+    extra_references: list[str] = Field(default_factory=list)
+    link_to: list[LinkTarget] = Field(default_factory=list)
+
+    @field_validator("link_to", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        # A bare string is the common case: link with no extra aliases.
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [{"target": v} if isinstance(v, str) else v for v in value or []]
+
+    @field_validator("aliases", "tags", "extra_files", "extra_dirs", "extra_references", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class InputOptions(_Strict):
+    """How an input is loaded. By default: the exact version the upstream materialization recorded."""
+
+    version: Optional[str] = None
+    alias: Optional[str] = None
+    file: Optional[str] = None
+    load_as: Literal["object", "artifact", "path"] = "object"
+    allow_missing_partitions: bool = False
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.version is not None and self.alias is not None:
+            raise ValueError(f"give either version={self.version!r} or alias={self.alias!r}, not both")
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def parse_options(raw: Any, model: type[BaseModel], where: str) -> Any:
+    """Validate ``raw`` (the ``"wandb"`` metadata value, or None) as ``model``; errors name ``where``."""
+    if raw is None:
+        return model()
+    raw = getattr(raw, "value", raw)  # a dagster MetadataValue wrapping the dict
+    if isinstance(raw, model):
+        return raw
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"{where}: metadata[{METADATA_KEY!r}] must be a dict of options, got {type(raw).__name__}: {raw!r}. "
+            f"Valid keys: {_field_names(model)}."
+        )
+    valid = _field_names(model)
+    unknown = [k for k in raw if k not in valid]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+            hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+        raise ValueError(
+            f"{where}: unknown option {', '.join(hints)} in metadata[{METADATA_KEY!r}]; valid keys: {valid}."
+        )
+    try:
+        return model(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(f"{where}: invalid metadata[{METADATA_KEY!r}]: {problems}.") from None
