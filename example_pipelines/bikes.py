@@ -23,6 +23,7 @@ from wandb_dagster.dagster import (
     load_artifact_object,
     wandb_alias_sensor,
     wandb_artifact_sensor,
+    wandb_failure_hook,
 )
 
 PROJECT = "bikes-dagster"
@@ -154,13 +155,14 @@ def deploy(context: dg.OpExecutionContext, config: DeployConfig, wandb: WandbRes
     return {"deployed": served.qualified_name, "source": served.source_qualified_name, "n_weights": len(params["weights"])}
 
 
-@dg.job
+@dg.job(hooks={wandb_failure_hook})
 def deploy_model() -> None:
     deploy()
 
 
-refresh_data = dg.define_asset_job("refresh_data", selection=[raw_data, features])
-train_model = dg.define_asset_job("train_model", selection=[model, evaluation])
+# The failure hook marks a failed step's tracking run "failed" (Dagster tells resources nothing about outcomes).
+refresh_data = dg.define_asset_job("refresh_data", selection=[raw_data, features], hooks={wandb_failure_hook})
+train_model = dg.define_asset_job("train_model", selection=[model, evaluation], hooks={wandb_failure_hook})
 nightly_retraining = dg.ScheduleDefinition(name="nightly_retraining", job=train_model, cron_schedule="0 3 * * *")
 
 retrain_on_new_features = wandb_artifact_sensor(

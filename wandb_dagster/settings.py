@@ -104,6 +104,15 @@ def _check_storage_root(storage: str) -> str:
                 "as storage_options (or WANDB_DAGSTER_STORAGE_OPTIONS) or the usual environment instead."
             )
         return storage.rstrip("/") if (match.group(3) or "").strip("/") else f"{scheme}://{bucket}"
+    from wandb_dagster.storage.uri_credentials import has_credentials, strip_credentials
+
+    # Any other fsspec root (sftp://user:password@host/..., a signed https:// URL) is recorded as given too.
+    if has_credentials(storage) or "@" in storage.split("://", 1)[1].split("/", 1)[0]:
+        raise ValueError(
+            f"Storage root {strip_credentials(storage)!r} carries credentials (user:password@ or a secret query "
+            "parameter); the root is recorded in the workspace database, so pass credentials as storage_options "
+            "(or WANDB_DAGSTER_STORAGE_OPTIONS) or the usual environment instead."
+        )
     return storage
 
 

@@ -114,3 +114,34 @@ def test_secret_database_url_through_envvar_is_never_recorded(postgres_url, tmp_
         assert "s3cr3t-pw" not in dump and "tester" in dump
     finally:
         Workspace.close_all()
+
+
+def test_failed_steps_mark_their_runs_failed(resources, instance, wandb_resource):
+    from wandb_dagster.dagster import wandb_failure_hook
+
+    @dg.asset
+    def fine(wandb: WandbResource) -> int:
+        wandb.run().log({"ok": 1})
+        return 1
+
+    @dg.asset(deps=[fine])
+    def broken(wandb: WandbResource) -> int:
+        wandb.run().log({"before_crash": 1})
+        raise RuntimeError("boom")
+
+    @dg.asset(deps=[fine])
+    def unstorable(wandb: WandbResource):
+        wandb.run().log({"x": 1})
+        return lambda: None  # the IO manager cannot pickle it
+
+    job = dg.define_asset_job("with_hook", selection=[fine, broken, unstorable], hooks={wandb_failure_hook})
+    defs = dg.Definitions(assets=[fine, broken, unstorable], jobs=[job], resources=resources)
+    result = defs.resolve_job_def("with_hook").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    from wandb_dagster.dagster.resources import _tracking_run_id
+
+    store = wandb_resource.api()._ws.store
+    runs = [store.get_run("tester", "pipelines", _tracking_run_id(result.run_id, s)) for s in ("fine", "broken", "unstorable")]
+    states = {r.job_type: r.state for r in runs}
+    assert states == {"fine": "finished", "broken": "failed", "unstorable": "failed"}
+

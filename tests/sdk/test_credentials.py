@@ -41,6 +41,9 @@ def test_strip_credentials_examples():
     assert strip_credentials("gs://bucket/key#123") == "gs://bucket/key#123"
     assert strip_credentials("s3://bucket/key?versionId=abc") == "s3://bucket/key?versionId=abc"
     assert strip_credentials("https://h/a?token=t;keep=1") == "https://h/a?keep=1"
+    # s3:// and gs:// have no query: "?" and "#" are part of the object name, only userinfo goes.
+    assert strip_credentials("s3://k:s@bucket/a?sig=1.csv") == "s3://bucket/a?sig=1.csv"
+    assert strip_credentials("gs://bucket/a?token=x#12") == "gs://bucket/a?token=x#12"
 
 
 def test_no_secret_reaches_the_database_or_manifests(any_ws_env, http_server, s3_server, s3_bucket, tmp_path):
@@ -108,3 +111,10 @@ def test_error_messages_do_not_echo_secrets(ws_env, template):
         wandb.Artifact("x", type="t").add_reference(template.format(port=port))
     assert f"127.0.0.1:{port}/x" in str(err.value)
     assert "password" not in str(err.value) and "zzz" not in str(err.value)
+
+
+@pytest.mark.parametrize("uri", ["file://user:FILEPASSWORD@host/x", "file:///no/such/file?token=FILEPASSWORD"])
+def test_file_reference_errors_do_not_echo_secrets(ws_env, uri):
+    with pytest.raises((ValueError, FileNotFoundError)) as err:
+        wandb.Artifact("x", type="t").add_reference(uri)
+    assert "FILEPASSWORD" not in str(err.value) and ("'host'" in str(err.value) or "/no/such/file" in str(err.value))

@@ -124,3 +124,98 @@ def test_unreachable_server_error(ws_env):
     with pytest.raises(ConnectionError) as err:
         wandb.Artifact("x", type="t").add_reference(url)
     assert url in str(err.value) and "reachable" in str(err.value)
+
+
+class _RawServer:
+    """A loopback server that answers every request with the same raw bytes, for answers the well-behaved
+    fixture cannot give (a body cut short, endless redirects)."""
+
+    def __init__(self, answer, head_answer: bytes | None = None) -> None:
+        import threading
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/f.bin"
+        if callable(answer):  # an answer that names this server's own URL
+            answer = answer(self.url)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = self._sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:  # the whole request head: closing on unread bytes resets
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        request += data
+                    conn.sendall(head_answer if head_answer is not None and request.startswith(b"HEAD") else answer)
+                    conn.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def test_a_body_cut_short_is_a_clear_error_and_leaves_nothing(ws_env):
+    head = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: "abc"\r\nConnection: close\r\n\r\n'
+    server = _RawServer(head + b"x" * 10, head_answer=head)
+    try:
+        artifact = wandb.Artifact("cut", type="t")
+        artifact.add_reference(server.url)
+        logged = _log(artifact)
+        with pytest.raises(ConnectionError) as err:
+            logged.download(root="o")
+        assert "'f.bin'" in str(err.value) and server.url in str(err.value) and "broke off" in str(err.value)
+        assert list(Path("o").iterdir()) == []  # no partial or temp file
+        weak = _RawServer(head.replace(b'"abc"', b'W/"abc"') + b"x" * 10, head_answer=head.replace(b'"abc"', b'W/"abc"'))
+        try:
+            with pytest.raises(ConnectionError, match="broke off"):
+                wandb.Artifact("cut", type="t").add_reference(weak.url)  # a weak ETag: the body is hashed
+        finally:
+            weak.close()
+    finally:
+        server.close()
+
+
+def test_endless_redirects_are_a_clear_error(ws_env):
+    server = _RawServer(lambda url: f"HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    try:
+        with pytest.raises(ConnectionError) as err:
+            wandb.Artifact("loop", type="t").add_reference(server.url + "?X-Amz-Signature=SECRETSIG")
+        assert server.url in str(err.value) and "TooManyRedirects" in str(err.value)
+        assert "SECRETSIG" not in str(err.value)
+    finally:
+        server.close()
+
+
+def test_refused_credentials_are_a_clear_error(ws_env):
+    server = _RawServer(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    try:
+        url = server.url.replace("http://", "http://someone:PASSWORD1@")
+        with pytest.raises(PermissionError) as err:
+            wandb.Artifact("auth", type="t").add_reference(url)
+        assert server.url in str(err.value) and "HTTP 401" in str(err.value) and "credentials" in str(err.value)
+        assert "PASSWORD1" not in str(err.value)
+    finally:
+        server.close()
+
+
+def test_a_failed_cache_record_leaves_no_temp_file(ws_env, http_server):
+    from wandb_dagster.sdk.workspace import Workspace
+    from wandb_dagster.storage import refcache
+
+    url = http_server.put("r.bin", b"r" * 100)
+    artifact = wandb.Artifact("r", type="t")
+    [entry] = artifact.add_reference(url)
+    logged = _log(artifact)
+    cache = Workspace.default().cache
+    index = Path(refcache._index_path(cache, refcache.key(entry.ref, entry.digest, None)))
+    index.mkdir(parents=True)  # a directory where the index file goes: recording it fails at the rename
+    assert (Path(logged.download(root="o")) / "r.bin").read_bytes() == b"r" * 100  # the download still works
+    assert [p.name for p in index.parent.iterdir()] == [index.name]  # and no temp file was left beside it

@@ -265,3 +265,20 @@ def test_round_trip_on_both_databases(any_ws_env, s3_server, s3_versioned_bucket
     assert entry.extra == {"etag": first["ETag"].strip('"'), "versionID": first["VersionId"]}
     _put(s3_server, s3_versioned_bucket, "r/a.txt", b"overwritten")
     assert (Path(logged.download(root="o", skip_cache=True)) / "a.txt").read_bytes() == b"round trip"
+
+
+def test_keys_with_query_like_characters_keep_their_own_ref(ws_env, s3_server, s3_bucket):
+    # "?" is part of an S3 key: a key that looks like a signed URL's query must not lose it (the ref would
+    # then name the other object "d/report", downloaded in its place for checksum=False).
+    _put(s3_server, s3_bucket, "d/report?sig=1.csv", b"the weird one")
+    _put(s3_server, s3_bucket, "d/report", b"the other one")
+    artifact = wandb.Artifact("odd-keys", type="dataset")
+    entries = {e.path: e for e in artifact.add_reference(f"s3://{s3_bucket}/d")}
+    assert entries["report?sig=1.csv"].ref == f"s3://{s3_bucket}/d/report?sig=1.csv"
+    artifact.add_reference(f"s3://{s3_bucket}/d/report?sig=1.csv", name="unchecked.csv", checksum=False)
+    root = Path(_log(artifact).download(root="out"))
+    assert (root / "report?sig=1.csv").read_bytes() == b"the weird one"
+    assert (root / "report").read_bytes() == b"the other one"
+    assert (root / "unchecked.csv").read_bytes() == b"the weird one"
+    [unnamed] = wandb.Artifact("odd", type="t").add_reference(f"s3://{s3_bucket}/d/report?sig=1.csv", checksum=False)
+    assert unnamed.path == "report?sig=1.csv"  # the basename of the key, as for checksum=True

@@ -295,7 +295,9 @@ def test_bad_storage_options_are_named(value: str, message: str, monkeypatch) ->
 @pytest.mark.parametrize(
     "root, message",
     [("s3://", "does not name a bucket"), ("gs://KEY:SECRET@bucket/p", "carries credentials"),
-     ("s3://bucket/p?versionId=1", "no query string")],
+     ("s3://bucket/p?versionId=1", "no query string"),
+     ("sftp://user:SECRET@host/blobs", "carries credentials"), ("sftp://SECRET@host/blobs", "carries credentials"),
+     ("https://host/blobs?X-Amz-Signature=SECRET", "carries credentials")],
 )
 def test_bad_storage_roots_are_named(root: str, message: str) -> None:
     from wandb_dagster.settings import Settings

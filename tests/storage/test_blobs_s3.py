@@ -112,3 +112,24 @@ def test_unreachable_endpoint_is_reported(s3_server) -> None:
     options = dict(s3_server.storage_options, client_kwargs={"endpoint_url": f"http://127.0.0.1:{port}"})
     with pytest.raises(StorageAccessError, match=rf"'s3://b/p' could not be reached.*127.0.0.1:{port}"):
         BlobStore("s3://b/p", options).check_access()
+
+
+def test_an_endpoint_lost_midway_is_reported_with_the_root(s3_server, tmp_path: Path) -> None:
+    server = type(s3_server)()  # a server of its own, stopped below (the session's one stays up)
+    try:
+        # "403" in the bucket name: the error is told by its type, never by text that quotes a URL.
+        server.client().create_bucket(Bucket="lost-endpoint-403")
+        # One botocore attempt: a refused loopback connection needs no retry to be sure.
+        options = dict(server.storage_options, config_kwargs={"retries": {"max_attempts": 1}})
+        store = BlobStore("s3://lost-endpoint-403/root", options)
+        store.check_access()
+        [source] = files(tmp_path / "src", 1, 100)
+        [(hexdigest, size)] = store.put_files([source])
+    finally:
+        server.stop()
+    out = tmp_path / "out"
+    with pytest.raises(StorageAccessError, match=r"'s3://lost-endpoint-403/root' could not be reached.*EndpointConnection"):
+        store.get_files([(hexdigest, size, out / "a.bin")])
+    assert not out.exists() or list(out.iterdir()) == []  # no partial or temp file
+    with pytest.raises(StorageAccessError, match="could not be reached"):
+        store.exists_many([hexdigest])

@@ -152,7 +152,8 @@ class Collections(Paginator[ArtifactCollection]):
 
 
 class Versions(Paginator["Artifact"]):
-    """Artifact versions (registry links) matching the chain's filters, in link order."""
+    """Artifact versions (registry links) matching the chain's filters, ordered by registry name,
+    collection name and index."""
 
     def __init__(self, scope: _Scope, per_page: int = 100) -> None:
         inner = versions_paginator(scope.ws, scope.where, per_page, selective=scope.selective)

@@ -17,7 +17,7 @@ from wandb_dagster.dagster.io_manager import (
 )
 from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
-from wandb_dagster.dagster.resources import Promotion, WandbResource
+from wandb_dagster.dagster.resources import Promotion, WandbResource, wandb_failure_hook
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "version_matches",
     "wandb_alias_sensor",
     "wandb_artifact_sensor",
+    "wandb_failure_hook",
 ]

@@ -139,6 +139,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 artifact, info = self._build(obj, name, opts, asset_key, partition, Path(tmp), run)
                 logged = run.log_artifact(artifact, aliases=opts.aliases, tags=opts.tags)
         except Exception as exc:
+            run.finish(exit_code=1)  # the step fails with this error: its tracking run failed too
             raise WandbIOManagerError(
                 f"{where}: could not store the output as an artifact ({type(exc).__name__}: {exc}); no version "
                 "was created."

@@ -360,3 +360,21 @@ class WandbResource(dg.ConfigurableResource):
         """
         registries = self.api().registries(filter={"name": registry})
         return registries.collections(filter=collection_filter).versions(filter=version_filter)
+
+
+def _mark_step_failed(database_url: str, dagster_run_id: str, step_key: str) -> bool:
+    with _step_runs_lock:
+        run = _step_runs.pop((database_url, dagster_run_id, step_key), None)
+    if run is None:
+        return False
+    run.finish(exit_code=1)
+    return True
+
+
+@dg.failure_hook(required_resource_keys={"wandb"})
+def wandb_failure_hook(context: dg.HookContext) -> None:
+    """Mark the failed step's tracking run ``failed`` (otherwise it ends ``finished`` when the step's
+    resources are torn down, as Dagster tells resources nothing about the outcome). Attach it to a job:
+    ``define_asset_job("train", selection=..., hooks={wandb_failure_hook})`` or ``@job(hooks={...})``."""
+    resource = context.resources.wandb
+    _mark_step_failed(resource._settings().database_url, context.run_id, context.step_key)

@@ -39,7 +39,7 @@ def place(cache: DownloadCache, k: str, size: int | None, dest: Path) -> bool:
             hexdigest, _, size_text = f.read().strip().partition(" ")
         hexdigest = check_hex(hexdigest)
         cached_size = int(size_text)
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):  # no index, or one that cannot be read or parsed: a miss, fetch again
         return False
     if size is not None and cached_size != size:
         return False
@@ -59,7 +59,14 @@ def record(cache: DownloadCache, k: str, downloaded: Path, hexdigest: str) -> No
     path = _index_path(cache, k)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{unique_suffix()}.tmp"
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(f"{hexdigest} {os.stat(entry).st_size}\n")
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old index or the new one
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(f"{hexdigest} {os.stat(entry).st_size}\n")
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old index or the new one
+    except BaseException:
+        try:  # the caller shrugs off a failed record (the download succeeded): leave no temp behind
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
     cache.trim()

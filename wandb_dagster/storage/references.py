@@ -87,6 +87,14 @@ def _handler(uri: str) -> Handler:
 
 
 def _default_name(uri: str) -> str:
+    scheme = _scheme(uri)
+    if scheme in ("s3", "gs"):
+        # As the handlers name a single object: "?" and "#" belong to the key (only a trailing ?versionId= /
+        # #generation is not), so s3://b/d/report?sig=1.csv is "report?sig=1.csv", not "report".
+        import importlib
+
+        bucket, key, _ = importlib.import_module(f"wandb_dagster.storage.refs_{'s3' if scheme == 's3' else 'gcs'}").parse(uri)
+        return posixpath.basename(key.rstrip("/")) or bucket
     parsed = urlparse(uri)
     path = parsed.path.rstrip("/")
     # hostname, not netloc: netloc may carry user:password@
@@ -244,7 +252,10 @@ def copy_verified(
 def file_uri_path(uri: str) -> str:
     parsed = urlparse(uri)
     if parsed.netloc not in ("", "localhost"):
-        raise ValueError(f"Reference {uri!r} names host {parsed.netloc!r}; file:// references must be local (file:///abs/path).")
+        raise ValueError(
+            f"Reference {strip_credentials(uri)!r} names host {parsed.hostname!r}; file:// references must be "
+            "local (file:///abs/path)."
+        )
     # surrogateescape: a name that is not valid UTF-8 (quoted byte by byte by resolve) comes back unchanged
     return unquote(parsed.path, errors="surrogateescape")
 
@@ -268,7 +279,7 @@ class FileHandler:
             hexdigest, size = hash_file(root)
             return [Reference(path=name or os.path.basename(root), digest=hex_to_b64(hexdigest), size=size, ref=uri)]
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"Reference {uri!r}: {root!r} does not exist.")
+            raise FileNotFoundError(f"Reference {strip_credentials(uri)!r}: {root!r} does not exist; check the path.")
         found: list[Reference] = []
         seen_dirs: set[tuple[int, int]] = set()
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable):
@@ -307,10 +318,7 @@ class FileHandler:
         try:
             src = open(source, "rb")
         except FileNotFoundError:
-            raise FileNotFoundError(
-                f"Reference entry {entry_path!r}: {ref} no longer exists; restore it or pass "
-                "allow_missing_references=True to skip missing references."
-            ) from None
+            raise missing_error(entry_path, ref) from None
         with src:
             return copy_verified(src, dest, expected, entry_path, ref)
 

@@ -62,16 +62,35 @@ def _unquote_etag(etag: str) -> str:
     return etag.strip().strip('"')
 
 
+def _broken(url: str, exc: BaseException, entry_path: str | None = None) -> ConnectionError:
+    """A transfer that failed after the request was answered (body cut short, bad chunking, ...).
+    Only the exception's type is shown: requests' messages may quote the URL with its credentials."""
+    what = f"Reference entry {entry_path!r} ({references.strip_credentials(url)})" if entry_path else (
+        f"Reference {references.strip_credentials(url)!r}"
+    )
+    return ConnectionError(
+        f"{what}: the transfer from {urlsplit(url).hostname!r} broke off ({type(exc).__name__}); nothing was "
+        "kept. Try again; if it keeps failing, check the server and any proxy in between."
+    )
+
+
 class _ChunkReader:
     """``read(n)`` over a streamed requests response (copy_verified reads file-like objects)."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, url: str, entry_path: str) -> None:
         self._chunks: Iterator[bytes] = response.iter_content(CHUNK)
         self._buffer = b""
+        self._url = url
+        self._entry_path = entry_path
 
     def read(self, n: int = -1) -> bytes:
+        import requests
+
         while n < 0 or len(self._buffer) < n:
-            chunk = next(self._chunks, None)
+            try:
+                chunk = next(self._chunks, None)
+            except requests.exceptions.RequestException as exc:
+                raise _broken(self._url, exc, self._entry_path) from None
             if chunk is None:
                 break
             self._buffer += chunk
@@ -98,6 +117,11 @@ class HTTPHandler:
             raise ConnectionError(
                 f"Reference {clean!r}: cannot reach {host!r} ({type(exc).__name__}); check the URL and that the "
                 "server is up and reachable from here (proxy settings: HTTP(S)_PROXY)."
+            ) from None
+        except requests.exceptions.RequestException as exc:  # too many redirects, a malformed answer, ...
+            raise ConnectionError(
+                f"Reference {clean!r}: the request failed ({type(exc).__name__}); check the URL (open it with "
+                "curl -IL to see where it leads) and the server."
             ) from None
 
     def _check_status(self, response: Any, url: str, entry_path: str | None = None) -> None:
@@ -142,12 +166,17 @@ class HTTPHandler:
         return [Reference(path=path, digest=_unquote_etag(etag), size=size, ref=uri, extra={"etag": etag})]
 
     def _hash(self, uri: str) -> tuple[str, int]:
+        import requests
+
         with self._request("GET", uri, stream=True) as response:
             self._check_status(response, uri)
             h, size = new_md5(), 0
-            for chunk in response.iter_content(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+            except requests.exceptions.RequestException as exc:
+                raise _broken(uri, exc) from None
         return hex_to_b64(h.hexdigest()), size
 
     def download(self, ref: str, digest: str, size: int | None, extra: dict, dest: Path, entry_path: str) -> str:
@@ -155,12 +184,12 @@ class HTTPHandler:
             self._check_status(response, ref, entry_path)
             etag = response.headers.get("ETag")
             if references.unchecked(ref, digest):
-                return copy_verified(_ChunkReader(response), dest, None, entry_path, ref)
+                return copy_verified(_ChunkReader(response, ref, entry_path), dest, None, entry_path, ref)
             recorded = extra.get("etag")
             if recorded is not None and _is_weak(recorded):
                 # Recorded digest is the MD5 of the content: check the bytes, not the validator.
-                return copy_verified(_ChunkReader(response), dest, digest, entry_path, ref, size=size)
+                return copy_verified(_ChunkReader(response, ref, entry_path), dest, digest, entry_path, ref, size=size)
             current = _unquote_etag(etag) if etag is not None else None
             if current != digest:
                 raise changed_error(entry_path, ref, digest, current if current is not None else "no ETag")
-            return copy_verified(_ChunkReader(response), dest, None, entry_path, ref, size=size)
+            return copy_verified(_ChunkReader(response, ref, entry_path), dest, None, entry_path, ref, size=size)

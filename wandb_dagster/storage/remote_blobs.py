@@ -191,10 +191,26 @@ def _backend_for(fs: Any, bucket: str) -> _Backend:
     raise ValueError(f"no object-store backend for protocol {fs.protocol!r}; use s3:// or gs://")
 
 
+_UNREACHABLE_ERRORS = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ClientConnectorError",
+    "ServerDisconnectedError", "ClientOSError", "ServerTimeoutError",
+})
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made or broke (botocore / aiohttp / builtin), by type, not by text."""
+    return type(exc).__name__ in _UNREACHABLE_ERRORS or isinstance(exc, (ConnectionError, TimeoutError))
+
+
 def _describe_error(root: str, exc: BaseException) -> str:
     """What went wrong reaching ``root``, and what to do, from the exception s3fs/gcsfs raised."""
     text = f"{type(exc).__name__}: {exc}"
     low = text.lower()
+    if _unreachable(exc):  # by type first: the text of a connection error quotes URLs, which may hold "403"
+        return (
+            f"storage root {root!r} could not be reached ({text}); check the endpoint (AWS_ENDPOINT_URL, "
+            "STORAGE_EMULATOR_HOST, or endpoint options in WANDB_DAGSTER_STORAGE_OPTIONS) and the network"
+        )
     if isinstance(exc, FileNotFoundError) or "nosuchbucket" in low or "bucket does not exist" in low:
         return (
             f"the bucket of storage root {root!r} does not exist ({text}); create it, or point "
@@ -271,10 +287,34 @@ class ObjectStoreBlobs(BlobStore):
     def _run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         from fsspec.asyn import sync
 
-        return sync(self._fs.loop, fn, *args)
+        try:
+            return sync(self._fs.loop, fn, *args)
+        except Exception as exc:
+            if _unreachable(exc):
+                raise self._lost(exc) from exc
+            raise
 
     def _submit(self, coro: Awaitable[Any]) -> concurrent.futures.Future:
         return asyncio.run_coroutine_threadsafe(coro, self._fs.loop)  # type: ignore[arg-type]
+
+    def _wait(self, fut: concurrent.futures.Future) -> Any:
+        """``fut.result()``, with a lost endpoint reported as for :meth:`_run`."""
+        try:
+            return fut.result()
+        except Exception as exc:
+            if _unreachable(exc):
+                raise self._lost(exc) from exc
+            raise
+
+    def _lost(self, exc: BaseException) -> StorageAccessError:
+        # check_access() proved the endpoint when the workspace opened; this is the endpoint going away
+        # (or the network failing) in the middle of a transfer. Nothing partial was kept.
+        return StorageAccessError(
+            f"storage root {self.root!r} could not be reached in the middle of a transfer "
+            f"({type(exc).__name__}: {exc}); nothing partial was kept. Check that the endpoint is up and "
+            "reachable (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, or endpoint options in "
+            "WANDB_DAGSTER_STORAGE_OPTIONS) and try again."
+        )
 
     async def _gather(self, coros: Iterable[Awaitable[Any]], limit: int = CONCURRENCY) -> list[Any]:
         sem = asyncio.Semaphore(limit)
@@ -302,6 +342,8 @@ class ObjectStoreBlobs(BlobStore):
         try:
             self.requests["list"] += 1
             self._run(self._backend.list_page, self._prefix, None, None)
+        except StorageAccessError:
+            raise
         except Exception as exc:
             raise StorageAccessError(_describe_error(self.root, exc)) from exc
 
@@ -521,13 +563,13 @@ class ObjectStoreBlobs(BlobStore):
                 inflight.append((self._submit(backend.upload_part(key, upload_id, number, data)), len(data)))
                 while len(inflight) >= PARTS_IN_FLIGHT or (inflight and inflight[0][0].done()):
                     fut, n = inflight.popleft()
-                    parts.append(fut.result())
+                    parts.append(self._wait(fut))
                     track.add(n)
                 if not data:
                     break
             while inflight:
                 fut, n = inflight.popleft()
-                parts.append(fut.result())
+                parts.append(self._wait(fut))
                 track.add(n)
             if h.hexdigest() != hexdigest:
                 raise ContentChangedError(path, hexdigest, h.hexdigest())
@@ -561,7 +603,7 @@ class ObjectStoreBlobs(BlobStore):
                 if last and (h.hexdigest() != hexdigest or offset + len(data) != size):
                     raise ContentChangedError(path, hexdigest, h.hexdigest())
                 if pending is not None:
-                    pending.result()
+                    self._wait(pending)
                 pending = self._submit(backend.upload_chunk(location, data, offset, size))
                 self.requests["part"] += 1
                 offset += len(data)
@@ -569,7 +611,7 @@ class ObjectStoreBlobs(BlobStore):
                 if last:
                     break
                 data = nxt
-            pending.result()
+            self._wait(pending)
         except BaseException:
             if pending is not None:
                 pending.cancel()
@@ -605,10 +647,10 @@ class ObjectStoreBlobs(BlobStore):
                 window.append((self._submit(self._get_small(h)), h, dest))
                 while len(window) >= CONCURRENCY or (window and window[0][0].done()):
                     fut, hh, dd = window.popleft()
-                    self._write_verified(hh, dd, [fut.result()], track)
+                    self._write_verified(hh, dd, [self._wait(fut)], track)
             while window:
                 fut, hh, dd = window.popleft()
-                self._write_verified(hh, dd, [fut.result()], track)
+                self._write_verified(hh, dd, [self._wait(fut)], track)
         finally:
             for fut, _, _ in window:
                 fut.cancel()
@@ -636,7 +678,7 @@ class ObjectStoreBlobs(BlobStore):
                     # Ask for the next chunk before handing out this one: the network keeps going while the
                     # caller hashes and writes.
                     fut = self._submit(body.read(CHUNK))
-                    while chunk := fut.result():
+                    while chunk := self._wait(fut):
                         fut = self._submit(body.read(CHUNK))
                         yield chunk
                 finally:
@@ -659,7 +701,7 @@ class ObjectStoreBlobs(BlobStore):
                     s2 = starts[i + 1]
                     nxt = self._submit(self._fs._cat_file(path, start=s2, end=min(s2 + PART_SIZE, size)))
                 self.requests["get"] += 1
-                yield fut.result()
+                yield self._wait(fut)
 
         self._write_verified(hexdigest, dest, ranges(), track)
 

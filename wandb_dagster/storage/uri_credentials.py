@@ -43,10 +43,22 @@ def is_secret_param(name: str) -> bool:
     return lowered in _SECRET_PARAMS or lowered.startswith(_SECRET_PREFIXES)
 
 
+# In these URIs "?" and "#" belong to the object name (refs_s3.parse, refs_gcs.parse): an S3 key may be
+# "report?sig=1.csv". Dropping "parameters" there would silently point the stored ref at another object.
+_OBJECT_NAME_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs"})
+
+
 def strip_credentials(uri: str) -> str:
-    """``uri`` without userinfo and without credential query parameters; other parts kept byte for byte."""
+    """``uri`` without userinfo and without credential query parameters; other parts kept byte for byte.
+
+    ``s3://`` and ``gs://`` URIs have no query: only ``user:password@`` before the bucket is removed.
+    """
     if "://" not in uri:
         return uri
+    scheme, rest = uri.split("://", 1)
+    if scheme.lower() in _OBJECT_NAME_SCHEMES:
+        bucket, sep, key = rest.partition("/")
+        return f"{scheme}://{bucket.rpartition('@')[2]}{sep}{key}" if "@" in bucket else uri
     parts = urlsplit(uri)
     netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
     query = parts.query

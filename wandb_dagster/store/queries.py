@@ -196,7 +196,8 @@ def _walk_collections(conn: sa.Connection, query: Any, conditions: list[Any], li
     matches in (project, collection, index) order" it picks a plan that evaluates the filter on every
     member and sorts them all (hundreds of ms at 100,000 versions). Restricting each query to a batch of
     collections (found by the collection-level conditions alone, in order) bounds the work to the members
-    of the collections the page actually reaches; batches double, so a sparse filter costs log(n) queries.
+    of the collections the page actually reaches. Batches are sized from the matches seen so far and grow
+    fourfold while there are none, so a sparse filter costs a logarithmic number of queries.
     """
     outer = [c for c in conditions if _tables(c) <= _COLLECTION_LEVEL]
     ordered = (
@@ -206,7 +207,7 @@ def _walk_collections(conn: sa.Connection, query: Any, conditions: list[Any], li
         .order_by(db.projects.c.name, db.collections.c.name)
     )
     rows: list[Any] = []
-    batch, last = 16, None
+    batch, last = 8, None
     while len(rows) < limit:
         page = ordered
         if last is not None:
@@ -220,10 +221,17 @@ def _walk_collections(conn: sa.Connection, query: Any, conditions: list[Any], li
         # Naming the versions too (redundant for the result) keeps the planner from hashing the whole
         # versions table: it then looks up just the batch's versions by primary key.
         batch_query = query.where(db.memberships.c.collection_id.in_(ids), db.versions.c.id.in_(members))
-        rows += conn.execute(batch_query.limit(limit - len(rows))).all()
+        found = conn.execute(batch_query.limit(limit - len(rows))).all()
+        rows += found
         if len(collections) < batch:
             break
-        batch = min(batch * 2, 1024)
+        # Size the next batch from the matches per collection seen so far (half as many again, for luck),
+        # so that a page needs few queries without evaluating the filter on many more members than needed.
+        if found:
+            per_collection = len(found) / len(collections)
+            batch = max(4, min(1024, int((limit - len(rows)) / per_collection * 1.5) + 1))
+        else:
+            batch = min(batch * 4, 1024)
     return rows
 
 
