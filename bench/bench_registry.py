@@ -342,9 +342,9 @@ def main() -> None:
         check_real_code_extends_it(store, args.per_collection)
         if backend == "postgresql":
             # What autovacuum does shortly after a bulk load; SQLite never gathers statistics by itself,
-            # so it is measured without them.
-            with store._engine.connect() as conn:
-                conn.exec_driver_sql("COMMIT")
+            # so it is measured without them. Autocommit: inside the transaction SQLAlchemy (re)opens, the
+            # statistics were rolled back when the connection closed (only pg_class.reltuples survived).
+            with store._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("ANALYZE")
         store.close()
         print(f"\n== {backend}: {built['rows']:,} versions, {built['memberships']:,} memberships "

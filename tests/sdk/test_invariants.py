@@ -118,3 +118,50 @@ def test_kill_9_while_logging_leaves_no_version(any_ws_env):
     root = Path(artifact.download(root="check"))
     assert sorted(p.name for p in root.iterdir()) == sorted(f"f{i}.txt" for i in range(40))
     artifact.verify(root)
+
+
+
+def test_a_small_version_is_committed_after_its_blobs_and_their_names_are_fsynced(ws_env, monkeypatch):
+    """Invariant 1 on the few-blobs path: each blob the version names (also one already stored by another
+    writer and not synced yet) and the directories naming it are fsynced before the version's transaction
+    commits; no whole-filesystem syncfs is needed for it."""
+    from wandb_dagster.sdk.workspace import Workspace
+    from wandb_dagster.storage import blobs as blobs_mod
+    from wandb_dagster.storage.hashing import b64_to_hex
+    from wandb_dagster.store import Store
+
+    with wandb.init(project="durable") as run:
+        first = wandb.Artifact("warm-up", type="dataset")  # the store's first write creates its folders
+        with first.new_file("a.txt", mode="w") as f:
+            f.write("creates the blob store")
+        run.log_artifact(first)
+        blobs = Workspace.default().blobs
+        # Stored by "someone else" (no sync): this commit must make it durable as well, since it names it.
+        theirs, _ = blobs.put_bytes(b"written by another writer, not synced")
+        (ws_env / "theirs.txt").write_bytes(b"written by another writer, not synced")
+        (ws_env / "ours.txt").write_bytes(b"new content of this version")
+
+        fsynced, syncfs_calls, at_commit = [], [], []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            fsynced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(blobs_mod.os, "fsync", fsync)
+        monkeypatch.setattr(blobs_mod, "_syncfs", syncfs_calls.append)
+        monkeypatch.setattr(Store, "_fault_hook", lambda point: at_commit.append((point, list(fsynced))))
+        artifact = wandb.Artifact("small", type="dataset")
+        artifact.add_file(str(ws_env / "ours.txt"))
+        artifact.add_file(str(ws_env / "theirs.txt"))
+        logged = run.log_artifact(artifact)
+        monkeypatch.setattr(Store, "_fault_hook", None)
+
+    [(point, before_commit)] = at_commit
+    assert point == "commit_version" and syncfs_calls == []
+    named = {os.path.realpath(blobs.blob_path(b64_to_hex(entry.digest))) for entry in logged.manifest}
+    assert os.path.realpath(blobs.blob_path(theirs)) in named and len(named) == 2
+    for path in named:
+        assert path in before_commit, f"blob {path} was not fsynced before the version committed"
+        assert os.path.dirname(path) in before_commit, f"the directory naming {path} was not fsynced"
+    assert os.path.realpath(blobs.root) in before_commit

@@ -52,6 +52,32 @@ def test_log_history_steps_and_summary(any_ws_env):
     assert summary["loss"] == 0.25 and summary["acc"] == 0.5 and summary["best"] == 0.25
 
 
+def test_finish_writes_the_last_metrics_summary_and_state_in_one_commit(any_ws_env):
+    import sqlalchemy as sa
+
+    run = wandb.init(project="p", config={"lr": 0.1})
+    run.log({"loss": 1.0})
+    run.log({"loss": 0.5})
+    run.summary["best"] = 0.5
+    engine = run.workspace.store._engine
+    commits = []
+
+    def count(conn) -> None:
+        commits.append(conn)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        run.finish()
+    finally:
+        sa.event.remove(engine, "commit", count)
+    # Earlier, history, summary/heartbeat and the state were three commits: a crash between them left a
+    # "running" run with all its metrics, or a finished one without its last rows.
+    assert len(commits) == 1
+    record = _store().get_run(run.entity, "p", run.id)
+    assert (record.state, record.summary, record.config) == ("finished", {"loss": 0.5, "best": 0.5}, {"lr": 0.1})
+    assert [r["loss"] for r in _store().history(record.pk)] == [1.0, 0.5]
+
+
 def test_bad_metric_values_are_clear(ws_env):
     with wandb.init(project="p") as run:
         with pytest.raises(ValueError, match="'img'"):

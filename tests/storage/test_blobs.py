@@ -380,6 +380,75 @@ def test_sync_of_an_empty_store_is_a_no_op(tmp_path: Path):
     assert not (tmp_path / "never-written").exists()
 
 
+def _spy_on_durability(monkeypatch) -> tuple[list[str], list[int]]:
+    """Record what is fsynced (by path) and each syncfs; both still do their work."""
+    fsynced, syncfs_calls = [], []
+    real_fsync, real_syncfs = os.fsync, blobs_mod._syncfs
+
+    def fsync(fd):
+        fsynced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def syncfs(fd):
+        syncfs_calls.append(fd)
+        real_syncfs(fd)
+
+    monkeypatch.setattr(blobs_mod.os, "fsync", fsync)
+    monkeypatch.setattr(blobs_mod, "_syncfs", syncfs)
+    return fsynced, syncfs_calls
+
+
+def test_sync_of_a_few_blobs_fsyncs_them_and_their_directories(tmp_path: Path, monkeypatch):
+    store = BlobStore(str(tmp_path / "blobs"))
+    store.put_bytes(b"first write creates the store")
+    store.sync()  # the store's first sync covers the directories it created (root, tmp) with syncfs
+    hexes = [store.put_bytes(b"blob %d" % i)[0] for i in range(3)]
+    fsynced, syncfs_calls = _spy_on_durability(monkeypatch)
+    store.sync(hexes)
+    root = os.path.realpath(store.root)
+    expected = {os.path.realpath(store.blob_path(h)) for h in hexes}
+    expected |= {f"{root}/{h[:2]}" for h in hexes} | {root, os.path.dirname(root)}
+    assert syncfs_calls == []
+    assert set(fsynced) == expected
+    # Each blob before the directories that name it.
+    assert fsynced.index(f"{root}/{hexes[0][:2]}") > fsynced.index(os.path.realpath(store.blob_path(hexes[0])))
+
+
+def test_sync_of_many_blobs_or_a_new_store_uses_one_syncfs(tmp_path: Path, monkeypatch):
+    fsynced, syncfs_calls = _spy_on_durability(monkeypatch)
+    store = BlobStore(str(tmp_path / "blobs"))
+    first = store.put_bytes(b"into a new store")[0]
+    store.sync([first])  # this store just created its root: syncfs makes the new directories durable too
+    assert (len(syncfs_calls), fsynced) == (1, [])
+    many = [store.put_bytes(b"blob %d" % i)[0] for i in range(blobs_mod.FSYNC_MAX_BLOBS + 1)]
+    store.sync(many)
+    assert (len(syncfs_calls), fsynced) == (2, [])
+    store.sync(many[: blobs_mod.FSYNC_MAX_BLOBS])
+    assert len(syncfs_calls) == 2 and len(fsynced) == blobs_mod.FSYNC_MAX_BLOBS + len(
+        {h[:2] for h in many[: blobs_mod.FSYNC_MAX_BLOBS]}
+    ) + 2
+
+
+def test_sync_of_named_blobs_refuses_a_missing_one(local_store: BlobStore):
+    present = local_store.put_bytes(HELLO)[0]
+    local_store.sync()
+    with pytest.raises(FileNotFoundError, match=md5(b"never stored")):
+        local_store.sync([present, md5(b"never stored")])
+
+
+def test_sync_of_named_blobs_reports_fsync_errors(local_store: BlobStore, monkeypatch):
+    hexdigest = local_store.put_bytes(HELLO)[0]
+    local_store.sync()
+
+    def failing(fd):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(blobs_mod.os, "fsync", failing)
+    with pytest.raises(OSError) as info:
+        local_store.sync([hexdigest])
+    assert info.value.errno == errno.EIO
+
+
 # -- concurrency ----------------------------------------------------------------------------------------------
 
 

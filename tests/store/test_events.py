@@ -421,7 +421,8 @@ def test_no_statement_of_a_commit_needs_a_full_table_scan(store: Store) -> None:
     statements: list[tuple[str, object]] = []
 
     def record(conn, cursor_, statement, parameters, context, executemany) -> None:
-        statements.append((statement, parameters))
+        # An executemany's plan is the plan of one of its rows; EXPLAIN takes one parameter set.
+        statements.append((statement, parameters[0] if executemany and parameters else parameters))
 
     sa.event.listen(store._engine, "before_cursor_execute", record)
     try:

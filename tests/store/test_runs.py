@@ -4,7 +4,9 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
+from wandb_dagster.api.events import read_events
 from wandb_dagster.store import NotFoundError, RunExistsError, RunNotFoundError, Store
 
 from ._helpers import ENTITY, PROJECT
@@ -149,3 +151,74 @@ def test_history_steps_are_unique_and_batches_all_or_nothing(store: Store) -> No
         store.append_history(run.pk, [{"x": 1}])
     with pytest.raises(NotFoundError, match="no run with pk 424242"):
         store.append_history(424242, [{"_step": 0}])
+
+
+def test_history_summary_and_final_state_are_one_commit(store: Store) -> None:
+    run = _create(store)
+    store.append_history(run.pk, [{"_step": 0, "loss": 1.0}])
+    commits = []
+
+    def count(conn) -> None:
+        commits.append(conn)
+
+    sa.event.listen(store._engine, "commit", count)
+    try:
+        store.update_run(
+            run.pk, history=[{"_step": 1, "loss": 0.5}], summary={"loss": 0.5}, state="finished"
+        )
+    finally:
+        sa.event.remove(store._engine, "commit", count)
+    assert len(commits) == 1
+    done = store.get_run(ENTITY, PROJECT, "run1")
+    assert (done.state, done.summary) == ("finished", {"loss": 0.5})
+    assert store.history(run.pk) == [{"_step": 0, "loss": 1.0}, {"_step": 1, "loss": 0.5}]
+    # All or none: a clashing step leaves the state, the summary and the other rows as they were.
+    with pytest.raises(ValueError, match=r"already has step\(s\) \[1\]"):
+        store.update_run(run.pk, history=[{"_step": 2}, {"_step": 1}], summary={"loss": 9.0}, state="crashed")
+    after = store.get_run(ENTITY, PROJECT, "run1")
+    assert (after.state, after.summary, len(store.history(run.pk))) == ("finished", {"loss": 0.5}, 2)
+
+
+def test_a_non_durable_write_cannot_carry_events(store: Store) -> None:
+    run = _create(store)
+    with pytest.raises(RuntimeError, match="non-durable store write appended events"):
+        store.update_run(run.pk, state="finished", summary={"x": 1}, durable=False)
+    assert store.get_run(ENTITY, PROJECT, "run1").state == "running"
+    assert [e.type for e in read_events(store, after=None)] == ["RUN_STATE_CHANGE"]  # the creation's
+    store.update_run(run.pk, history=[{"_step": 0, "x": 1}], summary={"x": 1}, durable=False)
+    assert store.get_run(ENTITY, PROJECT, "run1").summary == {"x": 1} and len(store.history(run.pk)) == 1
+
+
+def test_only_non_durable_writes_skip_the_commit_fsync_on_sqlite(store: Store) -> None:
+    run, version_pk = _create(store), _a_version(store)
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("PRAGMA synchronous", "BEGIN")):
+            sent.append(statement)
+
+    sa.event.listen(store._engine, "before_cursor_execute", record)
+    try:
+        store.update_run(run.pk, summary={"x": 1}, durable=False)
+        store.record_input(run.pk, version_pk, durable=False)
+        store.update_run(run.pk, state="finished")
+        store.update_run(run.pk, summary={"x": 2})
+    finally:
+        sa.event.remove(store._engine, "before_cursor_execute", record)
+    if store.dialect != "sqlite":
+        assert not any(s.startswith("PRAGMA") for s in sent)
+        return
+    # The level is set before BEGIN (SQLite refuses to change it inside a transaction), and only on change.
+    assert sent[:2] == ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"]
+    assert sent.count("PRAGMA synchronous = NORMAL") == 1
+    full = sent.index("PRAGMA synchronous = FULL")
+    assert sent[full + 1] == "BEGIN IMMEDIATE" and sent.count("PRAGMA synchronous = FULL") == 1
+    with store._engine.connect() as conn:  # the pooled connection is FULL (2) again for everyone else
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
+def _a_version(store: Store) -> int:
+    return store.commit_version(
+        ENTITY, PROJECT, "data", "dataset", digest="d" * 32, manifest="{}", size=0, file_count=0, metadata={},
+        description=None, aliases=["latest"], tags=[], run_pk=None,
+    ).version.pk

@@ -32,11 +32,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 _LOGICAL = ("$and", "$or", "$nor")
 _COMPARE = ("$gt", "$gte", "$lt", "$lte")
 _ALL_OPS = ("$eq", "$ne", *_COMPARE, "$in", "$nin", "$exists", "$regex", "$not", "$contains", "$size", "$all")
 _SCALAR = (str, int, float, bool, type(None))
+_PG_DIALECT = postgresql.dialect()  # only asked how column types map to PostgreSQL
 
 
 class _Ctx:
@@ -254,6 +256,11 @@ class SetField(Field):
         raise AssertionError(op)
 
 
+def _is_jsonb(column: Any) -> bool:
+    """Whether ``column`` is ``jsonb`` on PostgreSQL (e.g. ``schema.JSONB_ON_POSTGRES``)."""
+    return isinstance(column.type.dialect_impl(_PG_DIALECT), postgresql.JSONB)
+
+
 class JsonPath(Field):
     """A dotted path into a JSON column (``config.lr``, ``summary_metrics.model1.loss``, ``metadata.acc``)."""
 
@@ -261,6 +268,15 @@ class JsonPath(Field):
 
     def __init__(self, column: Any, keys: Sequence[str]) -> None:
         self.column, self.keys = column, list(keys)
+        # jsonb columns (schema.JSONB_ON_POSTGRES) take the jsonb_* functions on PostgreSQL, json ones json_*.
+        self._pg_prefix = "jsonb_" if _is_jsonb(column) else "json_"
+
+    def _pg(self, name: str) -> Any:
+        """The PostgreSQL JSON function ``name`` (e.g. ``typeof``) for this column's type."""
+        return getattr(sa.func, self._pg_prefix + name)
+
+    def _pg_empty_array(self) -> Any:
+        return sa.literal_column("'[]'::" + self._pg_prefix.rstrip("_"))
 
     # -- typed access, per dialect ---------------------------------------------------------------------
 
@@ -269,12 +285,12 @@ class JsonPath(Field):
         return sa.literal("$" + "".join('."' + key + '"' for key in self.keys), sa.String())
 
     def _pg_json(self) -> Any:
-        return sa.func.json_extract_path(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
+        return self._pg("extract_path")(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
 
     def typeof(self, ctx: _Ctx) -> Any:
         """'number' | 'string' | 'boolean' | 'null' | 'array' | 'object' | 'missing' (never NULL)."""
         if ctx.pg:
-            return sa.func.coalesce(sa.func.json_typeof(self._pg_json()), "missing")
+            return sa.func.coalesce(self._pg("typeof")(self._pg_json()), "missing")
         raw = sa.func.json_type(self.column, self._sqlite_path())
         return sa.case(
             (raw.in_(["integer", "real"]), "number"),
@@ -285,7 +301,7 @@ class JsonPath(Field):
 
     def _raw_type(self, ctx: _Ctx) -> Any:
         if ctx.pg:
-            return sa.func.coalesce(sa.func.json_typeof(self._pg_json()), "missing")
+            return sa.func.coalesce(self._pg("typeof")(self._pg_json()), "missing")
         return sa.func.coalesce(sa.func.json_type(self.column, self._sqlite_path()), "missing")
 
     def _is(self, ctx: _Ctx, kind: str) -> Any:
@@ -306,30 +322,30 @@ class JsonPath(Field):
     def number(self, ctx: _Ctx) -> Any:
         """The value when it is a number, else NULL."""
         if ctx.pg:
-            text = sa.func.json_extract_path_text(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
+            text = self._pg("extract_path_text")(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
             return sa.case((self._is(ctx, "number"), sa.cast(text, sa.Numeric())), else_=None)
         return sa.case((self._is(ctx, "number"), sa.func.json_extract(self.column, self._sqlite_path())), else_=None)
 
     def text(self, ctx: _Ctx) -> Any:
         """The value when it is a string, else NULL."""
         if ctx.pg:
-            text = sa.func.json_extract_path_text(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
+            text = self._pg("extract_path_text")(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
             return sa.case((self._is(ctx, "string"), text), else_=None)
         return sa.case((self._is(ctx, "string"), sa.func.json_extract(self.column, self._sqlite_path())), else_=None)
 
     def _is_bool(self, ctx: _Ctx, value: bool) -> Any:
         if ctx.pg:
-            text = sa.func.json_extract_path_text(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
+            text = self._pg("extract_path_text")(self.column, *[sa.literal(k, sa.String()) for k in self.keys])
             return sa.and_(self._is(ctx, "boolean"), text == ("true" if value else "false"))
         return self._raw_type(ctx) == ("true" if value else "false")
 
     def _element_exists(self, ctx: _Ctx, value: Any) -> Any:
         """Some element of the array at this path equals ``value`` (typed)."""
         if ctx.pg:
-            array = sa.case((self._is(ctx, "array"), self._pg_json()), else_=sa.literal_column("'[]'::json"))
-            elements = sa.func.json_array_elements(array).table_valued("value").alias("el")
+            array = sa.case((self._is(ctx, "array"), self._pg_json()), else_=self._pg_empty_array())
+            elements = self._pg("array_elements")(array).table_valued("value").alias("el")
             el = elements.c.value
-            kind = sa.func.json_typeof(el)
+            kind = self._pg("typeof")(el)
             text = el.op("#>>")(sa.literal_column("'{}'"))
             if isinstance(value, bool):
                 match = sa.and_(kind == "boolean", text == ("true" if value else "false"))
@@ -354,8 +370,8 @@ class JsonPath(Field):
 
     def _array_length(self, ctx: _Ctx) -> Any:
         if ctx.pg:
-            return sa.func.json_array_length(
-                sa.case((self._is(ctx, "array"), self._pg_json()), else_=sa.literal_column("'[]'::json"))
+            return self._pg("array_length")(
+                sa.case((self._is(ctx, "array"), self._pg_json()), else_=self._pg_empty_array())
             )
         return sa.func.json_array_length(self.column, self._sqlite_path())
 

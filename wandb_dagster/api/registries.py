@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.api.filters import COLLECTION_FIELDS, REGISTRY_FIELDS, VERSION_FIELDS, compile_filter
-from wandb_dagster.api.objects import ArtifactCollection, collections_paginator, versions_paginator
+from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record, collections_paginator
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.store import queries
 from wandb_dagster.store import schema as db
@@ -35,30 +35,40 @@ if TYPE_CHECKING:
 class _Scope:
     """Conditions accumulated along a registries -> collections -> versions chain."""
 
-    def __init__(self, ws: "Workspace", organization: str, where: list[Any], selective: bool = False) -> None:
-        self.ws, self.organization, self.where, self.selective = ws, organization, where, selective
+    def __init__(
+        self, ws: "Workspace", organization: str, where: list[Any], drivers: tuple[queries.Driver, ...] = ()
+    ) -> None:
+        self.ws, self.organization, self.where, self.drivers = ws, organization, where, drivers
 
     def narrowed(self, filter: Mapping[str, Any] | None, fields: Any) -> "_Scope":
         if filter is None:
             return self
         where = [*self.where, compile_filter(filter, fields, self.ws.store.dialect)]
-        return _Scope(self.ws, self.organization, where, self.selective or _requires_alias_or_tag(filter, fields))
+        return _Scope(self.ws, self.organization, where, (*self.drivers, *_required_values(filter, fields)))
 
 
-def _requires_alias_or_tag(filter: Mapping[str, Any], fields: Any) -> bool:
-    """True when a versions filter can only match versions holding given alias or tag values (so an index
-    on them narrows the search, whatever else it says)."""
+def _required_values(filter: Mapping[str, Any], fields: Any) -> list[queries.Driver]:
+    """The alias or tag values a versions filter requires (each entry: the version holds one of ``values``),
+    read from its top level and ``$and``s. The store may start from their index (migration 0003)."""
     if fields is not VERSION_FIELDS:
-        return False
+        return []
+    found: list[queries.Driver] = []
     for key, value in filter.items():
-        if key == "$and" and isinstance(value, list) and any(_requires_alias_or_tag(v, fields) for v in value if isinstance(v, Mapping)):
-            return True
-        if key in ("alias", "tag"):
+        if key == "$and" and isinstance(value, (list, tuple)):
+            for sub in value:
+                if isinstance(sub, Mapping):
+                    found += _required_values(sub, fields)
+        elif key in ("alias", "tag"):
             if isinstance(value, str):
-                return True
-            if isinstance(value, Mapping) and any(op in ("$eq", "$in", "$all", "$contains") for op in value):
-                return True
-    return False
+                found.append(queries.Driver(key, (value,)))
+            elif isinstance(value, Mapping):
+                for op, arg in value.items():
+                    if op in ("$eq", "$contains") and isinstance(arg, str):
+                        found.append(queries.Driver(key, (arg,)))
+                    elif op in ("$in", "$all") and isinstance(arg, (list, tuple)) and all(isinstance(a, str) for a in arg):
+                        # $in: one of them; $all: each of them (any one is a valid driver).
+                        found += [queries.Driver(key, tuple(arg))] if op == "$in" else [queries.Driver(key, (a,)) for a in arg]
+    return found
 
 
 def _registry_scope(ws: "Workspace", organization: str) -> _Scope:
@@ -156,8 +166,13 @@ class Versions(Paginator["Artifact"]):
     collection name and index."""
 
     def __init__(self, scope: _Scope, per_page: int = 100) -> None:
-        inner = versions_paginator(scope.ws, scope.where, per_page, selective=scope.selective)
-        super().__init__(inner._fetch, inner._count, per_page)
+        ws, where, drivers = scope.ws, scope.where, scope.drivers
+
+        def fetch(after: Any, limit: int) -> tuple[list["Artifact"], Any]:
+            records, last = queries.version_page(ws.store, where, after=after, limit=limit, drivers=drivers)
+            return [artifact_from_record(ws, r) for r in records], last
+
+        super().__init__(fetch, lambda: queries.version_count(ws.store, where), per_page)
 
 
 def registries(ws: "Workspace", organization: str, filter: Mapping[str, Any] | None, per_page: int = 100) -> Registries:

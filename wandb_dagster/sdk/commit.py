@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
 
 
-def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
+def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> set[str]:
+    """Store every blob the draft names that ``ws`` lacks; returns the digests (hex) of all it names."""
     source = artifact._ws or ws
     wanted: dict[str, str | None] = {}  # hex -> a local file that holds the bytes, if any
     sizes: dict[str, int] = {}
@@ -31,17 +32,19 @@ def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> None:
                 wanted[hexdigest] = entry.local_path
             if entry.size is not None:
                 sizes[hexdigest] = entry.size
+    named = set(wanted)
     if source is ws:
         # add_file/add_dir already checked or wrote these blobs in this store (gc leaves recent blobs alone).
         wanted = {h: p for h, p in wanted.items() if h not in artifact._present}
     if not wanted:
-        return
+        return named
     present = ws.blobs.exists_many(wanted, sizes=sizes)
     missing = [h for h in wanted if h not in present]
     if not missing:
-        return
+        return named
     with tempfile.TemporaryDirectory(prefix="wandb-dagster-stage-") as staging:
         _put_missing(ws, source, artifact, wanted, sizes, missing, staging)
+    return named
 
 
 def _put_missing(
@@ -127,8 +130,10 @@ def commit_artifact(
         artifact.metadata = validate_metadata(artifact.metadata)
         if artifact._incremental:
             _merge_latest(ws, artifact, entity, project)
-        _ensure_blobs(ws, artifact)
-        ws.blobs.sync()
+        named = _ensure_blobs(ws, artifact)
+        # Every blob the version names, not only those written here: one found already stored may be
+        # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
+        ws.blobs.sync(named)
     manifest = artifact.manifest
     result = ws.store.commit_version(
         entity,

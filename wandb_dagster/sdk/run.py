@@ -280,16 +280,22 @@ class Run:
         ):
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, **final: Any) -> None:
+        """Write buffered history rows, the summary if it changed and a heartbeat, in one transaction
+        (with ``final`` fields, e.g. the finished state, in the same one).
+
+        A flush while the run goes on is not durable on its own (no fsync on SQLite): a power cut before the
+        next durable commit (at the latest, finish) may lose it, as a crashed W&B run loses its last
+        records; store/engine.py says why that is safe. The final one is durable.
+        """
         with self._lock:
-            if self._history_buffer:
-                self._ws.store.append_history(self._pk, self._history_buffer)
-                self._history_buffer = []
-            fields: dict[str, Any] = {"heartbeat_at": datetime.now(timezone.utc)}
+            fields: dict[str, Any] = {"heartbeat_at": datetime.now(timezone.utc), **final}
             if self._dirty_summary:
                 fields["summary"] = dict(self.summary)
-                self._dirty_summary = False
-            self._ws.store.update_run(self._pk, **fields)
+            self._ws.store.update_run(self._pk, history=self._history_buffer, durable=bool(final), **fields)
+            # Only once committed: after a failed write the rows and the summary are still pending.
+            self._history_buffer = []
+            self._dirty_summary = False
             self._last_flush = time.monotonic()
 
     def _persist_config(self) -> None:
@@ -316,11 +322,10 @@ class Run:
         with self._lock:
             self._commit_pending()
             self._dirty_summary = True
-            self._flush()
+            # The last history rows, the summary and the final state are one commit: a run never ends up
+            # "finished" without its last metrics, nor with them but still "running".
             state = "finished" if not exit_code else "failed"
-            self._ws.store.update_run(
-                self._pk, state=state, config=dict(self.config), finished_at=datetime.now(timezone.utc)
-            )
+            self._flush(state=state, config=dict(self.config), finished_at=datetime.now(timezone.utc))
             self._finished = True
         _active_runs.discard(self)
         if _global_run is self:
@@ -419,7 +424,8 @@ class Run:
             raise ValueError(
                 f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not the requested {type!r}."
             )
-        self._ws.store.record_input(self._pk, artifact._record.pk)
+        # Lineage of a running run: made durable by the run's next durable commit at the latest (finish).
+        self._ws.store.record_input(self._pk, artifact._record.pk, durable=False)
         return artifact
 
     def _committed_here(self, artifact: Artifact, aliases: Iterable[str] | None) -> Artifact:

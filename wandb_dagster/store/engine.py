@@ -8,6 +8,19 @@ SQLAlchemy emits BEGIN itself (the recipe in SQLAlchemy's SQLite dialect documen
 transaction can start with ``BEGIN IMMEDIATE``: it takes the database write lock up front, which serialises
 writers across processes and avoids the deadlock of two readers both trying to upgrade to writers.
 
+Why not ``synchronous=NORMAL`` for everything (it skips the WAL fsync at COMMIT; the database stays
+consistent, but a power cut or OS crash, not an application crash, may roll back the last commits): blobs
+are synced before the version that names them commits, so a lost commit only ever loses a whole version,
+never leaves one without its blobs (invariant 1 would hold). But a commit the caller was told about could
+vanish and its numbers be handed out again: an index ``vN`` someone recorded (a Dagster materialization)
+would name other content after the restart (invariants 2 and 4), and an event id a sensor's cursor has
+passed would be reused by a new event the sensor then never sees (invariant 5). So every transaction stays
+FULL unless its writer opts in with :func:`relaxed_write_engine`: a running run's own bookkeeping (history,
+summary, heartbeat, input lineage), which carries no event (Store refuses events there). In WAL mode a
+later FULL commit, by any transaction of any process, fsyncs the log and with it every frame before it, so
+such a commit is lost only if the power fails before the next durable commit (the run's finish is one) and
+before the kernel's own writeback (about 30 s): what a W&B user expects to lose from a run that crashed.
+
 PostgreSQL: ``postgresql://`` selects psycopg 3. The pool is small because every process of a pipeline
 (many Dagster steps on many machines) holds its own, and connections are checked before use because a
 client library sits idle for long stretches (a training epoch) while firewalls drop idle connections.
@@ -29,6 +42,10 @@ SQLITE_BUSY_TIMEOUT_MS = 120_000
 
 # Execution option selecting how an SQLite transaction begins; see write_engine().
 _BEGIN_OPTION = "wandb_dagster_sqlite_begin"
+# Execution option selecting the transaction's PRAGMA synchronous level; see relaxed_write_engine(). Also the
+# key under which a connection remembers its current level (SQLite refuses to change it inside a transaction,
+# so it is set before BEGIN, and only when it differs).
+_SYNC_OPTION = "wandb_dagster_sqlite_synchronous"
 
 
 def make_url(url: str | URL) -> URL:
@@ -107,6 +124,15 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
 
 
+def relaxed_write_engine(engine: Engine) -> Engine:
+    """Like :func:`write_engine`, for writes a power cut may take back (SQLite ``synchronous=NORMAL``).
+
+    Only for a running run's own bookkeeping (see this module's docstring for why that is safe and nothing
+    else is); PostgreSQL ignores the option.
+    """
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE", _SYNC_OPTION: "NORMAL"})
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -125,7 +151,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+        options = conn.get_execution_options()
+        level = options.get(_SYNC_OPTION, "FULL")
+        if conn.info.get(_SYNC_OPTION, "FULL") != level:
+            conn.exec_driver_sql(f"PRAGMA synchronous = {level}")
+            conn.info[_SYNC_OPTION] = level
+        conn.exec_driver_sql(options.get(_BEGIN_OPTION, "BEGIN"))
 
 
 def _discard_connections_after_fork(engine: Engine) -> None:

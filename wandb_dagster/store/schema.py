@@ -12,7 +12,10 @@ Conventions:
 - Text columns have no length: limits are validated once, in the SDK, so both backends accept the same
   values.
 - JSON columns are ``sqlalchemy.JSON`` (``json`` on PostgreSQL, text on SQLite): key order is preserved and
-  values round-trip identically on both.
+  values round-trip identically on both. Exception: ``versions.metadata`` is ``jsonb`` on PostgreSQL
+  (:data:`JSONB_ON_POSTGRES`, migration 0004) because the query API filters on it and ``json`` is re-parsed
+  by every JSON function call; it round-trips equal as a dict, but PostgreSQL returns its object keys in
+  jsonb's order (shorter keys first), and nothing derived from it (digest, manifest) depends on key order.
 - Timestamps are :class:`UTCDateTime`: aware UTC datetimes in and out on both backends.
 """
 
@@ -22,10 +25,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+# JSON that PostgreSQL stores parsed (jsonb), for columns the query API filters on; see the module docstring.
+JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -182,7 +189,7 @@ versions = sa.Table(
     sa.Column("digest", sa.String(), nullable=False),
     sa.Column("size", sa.BigInteger(), nullable=False),
     sa.Column("file_count", sa.Integer(), nullable=False),
-    sa.Column("metadata", sa.JSON(), nullable=False),
+    sa.Column("metadata", JSONB_ON_POSTGRES, nullable=False),
     sa.Column("description", sa.Text()),
     sa.Column("state", sa.String(), nullable=False),
     sa.Column("created_by_run_pk", sa.Integer(), sa.ForeignKey("runs.id")),

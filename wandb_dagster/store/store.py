@@ -11,6 +11,7 @@ same lock. Everything a commit writes is in one transaction: a crash at any poin
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import string
@@ -23,7 +24,14 @@ import sqlalchemy as sa
 
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import schema as db
-from wandb_dagster.store.engine import create_engine, make_url, sqlite_path, write_engine
+from wandb_dagster.store.engine import (
+    create_engine,
+    json_dumps,
+    make_url,
+    relaxed_write_engine,
+    sqlite_path,
+    write_engine,
+)
 from wandb_dagster.store.errors import (
     AliasInUseError,
     NotFoundError,
@@ -82,6 +90,7 @@ class Store:
     def __init__(self, engine: sa.Engine, url: str, storage_root: str) -> None:
         self._engine = engine
         self._writer = write_engine(engine)
+        self._relaxed_writer = relaxed_write_engine(engine)
         self._url = url
         self._storage_root = storage_root
 
@@ -166,8 +175,10 @@ class Store:
         now = _now()
         with self._write() as conn:
             project_id = self._project_id(conn, entity, project, now)
-            run_pk = self._locked_run_pk(conn, project_id, run_id)
-            if run_pk is None and resume != "must":
+            if resume != "must":
+                # Insert first: a new run (every Dagster step, most init() calls) costs no lookup before and
+                # no read-back after; an existing id (a conflict, nothing written) continues below.
+                config, tags = json.loads(json_dumps(config or {})), list(tags or [])
                 run_pk = conn.execute(
                     _insert(conn, db.runs)
                     .values(
@@ -175,9 +186,9 @@ class Store:
                         run_id=run_id,
                         display_name=display_name,
                         state="running",
-                        config=config or {},
+                        config=config,
                         summary={},
-                        tags=list(tags or []),
+                        tags=tags,
                         group_name=group,
                         job_type=job_type,
                         notes=notes,
@@ -191,9 +202,14 @@ class Store:
                 ).scalar()
                 if run_pk is not None:
                     self._run_state_event(conn, entity, project, run_id, None, "running", now)
-                    return self._run(conn, run_pk)
-                # Created by a concurrent caller between our lookup and insert: treat it as existing.
-                run_pk = self._locked_run_pk(conn, project_id, run_id)
+                    # What a read-back would return (config decoded afresh, so the caller owns it).
+                    return RunRecord(
+                        pk=run_pk, id=run_id, entity=entity, project=project, display_name=display_name,
+                        state="running", config=config, summary={}, tags=tags, group=group, job_type=job_type,
+                        notes=notes, host=host, username=username, created_at=now, heartbeat_at=now,
+                        finished_at=None,
+                    )
+            run_pk = self._locked_run_pk(conn, project_id, run_id)
             path = f"{entity}/{project}/{run_id}"
             if run_pk is None:
                 raise RunNotFoundError(
@@ -224,49 +240,69 @@ class Store:
             ).first()
         return None if row is None else _run_record(row)
 
-    def update_run(self, run_pk: int, **fields: Any) -> None:
+    def update_run(
+        self, run_pk: int, *, history: Sequence[dict[str, Any]] = (), durable: bool = True, **fields: Any
+    ) -> None:
         """Set the given fields of run ``run_pk``; JSON fields (config, summary, tags) are replaced whole.
 
         A change of ``state`` appends a RUN_STATE_CHANGE event (previous and new state) in the same transaction.
+        ``history`` rows (as for :meth:`append_history`) are appended in that transaction too, so that a run's
+        last metrics, its summary and its final state are one commit, all or none. ``durable=False`` is for a
+        running run's own periodic flush: on SQLite a power cut may then take the commit back (store/engine.py
+        says why that is acceptable there); it cannot be combined with a change of ``state``.
+
+        Example::
+
+            >>> store.update_run(run.pk, history=[{"_step": 0, "loss": 0.5}], summary={"loss": 0.5},
+            ...     state="finished")                                                  # doctest: +SKIP
         """
         unknown = sorted(set(fields) - set(_RUN_FIELDS))
         if unknown:
             raise ValueError(f"update_run() got unknown field(s) {unknown}; valid fields: {sorted(_RUN_FIELDS)}")
+        params = _history_params(run_pk, history)
         if not fields:
+            self._insert_history(run_pk, params, durable)
             return
         values = {_RUN_FIELDS[name]: value for name, value in fields.items()}
         for name, empty in (("config", {}), ("summary", {}), ("tags", [])):
             if name in values and values[name] is None:
                 values[name] = empty
-        with self._write() as conn:
-            before = None
-            if "state" in values:
-                # Locked, so that two concurrent state changes report consistent previous states.
-                before = conn.execute(
-                    _RUNS.with_only_columns(
-                        db.runs.c.state, db.entities.c.name, db.projects.c.name, db.runs.c.run_id
-                    )
-                    .where(db.runs.c.id == run_pk)
-                    .with_for_update(of=db.runs)
-                ).first()
-            updated = conn.execute(sa.update(db.runs).where(db.runs.c.id == run_pk).values(values)).rowcount
-            if before is not None and before[0] != values["state"]:
-                self._run_state_event(conn, before[1], before[2], before[3], before[0], values["state"], _now())
+        try:
+            with self._write(durable) as conn:
+                before = None
+                if "state" in values:
+                    # Locked, so that two concurrent state changes report consistent previous states. Before
+                    # the history insert: on PostgreSQL its foreign key takes a share lock on the run, and two
+                    # transactions upgrading their share locks would deadlock.
+                    before = conn.execute(
+                        _RUNS.with_only_columns(
+                            db.runs.c.state, db.entities.c.name, db.projects.c.name, db.runs.c.run_id
+                        )
+                        .where(db.runs.c.id == run_pk)
+                        .with_for_update(of=db.runs)
+                    ).first()
+                if params:
+                    conn.execute(sa.insert(db.run_history), params)
+                updated = conn.execute(sa.update(db.runs).where(db.runs.c.id == run_pk).values(values)).rowcount
+                if before is not None and before[0] != values["state"]:
+                    self._run_state_event(conn, before[1], before[2], before[3], before[0], values["state"], _now())
+        except sa.exc.IntegrityError:
+            if not params:
+                raise
+            raise self._history_conflict(run_pk, [p["step"] for p in params]) from None
         if not updated:
             raise NotFoundError(f"no run with pk {run_pk}; create it with create_run() first")
 
-    def append_history(self, run_pk: int, rows: Sequence[dict[str, Any]]) -> None:
-        """Append history rows (each with an integer ``_step`` not yet used by this run), all or none."""
-        if not rows:
+    def append_history(self, run_pk: int, rows: Sequence[dict[str, Any]], *, durable: bool = True) -> None:
+        """Append history rows (each with an integer ``_step`` not yet used by this run), all or none.
+        ``durable`` as for :meth:`update_run`."""
+        self._insert_history(run_pk, _history_params(run_pk, rows), durable)
+
+    def _insert_history(self, run_pk: int, params: list[dict[str, Any]], durable: bool) -> None:
+        if not params:
             return
-        params = []
-        for row in rows:
-            step = row.get("_step")
-            if not isinstance(step, int) or isinstance(step, bool):
-                raise ValueError(f"history row {row!r} has no integer '_step'; every row needs one")
-            params.append({"run_pk": run_pk, "step": step, "row": row})
         try:
-            with self._write() as conn:
+            with self._write(durable) as conn:
                 conn.execute(sa.insert(db.run_history), params)
         except sa.exc.IntegrityError:
             raise self._history_conflict(run_pk, [p["step"] for p in params]) from None
@@ -676,9 +712,10 @@ class Store:
                 if alias == "latest":
                     self._latest_to_newest(conn, collection_id)
 
-    def record_input(self, run_pk: int, version_pk: int) -> None:
-        """Record that run ``run_pk`` used version ``version_pk`` (idempotent)."""
-        self._record_lineage(run_pk, version_pk, "input")
+    def record_input(self, run_pk: int, version_pk: int, *, durable: bool = True) -> None:
+        """Record that run ``run_pk`` used version ``version_pk`` (idempotent); ``durable`` as for
+        :meth:`update_run` (a running run's ``use_artifact`` passes False)."""
+        self._record_lineage(run_pk, version_pk, "input", durable)
 
     def record_output(self, run_pk: int, version_pk: int) -> None:
         """Record that run ``run_pk`` produced version ``version_pk`` (idempotent)."""
@@ -785,13 +822,18 @@ class Store:
     # ------------------------------------------------------------------ helpers
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with _unwrapped_value_errors(), self._writer.begin() as conn:
+    def _write(self, durable: bool = True) -> Iterator[sa.Connection]:
+        writer = self._writer if durable else self._relaxed_writer
+        with _unwrapped_value_errors(), writer.begin() as conn:
             # Events appended by the mutation are written last, just before COMMIT (store/events.py says
             # why); an exception skips the flush and the rollback takes the change and its events away.
             _events.begin(conn)
             try:
                 yield conn
+                if not durable and conn.info.get(_events._PENDING):
+                    # A commit a power cut may take back must not carry events: the ids could be handed out
+                    # again after a sensor has read them (invariant 5; store/engine.py).
+                    raise RuntimeError("a non-durable store write appended events; write it with durable=True")
                 _events.flush(conn)
             finally:
                 _events.discard(conn)
@@ -1151,9 +1193,9 @@ class Store:
             .on_conflict_do_nothing()
         )
 
-    def _record_lineage(self, run_pk: int, version_pk: int, direction: str) -> None:
+    def _record_lineage(self, run_pk: int, version_pk: int, direction: str, durable: bool = True) -> None:
         try:
-            with self._write() as conn:
+            with self._write(durable) as conn:
                 self._link_run(conn, run_pk, version_pk, direction)
         except sa.exc.IntegrityError:
             # Duplicates are ignored, so this is a foreign key: the run or the version does not exist.
@@ -1342,6 +1384,16 @@ def _run_record(row: sa.Row[Any]) -> RunRecord:
         heartbeat_at=row.heartbeat_at,
         finished_at=row.finished_at,
     )
+
+
+def _history_params(run_pk: int, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    params = []
+    for row in rows:
+        step = row.get("_step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise ValueError(f"history row {row!r} has no integer '_step'; every row needs one")
+        params.append({"run_pk": run_pk, "step": step, "row": row})
+    return params
 
 
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
