@@ -326,3 +326,25 @@ def test_a_draft_of_a_bucket_version_logs_into_a_local_workspace(remote: Remote,
         root = Path(copied.download(root=str(tmp_path / "out")))
     assert read_tree(root) == files
     assert len(list((tmp_path / "local-blobs").rglob("*"))) > len(files)  # blobs were copied, not referenced
+
+
+def test_a_draft_missing_one_bucket_blob_names_that_entry(remote: Remote, remote_ws: Path, tmp_path) -> None:
+    make_tree(remote_ws / "data", n=3, large=True)
+    with wandb.init(project="p") as run:
+        logged = run.log_artifact(str(remote_ws / "data"), name="ds", type="dataset")
+    # A small blob goes missing; the large one (streamed after the small ones) must still be fetched, so the
+    # error names only the entry that is really gone.
+    gone = "part-00.bin"
+    hexdigest = b64_to_hex(logged.manifest.entries[gone].digest)
+    key = f"team-ws/{hexdigest[:2]}/{hexdigest[2:]}"
+    if remote.kind == "s3":
+        remote.server.client().delete_object(Bucket=remote.bucket, Key=key)
+    else:
+        remote.server.filesystem().rm(f"{remote.bucket}/{key}")
+    draft = wandb.Api(overrides={"project": "p"}).artifact("ds:v0").new_draft()
+    local = {"database_url": f"sqlite:///{tmp_path / 'local.db'}", "storage_root": str(tmp_path / "local-blobs")}
+    with wandb.init(project="copy", settings=local) as run:
+        with pytest.raises(ValueError, match=rf"stored copy of {gone!r}") as info:
+            run.log_artifact(draft)
+    others = [name for name in logged.manifest.entries if name != gone]
+    assert not any(repr(name) in str(info.value) for name in others)

@@ -67,7 +67,14 @@ def _put_missing(
         try:
             source.blobs.get_files(fetch)
         except FileNotFoundError:
-            pass  # reported below, per entry, with the entry's name
+            # The batch stops at the first missing blob: fetch the others one by one, so only the blobs that
+            # are really gone are reported below, per entry, with the entry's name.
+            for item in fetch:
+                if not os.path.exists(item[2]):
+                    try:
+                        source.blobs.get_files([item])
+                    except FileNotFoundError:
+                        pass
         for hexdigest, _, dest in fetch:
             if os.path.exists(dest):
                 wanted[hexdigest] = dest
