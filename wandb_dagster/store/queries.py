@@ -339,7 +339,7 @@ def collection_page(
             )
         ):
             tags.setdefault(collection_id, []).append(tag)
-    return [_collection_record(row, tags.get(row.id, [])) for row in rows], rows[-1].id
+    return [CollectionRecord.from_row(row, tags.get(row.id, [])) for row in rows], rows[-1].id
 
 
 def collection_count(store: Any, where: Sequence[Any]) -> int:
@@ -350,22 +350,6 @@ def collection_count(store: Any, where: Sequence[Any]) -> int:
 def collection_by_id(store: Any, collection_id: int) -> CollectionRecord | None:
     records, _ = collection_page(store, [db.collections.c.id == collection_id], after=None, limit=1)
     return records[0] if records else None
-
-
-def _collection_record(row: Any, tags: list[str]) -> CollectionRecord:
-    return CollectionRecord(
-        pk=row.id,
-        entity=row.entity,
-        project=row.project,
-        name=row.name,
-        type=row.type,
-        kind=row.kind,
-        description=row.description,
-        tags=sorted(tags),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        next_index=row.next_index,
-    )
 
 
 def collection_aliases(store: Any, collection_id: int) -> list[str]:

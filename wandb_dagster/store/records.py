@@ -8,6 +8,7 @@ timezone-aware UTC ``datetime`` objects on every backend. ``aliases`` and ``tags
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +83,23 @@ class CollectionRecord:
     created_at: datetime
     updated_at: datetime
     next_index: int  # the index the next new member gets; equals the number of members ever added
+
+    @classmethod
+    def from_row(cls, row: Any, tags: Iterable[str]) -> "CollectionRecord":
+        """From a row of collections joined with its project (``project``) and entity (``entity``) names."""
+        return cls(
+            pk=row.id,
+            entity=row.entity,
+            project=row.project,
+            name=row.name,
+            type=row.type,
+            kind=row.kind,
+            description=row.description,
+            tags=sorted(tags),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            next_index=row.next_index,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

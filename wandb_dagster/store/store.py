@@ -798,19 +798,7 @@ class Store:
             tags = conn.execute(
                 sa.select(db.collection_tags.c.tag).where(db.collection_tags.c.collection_id == row.id)
             ).scalars()
-            return CollectionRecord(
-                pk=row.id,
-                entity=row.entity,
-                project=row.project,
-                name=row.name,
-                type=row.type,
-                kind=row.kind,
-                description=row.description,
-                tags=sorted(tags),
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                next_index=row.next_index,
-            )
+            return CollectionRecord.from_row(row, tags)
 
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""
