@@ -143,7 +143,7 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             # busy_timeout first, so that switching to WAL waits for a concurrent opener instead of failing.
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -175,3 +175,22 @@ def _discard_connections_after_fork(engine: Engine) -> None:
                 f"connection record belongs to pid {connection_record.info['pid']}, "
                 f"attempting to check out in pid {os.getpid()}"
             )
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    # Switching the journal mode needs an exclusive lock and SQLite does not always run the busy handler
+    # for it, so several processes opening a new database at once can get "database is locked" here:
+    # once one of them has switched, the mode is persistent, so retry until it is WAL or the timeout ends.
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
