@@ -61,6 +61,7 @@ def test_a_training_and_promotion_walkthrough_as_a_sensor_sees_it(api_env) -> No
     with wandb.init(project="train") as run:
         better = _log(run, "weights-2")
         better.link("wandb-registry-model/Classifiers", aliases=["production"])
+        linker = run.id
     with wandb.init(project="train", id="promoter") as run:
         run.link_artifact(model, "wandb-registry-model/Classifiers", aliases=["production"])
     promoted = api.events(after=page.cursor, types=["ADD_ARTIFACT_ALIAS", "REMOVE_ARTIFACT_ALIAS"],
@@ -71,7 +72,8 @@ def test_a_training_and_promotion_walkthrough_as_a_sensor_sees_it(api_env) -> No
         ("ADD_ARTIFACT_ALIAS", "v0", {"previous_version": "v1"}),
     ]
     assert api.artifact(promoted[-1].artifact_name).id == model.id
-    assert [e.run_id for e in promoted[1:]] == ["promoter", "promoter"]  # run.link_artifact names its run
+    # run.link_artifact names its run; so does Artifact.link inside a run.
+    assert [e.run_id for e in promoted] == [linker, "promoter", "promoter"]
     # Changing aliases and tags with save(), and unlinking, are events too.
     fetched = api.artifact("tester/wandb-registry-model/Classifiers:production")
     fetched.aliases.append("champion")
@@ -79,14 +81,26 @@ def test_a_training_and_promotion_walkthrough_as_a_sensor_sees_it(api_env) -> No
     mark = api.event_cursor()
     fetched.save()
     fetched.unlink()
-    assert [(e.type, e.alias or e.tag) for e in api.events(after=mark)] == [
-        ("ADD_ARTIFACT_ALIAS", "champion"),
-        ("REMOVE_ARTIFACT_TAG", "nlp"),
-        ("REMOVE_ARTIFACT_ALIAS", "champion"),
-        ("REMOVE_ARTIFACT_ALIAS", "production"),
-        ("REMOVE_ARTIFACT_ALIAS", "staging"),
-        ("UNLINK_ARTIFACT", None),
+    assert [(e.type, e.alias or e.tag, e.run_id) for e in api.events(after=mark)] == [
+        ("ADD_ARTIFACT_ALIAS", "champion", None),  # no run active: no acting run
+        ("REMOVE_ARTIFACT_TAG", "nlp", None),
+        ("REMOVE_ARTIFACT_ALIAS", "champion", None),
+        ("REMOVE_ARTIFACT_ALIAS", "production", None),
+        ("REMOVE_ARTIFACT_ALIAS", "staging", None),
+        ("UNLINK_ARTIFACT", None, None),
     ]
+    # Inside a run, save() and delete() name it.
+    with wandb.init(project="train", id="curator") as run:
+        mark = api.event_cursor()
+        kept = api.artifact("tester/train/clf:v0")
+        kept.tags = ["curated"]
+        kept.save()
+        spare = _log(run, "weights-3")
+        spare.delete(delete_aliases=True)
+    assert {(e.type, e.run_id) for e in api.events(after=mark) if e.type != "CREATE_ARTIFACT"} >= {
+        ("ADD_ARTIFACT_TAG", "curator"),
+        ("DELETE_ARTIFACT", "curator"),
+    }
 
 
 def test_pages_cursors_and_has_more(store: Store) -> None:

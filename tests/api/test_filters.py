@@ -341,6 +341,8 @@ def test_reference_evaluator_examples():
         ({"metadata.a": {"b": 1}}, VERSION_FIELDS, r"dict without operators"),
         ({"metadata.a": [1]}, VERSION_FIELDS, r"for arrays use \$contains"),
         ({"type": "model"}, COLLECTION_FIELDS, r"valid fields: \['created_at', 'description', 'name', 'tag', 'updated_at'\]"),
+        ({"config.seed": 2**70}, RUN_FIELDS, r"filter value 1180591620717411303424 for 'config.seed' is outside the 64-bit"),
+        ({"metadata.n": {"$in": [1, -(2**64)]}}, VERSION_FIELDS, r"-18446744073709551616 for 'metadata.n'.*as a float"),
     ],
 )
 def test_bad_filters_say_what_is_valid(flt, fields, message):

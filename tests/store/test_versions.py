@@ -242,9 +242,7 @@ def test_commit_into_a_registry_portfolio_is_refused(store: Store) -> None:
         )
 
 
-@pytest.mark.parametrize("id_list_max", [1, 500], ids=["by-subquery", "by-ids"])
-def test_listing_attaches_each_versions_aliases_and_tags(store: Store, monkeypatch, id_list_max: int) -> None:
-    monkeypatch.setattr("wandb_dagster.store.store._ID_LIST_MAX", id_list_max)
+def test_listing_attaches_each_versions_aliases_and_tags(store: Store) -> None:
     for i in range(4):
         commit(store, f"d{i}", aliases=["latest", f"a{i}"], tags=[f"t{i}", "all"])
     coll = store.collection(ENTITY, PROJECT, "dataset")

@@ -546,9 +546,24 @@ def _field(name: str, field: Field, value: Any, ctx: _Ctx) -> Any:
     return _operator(name, field, "$eq", value, ctx)
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_integers(name: str, value: Any) -> None:
+    # SQLite binds integers as 64-bit and the driver fails with OverflowError beyond; PostgreSQL would take
+    # them. Refusing them on both keeps the two backends giving the same answers.
+    for item in value if isinstance(value, (list, tuple)) else (value,):
+        if isinstance(item, int) and not isinstance(item, bool) and not _INT64[0] <= item <= _INT64[1]:
+            raise ValueError(
+                f"filter value {item!r} for {name!r} is outside the 64-bit integer range the store compares; "
+                f"pass it as a float ({float(item)!r}) to compare approximately"
+            )
+
+
 def _operator(name: str, field: Field, op: str, value: Any, ctx: _Ctx) -> Any:
     if op not in field.ops:
         raise ValueError(f"unknown operator {op!r} for {name!r}; valid operators for it: {list(field.ops)}")
+    _check_integers(name, value)
     if op == "$ne":
         return sa.not_(field.compile(name, "$eq", value, ctx))
     if op == "$nin":

@@ -149,13 +149,11 @@ class ArtifactCollection:
         return hash(("collection", self._record.pk))
 
 
-def versions_paginator(
-    ws: "Workspace", where: list[Any], per_page: int | None, selective: bool = False
-) -> "Paginator[Artifact]":
+def versions_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[Artifact]":
     from wandb_dagster.api.paginator import Paginator
 
     def fetch(after: Any, limit: int) -> tuple[list[Artifact], Any]:
-        records, last = queries.version_page(ws.store, where, after=after, limit=limit, selective=selective)
+        records, last = queries.version_page(ws.store, where, after=after, limit=limit)
         return [artifact_from_record(ws, r) for r in records], last
 
     return Paginator(fetch, lambda: queries.version_count(ws.store, where), per_page)

@@ -753,6 +753,7 @@ class Artifact:
                 remove_aliases=[a for a in record.aliases if a not in aliases and a != "latest"],
                 add_tags=[t for t in tags if t not in record.tags],
                 remove_tags=[t for t in record.tags if t not in tags],
+                run_pk=_acting_run_pk(self._ws),
             )
         except LookupError:
             raise ArtifactNotFoundError(
@@ -778,7 +779,9 @@ class Artifact:
             self.save()
         record = self._require_logged("version to link")
         assert self._ws is not None
-        return _link(self._ws, record, target_path, aliases, record.entity, record.project)
+        return _link(
+            self._ws, record, target_path, aliases, record.entity, record.project, run_pk=_acting_run_pk(self._ws)
+        )
 
     def unlink(self) -> None:
         """Remove this link from its registry collection (the linked version itself stays)."""
@@ -790,7 +793,7 @@ class Artifact:
                 "unlink() removes registry links (fetch it through the registry path), delete() deletes a version."
             )
         try:
-            self._ws.store.unlink_version(record.pk, record.collection_id)
+            self._ws.store.unlink_version(record.pk, record.collection_id, run_pk=_acting_run_pk(self._ws))
         except LookupError:
             raise ArtifactNotFoundError(
                 f"Artifact {self.qualified_name!r} is no longer linked there (unlinked or deleted); nothing to do."
@@ -808,7 +811,9 @@ class Artifact:
         from wandb_dagster.store import AliasInUseError
 
         try:
-            self._ws.store.delete_version(record.pk, delete_aliases=delete_aliases)
+            self._ws.store.delete_version(
+                record.pk, delete_aliases=delete_aliases, run_pk=_acting_run_pk(self._ws)
+            )
         except AliasInUseError:
             raise ValueError(
                 f"Artifact {self.qualified_name!r} still has aliases {sorted(record.aliases)}; remove them first, "
@@ -820,6 +825,17 @@ class Artifact:
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest.to_json(), indent=2)
+
+
+def _acting_run_pk(ws: "Workspace") -> int | None:
+    """The active run, if it writes to ``ws``: the event feed names it as the run that made a change done
+    through an Artifact's own methods (save, link, unlink, delete), as run.link_artifact does."""
+    from wandb_dagster.sdk import run as run_mod
+
+    active = run_mod.current_run()
+    if active is None or active._ws.url != ws.url:
+        return None
+    return active._pk
 
 
 def _link(

@@ -135,7 +135,13 @@ class Driver(NamedTuple):
     values: tuple[str, ...]
 
 
-# SQLite: a driver with fewer rows than this starts the versions query (see _sqlite_driver).
+# SQLite: a required alias/tag value held by fewer rows than this starts the versions query. SQLite plans
+# without statistics (nothing runs ANALYZE, and ANALYZE did not change these plans when tried), so it
+# walks members in page order and tests each one: fine when matches are common, a scan of every member
+# for a needle (a tag held by 10 versions: ~100 ms at 100,000 versions). Starting from the (tag,
+# version_id) or (alias, membership_id) index (migration 0003) and sorting the matches costs the matches,
+# not the workspace. A walk takes about limit x members / matches steps, the driven form one per match and
+# a sort: below this many rows the driven form is never the slower by much.
 _SQLITE_DRIVER_MAX_ROWS = 1_000
 
 
@@ -154,68 +160,80 @@ def _compile_cross_join(join: _CrossJoin, compiler: Any, from_linter: Any = None
     return f"{left} CROSS JOIN {right} ON {join.onclause._compiler_dispatch(compiler, from_linter=from_linter, **kw)}"
 
 
-def _sqlite_driver(conn: sa.Connection, drivers: Sequence[Driver]) -> Any:
-    """The FROM clause that makes SQLite start from the rarest required tag/alias value, or None.
-
-    SQLite plans without statistics (nothing runs ANALYZE; and ANALYZE did not change these plans when
-    tried), so it walks members in page order and tests each one: fine when matches are common, a scan of
-    every member for a needle (a tag held by 10 versions: ~100 ms at 100,000 versions). Starting instead
-    from the (tag, version_id) or (alias, membership_id) index (migration 0003) and sorting the matches
-    costs the matches, not the workspace. Which is cheaper depends on how many rows hold the value, so they
-    are counted first (an index range, stopped at the cap): a walk takes about limit x members / matches
-    steps, the driven form one per match and a sort; below the cap it is never the slower by much.
-    """
-    best, best_rows = None, _SQLITE_DRIVER_MAX_ROWS
-    for driver in drivers:
-        if driver.field == "tag":
-            value, owner, target = db.version_tags.c.tag, db.version_tags.c.version_id, db.memberships.c.version_id
-        else:
-            value, owner, target = db.aliases.c.alias, db.aliases.c.membership_id, db.memberships.c.id
-        held = sa.select(owner).where(value.in_(driver.values))
-        rows = conn.execute(
-            sa.select(sa.func.count()).select_from(held.limit(_SQLITE_DRIVER_MAX_ROWS).subquery())
-        ).scalar_one()
-        if rows < best_rows:
-            # DISTINCT: a version holding two of the values is still one row of the page.
-            start = held.distinct().subquery("driver")
-            best, best_rows = _CrossJoin(start, _VERSIONS_FROM, start.c[owner.name] == target), rows
-    return best
-
-
 def version_page(
     store: Any,
     where: Sequence[Any],
     *,
     after: tuple[str, str, int] | None,
     limit: int,
-    selective: bool = False,
     drivers: Sequence[Driver] = (),
 ) -> tuple[list[VersionRecord], tuple[str, str, int] | None]:
     """Up to ``limit`` members matching ``where`` after keyset ``after``; only committed versions.
 
     Order: project name, collection name, index (within an entity). That is the order in which the joins
     walk their unique indexes (projects by (entity, name), collections by (project, name), memberships by
-    (collection, index)), so the database stops after ``limit`` matches instead of sorting every match: a
-    first page costs what it takes to find ``limit`` matches, whatever the workspace's size.
-    ``drivers``: alias or tag values ``where`` requires (indexed: migration 0003); on PostgreSQL the planner
-    is then left to start from that index rather than walking collections (as with ``selective``), on
-    SQLite the rarest one drives the query when it is rare enough (:func:`_sqlite_driver`).
+    (collection, index)), so the database can stop after ``limit`` matches instead of sorting every
+    match: a first page costs what it takes to find ``limit`` matches, whatever the workspace's size.
+    ``drivers``: alias or tag values ``where`` requires (indexed: migration 0003); the rarest one, when
+    rare enough (:func:`_rarest_driver`), is where the query starts (SQLite: an explicit join order;
+    PostgreSQL: its planner then picks that index); otherwise SQLite walks the joins in page order and
+    PostgreSQL walks the collections in page order (:func:`_walk_collections`).
     Returns (records, the keyset of the last one, or None when the page is empty).
     """
-    project, collection, index = db.projects.c.name, db.collections.c.name, db.memberships.c.version_index
+    from wandb_dagster.store.store import _one_of
+
     conditions = [*where, db.versions.c.state == "COMMITTED"]
+    with read(store) as conn:
+        if conn.dialect.name == "postgresql" and _rarest_driver(conn, drivers, _PG_DRIVER_MAX_ROWS) is None:
+            keys = _walk_collections(conn, conditions, drivers, after, limit)
+        else:
+            keys = _driven_page(conn, conditions, drivers, after, limit)
+        if not keys:
+            return [], None
+        # The page is known: read the full records by primary key (with their aliases and tags).
+        found = store._versions(conn, _one_of(conn, db.memberships.c.id, [key[0] for key in keys]))
+    position = {(r.project, r.collection, r.index): r for r in found}
+    ordered = [(key[1], key[2], key[3]) for key in keys]
+    return [position[key] for key in ordered], ordered[-1]
+
+
+# PostgreSQL: a required alias/tag value held by fewer rows than this starts the query (the planner then
+# picks that index); above it, walking the collections in page order reads fewer rows for a first page.
+_PG_DRIVER_MAX_ROWS = 200
+
+
+def _rarest_driver(conn: sa.Connection, drivers: Sequence[Driver], cap: int) -> tuple[Any, Any] | None:
+    """(the driver's rows as a subquery, the memberships column they name) for the rarest driver held by
+    fewer than ``cap`` rows, or None. Counting stops at the cap: an index range of at most ``cap`` rows."""
+    best, best_rows = None, cap
+    for driver in drivers:
+        if driver.field == "tag":
+            value, owner, target = db.version_tags.c.tag, db.version_tags.c.version_id, db.memberships.c.version_id
+        else:
+            value, owner, target = db.aliases.c.alias, db.aliases.c.membership_id, db.memberships.c.id
+        held = sa.select(owner).where(value.in_(driver.values))
+        rows = conn.execute(sa.select(sa.func.count()).select_from(held.limit(cap).subquery())).scalar_one()
+        if rows < best_rows:
+            # DISTINCT: a version holding two of the values is still one row of the page.
+            start = held.distinct().subquery("driver")
+            best, best_rows = (start, start.c[owner.name] == target), rows
+    return best
+
+
+def _driven_page(
+    conn: sa.Connection, conditions: list[Any], drivers: Sequence[Driver], after: Any, limit: int
+) -> list[Any]:
+    """One query over the whole scope: (membership id, project, collection, index) rows of the page."""
+    project, collection, index = db.projects.c.name, db.collections.c.name, db.memberships.c.version_index
     if after is not None:
         last_project, last_collection, last_index = after
-        conditions += [
+        conditions = [
+            *conditions,
             # The full keyset condition, plus its consequences on the outer tables, so that collections
             # before the keyset are skipped at their own loop instead of member by member.
             project >= last_project,
             sa.or_(project > last_project, collection >= last_collection),
-            sa.or_(
-                project > last_project,
-                collection > last_collection,
-                index > last_index,
-            ),
+            sa.or_(project > last_project, collection > last_collection, index > last_index),
         ]
     query = (
         sa.select(db.memberships.c.id, project, collection, index)
@@ -224,23 +242,13 @@ def version_page(
         .order_by(project, collection, index)
         .limit(limit)
     )
-    with read(store) as conn:
-        if conn.dialect.name == "sqlite" and drivers:
-            driver = _sqlite_driver(conn, drivers)
-            if driver is not None:
-                # Only versions ``where`` requires anyway, so the result is the same either way.
-                query = query.select_from(driver)
-        if conn.dialect.name == "postgresql" and not (selective or drivers):
-            rows = _walk_collections(conn, query, conditions, limit)
-        else:
-            rows = conn.execute(query).all()
-        if not rows:
-            return [], None
-        # The page is known: read the full records by primary key (with their aliases and tags).
-        found = store._versions(conn, db.memberships.c.id.in_([row[0] for row in rows]))
-    position = {(r.project, r.collection, r.index): r for r in found}
-    keys = [(row[1], row[2], row[3]) for row in rows]
-    return [position[key] for key in keys], keys[-1]
+    if conn.dialect.name == "sqlite":
+        driver = _rarest_driver(conn, drivers, _SQLITE_DRIVER_MAX_ROWS)
+        if driver is not None:
+            # Only versions ``where`` requires anyway, so the result is the same either way.
+            start, onclause = driver
+            query = query.select_from(_CrossJoin(start, _VERSIONS_FROM, onclause))
+    return conn.execute(query).all()
 
 
 _COLLECTION_LEVEL = {"collections", "projects", "entities", "collection_tags"}
@@ -252,50 +260,147 @@ def _tables(condition: Any) -> set[str | None]:
     return {getattr(table, "name", None) for table in found}
 
 
-def _walk_collections(conn: sa.Connection, query: Any, conditions: list[Any], limit: int) -> list[Any]:
-    """PostgreSQL: run ``query`` over growing batches of collections, in page order, until ``limit`` rows.
+def _walk_collections(
+    conn: sa.Connection, conditions: list[Any], drivers: Sequence[Driver], after: Any, limit: int
+) -> list[Any]:
+    """PostgreSQL: the page, from growing batches of collections taken in page order until ``limit`` rows.
 
     PostgreSQL's planner cannot estimate how selective JSON or EXISTS filters are, so for "first 100
     matches in (project, collection, index) order" it picks a plan that evaluates the filter on every
-    member and sorts them all (hundreds of ms at 100,000 versions). Restricting each query to a batch of
-    collections (found by the collection-level conditions alone, in order) bounds the work to the members
-    of the collections the page actually reaches. Batches are sized from the matches seen so far and grow
-    fourfold while there are none, so a sparse filter costs a logarithmic number of queries.
+    member and sorts them all (hundreds of ms at 100,000 versions). Here the collections come first, in
+    order, from the collection-level conditions alone; each batch query then reads only the members of a
+    few of them (by the (collection, index) index, batch order kept by ``unnest ... WITH ORDINALITY``),
+    and an alias the filter requires is looked up per collection by the aliases' primary key. Batches are
+    sized from the matches seen so far and grow fourfold while there are none, so a sparse filter costs a
+    logarithmic number of queries.
     """
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     outer = [c for c in conditions if _tables(c) <= _COLLECTION_LEVEL]
-    ordered = (
-        sa.select(db.collections.c.id, db.projects.c.name, db.collections.c.name)
-        .select_from(_COLLECTIONS_FROM)
-        .where(*outer)
-        .order_by(db.projects.c.name, db.collections.c.name)
+    inner = [c for c in conditions if not _tables(c) <= _COLLECTION_LEVEL]
+
+    ids = sa.bindparam("batch", type_=ARRAY(sa.Integer))
+    batch_of = sa.func.unnest(ids).table_valued("cid", with_ordinality="ord").render_derived("walk")
+    members = batch_of.join(db.memberships, db.memberships.c.collection_id == batch_of.c.cid).join(
+        db.versions, db.versions.c.id == db.memberships.c.version_id
     )
+    if any(_tables(c) & _COLLECTION_LEVEL for c in inner):
+        members = members.join(db.collections, db.collections.c.id == db.memberships.c.collection_id).join(
+            db.projects, db.projects.c.id == db.collections.c.project_id
+        ).join(db.entities, db.entities.c.id == db.projects.c.entity_id)
+    restrict = list(inner)
+    alias_driver = next((d for d in drivers if d.field == "alias"), None)
+    if alias_driver is not None:
+        # At most one member per collection holds each alias: found by the aliases' primary key
+        # (collection, alias) instead of testing every member of the batch.
+        restrict.append(
+            db.memberships.c.id.in_(
+                sa.select(db.aliases.c.membership_id).where(
+                    db.aliases.c.collection_id == sa.any_(ids), db.aliases.c.alias.in_(alias_driver.values)
+                )
+            )
+        )
+    if after is not None:
+        # Within the keyset's own collection (the first of the walk, if it still matches), past its index.
+        restrict.append(
+            sa.or_(
+                db.memberships.c.collection_id != sa.bindparam("first"),
+                db.memberships.c.version_index > sa.bindparam("last_index"),
+            )
+        )
+    query = (
+        sa.select(db.memberships.c.id, batch_of.c.ord, db.memberships.c.version_index)
+        .select_from(members)
+        .where(*restrict)
+        .order_by(batch_of.c.ord, db.memberships.c.version_index)
+        .limit(sa.bindparam("want"))
+    )
+
     rows: list[Any] = []
-    batch, last = 8, None
+    pending: list[Any] = []  # collections fetched, not yet queried: (id, project name, collection name)
+    exhausted, first_id = False, None
+    # A collection has at most one member per required alias value, so a page needs at least this many.
+    batch = max(8, min(1024, -(-limit // len(alias_driver.values)))) if alias_driver is not None else 8
+    last = None
     while len(rows) < limit:
-        page = ordered
-        if last is not None:
-            page = page.where(sa.tuple_(db.projects.c.name, db.collections.c.name) > sa.tuple_(*last))
-        collections = conn.execute(page.limit(batch)).all()
-        if not collections:
+        if len(pending) < batch and not exhausted:
+            want = _COLLECTION_CHUNK if last is not None else max(_FIRST_COLLECTION_CHUNK, batch)
+            if last is None and after is not None:
+                fetched = conn.execute(_collections_in_order(outer, tuple(after[:2]), True, want)).all()
+                if fetched and (fetched[0][1], fetched[0][2]) == tuple(after[:2]):
+                    first_id = fetched[0][0]
+            else:
+                fetched = conn.execute(_collections_in_order(outer, last, False, want)).all()
+            exhausted = len(fetched) < want
+            if fetched:
+                last = (fetched[-1][1], fetched[-1][2])
+            pending += fetched
+        if not pending:
             break
-        last = (collections[-1][1], collections[-1][2])
-        ids = [row[0] for row in collections]
-        members = sa.select(db.memberships.c.version_id).where(db.memberships.c.collection_id.in_(ids))
-        # Naming the versions too (redundant for the result) keeps the planner from hashing the whole
-        # versions table: it then looks up just the batch's versions by primary key.
-        batch_query = query.where(db.memberships.c.collection_id.in_(ids), db.versions.c.id.in_(members))
-        found = conn.execute(batch_query.limit(limit - len(rows))).all()
-        rows += found
-        if len(collections) < batch:
+        taken, pending = pending[:batch], pending[batch:]
+        found = conn.execute(
+            query,
+            {
+                "batch": [c[0] for c in taken],
+                "want": limit - len(rows),
+                "first": first_id if first_id is not None else -1,
+                "last_index": after[2] if after is not None else -1,
+            },
+        ).all()
+        rows += [(member_id, taken[ordinal - 1][1], taken[ordinal - 1][2], index) for member_id, ordinal, index in found]
+        if not pending and exhausted:
             break
         # Size the next batch from the matches per collection seen so far (half as many again, for luck),
         # so that a page needs few queries without evaluating the filter on many more members than needed.
         if found:
-            per_collection = len(found) / len(collections)
+            per_collection = len(found) / len(taken)
             batch = max(4, min(1024, int((limit - len(rows)) / per_collection * 1.5) + 1))
         else:
             batch = min(batch * 4, 1024)
     return rows
+
+
+# Collections read per query of the walk (id and names only): a small first read, as most pages end
+# within the first few collections, then larger ones.
+_FIRST_COLLECTION_CHUNK = 64
+_COLLECTION_CHUNK = 1024
+_PROJECT_LEVEL = {"projects", "entities"}
+
+
+def _collections_in_order(
+    conditions: Sequence[Any], start: tuple[str, str] | None, inclusive: bool, limit: int
+) -> Any:
+    """(id, project name, collection name) of the first ``limit`` collections matching the collection-level
+    ``conditions`` in page order, from (project, collection) names ``start`` on (or after, if not
+    ``inclusive``).
+
+    Per project (few per entity), its collections are read in order from the (project_id, name) index and
+    stop at ``limit`` (a LATERAL subquery), instead of sorting every collection of the scope per read: the
+    cost of a read does not grow with the number of collections. The start bound is one index condition:
+    in ``start``'s project, names after its collection; in later projects, every name (all names sort
+    after ''; names are never empty).
+    """
+    per_project = [c for c in conditions if not _tables(c) <= _PROJECT_LEVEL]
+    if start is not None:
+        bound = sa.case((db.projects.c.name == start[0], start[1]), else_="")
+        per_project.append(db.collections.c.name >= bound if inclusive else db.collections.c.name > bound)
+    walked = (
+        sa.select(db.collections.c.id, db.collections.c.name)
+        .where(db.collections.c.project_id == db.projects.c.id, *per_project)
+        .order_by(db.collections.c.name)
+        .limit(limit)
+        .lateral("walked")
+    )
+    query = (
+        sa.select(walked.c.id, db.projects.c.name, walked.c.name)
+        .select_from(_PROJECTS_FROM.join(walked, sa.true()))
+        .where(*[c for c in conditions if _tables(c) <= _PROJECT_LEVEL])
+        .order_by(db.projects.c.name, walked.c.name)
+        .limit(limit)
+    )
+    if start is not None:
+        query = query.where(db.projects.c.name >= start[0])
+    return query
 
 
 def version_count(store: Any, where: Sequence[Any]) -> int:

@@ -49,7 +49,6 @@ _MIGRATION_LOCK_KEY = 0x77646D69677200
 _VERSION_SELECTOR = re.compile(r"v(\d+)")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _RESUME_MODES = (None, "never", "allow", "auto", "must")
-_ID_LIST_MAX = 500
 # update_run's field names -> runs columns.
 _RUN_FIELDS = {
     "state": "state",
@@ -830,6 +829,10 @@ class Store:
     def _read(self) -> Iterator[sa.Connection]:
         with _unwrapped_value_errors(), self._engine.connect() as conn:
             yield conn
+            # A read changes nothing, so COMMIT ends it as ROLLBACK would; but psycopg forgets the
+            # statements it prepared on the connection at every ROLLBACK, and then every page of a query
+            # API result is planned again by PostgreSQL (a few ms per statement).
+            conn.commit()
 
     def _fault(self, point: str) -> None:
         if Store._fault_hook is not None:
@@ -1243,56 +1246,37 @@ class Store:
     def _versions(
         self, conn: sa.Connection, *where: Any, order_by: Iterable[Any] = ()
     ) -> list[VersionRecord]:
-        query = _VERSIONS.where(*where)
-        rows = conn.execute(query.order_by(*order_by)).all()
-        if not rows:
-            return []
-        # Aliases and tags of these rows: by id for a page of rows; for more, by the same query as a
-        # subquery, so that no parameter list grows with the number of versions (drivers cap them).
-        if len(rows) <= _ID_LIST_MAX:
-            membership_ids: Any = [row.membership_id for row in rows]
-            version_pks: Any = [row.id for row in rows]
-        else:
-            membership_ids = query.with_only_columns(db.memberships.c.id)
-            version_pks = query.with_only_columns(db.versions.c.id)
-        aliases: dict[int, list[str]] = {}
-        for membership_id, alias in conn.execute(
-            sa.select(db.aliases.c.membership_id, db.aliases.c.alias).where(
-                db.aliases.c.membership_id.in_(membership_ids)
-            )
-        ):
-            aliases.setdefault(membership_id, []).append(alias)
-        tags: dict[int, list[str]] = {}
-        for version_pk, tag in conn.execute(
-            sa.select(db.version_tags.c.version_id, db.version_tags.c.tag).where(
-                db.version_tags.c.version_id.in_(version_pks)
-            )
-        ):
-            tags.setdefault(version_pk, []).append(tag)
+        rows = conn.execute(_versions_query(conn.dialect.name).where(*where).order_by(*order_by)).all()
+        # Positional unpacking (in _VERSIONS' column order): a page builds 100 records, and named access to
+        # 20 fields of each row costs more than the rest of building them.
         return [
             VersionRecord(
-                pk=row.id,
-                id=row.public_id,
-                entity=row.entity,
-                project=row.project,
-                collection=row.collection,
-                collection_id=row.collection_id,
-                type=row.type,
-                index=row.version_index,
-                digest=row.digest,
-                size=row.size,
-                file_count=row.file_count,
-                metadata=row.metadata,
-                description=row.description,
-                state=row.state,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                aliases=sorted(aliases.get(row.membership_id, [])),
-                tags=sorted(tags.get(row.id, [])),
-                source_collection_id=row.source_collection_id,
-                created_by=row.created_by,
+                pk=pk,
+                id=public_id,
+                entity=entity,
+                project=project,
+                collection=collection,
+                collection_id=collection_id,
+                type=type_,
+                index=index,
+                digest=digest,
+                size=size,
+                file_count=file_count,
+                metadata=metadata,
+                description=description,
+                state=state,
+                created_at=created_at,
+                updated_at=updated_at,
+                aliases=_names(aliases),
+                tags=_names(tags),
+                source_collection_id=source_collection_id,
+                created_by=created_by,
             )
-            for row in rows
+            for (
+                _membership_id, index, collection_id, pk, public_id, digest, size, file_count, metadata,
+                description, state, created_at, updated_at, source_collection_id, entity, project, collection,
+                type_, created_by, aliases, tags,
+            ) in rows
         ]
 
 
@@ -1352,6 +1336,44 @@ _RUNS = sa.select(db.runs, db.entities.c.name.label("entity"), db.projects.c.nam
 )
 
 
+def _held(column: Any, owner: Any, key: Any, dialect: str) -> Any:
+    # All of a row's aliases or tags in one value, read in the same statement as the row (a correlated
+    # subquery on the owner's index), rather than one more query and round trip per page for each.
+    # NullType: the driver's list (or JSON text) as it comes, without SQLAlchemy's per-item array processing.
+    gather = (sa.func.array_agg if dialect == "postgresql" else sa.func.json_group_array)(column, type_=sa.types.NullType())
+    return sa.select(gather).where(owner == key).scalar_subquery()
+
+
+_VERSIONS_BY_DIALECT: dict[str, Any] = {}
+
+
+def _versions_query(dialect: str) -> Any:
+    """``_VERSIONS`` plus each member's ``aliases`` and its version's ``tags`` (see :func:`_names`)."""
+    query = _VERSIONS_BY_DIALECT.get(dialect)
+    if query is None:
+        query = _VERSIONS_BY_DIALECT[dialect] = _VERSIONS.add_columns(
+            _held(db.aliases.c.alias, db.aliases.c.membership_id, db.memberships.c.id, dialect).label("aliases"),
+            _held(db.version_tags.c.tag, db.version_tags.c.version_id, db.versions.c.id, dialect).label("tags"),
+        )
+        # Store._versions unpacks rows by position.
+        assert [c.name for c in query.selected_columns] == list(_VERSION_COLUMNS), query.selected_columns
+    return query
+
+
+_VERSION_COLUMNS = (
+    "membership_id", "version_index", "collection_id", "id", "public_id", "digest", "size", "file_count",
+    "metadata", "description", "state", "created_at", "updated_at", "source_collection_id", "entity", "project",
+    "collection", "type", "created_by", "aliases", "tags",
+)
+
+
+def _names(held: Any) -> list[str]:
+    """Sorted names from :func:`_held`: a list or NULL on PostgreSQL, JSON text (``[]`` for none) on SQLite."""
+    if held is None:
+        return []
+    return sorted(json.loads(held) if isinstance(held, str) else held)
+
+
 def _run_record(row: sa.Row[Any]) -> RunRecord:
     return RunRecord(
         pk=row.id,
@@ -1391,6 +1413,20 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def _one_of(conn: sa.Connection, column: Any, values: Any) -> Any:
+    """``column IN values`` for a list of ints (or a subquery, passed through to ``IN``).
+
+    On PostgreSQL a list becomes ``column = ANY(:array)``: one parameter whatever its length, so the SQL
+    text stays the same from page to page; psycopg then prepares the statement after a few executions
+    and the server stops planning it again (planning a page's joins costs more than running them).
+    """
+    if conn.dialect.name == "postgresql" and isinstance(values, (list, tuple)):
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 @contextlib.contextmanager
