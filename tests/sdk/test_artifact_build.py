@@ -240,3 +240,24 @@ def test_an_unreadable_subfolder_is_an_error_not_a_silent_gap(ws_env, monkeypatc
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(ValueError, match="locked"):
         wandb.Artifact("a", type="dataset").add_dir("d")
+
+
+@pytest.mark.parametrize("policy", ["mutable", "immutable"])
+def test_a_file_growing_between_stat_and_read_is_recorded_as_read(ws_env, policy):
+    # add_dir stats every file before reading any: a writer appending in between must give an entry whose
+    # size matches the bytes its digest covers (the logged version then downloads and verifies), and the
+    # stat cache must not remember the old stat as vouching for the new content.
+    path = ws_env / "grows.txt"
+    path.write_text("before")
+    stale = os.stat(path)
+    path.write_text("before, and more written by another process")
+    with wandb.init(project="p") as run:
+        artifact = wandb.Artifact("a", type="dataset")
+        [entry] = artifact._add_local_files([(str(path), "grows.txt", stale)], policy, False, False)
+        assert entry.size == path.stat().st_size
+        run.log_artifact(artifact)
+        logged = run.use_artifact("a:latest")
+        root = Path(logged.download(root="out"))
+        assert (root / "grows.txt").read_text() == path.read_text()
+        logged.verify(root=str(root))
+        assert artifact._bind().statcache.lookup_many([stale]) == [None]

@@ -418,6 +418,9 @@ class Artifact:
         stats = [st for _, _, st in files]
         known = ws.statcache.lookup_many(stats)
         digests: list[str | None] = list(known)
+        # The size of the bytes the digest was computed from: a file that changed between the stat above and
+        # the read is recorded as read (digest and size agree), not with the size it had before.
+        sizes = [st.st_size for st in stats]
         if policy == "mutable":
             # Copy into the blob store now (hashing while copying); a blob already present whose source is
             # unchanged according to the stat cache costs nothing more than the stat.
@@ -428,23 +431,24 @@ class Artifact:
                 results = ws.blobs.put_files(
                     [files[i][0] for i in todo], expected=[known[i] for i in todo]
                 )
-                for i, (hexdigest, _size) in zip(todo, results):
-                    digests[i] = hexdigest
+                for i, (hexdigest, size) in zip(todo, results):
+                    digests[i], sizes[i] = hexdigest, size
             self._present.update(digests)  # type: ignore[arg-type]
         else:
             todo = [i for i, d in enumerate(known) if d is None]
             if todo:
                 with ThreadPoolExecutor(_IO_WORKERS) as pool:
-                    hashed = list(pool.map(lambda i: hash_file(files[i][0])[0], todo))
-                for i, hexdigest in zip(todo, hashed):
-                    digests[i] = hexdigest
-        fresh = [(stats[i], digests[i]) for i, d in enumerate(known) if d is None]
+                    hashed = list(pool.map(lambda i: hash_file(files[i][0]), todo))
+                for i, (hexdigest, size) in zip(todo, hashed):
+                    digests[i], sizes[i] = hexdigest, size
+        # A file whose size changed while it was read must not be vouched for by its old stat.
+        fresh = [(stats[i], digests[i]) for i, d in enumerate(known) if d is None and sizes[i] == stats[i].st_size]
         if fresh:
             ws.statcache.record_many(fresh, since_ns=started_ns)
         entries = []
         # Paths from one directory walk cannot clash with each other, only with entries already present.
         fresh_artifact = not self._manifest.entries
-        for (path, entry_name, st), hexdigest in zip(files, digests):
+        for (path, entry_name, _st), hexdigest, size in zip(files, digests, sizes):
             if is_tmp:
                 # W&B renames temporary files deterministically from their digest to avoid collisions.
                 folder, _, base = entry_name.rpartition("/")
@@ -454,7 +458,7 @@ class Artifact:
             entry = ManifestEntry(
                 path=entry_name,
                 digest=hex_to_b64(hexdigest),
-                size=st.st_size,
+                size=size,
                 local_path=path if policy == "immutable" else None,
                 skip_cache=skip_cache,
             )
