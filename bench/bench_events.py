@@ -237,7 +237,8 @@ def _full_scans(store: Store, collection: str, run_pk: int) -> list[str]:
     statements: list[tuple[str, Any]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append((statement, parameters))
+        # An executemany statement (the feed's INSERT) is explained with its first row's values.
+        statements.append((statement, parameters[0] if executemany else parameters))
 
     sa.event.listen(store._engine, "before_cursor_execute", record)
     try:
