@@ -412,6 +412,17 @@ def test_sync_of_a_few_blobs_fsyncs_them_and_their_directories(tmp_path: Path, m
     assert set(fsynced) == expected
     # Each blob before the directories that name it.
     assert fsynced.index(f"{root}/{hexes[0][:2]}") > fsynced.index(os.path.realpath(store.blob_path(hexes[0])))
+    # Later blobs in fan-out directories already synced into the root: the blob and its directory only.
+    fsynced.clear()
+    again = next(h for h in (store.put_bytes(b"more %d" % i)[0] for i in range(1000)) if h[:2] == hexes[0][:2])
+    store.sync([again])
+    assert fsynced == [os.path.realpath(store.blob_path(again)), f"{root}/{again[:2]}"]
+    # A fan-out directory this store has not synced yet: the root and its parent again.
+    fsynced.clear()
+    seen = {h[:2] for h in hexes}
+    other = next(h for h in (store.put_bytes(b"other %d" % i)[0] for i in range(1000)) if h[:2] not in seen)
+    store.sync([other])
+    assert fsynced == [os.path.realpath(store.blob_path(other)), f"{root}/{other[:2]}", root, os.path.dirname(root)]
 
 
 def test_sync_of_many_blobs_or_a_new_store_uses_one_syncfs(tmp_path: Path, monkeypatch):

@@ -186,6 +186,8 @@ class BlobStore:
         # Set when this store created its tmp directory (and maybe the root and its parents): the next sync
         # then uses syncfs, since fsyncing blobs and their directories would not make new ancestors durable.
         self._created_root_dirs = False
+        # Fan-out directories whose names this store has synced into the root (see _fsync_blobs).
+        self._durable_prefixes: set[str] = set()
 
     def __repr__(self) -> str:
         return f"BlobStore({self.root!r})"
@@ -642,10 +644,16 @@ class BlobStore:
                 raise self._missing(hexdigest) from None
         # The blobs' names (their links in the fan-out directories), those directories' names in the root,
         # and the root's in its parent: a name that is lost after a power cut loses the blob with it.
-        for prefix in sorted({h[:2] for h in hexes}):
+        prefixes = sorted({h[:2] for h in hexes})
+        for prefix in prefixes:
             _fsync_path(f"{self._fsroot}/{prefix}")
-        _fsync_path(self._fsroot)
-        _fsync_path(os.path.dirname(self._fsroot.rstrip("/")) or "/")
+        # A directory's name, once synced, stays durable (blob directories are never removed), so the root
+        # and its parent are synced only the first time this store meets a fan-out directory; a directory
+        # someone else created may not have been synced yet (its creator may have crashed first).
+        if not self._durable_prefixes.issuperset(prefixes):
+            _fsync_path(self._fsroot)
+            _fsync_path(os.path.dirname(self._fsroot.rstrip("/")) or "/")
+            self._durable_prefixes.update(prefixes)
 
     def iter_hexes(self) -> Iterator[str]:
         """Every stored digest (in no particular order); temp files are not blobs and are skipped."""
