@@ -124,3 +124,49 @@ def test_a_page_carries_each_members_aliases_and_its_versions_tags(store: Store,
     for r in records:
         member = by_key[(r.project, r.collection, r.index)]
         assert (r.aliases, r.tags) == (sorted(member["alias"]), [member["tag"]])
+
+
+def test_a_scope_without_project_conditions_walks_its_collections_in_order(store: Store, built, monkeypatch):
+    # No entity or registry condition (as for one collection by id): the collection list is one ordered
+    # query, not a per-project walk; pages still cross projects in order.
+    monkeypatch.setattr(queries, "_FIRST_COLLECTION_CHUNK", 1)
+    monkeypatch.setattr(queries, "_COLLECTION_CHUNK", 2)
+    where = [db.collections.c.name.in_(["coll-01", "coll-04", "coll-07"])]
+    expected = sorted(m["key"] for m in built if m["key"][1] in ("coll-01", "coll-04", "coll-07"))
+    for per_page in (1, 2, 100):
+        assert _all_pages(store, where, per_page) == expected
+
+
+def test_a_member_unlinked_while_a_page_is_read_does_not_break_it(store: Store, built, database_url, monkeypatch):
+    # Another client unlinks a member of the page between the query that finds the page and the one that
+    # reads its records: the page is read from one snapshot, so it comes back whole.
+    other = Store.open(database_url, storage_root=str(store.storage_root))
+    real = store._versions
+    where = [db.entities.c.name == ENTITY, queries.registry_projects_condition()]
+    first, _ = queries.version_page(store, where, after=None, limit=3)
+    victim = first[1]
+
+    def unlink_first(conn, *args, **kwargs):
+        if not other_done:
+            other.unlink_version(victim.pk, victim.collection_id)
+            other_done.append(True)
+        return real(conn, *args, **kwargs)
+
+    other_done: list[bool] = []
+    monkeypatch.setattr(store, "_versions", unlink_first)
+    page, _ = queries.version_page(store, where, after=None, limit=3)
+    assert other_done and [(r.collection, r.index) for r in page] == [(r.collection, r.index) for r in first]
+    monkeypatch.undo()
+    after, _ = queries.version_page(store, where, after=None, limit=3)
+    assert (victim.collection, victim.index) not in [(r.collection, r.index) for r in after]
+    other.close()
+
+
+def test_an_empty_required_alias_list_matches_nothing(store: Store, built, monkeypatch):
+    monkeypatch.setattr(queries, "_PG_DRIVER_MAX_ROWS", 0)
+    monkeypatch.setattr(queries, "_SQLITE_DRIVER_MAX_ROWS", 0)
+    flt = {"alias": {"$in": []}}
+    from wandb_dagster.api.registries import _required_values
+
+    where = [db.entities.c.name == ENTITY, compile_filter(flt, VERSION_FIELDS, store.dialect)]
+    assert _all_pages(store, where, 10, _required_values(flt, VERSION_FIELDS)) == []

@@ -65,7 +65,7 @@ def _required_values(filter: Mapping[str, Any], fields: Any) -> list[queries.Dri
                 for op, arg in value.items():
                     if op in ("$eq", "$contains") and isinstance(arg, str):
                         found.append(queries.Driver(key, (arg,)))
-                    elif op in ("$in", "$all") and isinstance(arg, (list, tuple)) and all(isinstance(a, str) for a in arg):
+                    elif op in ("$in", "$all") and isinstance(arg, (list, tuple)) and arg and all(isinstance(a, str) for a in arg):
                         # $in: one of them; $all: each of them (any one is a valid driver).
                         found += [queries.Driver(key, tuple(arg))] if op == "$in" else [queries.Driver(key, (a,)) for a in arg]
     return found

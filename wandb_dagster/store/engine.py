@@ -119,9 +119,11 @@ def write_engine(engine: Engine) -> Engine:
     """A view of ``engine`` (same pool) whose transactions are write transactions.
 
     On SQLite they begin with ``BEGIN IMMEDIATE``; on PostgreSQL the option is ignored (writers there lock
-    the rows they change, e.g. ``SELECT ... FOR UPDATE``).
+    the rows they change, e.g. ``SELECT ... FOR UPDATE``) and the transaction is READ COMMITTED whatever
+    the server's default: the writers rely on each statement seeing what committed before it started
+    (event ids read after the feed lock, a row a concurrent creator inserted).
     """
-    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"}, **_read_committed(engine))
 
 
 def relaxed_write_engine(engine: Engine) -> Engine:
@@ -130,7 +132,13 @@ def relaxed_write_engine(engine: Engine) -> Engine:
     Only for a running run's own bookkeeping (see this module's docstring for why that is safe and nothing
     else is); PostgreSQL ignores the option.
     """
-    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE", _SYNC_OPTION: "NORMAL"})
+    return engine.execution_options(
+        **{_BEGIN_OPTION: "BEGIN IMMEDIATE", _SYNC_OPTION: "NORMAL"}, **_read_committed(engine)
+    )
+
+
+def _read_committed(engine: Engine) -> dict[str, str]:
+    return {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "postgresql" else {}
 
 
 def _configure_sqlite(engine: Engine) -> None:

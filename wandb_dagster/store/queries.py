@@ -184,6 +184,10 @@ def version_page(
 
     conditions = [*where, db.versions.c.state == "COMMITTED"]
     with read(store) as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot for every statement of the page (SQLite's read transaction has one anyway): a
+            # member unlinked between the walk and the records query must not vanish from a page.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         if conn.dialect.name == "postgresql" and _rarest_driver(conn, drivers, _PG_DRIVER_MAX_ROWS) is None:
             keys = _walk_collections(conn, conditions, drivers, after, limit)
         else:
@@ -320,7 +324,9 @@ def _walk_collections(
     pending: list[Any] = []  # collections fetched, not yet queried: (id, project name, collection name)
     exhausted, first_id = False, None
     # A collection has at most one member per required alias value, so a page needs at least this many.
-    batch = max(8, min(1024, -(-limit // len(alias_driver.values)))) if alias_driver is not None else 8
+    batch = 8
+    if alias_driver is not None and alias_driver.values:
+        batch = max(8, min(1024, -(-limit // len(alias_driver.values))))
     last = None
     while len(rows) < limit:
         if len(pending) < batch and not exhausted:
@@ -381,6 +387,20 @@ def _collections_in_order(
     after ''; names are never empty).
     """
     per_project = [c for c in conditions if not _tables(c) <= _PROJECT_LEVEL]
+    if len(per_project) == len(conditions):
+        # No condition narrows the projects (e.g. one collection by id): one LATERAL per project of the
+        # database would cost more than sorting the few collections the conditions select.
+        query = (
+            sa.select(db.collections.c.id, db.projects.c.name, db.collections.c.name)
+            .select_from(_COLLECTIONS_FROM)
+            .where(*conditions)
+            .order_by(db.projects.c.name, db.collections.c.name)
+            .limit(limit)
+        )
+        if start is not None:
+            position = sa.tuple_(db.projects.c.name, db.collections.c.name)
+            query = query.where(position >= sa.tuple_(*start) if inclusive else position > sa.tuple_(*start))
+        return query
     if start is not None:
         bound = sa.case((db.projects.c.name == start[0], start[1]), else_="")
         per_project.append(db.collections.c.name >= bound if inclusive else db.collections.c.name > bound)
