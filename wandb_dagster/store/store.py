@@ -362,7 +362,9 @@ class Store:
                     "log the artifact to a project, then link that version"
                 )
             created_by = self._run_id(conn, run_pk) if run_pk is not None else None
-            existing = conn.execute(
+            # next_index counts every member ever added and the collection is locked: at 0 (a collection
+            # just created) no member can hold the digest, and the lookup is skipped.
+            existing = None if coll.next_index == 0 else conn.execute(
                 sa.select(
                     db.memberships.c.id,
                     db.memberships.c.version_id,
@@ -880,7 +882,7 @@ class Store:
         kind: str = "sequence",
     ) -> sa.Row[Any]:
         project_id = self._project_id(conn, entity, project, now)
-        conn.execute(
+        inserted = conn.execute(
             _insert(conn, db.collections)
             .values(
                 project_id=project_id,
@@ -892,9 +894,12 @@ class Store:
                 next_index=0,
             )
             .on_conflict_do_nothing()
-        )
+            .returning(*db.collections.c)
+        ).first()
+        if inserted is not None:
+            return inserted  # a row this transaction inserted is locked by it until COMMIT
         row = self._lock_collection_by_name(conn, entity, project, name)
-        assert row is not None  # inserted above or by a concurrent transaction that has committed
+        assert row is not None  # inserted by a concurrent transaction that has committed
         return row
 
     def _lock_collections(self, conn: sa.Connection, collection_ids: set[int]) -> set[int]:
