@@ -180,8 +180,6 @@ def version_page(
     PostgreSQL walks the collections in page order (:func:`_walk_collections`).
     Returns (records, the keyset of the last one, or None when the page is empty).
     """
-    from wandb_dagster.store.store import _one_of
-
     conditions = [*where, db.versions.c.state == "COMMITTED"]
     with read(store) as conn:
         if conn.dialect.name == "postgresql":
@@ -199,6 +197,17 @@ def version_page(
     position = {(r.project, r.collection, r.index): r for r in found}
     ordered = [(key[1], key[2], key[3]) for key in keys]
     return [position[key] for key in ordered], ordered[-1]
+
+
+def _one_of(conn: sa.Connection, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``; on PostgreSQL ``column = ANY(:array)``: one parameter whatever the length, so the
+    SQL text stays the same from page to page; psycopg then prepares the statement after a few executions
+    and the server stops planning it again (planning a page's joins costs more than running them)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, ids, type_=ARRAY(column.type)))
+    return column.in_(ids)
 
 
 # PostgreSQL: a required alias/tag value held by fewer rows than this starts the query (the planner then

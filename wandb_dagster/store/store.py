@@ -1420,20 +1420,6 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     return insert(table)
 
 
-def _one_of(conn: sa.Connection, column: Any, values: Any) -> Any:
-    """``column IN values`` for a list of ints (or a subquery, passed through to ``IN``).
-
-    On PostgreSQL a list becomes ``column = ANY(:array)``: one parameter whatever its length, so the SQL
-    text stays the same from page to page; psycopg then prepares the statement after a few executions
-    and the server stops planning it again (planning a page's joins costs more than running them).
-    """
-    if conn.dialect.name == "postgresql" and isinstance(values, (list, tuple)):
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
 @contextlib.contextmanager
 def _unwrapped_value_errors() -> Iterator[None]:
     # A value the driver cannot take (NaN in JSON, a naive datetime) fails while SQLAlchemy binds
