@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
-from wandb_dagster.api.filters import (
+from wandb_dagster.store.filters import (
     COLLECTION_FIELDS,
     REGISTRY_FIELDS,
     RUN_FIELDS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from wandb_dagster.api.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
+from wandb_dagster.store.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
 from wandb_dagster.store import Store, queries
 from wandb_dagster.store import schema as db
 

@@ -11,7 +11,7 @@ Example::
     >>> api.registries(filter={"name": {"$regex": "model"}}).versions(filter={"alias": "production"})  # doctest: +SKIP
 
 Results are lazy and paginated (``per_page`` rows per SQL query, keyset pagination); ``len()`` is one COUNT.
-Filters are MongoDB-style and compiled to SQL (see :mod:`wandb_dagster.api.filters`).
+Filters are MongoDB-style and compiled to SQL (see :mod:`wandb_dagster.store.filters`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.api.filters import RUN_FIELDS, JsonPath, _Ctx, compile_filter
+from wandb_dagster.store.filters import RUN_FIELDS, JsonPath, _Ctx, compile_filter
 from wandb_dagster.api.objects import (
     Artifact,
     ArtifactCollection,
@@ -179,7 +179,7 @@ class Api:
         record = self._collection_record(type_name, name)
         where = [db.collections.c.id == record.pk]
         if tags:
-            from wandb_dagster.api.filters import VERSION_FIELDS
+            from wandb_dagster.store.filters import VERSION_FIELDS
 
             where.append(compile_filter({"tag": {"$all": list(tags)}}, VERSION_FIELDS, self._store.dialect))
         return versions_paginator(self._ws, where, per_page)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from wandb_dagster.api.filters import COLLECTION_FIELDS, REGISTRY_FIELDS, VERSION_FIELDS, compile_filter
+from wandb_dagster.store.filters import COLLECTION_FIELDS, REGISTRY_FIELDS, VERSION_FIELDS, compile_filter
 from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record, collections_paginator
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.store import queries

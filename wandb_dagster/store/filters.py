@@ -500,7 +500,7 @@ def compile_filter(filter: Mapping[str, Any] | None, fields: Fields, dialect: st
 
     Example::
 
-        >>> from wandb_dagster.api.filters import compile_filter
+        >>> from wandb_dagster.store.filters import compile_filter
         >>> expr = compile_filter({"state": "finished"}, RUN_FIELDS, "sqlite")   # doctest: +SKIP
     """
     if filter is None:
