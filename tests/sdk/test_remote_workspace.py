@@ -258,7 +258,7 @@ def test_storage_options_never_reach_the_database(remote: Remote, remote_ws: Pat
 
 
 def test_settings_argument_selects_the_bucket(remote: Remote, remote_ws: Path, monkeypatch, tmp_path) -> None:
-    from wandb_dagster.storage.blobs import BlobStore
+    from wandb_dagster.storage.backend import open_blob_store
 
     monkeypatch.delenv("WANDB_DAGSTER_STORAGE_OPTIONS")
     monkeypatch.delenv("WANDB_DAGSTER_STORAGE")
@@ -270,7 +270,7 @@ def test_settings_argument_selects_the_bucket(remote: Remote, remote_ws: Path, m
         logged = run.log_artifact("a.txt", name="a", type="dataset")
     digest = b64_to_hex(logged.manifest.entries["a.txt"].digest)
     assert digest == hashlib.md5(b"via settings").hexdigest()
-    assert BlobStore(root, remote.server.storage_options).exists(digest, size=len("via settings"))
+    assert open_blob_store(root, remote.server.storage_options).exists(digest, size=len("via settings"))
 
 
 def test_a_missing_bucket_fails_when_the_workspace_opens(remote: Remote, remote_ws: Path, monkeypatch) -> None:

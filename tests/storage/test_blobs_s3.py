@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from wandb_dagster.storage import remote_blobs
-from wandb_dagster.storage.blobs import BlobStore
+from wandb_dagster.storage import buckets, remote_blobs
+from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.errors import ContentChangedError
 from wandb_dagster.storage.remote_blobs import StorageAccessError
 
@@ -34,7 +34,7 @@ def files(folder: Path, n: int, size: int) -> list[Path]:
 
 
 def test_small_files_cost_one_listing_and_one_put_each(s3_server, s3_bucket, tmp_path: Path) -> None:
-    store = BlobStore(f"s3://{s3_bucket}/root", s3_server.storage_options)
+    store = open_blob_store(f"s3://{s3_bucket}/root", s3_server.storage_options)
     paths = files(tmp_path, 200, 1024)
     s3_server.requests.clear()
     store.put_files(paths)
@@ -45,18 +45,18 @@ def test_small_files_cost_one_listing_and_one_put_each(s3_server, s3_bucket, tmp
 
 
 def test_dedup_leaves_a_versioned_bucket_with_one_version_per_blob(s3_server, s3_versioned_bucket, tmp_path) -> None:
-    store = BlobStore(f"s3://{s3_versioned_bucket}", s3_server.storage_options)
+    store = open_blob_store(f"s3://{s3_versioned_bucket}", s3_server.storage_options)
     paths = files(tmp_path, 30, 100) + files(tmp_path / "big", 1, remote_blobs.SMALL_MAX + 1)
     store.put_files(paths)
     store.put_files(paths)
-    BlobStore(f"s3://{s3_versioned_bucket}", s3_server.storage_options).put_files(paths)
+    open_blob_store(f"s3://{s3_versioned_bucket}", s3_server.storage_options).put_files(paths)
     versions = s3_server.client().list_object_versions(Bucket=s3_versioned_bucket)["Versions"]
     assert len(versions) == 31
 
 
 def test_large_file_goes_up_in_concurrent_parts(s3_server, s3_bucket, tmp_path: Path) -> None:
-    store = BlobStore(f"s3://{s3_bucket}", s3_server.storage_options)
-    data = os.urandom(3 * remote_blobs.PART_SIZE)
+    store = open_blob_store(f"s3://{s3_bucket}", s3_server.storage_options)
+    data = os.urandom(3 * buckets.PART_SIZE)
     path = tmp_path / "big"
     path.write_bytes(data)
     s3_server.requests.clear()
@@ -69,9 +69,9 @@ def test_large_file_goes_up_in_concurrent_parts(s3_server, s3_bucket, tmp_path: 
 
 
 def test_a_changed_large_file_aborts_its_multipart_upload(s3_server, s3_bucket, tmp_path: Path) -> None:
-    store = BlobStore(f"s3://{s3_bucket}", s3_server.storage_options)
+    store = open_blob_store(f"s3://{s3_bucket}", s3_server.storage_options)
     path = tmp_path / "big"
-    path.write_bytes(os.urandom(remote_blobs.PART_SIZE + 1))
+    path.write_bytes(os.urandom(buckets.PART_SIZE + 1))
     stale = hashlib.md5(b"what the file held when it was added").hexdigest()
     with pytest.raises(ContentChangedError):
         store.put_files([path], expected=[stale])
@@ -82,7 +82,7 @@ def test_a_changed_large_file_aborts_its_multipart_upload(s3_server, s3_bucket, 
 
 def test_missing_bucket_is_reported_with_the_root(s3_server, s3_bucket) -> None:
     with pytest.raises(StorageAccessError, match=r"s3://no-such-bucket-x/p.*does not exist.*create it"):
-        BlobStore("s3://no-such-bucket-x/p", s3_server.storage_options).check_access()
+        open_blob_store("s3://no-such-bucket-x/p", s3_server.storage_options).check_access()
 
 
 def test_missing_credentials_are_reported(s3_server, s3_bucket, monkeypatch) -> None:
@@ -90,7 +90,7 @@ def test_missing_credentials_are_reported(s3_server, s3_bucket, monkeypatch) -> 
         monkeypatch.delenv(var, raising=False)
     options = {"client_kwargs": {"endpoint_url": s3_server.endpoint_url}}
     with pytest.raises(StorageAccessError, match=rf"credentials for storage root 's3://{s3_bucket}'.*AWS_ACCESS_KEY_ID"):
-        BlobStore(f"s3://{s3_bucket}", options).check_access()
+        open_blob_store(f"s3://{s3_bucket}", options).check_access()
 
 
 def test_refused_credentials_are_reported(s3_server, s3_bucket, monkeypatch) -> None:
@@ -100,7 +100,7 @@ def test_refused_credentials_are_reported(s3_server, s3_bucket, monkeypatch) -> 
     monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
     options = dict(s3_server.storage_options, key="AKIAUNKNOWNKEY000000", secret="wrong")
     with pytest.raises(StorageAccessError, match=rf"credentials for storage root 's3://{s3_bucket}' were refused"):
-        BlobStore(f"s3://{s3_bucket}", options).check_access()
+        open_blob_store(f"s3://{s3_bucket}", options).check_access()
 
 
 def test_unreachable_endpoint_is_reported(s3_server) -> None:
@@ -111,7 +111,7 @@ def test_unreachable_endpoint_is_reported(s3_server) -> None:
         port = s.getsockname()[1]
     options = dict(s3_server.storage_options, client_kwargs={"endpoint_url": f"http://127.0.0.1:{port}"})
     with pytest.raises(StorageAccessError, match=rf"'s3://b/p' could not be reached.*127.0.0.1:{port}"):
-        BlobStore("s3://b/p", options).check_access()
+        open_blob_store("s3://b/p", options).check_access()
 
 
 def test_an_endpoint_lost_midway_is_reported_with_the_root(s3_server, tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_an_endpoint_lost_midway_is_reported_with_the_root(s3_server, tmp_path: 
         server.client().create_bucket(Bucket="lost-endpoint-403")
         # One botocore attempt: a refused loopback connection needs no retry to be sure.
         options = dict(server.storage_options, config_kwargs={"retries": {"max_attempts": 1}})
-        store = BlobStore("s3://lost-endpoint-403/root", options)
+        store = open_blob_store("s3://lost-endpoint-403/root", options)
         store.check_access()
         [source] = files(tmp_path / "src", 1, 100)
         [(hexdigest, size)] = store.put_files([source])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from wandb_dagster.storage import cache as cache_mod
+from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.blobs import BlobStore
 from wandb_dagster.storage.cache import FICLONE, DownloadCache, sentinel_mtime_ns
 from wandb_dagster.storage.errors import ContentChangedError, CorruptBlobError
@@ -101,7 +102,7 @@ def test_fetch_of_a_missing_blob(cache: DownloadCache, blobs: BlobStore):
 
 
 def test_fetch_from_a_remote_store(cache: DownloadCache):
-    remote = BlobStore("memory://cache-test-remote")
+    remote = open_blob_store("memory://cache-test-remote")
     try:
         hexdigest, size = remote.put_bytes(HELLO * 1000)
         assert cache.fetch(remote, hexdigest, size).read_bytes() == HELLO * 1000

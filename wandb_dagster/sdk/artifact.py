@@ -624,7 +624,7 @@ class Artifact:
                             raise
             return os.stat(dest), hexdigest
 
-        if todo and hasattr(ws.blobs, "get_files"):
+        if todo and ws.blobs.batched_downloads:
             # Object stores: fill the cache in one batched, concurrent transfer (with progress) first; the
             # per-entry fetch below is then a cache hit. Skipped when the batch would not fit the cache.
             cached = [(h, e.size) for e, _, h in todo if not (skip_cache or e.skip_cache)]

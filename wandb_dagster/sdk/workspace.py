@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from wandb_dagster.settings import Settings
-from wandb_dagster.storage.blobs import BlobStore
+from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.cache import DownloadCache
 from wandb_dagster.storage.statcache import StatCache
 from wandb_dagster.store import Store
@@ -33,12 +33,10 @@ class Workspace:
         # The database, not this client's settings, says where blobs live (design.md: a workspace is named
         # by one database URL).
         try:
-            self.blobs = BlobStore(self.store.storage_root, settings.storage_options)
+            self.blobs = open_blob_store(self.store.storage_root, settings.storage_options)
             # A bucket that is missing, refuses our credentials or cannot be reached is reported now, naming
             # the root, rather than halfway through logging an artifact.
-            check = getattr(self.blobs, "check_access", None)
-            if check is not None:
-                check()
+            self.blobs.check_access()
         except BaseException:
             self.store.close()
             raise

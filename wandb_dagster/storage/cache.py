@@ -39,11 +39,14 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, BinaryIO, Callable, Literal
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Literal
 
-from .blobs import read_buffer_size, unique_suffix
 from .errors import ContentChangedError, CorruptBlobError
-from .hashing import check_hex, new_md5
+from .hashing import check_hex
+from .verified_write import file_chunks, temp_beside, unique_suffix, unlink_quietly, write_verified
+
+if TYPE_CHECKING:
+    from .backend import BlobBackend
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int); share the extents of another file (reflink)
 
@@ -70,13 +73,6 @@ def _sentinel_ok(mtime_ns: int, hexdigest: str) -> bool:
     sentinel = sentinel_mtime_ns(hexdigest)
     # Filesystems keep ns (ext4, xfs, btrfs), us (some FUSE/NFS) or whole seconds; accept the rounded forms.
     return mtime_ns in (sentinel, sentinel - sentinel % 1_000, sentinel - sentinel % 1_000_000_000)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 _LOW_WATER = 90  # percent of max_bytes that eviction frees down to
@@ -178,7 +174,7 @@ class DownloadCache:
 
     # -- filling -------------------------------------------------------------------------------------------
 
-    def fetch(self, blobstore, hexdigest: str, size: int | None = None) -> Path:
+    def fetch(self, blobstore: "BlobBackend", hexdigest: str, size: int | None = None) -> Path:
         """The entry for ``hexdigest``, copied from ``blobstore`` and verified if it is not cached yet.
 
         A blob whose bytes do not match -> CorruptBlobError (nothing enters the cache).
@@ -190,7 +186,7 @@ class DownloadCache:
         def corrupt(actual: str) -> Exception:
             return CorruptBlobError(hexdigest, actual, blobstore.blob_path(hexdigest))
 
-        if getattr(blobstore, "get_files", None) is not None:
+        if blobstore.batched_downloads:
             # An object store: one streamed GET, verified while writing (open() would add a HEAD and
             # ranged reads).
             self.fetch_many(blobstore, [(hexdigest, size)])
@@ -200,9 +196,9 @@ class DownloadCache:
         with blobstore.open(hexdigest) as src:
             return self._ingest(src, hexdigest, size, corrupt)
 
-    def fetch_many(self, blobstore, items: "list[tuple[str, int | None]]") -> None:
+    def fetch_many(self, blobstore: "BlobBackend", items: "list[tuple[str, int | None]]") -> None:
         """Make sure each (hex, size) blob has an entry: the missing ones come in one batched, concurrent
-        transfer where the store offers one (S3/GCS: ``get_files``), else one by one through :meth:`fetch`.
+        transfer where the store has one (``batched_downloads``: S3/GCS), else one by one through :meth:`fetch`.
 
         Each blob is verified on the way in (CorruptBlobError otherwise). Entries may be evicted again by
         the bound before they are used: callers still go through fetch()/place() per entry.
@@ -210,15 +206,14 @@ class DownloadCache:
         missing = [(h, s) for h, s in dict(items).items() if self.lookup(h, s) is None]
         if not missing:
             return
-        get_files = getattr(blobstore, "get_files", None)
-        if get_files is None:
+        if not blobstore.batched_downloads:
             for h, s in missing:
                 self.fetch(blobstore, h, s)
             return
         temps = [(h, s, self._tmp_name("fill")) for h, s in missing]
         os.makedirs(self._tmpdir, exist_ok=True)
         try:
-            get_files(temps)  # each temp appears only once its bytes match the digest
+            blobstore.get_files(temps)  # each temp appears only once its bytes match the digest
             for h, s, tmp in temps:
                 size = os.stat(tmp).st_size
                 if s is not None and size != s:
@@ -233,7 +228,7 @@ class DownloadCache:
                 self._account(size, keep=final)
         finally:
             for _, _, tmp in temps:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
 
     def add_file(self, local_path: str | os.PathLike[str], hexdigest: str) -> Path:
         """Copy a local file into the cache (e.g. one just uploaded), verifying it on the way.
@@ -254,50 +249,28 @@ class DownloadCache:
     ) -> Path:
         """Copy ``src`` into a temp file while hashing it; only verified bytes get the entry's name."""
         final = self._entry(hexdigest)
-        tmp, fd = self._open_tmp()
-        try:
-            h = new_md5()
-            written = 0
-            try:
-                buf = bytearray(read_buffer_size(src, size))
-                view = memoryview(buf)
-                while n := src.readinto(buf):
-                    h.update(view[:n])
-                    chunk = view[:n]
-                    while chunk:
-                        chunk = chunk[os.write(fd, chunk) :]
-                    written += n
-                actual = h.hexdigest()
-                if actual != hexdigest:
-                    raise mismatch(actual)
-                if size is not None and written != size:
-                    raise ValueError(
-                        f"blob {hexdigest} holds {written} bytes but the manifest entry says {size}: the "
-                        "manifest and the stored blob disagree; nothing was cached. Check the workspace's blob "
-                        "storage for damage (the digest matched, so the manifest's size is the suspect)."
-                    )
-                # The sentinel goes on last: after the final write, once the bytes are known good.
-                os.utime(fd, ns=(time.time_ns(), sentinel_mtime_ns(hexdigest)))
-            finally:
-                os.close(fd)
-            self._rename_in(tmp, final)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+
+        def check(actual: str, written: int) -> None:
+            if actual != hexdigest:
+                raise mismatch(actual)
+            if size is not None and written != size:
+                raise ValueError(
+                    f"blob {hexdigest} holds {written} bytes but the manifest entry says {size}: the "
+                    "manifest and the stored blob disagree; nothing was cached. Check the workspace's blob "
+                    "storage for damage (the digest matched, so the manifest's size is the suspect)."
+                )
+
+        def seal(fd: int) -> None:
+            # The sentinel goes on last: after the final write, once the bytes are known good.
+            os.utime(fd, ns=(time.time_ns(), sentinel_mtime_ns(hexdigest)))
+
+        # Read-only entries (0o444) and the sentinel mtime: see the module docstring.
+        _, written = write_verified(
+            file_chunks(src, size), final, check, tmp=self._tmp_name("fill"), mode=0o444, seal=seal,
+            place=self._rename_in,
+        )
         self._account(written, keep=final)
         return Path(final)
-
-    def _open_tmp(self) -> tuple[str, int]:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
-        for _ in range(3):
-            tmp = self._tmp_name("fill")
-            try:
-                return tmp, os.open(tmp, flags, 0o444)  # read-only entries: see the module docstring
-            except FileNotFoundError:
-                os.makedirs(self._tmpdir, exist_ok=True)
-            except FileExistsError:
-                continue
-        raise FileExistsError(f"could not create a unique temporary file in {self._tmpdir!r}")
 
     def _tmp_name(self, kind: str) -> str:
         return f"{self._tmpdir}/{kind}-{unique_suffix()}"
@@ -338,23 +311,23 @@ class DownloadCache:
                 "since it was looked up); fetch it again"
             )
         dest = os.path.abspath(os.fspath(dest))
-        parent, name = os.path.split(dest)
+        parent = os.path.dirname(dest)
         try:
             dev = os.stat(parent).st_dev  # needed anyway; makedirs only when it is missing (one call less)
         except FileNotFoundError:
             os.makedirs(parent, exist_ok=True)
             dev = os.stat(parent).st_dev
-        tmp = f"{parent}/.{name}.{unique_suffix()}.part"
+        tmp = temp_beside(dest)
         mode = self._place_into(src, tmp, dev)
         try:
             os.replace(tmp, dest)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         if mode == "hardlink":
             # rename() between two links to one inode succeeds and does nothing: when dest already was a
             # link to this entry, the temp link is still there.
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
         return mode
 
     def _place_into(self, src: str, tmp: str, dev: int) -> PlaceMode:
@@ -380,7 +353,7 @@ class DownloadCache:
         try:
             shutil.copyfile(src, tmp)  # sendfile/copy_file_range underneath; a new, writable file
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         return "copy"
 
@@ -490,7 +463,7 @@ def _reflink(src: str, dst: str) -> None:
             fcntl.ioctl(dfd, FICLONE, sfd)
         except BaseException:
             os.close(dfd)
-            _unlink_quietly(dst)
+            unlink_quietly(dst)
             raise
         os.close(dfd)
     finally:

@@ -1,4 +1,5 @@
-"""Errors raised by the storage layer. Both are ValueError subclasses: the content was not what it claimed.
+"""Errors raised by the storage layer: content that was not what it claimed (ValueError subclasses), a storage
+root that cannot be used, a missing blob, a folder where a file was expected.
 
 Example::
 
@@ -10,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -43,3 +45,24 @@ class CorruptBlobError(ValueError):
 
     def __reduce__(self):
         return (type(self), (self.expected_hex, self.actual_hex, self.location))
+
+
+class StorageAccessError(OSError):
+    """The workspace's storage root cannot be used: missing bucket, refused credentials, unreachable endpoint."""
+
+
+def missing_blob(hexdigest: str, root: str) -> FileNotFoundError:
+    """The error every blob store raises for a blob it does not hold, naming the digest and the root."""
+    return FileNotFoundError(
+        f"blob {hexdigest} is not in the blob store at {root!r}; the version that names it is "
+        "incomplete or the blob was deleted (log the file again to restore it)"
+    )
+
+
+def is_a_directory(path: str | os.PathLike[str]) -> IsADirectoryError:
+    """What storing or hashing a folder as if it were a file raises (instead of EISDIR from deep inside)."""
+    return IsADirectoryError(
+        errno.EISDIR,
+        f"{os.fspath(path)!r} is a directory, not a file: only files can be stored or hashed one by one; "
+        "use add_dir to log a folder",
+    )

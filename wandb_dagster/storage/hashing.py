@@ -17,6 +17,8 @@ import hashlib
 import os
 import re
 
+from .errors import is_a_directory
+
 CHUNK = 1024 * 1024
 """Streaming read size: few syscalls per file, bounded memory."""
 
@@ -62,10 +64,6 @@ def hex_to_b64(hexstr: str) -> str:
     return base64.b64encode(bytes.fromhex(check_hex(hexstr))).decode("ascii")
 
 
-def md5_hex(data: bytes) -> str:
-    return new_md5(data).hexdigest()
-
-
 def md5_b64(data: bytes) -> str:
     """W&B's digest of in-memory bytes."""
     return base64.b64encode(new_md5(data).digest()).decode("ascii")
@@ -93,5 +91,8 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
             h.update(view[:n])
             total += n
         return h.hexdigest(), total
+    except IsADirectoryError:
+        # Opening a folder works, reading it fails: said clearly here, at no cost per file.
+        raise is_a_directory(path) from None
     finally:
         os.close(fd)

@@ -18,9 +18,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from wandb_dagster.storage.blobs import unique_suffix
 from wandb_dagster.storage.cache import DownloadCache
 from wandb_dagster.storage.hashing import check_hex
+from wandb_dagster.storage.verified_write import unique_suffix
 
 
 def key(ref: str, digest: str, version: object | None) -> str:

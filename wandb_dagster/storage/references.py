@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Protocol
 from urllib.parse import quote, unquote, urlparse
 
-from wandb_dagster.storage.blobs import unique_suffix
-from wandb_dagster.storage.hashing import CHUNK, b64_to_hex, hash_file, hex_to_b64, new_md5
+from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
 from wandb_dagster.storage.uri_credentials import strip_credentials
+from wandb_dagster.storage.verified_write import read_chunks, write_verified
 
 if TYPE_CHECKING:
     from wandb_dagster.storage.cache import DownloadCache
 
 DEFAULT_MAX_OBJECTS = 10_000_000
-_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclasses.dataclass
@@ -209,27 +208,13 @@ def too_many(uri: str, limit: int) -> ValueError:
 def copy_verified(
     src: BinaryIO, dest: Path, expected_b64: str | None, entry_path: str, uri: str, size: int | None = None
 ) -> str:
-    """Stream ``src`` into a temp file beside ``dest`` while hashing; rename into place only if the digest
-    matches (``expected_b64=None``: not tracked, any content). Same pattern as BlobStore.get_file, which is
-    bound to a blob store and raises CorruptBlobError, so it cannot be reused for a reference.
-    ``size`` given: a different byte count is a change too. Returns the hex MD5 of the bytes written."""
-    dest = Path(os.path.abspath(dest))
-    tmp = f"{dest.parent}/.{dest.name}.{unique_suffix()}.part"
-    try:
-        out = os.open(tmp, _O_NEW, 0o666)
-    except FileNotFoundError:
-        os.makedirs(dest.parent, exist_ok=True)
-        out = os.open(tmp, _O_NEW, 0o666)
-    try:
-        h = new_md5()
-        written = 0
-        with os.fdopen(out, "wb") as f:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                f.write(chunk)
-                written += len(chunk)
-        actual = hex_to_b64(h.hexdigest())
-        if expected_b64 is not None and actual != expected_b64:
+    """Stream ``src`` (anything with ``read(n)``) into a temp file beside ``dest`` while hashing; rename into
+    place only if the digest matches (``expected_b64=None``: not tracked, any content) and, with ``size``,
+    the byte count too. The storage layer's one verified write (verified_write.write_verified), with the
+    errors of a reference entry. Returns the hex MD5 of the bytes written."""
+
+    def check(actual_hex: str, written: int) -> None:
+        if expected_b64 is not None and (actual := hex_to_b64(actual_hex)) != expected_b64:
             raise ValueError(
                 f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded digest "
                 f"{expected_b64}, current content {actual}. Log a new version to track the new content."
@@ -239,14 +224,9 @@ def copy_verified(
                 f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded size "
                 f"{size} bytes, received {written}. Log a new version to track the new content."
             )
-        os.replace(tmp, dest)
-        return h.hexdigest()
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    hexdigest, _ = write_verified(read_chunks(src), dest, check)
+    return hexdigest
 
 
 def file_uri_path(uri: str) -> str:

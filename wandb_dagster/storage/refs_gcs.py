@@ -69,13 +69,10 @@ def _filesystem(uri: str) -> Any:
 
 
 def _check_reachable(uri: str, host: str) -> None:
-    import socket
-    from urllib.parse import urlsplit
+    from wandb_dagster.storage.access import probe
 
-    target = urlsplit(host if "://" in host else f"http://{host}")
-    port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        socket.create_connection((target.hostname, port), timeout=5).close()
+        probe(host)
     except OSError as exc:
         raise ConnectionError(
             f"Reference {references.strip_credentials(uri)!r}: cannot reach the GCS emulator at "
