@@ -164,7 +164,7 @@ class WandbResource(dg.ConfigurableResource):
         with _step_runs_lock:
             api = _apis.get(key)
             # Reuse while its workspace is still the open one (tests and tools may close workspaces).
-            if api is not None and Workspace._open.get((settings.database_url, str(settings.cache_dir))) is api._ws:
+            if api is not None and Workspace.current(settings) is api._ws:
                 return api
         api = Api(
             overrides={

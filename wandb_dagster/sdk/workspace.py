@@ -11,6 +11,8 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from typing import Any
 
@@ -21,10 +23,21 @@ from wandb_dagster.storage.statcache import StatCache
 from wandb_dagster.store import Store
 
 
-class Workspace:
-    """Everything a client needs to read and write one workspace. Share one per database URL."""
+def _options_digest(options: dict[str, Any]) -> str:
+    """A digest of storage options, for telling workspaces apart without keeping credentials in a key.
 
-    _open: dict[tuple[str, str], "Workspace"] = {}
+    Values that are not JSON (a session object) count by their repr: two such options are the same only
+    when they are the same object, so a second caller never gets a store made with another's options.
+    """
+    text = json.dumps(options, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Workspace:
+    """Everything a client needs to read and write one workspace. Shared by the clients that name the same
+    database, cache folder and storage options (see :meth:`for_settings`)."""
+
+    _open: dict[tuple[str, str, str], "Workspace"] = {}
     _lock = threading.Lock()
 
     def __init__(self, settings: Settings) -> None:
@@ -43,14 +56,28 @@ class Workspace:
         self.cache = DownloadCache(settings.cache_dir, settings.cache_size, hardlinks=settings.download_hardlinks)
         self.statcache = StatCache(settings.cache_dir / "statcache.db")
 
+    @staticmethod
+    def _key(settings: Settings) -> tuple[str, str, str]:
+        # The storage options are part of the key (as a digest: they may hold credentials): a caller with
+        # other credentials or another endpoint must not silently get a store opened with someone else's.
+        return (settings.database_url, str(settings.cache_dir), _options_digest(settings.storage_options))
+
     @classmethod
     def for_settings(cls, settings: Settings) -> "Workspace":
-        key = (settings.database_url, str(settings.cache_dir))
+        """The open workspace for these settings (database URL, cache folder, storage options), opened on
+        first use."""
+        key = cls._key(settings)
         with cls._lock:
             ws = cls._open.get(key)
             if ws is None:
                 ws = cls._open[key] = cls(settings)
             return ws
+
+    @classmethod
+    def current(cls, settings: Settings) -> "Workspace | None":
+        """The workspace :meth:`for_settings` would return, if it is open already (None: it is not)."""
+        with cls._lock:
+            return cls._open.get(cls._key(settings))
 
     @classmethod
     def default(cls, **overrides: Any) -> "Workspace":
