@@ -95,3 +95,9 @@ def test_hash_file_reads_what_is_there_when_the_size_changed(tmp_path: Path, mon
 
     monkeypatch.setattr(hashing.os, "fstat", stale_fstat)
     assert hash_file(path) == ("b1946ac92492d2347c6235b4d2611184", 6)
+
+
+def test_hash_file_of_a_folder_says_so(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"'.*data' is a directory.*use add_dir"):
+        hash_file(tmp_path / "data")
