@@ -28,7 +28,11 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
+
+from .hashing import check_hex
+from .progress import tracker
 
 _OBJECT_STORE_RE = re.compile(r"(s3|s3a|gs|gcs)://", re.IGNORECASE)
 
@@ -121,6 +125,23 @@ class BlobBackend(Protocol):
         ...
 
 
+def local_root(root: str) -> str | None:
+    """The absolute directory a root names on this machine, or None for a URL (fsspec, bucket)."""
+    if root.startswith("file://"):
+        # file:///abs/path and file://localhost/abs/path, %-escapes decoded; any other host is an error.
+        parsed = urllib.parse.urlparse(root)
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"Storage root {root!r} names host {parsed.netloc!r}; a file:// root must be on this machine "
+                "(file:///abs/path). Use s3:// or gs:// for shared storage."
+            )
+        root = urllib.parse.unquote(parsed.path)
+    elif "://" in root or "::" in root:
+        return None
+    path = os.path.abspath(os.path.expanduser(root))
+    return path.rstrip("/") or "/"
+
+
 def open_blob_store(root: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> BlobBackend:
     """The blob store for ``root``: a local folder, an S3/GCS bucket, or any other fsspec filesystem.
 
@@ -133,9 +154,9 @@ def open_blob_store(root: str | os.PathLike[str], storage_options: dict[str, Any
         from .remote_blobs import ObjectStoreBlobs
 
         return ObjectStoreBlobs(root, storage_options)
-    from .blobs import BlobStore, local_root
-
     if local_root(root) is not None:
+        from .blobs import BlobStore
+
         return BlobStore(root)
     from .fsspec_blobs import FsspecBlobStore
 
@@ -147,9 +168,6 @@ def get_one_by_one(
 ) -> None:
     """get_files for stores without a batched transfer: ``get_one(hex, dest, on_chunk)`` per item, in order,
     with the progress of the whole batch reported to the current hook."""
-    from .hashing import check_hex
-    from .progress import tracker
-
     for h, _, _ in items:
         check_hex(h)  # every digest before the first byte moves
     track = tracker(sum(s or 0 for _, s, _ in items), len(items))

@@ -22,12 +22,11 @@ import os
 import re
 import threading
 import time
-import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from . import local_io
-from .backend import DownloadItem, get_one_by_one
+from .backend import DownloadItem, get_one_by_one, local_root
 from .errors import ContentChangedError, CorruptBlobError, is_a_directory, missing_blob
 from .hashing import CHUNK, check_hex, new_md5
 from .verified_write import file_chunks, unique_suffix, unlink_quietly, write_all, write_verified
@@ -63,23 +62,6 @@ _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS}
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
 _REST_RE = re.compile(r"[0-9a-f]{30}")
 _syncfs = local_io.syncfs  # looked up here at each sync, so a test can watch (or replace) it
-
-
-def local_root(root: str) -> str | None:
-    """The absolute directory a root names on this machine, or None for a URL (fsspec, bucket)."""
-    if root.startswith("file://"):
-        # file:///abs/path and file://localhost/abs/path, %-escapes decoded; any other host is an error.
-        parsed = urllib.parse.urlparse(root)
-        if parsed.netloc not in ("", "localhost"):
-            raise ValueError(
-                f"Storage root {root!r} names host {parsed.netloc!r}; a file:// root must be on this machine "
-                "(file:///abs/path). Use s3:// or gs:// for shared storage."
-            )
-        root = urllib.parse.unquote(parsed.path)
-    elif "://" in root or "::" in root:
-        return None
-    path = os.path.abspath(os.path.expanduser(root))
-    return path.rstrip("/") or "/"
 
 
 class BlobStore:
