@@ -138,7 +138,7 @@ def download(
     """
     handler = _handler(ref)
     key = None
-    if cache is not None and getattr(handler, "cacheable", False) and digest != ref:
+    if cache is not None and handler.cacheable and digest != ref:
         from wandb_dagster.storage import refcache
 
         key = refcache.key(ref, digest, extra.get("versionID"))
