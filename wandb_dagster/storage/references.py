@@ -22,7 +22,7 @@ import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
@@ -206,7 +206,7 @@ def too_many(uri: str, limit: int) -> ValueError:
 
 
 def copy_verified(
-    src: BinaryIO, dest: Path, expected_b64: str | None, entry_path: str, uri: str, size: int | None = None
+    src: Any, dest: Path, expected_b64: str | None, entry_path: str, uri: str, size: int | None = None
 ) -> str:
     """Stream ``src`` (anything with ``read(n)``) into a temp file beside ``dest`` while hashing; rename into
     place only if the digest matches (``expected_b64=None``: not tracked, any content) and, with ``size``,

@@ -251,8 +251,8 @@ class ObjectStoreBlobs:
                 done(i, self._put_large(path, exp[i], track), True)
                 continue
             hexdigest = new_md5(data).hexdigest()
-            if exp[i] is not None and hexdigest != exp[i]:
-                raise ContentChangedError(path, exp[i], hexdigest)
+            if (announced := exp[i]) is not None and hexdigest != announced:
+                raise ContentChangedError(path, announced, hexdigest)
             batch.append((i, hexdigest, data))
             batch_bytes += len(data)
             if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_FILES:

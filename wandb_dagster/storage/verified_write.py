@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .hashing import CHUNK, new_md5
 
@@ -79,6 +79,7 @@ def temp_beside(dest: str) -> str:
 def read_buffer_size(f: Any, size_hint: int | None = None) -> int:
     """A buffer size for streaming ``f``: CHUNK, or less for a small file, because allocating (and
     zeroing) 1 MiB costs more than copying a few KiB when there are thousands of files."""
+    size: int | None
     try:
         size = os.fstat(f.fileno()).st_size
     except (AttributeError, OSError, ValueError):  # not a local file (io.UnsupportedOperation is an OSError)
@@ -86,8 +87,9 @@ def read_buffer_size(f: Any, size_hint: int | None = None) -> int:
     return CHUNK if size is None else max(1, min(CHUNK, size + 1))
 
 
-def file_chunks(src: BinaryIO, size_hint: int | None = None) -> Iterator[memoryview]:
-    """The content of ``src`` in pieces read into one reused buffer (each piece is valid until the next)."""
+def file_chunks(src: Any, size_hint: int | None = None) -> Iterator[memoryview]:
+    """The content of ``src`` (a binary file with ``readinto``) in pieces read into one reused buffer; each
+    piece is valid until the next is asked for."""
     buf = bytearray(read_buffer_size(src, size_hint))
     view = memoryview(buf)
     while n := src.readinto(buf):
