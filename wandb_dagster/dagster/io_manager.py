@@ -36,9 +36,10 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -67,8 +68,8 @@ class Reference:
 
     uri: str
     checksum: bool = True
-    name: Optional[str] = None
-    max_objects: Optional[int] = None
+    name: str | None = None
+    max_objects: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.uri, str) or "://" not in self.uri:
@@ -83,12 +84,12 @@ class WandbIOManagerError(Exception):
     partition and the cause. No partial version is ever left behind: versions are committed atomically."""
 
 
-def _describe(asset_key: Any, partition: Any = None, step_key: Optional[str] = None) -> str:
+def _describe(asset_key: Any, partition: Any = None, step_key: str | None = None) -> str:
     what = f"asset {asset_key.to_user_string()!r}" if asset_key is not None else f"step output {step_key!r}"
     return f"{what}, partition {partition!r}" if partition is not None else what
 
 
-def _local_path_of(obj: Any) -> Optional[Path]:
+def _local_path_of(obj: Any) -> Path | None:
     """A local Path for a Path or a local UPath; None for anything else."""
     if isinstance(obj, Path):
         return obj
@@ -99,7 +100,8 @@ def _local_path_of(obj: Any) -> Optional[Path]:
 
 
 def _is_remote_upath(obj: Any) -> bool:
-    return getattr(obj, "protocol", None) not in (None, "", "file", "local") and hasattr(obj, "fs") and hasattr(obj, "path")
+    remote = getattr(obj, "protocol", None) not in (None, "", "file", "local")
+    return remote and hasattr(obj, "fs") and hasattr(obj, "path")
 
 
 def _plain_metadata(metadata: Any) -> dict[str, Any]:
@@ -113,7 +115,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
 
     wandb: WandbResource
     default_type: str = Field(default="asset", description="Artifact type when an asset's options give none.")
-    download_dir: Optional[str] = Field(
+    download_dir: str | None = Field(
         default=None,
         description="Where inputs loaded as paths are downloaded (one folder per version, reused). "
         "Default: <temp dir>/wandb-dagster-inputs.",
@@ -132,7 +134,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 "Return the value (or a Path/Reference/Artifact) to record a version."
             )
             return
-        name = collection_name(asset_key) if asset_key is not None else collection_name([context.step_key, context.name])
+        name = collection_name(asset_key if asset_key is not None else [context.step_key, context.name])
         run = self.wandb._run_for_output(context)
         try:
             with tempfile.TemporaryDirectory(prefix="wandb-dagster-out-") as tmp:
@@ -159,7 +161,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             _remember(run, asset_key, partition, metadata, logged)
 
     @staticmethod
-    def _output_partition(context: dg.OutputContext) -> Optional[str]:
+    def _output_partition(context: dg.OutputContext) -> str | None:
         if not context.has_asset_partitions:
             return None
         keys = context.asset_partition_keys
@@ -177,7 +179,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         name: str,
         opts: OutputOptions,
         asset_key: Any,
-        partition: Optional[str],
+        partition: str | None,
         tmp: Path,
         run: Any,
     ) -> tuple[Artifact, dict[str, Any]]:
@@ -188,9 +190,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             "partition": partition,
         }
         metadata = dict(opts.metadata)
-        artifact = Artifact(name, type=opts.type or self.default_type, description=opts.description)
         # Files go straight into the run's workspace (not the process default one).
-        artifact._ws = run.workspace
+        artifact = Artifact(
+            name, type=opts.type or self.default_type, description=opts.description, workspace=run.workspace
+        )
         local = _local_path_of(obj)
         refs = self._references(obj)
         if local is not None or _is_remote_upath(obj):
@@ -218,7 +221,9 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             target = tmp / entry
             serializer.dump(obj, target)
             artifact.add_file(str(target), name=entry)
-            record.update(kind="object", serializer=serializer.name, object_type=serializers.object_type(obj), entry=entry)
+            record.update(
+                kind="object", serializer=serializer.name, object_type=serializers.object_type(obj), entry=entry
+            )
         if partition is not None:
             # One version per partition: without this entry two partitions with equal content would share a
             # version (the digest counts only paths and file digests).
@@ -236,7 +241,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         return artifact, {k: v for k, v in record.items() if k in ("kind", "serializer", "entry")}
 
     @staticmethod
-    def _references(obj: Any) -> Optional[list[Reference]]:
+    def _references(obj: Any) -> list[Reference] | None:
         if isinstance(obj, Reference):
             return [obj]
         if isinstance(obj, (list, tuple)) and obj and all(isinstance(o, Reference) for o in obj):
@@ -245,12 +250,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _materialization_metadata(
-        run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: Optional[str]
+        run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: str | None
     ) -> dict[str, Any]:
-        from sqlalchemy.engine import make_url
-
         ws = run.workspace
-        database = make_url(ws.store.url).render_as_string(hide_password=True)
+        database = ws.display_url
         meta: dict[str, Any] = {
             "wandb/artifact": art.qualified_name,
             "wandb/collection": f"{art.entity}/{art.project}/{art.collection_name}",
@@ -312,7 +315,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             return values[keys[0]] if values else None
         return values
 
-    def _resolve(self, context: dg.InputContext, asset_key: Any, partition: Optional[str], opts: InputOptions) -> Artifact:
+    def _resolve(self, context: dg.InputContext, asset_key: Any, partition: str | None, opts: InputOptions) -> Artifact:
         where = _describe(asset_key, partition)
         api_ws = self.wandb._settings()
         if opts.version or opts.alias:
@@ -335,7 +338,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         self._use(art)
         return art
 
-    def _recorded(self, context: dg.InputContext, asset_key: Any, partition: Optional[str], required: bool) -> Optional[dict]:
+    def _recorded(self, context: dg.InputContext, asset_key: Any, partition: str | None, required: bool) -> dict | None:
         """The metadata of the materialization the input reads: the upstream's in this run (or the run it
         was re-executed from) when it ran there, else the latest one."""
         step = _current_step_context()
@@ -442,15 +445,20 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             art = self.wandb.artifact(f"{settings.entity}/{settings.project}/{name}:{opts.version or opts.alias}")
         else:
             run_id = _tracking_run_id(upstream.run_id, upstream.step_key)
-            api = self.wandb.api()
-            store = api._ws.store
-            record = store.get_run(settings.entity, settings.project, run_id)
-            outputs = [v for v in store.run_outputs(record.pk) if v.collection == name] if record else []
+            outputs = [a for a in self._logged_by(settings, run_id) if a.collection_name == name]
             if not outputs:
                 raise WandbIOManagerError(f"{where}: its run {run_id} logged no version of {name!r}.")
-            art = Artifact._from_record(api._ws, outputs[-1])
+            art = outputs[-1]
         self._use(art)
         return self._value(art, opts, getattr(context.dagster_type, "typing_type", None), where)
+
+    def _logged_by(self, settings: Any, run_id: str) -> list[Artifact]:
+        """The versions the run ``run_id`` logged, oldest first; none when there is no such run."""
+        try:
+            run = self.wandb.api().run(f"{settings.entity}/{settings.project}/{run_id}")
+        except ValueError:  # no such run (the upstream step never ran with this resource)
+            return []
+        return run.logged_artifacts()
 
 
 class _NotMaterialized(WandbIOManagerError):
@@ -461,10 +469,10 @@ class _NotMaterialized(WandbIOManagerError):
 # A downstream step of the same run in the same process (the in-process executor) reads it without querying
 # the event log; other processes, and later runs, read the materialization's metadata. Entries of a run are
 # dropped when its resources are torn down (resources._forget_run).
-_stored: dict[tuple[str, str, Optional[str]], Artifact] = {}
+_stored: dict[tuple[str, str, str | None], Artifact] = {}
 
 
-def _remember(run: Any, asset_key: Any, partition: Optional[str], metadata: dict, art: Artifact) -> None:
+def _remember(run: Any, asset_key: Any, partition: str | None, metadata: dict, art: Artifact) -> None:
     from wandb_dagster.dagster.resources import _register_forget
 
     dagster_run_id = (run.config.get("dagster") or {}).get("run_id")
@@ -473,7 +481,7 @@ def _remember(run: Any, asset_key: Any, partition: Optional[str], metadata: dict
         _register_forget(dagster_run_id, _forget)
 
 
-def _recalled(context: dg.InputContext, asset_key: Any, partition: Optional[str]) -> Optional[Artifact]:
+def _recalled(context: dg.InputContext, asset_key: Any, partition: str | None) -> Artifact | None:
     upstream = context.upstream_output
     if upstream is None or upstream.run_id == _EPHEMERAL_RUN_ID:
         return None
@@ -485,7 +493,7 @@ def _forget(dagster_run_id: str) -> None:
         _stored.pop(key, None)
 
 
-def load_artifact_object(artifact: Artifact, where: Optional[str] = None) -> Any:
+def load_artifact_object(artifact: Artifact, where: str | None = None) -> Any:
     """The Python object an asset output was serialized into, e.g. a model loaded by alias in a deploy job::
 
         model = load_artifact_object(wandb.artifact("wandb-registry-model/bike-models:production"))
@@ -507,7 +515,8 @@ def load_artifact_object(artifact: Artifact, where: Optional[str] = None) -> Any
             f"{where}: entry {entry.path!r} is a reference to {entry.ref!r}; only files stored in this workspace "
             "are deserialized (see the trust model in the README)."
         )
-    ws = artifact._ws
+    ws = artifact.workspace
+    assert ws is not None  # get_entry above needed a committed version, which has its workspace
     from wandb_dagster.storage.hashing import b64_to_hex
 
     try:

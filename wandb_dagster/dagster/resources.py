@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -38,10 +39,11 @@ from wandb_dagster.store.errors import RunExistsError
 if TYPE_CHECKING:
     from wandb_dagster.api import Api
     from wandb_dagster.sdk.run import Run
+    from wandb_dagster.sdk.workspace import Workspace
 
 # One tracking run per (workspace, Dagster run, step) in this process. Dagster runs a step's compute and its
 # IO manager calls in one process, so the asset body and the IO manager find the same run here.
-_step_runs: dict[tuple[str, str, str], "Run"] = {}
+_step_runs: dict[tuple[str, str, str], Run] = {}
 _step_runs_lock = threading.Lock()
 # Per-run state of other modules (the IO manager's stored versions), dropped with the run's tracking runs.
 _forgetters: dict[str, list] = {}
@@ -54,8 +56,9 @@ def _register_forget(dagster_run_id: str, forget: Any) -> None:
             hooks.append(forget)
 
 
-# One Api per configuration: building one resolves settings and opens the workspace.
-_apis: dict[tuple, "Api"] = {}
+# One Api per configuration: building one resolves settings and opens the workspace. Kept with the workspace
+# it opened, to tell when that one has been closed since.
+_apis: dict[tuple, tuple[Api, Workspace | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Promotion:
     (None when the alias was new; equal to ``current`` when it already pointed there)."""
 
     current: Artifact
-    previous: Optional[Artifact]
+    previous: Artifact | None
     alias: str
 
     @property
@@ -79,7 +82,7 @@ class _Step:
     job_name: str
     job_type: str
     asset_keys: tuple[str, ...]
-    partition: Optional[str]
+    partition: str | None
     code_versions: dict[str, str]
 
 
@@ -133,14 +136,14 @@ class WandbResource(dg.ConfigurableResource):
     settings (download cache, storage credentials) come from the environment, as for ``wandb_dagster.init``.
     """
 
-    database_url: Optional[str] = Field(
+    database_url: str | None = Field(
         default=None,
         description="The workspace's database URL (sqlite:///... or postgresql://...). Pass a password with "
         "dg.EnvVar. Default: WANDB_DAGSTER_DATABASE_URL, else the embedded workspace.",
     )
-    entity: Optional[str] = Field(default=None, description="Default entity (WANDB_ENTITY, else your user name).")
-    project: Optional[str] = Field(default=None, description="Project runs and asset artifacts go to.")
-    storage_root: Optional[str] = Field(
+    entity: str | None = Field(default=None, description="Default entity (WANDB_ENTITY, else your user name).")
+    project: str | None = Field(default=None, description="Project runs and asset artifacts go to.")
+    storage_root: str | None = Field(
         default=None, description="Blob storage root recorded when the workspace is created (local path, s3://, gs://)."
     )
 
@@ -154,7 +157,7 @@ class WandbResource(dg.ConfigurableResource):
             storage_root=self.storage_root,
         )
 
-    def api(self) -> "Api":
+    def api(self) -> Api:
         """The public query API on this workspace, with this resource's entity and project as defaults."""
         from wandb_dagster.api import Api
         from wandb_dagster.sdk.workspace import Workspace
@@ -162,10 +165,10 @@ class WandbResource(dg.ConfigurableResource):
         settings = self._settings()
         key = (settings.database_url, settings.entity, settings.project, settings.storage_root, str(settings.cache_dir))
         with _step_runs_lock:
-            api = _apis.get(key)
+            cached = _apis.get(key)
             # Reuse while its workspace is still the open one (tests and tools may close workspaces).
-            if api is not None and Workspace.current(settings) is api._ws:
-                return api
+            if cached is not None and cached[1] is not None and Workspace.current(settings) is cached[1]:
+                return cached[0]
         api = Api(
             overrides={
                 "base_url": settings.database_url,
@@ -175,16 +178,16 @@ class WandbResource(dg.ConfigurableResource):
             }
         )
         with _step_runs_lock:
-            _apis[key] = api
+            _apis[key] = (api, Workspace.current(api.settings))
         return api
 
-    def artifact(self, name: str, type: Optional[str] = None) -> Artifact:
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
         """``api().artifact(name)``: e.g. ``wandb-registry-model/bike-models:production``."""
         return self.api().artifact(name, type=type)
 
     # ------------------------------------------------------------------ the step's run
 
-    def run(self, context: Any = None) -> "Run":
+    def run(self, context: Any = None) -> Run:
         """The tracking run of the step that is executing (``context`` defaults to the current one).
 
         One run per step: ``group`` = the Dagster run id, ``job_type`` = the asset (or op), and its config
@@ -199,7 +202,7 @@ class WandbResource(dg.ConfigurableResource):
             )
         return self._run_for_step(_step_from_context(context))
 
-    def _run_for_step(self, step: _Step) -> "Run":
+    def _run_for_step(self, step: _Step) -> Run:
         from wandb_dagster.sdk.run import init
 
         settings = self._settings()
@@ -218,15 +221,15 @@ class WandbResource(dg.ConfigurableResource):
                     "code_versions": step.code_versions,
                 }
             }
-            kwargs = dict(
-                id=_tracking_run_id(step.run_id, step.step_key),
-                reinit="create_new",
-                name=f"{step.job_type} ({step.run_id[:8]})",
-                group=step.run_id,
-                job_type=step.job_type,
-                config=config,
-                settings=settings,
-            )
+            kwargs: dict[str, Any] = {
+                "id": _tracking_run_id(step.run_id, step.step_key),
+                "reinit": "create_new",
+                "name": f"{step.job_type} ({step.run_id[:8]})",
+                "group": step.run_id,
+                "job_type": step.job_type,
+                "config": config,
+                "settings": settings,
+            }
             try:
                 run = init(**kwargs)
             except RunExistsError:
@@ -236,7 +239,7 @@ class WandbResource(dg.ConfigurableResource):
             _step_runs[key] = run
             return run
 
-    def _run_for_output(self, output_context: Any) -> "Run":
+    def _run_for_output(self, output_context: Any) -> Run:
         context = _current_step_context()
         if context is not None:
             return self.run(context)
@@ -307,12 +310,12 @@ class WandbResource(dg.ConfigurableResource):
             previous = self._previous_from_events(api, cursor, current, alias, target, fallback=before)
         return Promotion(current=current, previous=previous, alias=alias)
 
-    def holder(self, target: str, alias: str = "production") -> Optional[Artifact]:
+    def holder(self, target: str, alias: str = "production") -> Artifact | None:
         """The version of collection ``target`` that holds ``alias`` now, or None."""
         return self._holder(self.api(), target, alias)
 
     @staticmethod
-    def _holder(api: "Api", target: str, alias: str) -> Optional[Artifact]:
+    def _holder(api: Api, target: str, alias: str) -> Artifact | None:
         from wandb_dagster.sdk.artifact import ArtifactNotFoundError
 
         try:
@@ -321,20 +324,20 @@ class WandbResource(dg.ConfigurableResource):
             return None
 
     @staticmethod
-    def _event_cursor(api: "Api") -> Optional[str]:
+    def _event_cursor(api: Api) -> str | None:
         head = getattr(api, "event_cursor", None)
         return head() if callable(head) else None
 
     def _previous_from_events(
-        self, api: "Api", cursor: str, current: Artifact, alias: str, target: str, fallback: Optional[Artifact]
-    ) -> Optional[Artifact]:
+        self, api: Api, cursor: str, current: Artifact, alias: str, target: str, fallback: Artifact | None
+    ) -> Artifact | None:
         filt = {
             "entity": current.entity,
             "project": current.project,
             "collection": current.collection_name,
             "alias": alias,
         }
-        after: Optional[str] = cursor
+        after: str | None = cursor
         while True:
             page = api.events(after=after, types=["ADD_ARTIFACT_ALIAS"], filter=filt, limit=100)
             for event in page:
@@ -350,10 +353,10 @@ class WandbResource(dg.ConfigurableResource):
 
     def query(
         self,
-        version_filter: Optional[dict] = None,
+        version_filter: dict | None = None,
         *,
         registry: str = "model",
-        collection_filter: Optional[dict] = None,
+        collection_filter: dict | None = None,
     ) -> Any:
         """Versions in a registry matching Mongo-style filters (lazy):
         ``wandb.query({"alias": "production"}, registry="model", collection_filter={"name": "bike-models"})``.

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Protocol 4 (Python >= 3.4) rather than HIGHEST_PROTOCOL: the bytes, and so the digest, must not change
 # when the interpreter does, or re-materializing an unchanged output would create a new version.

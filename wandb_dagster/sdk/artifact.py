@@ -20,11 +20,13 @@ import shutil
 import stat as stat_mod
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
+from wandb_dagster.sdk import download, staging
+from wandb_dagster.sdk.draft import Draft
 from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
 from wandb_dagster.sdk.names import (
     normalize_entry_path,
@@ -37,14 +39,10 @@ from wandb_dagster.sdk.names import (
     validate_type,
 )
 from wandb_dagster.storage import references
-from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
     from wandb_dagster.store.records import VersionRecord
-
-_POLICIES = ("mutable", "immutable")
-_IO_WORKERS = 8
 
 
 class ArtifactNotLoggedError(AttributeError):
@@ -59,36 +57,13 @@ class ArtifactNotFoundError(ValueError):
     """Raised when a name does not resolve to a version in the workspace."""
 
 
-class _Destinations:
-    """Maps entry paths to files under a root, refusing anything that would land outside it (invariant 6).
-
-    Entry paths are validated (no '..', no absolute paths); a symlinked folder inside the root could still
-    point elsewhere, so each parent folder is resolved, once per folder rather than once per file.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._resolved_root = root.resolve()
-        self._checked: set[str] = set()
-
-    def __call__(self, entry_path: str) -> Path:
-        validate_entry_path(entry_path)
-        dest = self.root / entry_path
-        folder = entry_path.rpartition("/")[0]
-        if folder and folder not in self._checked:
-            parent = dest.parent.resolve()
-            if parent != self._resolved_root and self._resolved_root not in parent.parents:
-                raise ValueError(
-                    f"Artifact entry {entry_path!r} would be written to {parent}, outside the download root "
-                    f"{self._resolved_root} (a symlink inside the root points elsewhere); remove it or pick "
-                    "another root."
-                )
-            self._checked.add(folder)
-        return dest
-
-
 class Artifact:
-    """A versioned collection of files and references. See the module docstring for an example."""
+    """A versioned collection of files and references. See the module docstring for an example.
+
+    ``workspace`` (not in W&B's signature; keyword only): the workspace whose blob store receives the files
+    as they are added. Default: the active run's workspace when the first file is added, else the default
+    workspace.
+    """
 
     def __init__(
         self,
@@ -98,6 +73,8 @@ class Artifact:
         metadata: dict | None = None,
         incremental: bool = False,
         use_as: str | None = None,
+        *,
+        workspace: Workspace | None = None,
     ) -> None:
         self._name = validate_artifact_name(name)
         if type is None:
@@ -107,26 +84,36 @@ class Artifact:
         self._metadata = validate_metadata(metadata)
         self._aliases: list[str] = []
         self._tags: list[str] = []
-        self._manifest = Manifest()
-        self._ws: Workspace | None = None
+        self._draft: Draft | None = Draft(self._name, owner=self, incremental=incremental)
+        self._manifest = self._draft.manifest
+        self._ws: Workspace | None = workspace
         self._record: VersionRecord | None = None
         self._manifest_loaded = True
-        self._incremental = incremental
-        # Blobs known to be in self._ws's store (checked or written by add_*), so commit need not ask again.
-        self._present: set[str] = set()
 
     # ---------------------------------------------------------------- construction from the store
 
     @classmethod
-    def _from_record(cls, ws: "Workspace", record: "VersionRecord") -> "Artifact":
+    def from_record(cls, record: VersionRecord, workspace: Workspace) -> Artifact:
+        """The committed version ``record`` of ``workspace`` (the SDK and the query API build the artifacts
+        they return with this; it is not part of W&B's API)."""
         art = cls.__new__(cls)
-        art._ws = ws
-        art._incremental = False
-        art._present = set()
+        art._ws = workspace
         art._adopt(record)
         return art
 
-    def _adopt(self, record: "VersionRecord") -> None:
+    @classmethod
+    def _from_record(cls, ws: Workspace, record: VersionRecord) -> Artifact:
+        # The earlier spelling, still used by the query API (wandb_dagster.api); prefer from_record.
+        return cls.from_record(record, ws)
+
+    @property
+    def workspace(self) -> Workspace | None:
+        """The workspace this version is stored in; for a draft, the one its files are stored into (None until
+        the first file is added, unless given to the constructor). Not part of W&B's API."""
+        return self._ws
+
+    def _adopt(self, record: VersionRecord) -> None:
+        self._draft = None
         self._record = record
         self._name = record.collection
         self._type = record.type
@@ -139,7 +126,7 @@ class Artifact:
 
     # ---------------------------------------------------------------- identity
 
-    def _require_logged(self, what: str) -> "VersionRecord":
+    def _require_logged(self, what: str) -> VersionRecord:
         if self._record is None:
             raise ArtifactNotLoggedError(
                 f"Artifact {self._name!r} has not been logged yet, so it has no {what}; "
@@ -187,7 +174,7 @@ class Artifact:
         """True when this is a version seen through a registry link (not where it was logged)."""
         return self._record is not None and self._record.collection_id != self._record.source_collection_id
 
-    def _source_record(self) -> "VersionRecord":
+    def _source_record(self) -> VersionRecord:
         record = self._require_logged("source")
         if record.collection_id == record.source_collection_id:
             return record
@@ -296,45 +283,27 @@ class Artifact:
 
     # ---------------------------------------------------------------- building
 
-    def _ensure_draft(self) -> None:
-        if self._record is not None:
-            raise ArtifactFinalizedError(
-                f"Artifact {self.name!r} is committed and its contents cannot change; use "
-                "artifact.new_draft() to build a new version from it."
-            )
-
-    def _bind(self) -> "Workspace":
+    def _bind(self) -> Workspace:
         """The workspace whose blob store receives this draft's files: the active run's, else the default."""
         if self._ws is None:
             from wandb_dagster.sdk import run as run_mod
 
             active = run_mod.current_run()
             if active is not None:
-                self._ws = active._ws
+                self._ws = active.workspace
             else:
                 from wandb_dagster.sdk.workspace import Workspace
 
                 self._ws = Workspace.default()
         return self._ws
 
-    def _put_entry(self, entry: ManifestEntry, overwrite: bool) -> ManifestEntry:
-        clash = self._manifest.path_clash(entry.path)
-        if clash is not None:
-            raise ValueError(
-                f"Artifact {self._name!r} cannot hold both {clash!r} and {entry.path!r}: one would be a file "
-                "and a directory at once. Rename one of them."
+    def _ensure_draft(self) -> Draft:
+        if self._draft is None:
+            raise ArtifactFinalizedError(
+                f"Artifact {self.name!r} is committed and its contents cannot change; use "
+                "artifact.new_draft() to build a new version from it."
             )
-        existing = self._manifest.get(entry.path)
-        if existing is not None and not overwrite:
-            if existing.digest == entry.digest and existing.ref == entry.ref:
-                return existing
-            raise ValueError(
-                f"Artifact {self._name!r} already has an entry {entry.path!r} with other content; pass "
-                "overwrite=True (or merge=True for add_dir) to replace it, or choose another name."
-            )
-        entry._artifact = self
-        self._manifest.add(entry)
-        return entry
+        return self._draft
 
     def add_file(
         self,
@@ -381,94 +350,27 @@ class Artifact:
             raise ValueError(f"Path is not a directory: {root!r}; use add_file() for a single file.")
         prefix = normalize_entry_path(name) + "/" if name else ""
         started_ns = time.time_ns()  # before any stat: the stat cache's racy-window reference
-        files: list[tuple[str, str, os.stat_result]] = []
-        seen_dirs: set[tuple[int, int]] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable):
-            st_dir = os.stat(dirpath)
-            if (st_dir.st_dev, st_dir.st_ino) in seen_dirs:  # a symlink cycle: walk each directory once
-                dirnames[:] = []
-                continue
-            seen_dirs.add((st_dir.st_dev, st_dir.st_ino))
-            rel_dir = os.path.relpath(dirpath, root)
-            rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-            for filename in filenames:
-                full = os.path.join(dirpath, filename)
-                try:
-                    st = os.stat(full)
-                except FileNotFoundError:  # a dangling symlink: nothing to log
-                    continue
-                if stat_mod.S_ISREG(st.st_mode):
-                    files.append((full, validate_entry_path(prefix + rel_dir + filename), st))
+        files = staging.walk_dir(root, prefix)
         return self._add_local_files(files, policy, bool(skip_cache), overwrite=merge, started_ns=started_ns)
 
     def _add_local_files(
         self,
-        files: list[tuple[str, str, os.stat_result]],
+        files: list[staging.LocalFile],
         policy: str,
         skip_cache: bool,
         overwrite: bool,
         is_tmp: bool = False,
         started_ns: int | None = None,
     ) -> list[ManifestEntry]:
-        if policy not in _POLICIES:
-            raise ValueError(f"Invalid policy {policy!r}: use 'mutable' or 'immutable'.")
+        draft = self._ensure_draft()
+        staging.check_policy(policy)
         if not files:
             return []
-        ws = self._bind()
-        stats = [st for _, _, st in files]
-        known = ws.statcache.lookup_many(stats)
-        digests: list[str | None] = list(known)
-        # The size of the bytes the digest was computed from: a file that changed between the stat above and
-        # the read is recorded as read (digest and size agree), not with the size it had before.
-        sizes = [st.st_size for st in stats]
-        if policy == "mutable":
-            # Copy into the blob store now (hashing while copying); a blob already present whose source is
-            # unchanged according to the stat cache costs nothing more than the stat.
-            # Sizes make a blob truncated by a crash before sync() count as missing, so it is rewritten.
-            present = ws.blobs.exists_many({d for d in known if d}, sizes={d: st.st_size for d, st in zip(known, stats) if d})
-            todo = [i for i, d in enumerate(known) if d is None or d not in present]
-            if todo:
-                results = ws.blobs.put_files(
-                    [files[i][0] for i in todo], expected=[known[i] for i in todo]
-                )
-                for i, (hexdigest, size) in zip(todo, results):
-                    digests[i], sizes[i] = hexdigest, size
-            self._present.update(digests)  # type: ignore[arg-type]
-        else:
-            todo = [i for i, d in enumerate(known) if d is None]
-            if todo:
-                with ThreadPoolExecutor(_IO_WORKERS) as pool:
-                    hashed = list(pool.map(lambda i: hash_file(files[i][0]), todo))
-                for i, (hexdigest, size) in zip(todo, hashed):
-                    digests[i], sizes[i] = hexdigest, size
-        # A file whose size changed while it was read must not be vouched for by its old stat.
-        fresh = [(stats[i], digests[i]) for i, d in enumerate(known) if d is None and sizes[i] == stats[i].st_size]
-        if fresh:
-            ws.statcache.record_many(fresh, since_ns=started_ns)
-        entries = []
-        # Paths from one directory walk cannot clash with each other, only with entries already present.
-        fresh_artifact = not self._manifest.entries
-        for (path, entry_name, _st), hexdigest, size in zip(files, digests, sizes):
-            if is_tmp:
-                # W&B renames temporary files deterministically from their digest to avoid collisions.
-                folder, _, base = entry_name.rpartition("/")
-                parts = base.split(".")
-                parts[0] = hexdigest[:20]
-                entry_name = (folder + "/" if folder else "") + ".".join(parts)
-            entry = ManifestEntry(
-                path=entry_name,
-                digest=hex_to_b64(hexdigest),
-                size=size,
-                local_path=path if policy == "immutable" else None,
-                skip_cache=skip_cache,
-            )
-            if fresh_artifact and not is_tmp:
-                entry._artifact = self
-                self._manifest.add(entry)
-                entries.append(entry)
-            else:
-                entries.append(self._put_entry(entry, overwrite))
-        return entries
+        staged = staging.stage(self._bind(), files, policy, started_ns)
+        draft.present.update(staged.present)
+        entries = staging.entries_for(files, staged, policy, skip_cache, is_tmp)
+        # Renamed temporary files may share a name; files from one walk (or one file) cannot clash.
+        return draft.put_all(entries, overwrite, from_one_walk=not is_tmp)
 
     @contextlib.contextmanager
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> Iterator[Any]:
@@ -503,12 +405,12 @@ class Artifact:
         With ``checksum=False`` one entry is recorded whose digest is the URI itself: the content is not
         tracked. Listing more than ``max_objects`` objects under a prefix is an error that names the limit.
         """
-        self._ensure_draft()
+        draft = self._ensure_draft()
         if name is not None:
             name = normalize_entry_path(name)
         found = references.resolve(uri, name=name, checksum=checksum, max_objects=max_objects)
         return [
-            self._put_entry(
+            draft.put(
                 ManifestEntry(path=validate_entry_path(r.path), digest=r.digest, size=r.size, ref=r.ref, extra=r.extra),
                 overwrite=False,
             )
@@ -517,25 +419,21 @@ class Artifact:
 
     def remove(self, item: str | ManifestEntry) -> None:
         """Remove an entry, or every entry under a directory prefix."""
-        self._ensure_draft()
-        path = item.path if isinstance(item, ManifestEntry) else str(item).strip("/")
-        if path in self._manifest.entries:
-            self._manifest.remove(path)
-            return
-        under = [p for p in self._manifest.entries if p.startswith(path + "/")]
-        if not under:
-            raise FileNotFoundError(f"Artifact {self._name!r} has no entry or directory {path!r}.")
-        for p in under:
-            self._manifest.remove(p)
+        draft = self._ensure_draft()
+        draft.remove(item.path if isinstance(item, ManifestEntry) else str(item).strip("/"))
 
-    def new_draft(self) -> "Artifact":
+    def new_draft(self) -> Artifact:
         """A draft with this version's name, type, metadata and contents, to change and log as a new version."""
         record = self._require_logged("contents to copy")
-        draft = Artifact(self._name, record.type, description=self._description, metadata=self._metadata)
-        draft._ws = self._ws
+        draft = Artifact(
+            self._name, record.type, description=self._description, metadata=self._metadata, workspace=self._ws
+        )
+        contents = draft._ensure_draft()
         for entry in self.manifest:
-            copy = ManifestEntry(entry.path, entry.digest, entry.size, entry.ref, entry.birth_artifact_id, dict(entry.extra))
-            draft._put_entry(copy, overwrite=True)
+            copy = ManifestEntry(
+                entry.path, entry.digest, entry.size, entry.ref, entry.birth_artifact_id, dict(entry.extra)
+            )
+            contents.put(copy, overwrite=True)
         return draft
 
     # ---------------------------------------------------------------- reading
@@ -586,79 +484,8 @@ class Artifact:
     def _download_entries(
         self, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
     ) -> None:
-        ws = self._ws
-        assert ws is not None
-        destination = _Destinations(root)
-        plan = [(entry, destination(entry.path)) for entry in entries]
-        stored = [(e, d) for e, d in plan if e.ref is None]
-        # Skip files already in place with the right content (known through the stat cache).
-        dest_stats = []
-        for _, dest in stored:
-            try:
-                dest_stats.append(os.stat(dest))
-            except FileNotFoundError:
-                dest_stats.append(None)
-        present = ws.statcache.lookup_many([s for s in dest_stats if s is not None])
-        present_iter = iter(present)
-        todo = []
-        for (entry, dest), st in zip(stored, dest_stats):
-            hexdigest = b64_to_hex(entry.digest)
-            if st is not None and next(present_iter) == hexdigest:
-                continue
-            todo.append((entry, dest, hexdigest))
-
-        def fetch(item: tuple[ManifestEntry, Path, str]) -> tuple[os.stat_result, str]:
-            entry, dest, hexdigest = item
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if skip_cache or entry.skip_cache:
-                ws.blobs.get_file(hexdigest, dest)
-                return os.stat(dest), hexdigest
-            with ws.cache.pinned(hexdigest):  # our other download threads will not evict it meanwhile
-                for attempt in range(3):
-                    ws.cache.fetch(ws.blobs, hexdigest, entry.size)  # a verified cache hit costs one stat
-                    try:
-                        ws.cache.place(hexdigest, dest)
-                        break
-                    except FileNotFoundError:  # evicted by another process between fetch and place
-                        if attempt == 2:
-                            raise
-            return os.stat(dest), hexdigest
-
-        if todo and ws.blobs.batched_downloads:
-            # Object stores: fill the cache in one batched, concurrent transfer (with progress) first; the
-            # per-entry fetch below is then a cache hit. Skipped when the batch would not fit the cache.
-            cached = [(h, e.size) for e, _, h in todo if not (skip_cache or e.skip_cache)]
-            if cached and sum(s or 0 for _, s in cached) <= ws.cache.max_bytes // 2:
-                ws.cache.fetch_many(ws.blobs, cached)
-            uncached = [(h, e.size, d) for e, d, h in todo if skip_cache or e.skip_cache]
-            if uncached:
-                ws.blobs.get_files(uncached)
-                todo = [(e, d, h) for e, d, h in todo if not (skip_cache or e.skip_cache)]
-                ws.statcache.record_many([(os.stat(d), h) for h, _, d in uncached])
-        if todo:
-            with ThreadPoolExecutor(_IO_WORKERS) as pool:
-                done = list(pool.map(fetch, todo))
-            ws.statcache.record_many(done)
-            ws.cache.trim()  # entries pinned during the downloads may have kept the cache over its bound
-        def fetch_reference(item: tuple[ManifestEntry, Path]) -> None:
-            entry, dest = item
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            # Remote references are cached by (ref, checksum, versionID): a second download asks no server.
-            cache = None if skip_cache or entry.skip_cache else ws.cache
-            try:
-                references.download(
-                    entry.ref, entry.digest, entry.size, entry.extra, dest, entry_path=entry.path, cache=cache
-                )
-            except FileNotFoundError:  # the only error allow_missing_references tolerates (spec section 3)
-                if not allow_missing_references:
-                    raise
-
-        refs = [(e, d) for e, d in plan if e.ref is not None]
-        if len(refs) == 1:
-            fetch_reference(refs[0])
-        elif refs:
-            with ThreadPoolExecutor(_IO_WORKERS) as pool:
-                list(pool.map(fetch_reference, refs))  # re-raises the first failure, in entry order
+        assert self._ws is not None
+        download.download_entries(self._ws, entries, root, skip_cache, allow_missing_references)
 
     def _download_one(self, entry: ManifestEntry, root: str | os.PathLike | None, skip_cache: bool) -> str:
         self._require_logged("files to download")
@@ -669,45 +496,13 @@ class Artifact:
     def checkout(self, root: str | os.PathLike | None = None) -> str:
         """Make ``root`` hold exactly this artifact: download, then delete files that are not entries."""
         target = Path(self.download(root))
-        wanted = {target / e.path for e in self.manifest}
-        for dirpath, _dirs, filenames in os.walk(target):
-            for filename in filenames:
-                full = Path(dirpath) / filename
-                if full not in wanted:
-                    full.unlink()
+        download.remove_other_files(target, self.manifest)
         return str(target)
 
     def verify(self, root: str | os.PathLike | None = None) -> None:
         """Check that ``root`` holds exactly this artifact's files, byte for byte; ValueError names any difference."""
         target = Path(root) if root is not None else self._default_root()
-        problems = []
-        wanted = {}
-        destination = _Destinations(target)
-        for entry in self.manifest:
-            dest = destination(entry.path)
-            wanted[dest] = entry
-            if not dest.is_file():
-                problems.append(f"missing {entry.path!r}")
-                continue
-            expected = entry.digest
-            if entry.ref is not None:
-                # Re-hash what a content MD5 was recorded for (file://, gs:// md5Hash, weak-ETag http);
-                # an S3 or HTTP ETag is opaque (multipart, SSE-KMS), so only the size can be checked there.
-                expected = references.content_md5(entry.ref, entry.digest, entry.extra)
-                if expected is None:
-                    if entry.size is not None and not references.unchecked(entry.ref, entry.digest):
-                        actual_size = dest.stat().st_size
-                        if actual_size != entry.size:
-                            problems.append(f"{entry.path!r} has {actual_size} bytes, expected {entry.size}")
-                    continue
-            actual = hex_to_b64(hash_file(dest)[0])
-            if actual != expected:
-                problems.append(f"{entry.path!r} has digest {actual}, expected {expected}")
-        for dirpath, _dirs, filenames in os.walk(target):
-            for filename in filenames:
-                full = Path(dirpath) / filename
-                if full not in wanted:
-                    problems.append(f"unexpected file {full.relative_to(target).as_posix()!r}")
+        problems = download.verify_entries(self.manifest, target)
         if problems:
             raise ValueError(f"Verification of {self.name!r} in {str(target)!r} failed: " + "; ".join(problems))
 
@@ -767,11 +562,11 @@ class Artifact:
         self._adopt(fresh)
         self._manifest, self._manifest_loaded = manifest, loaded
 
-    def wait(self, timeout: int | None = None) -> "Artifact":
+    def wait(self, timeout: int | None = None) -> Artifact:
         """Logging is synchronous here; kept for W&B compatibility."""
         return self
 
-    def link(self, target_path: str, aliases: Sequence[str] | None = None) -> "Artifact":
+    def link(self, target_path: str, aliases: Sequence[str] | None = None) -> Artifact:
         """Link this version into the collection ``[[entity/]project/]collection`` (e.g.
         ``wandb-registry-model/my-models``), created if missing; returns the version as seen there.
 
@@ -783,7 +578,7 @@ class Artifact:
             self.save()
         record = self._require_logged("version to link")
         assert self._ws is not None
-        return _link(
+        return link_version(
             self._ws, record, target_path, aliases, record.entity, record.project, run_pk=_acting_run_pk(self._ws)
         )
 
@@ -831,26 +626,46 @@ class Artifact:
         return json.dumps(self.manifest.to_json(), indent=2)
 
 
-def _acting_run_pk(ws: "Workspace") -> int | None:
-    """The active run, if it writes to ``ws``: the event feed names it as the run that made a change done
-    through an Artifact's own methods (save, link, unlink, delete), as run.link_artifact does."""
+# ------------------------------------------------------------------------------------------ internal interface
+# What the rest of the SDK (sdk.commit, sdk.run) uses of an Artifact beyond its W&B API. Functions of this
+# module rather than methods, so that Artifact's own attributes stay W&B's.
+
+
+def draft_contents(artifact: Artifact) -> Draft:
+    """The contents of a draft (ArtifactFinalizedError for a committed version)."""
+    return artifact._ensure_draft()
+
+
+def version_record(artifact: Artifact, what: str) -> VersionRecord:
+    """The stored version a committed artifact is; ``what`` names what needed it, for the error a draft gets."""
+    return artifact._require_logged(what)
+
+
+def mark_committed(artifact: Artifact, ws: Workspace, record: VersionRecord, created: bool) -> None:
+    """``artifact`` is now the version ``record`` of ``ws``. ``created``: the commit made it from the draft's
+    contents, which are then its manifest (no read back); else the manifest is read when first needed."""
+    keep = artifact._manifest if created else None
+    artifact._ws = ws
+    artifact._adopt(record)
+    if keep is not None:
+        artifact._manifest, artifact._manifest_loaded = keep, True
+
+
+def _acting_run_pk(ws: Workspace) -> int | None:
     from wandb_dagster.sdk import run as run_mod
 
-    active = run_mod.current_run()
-    if active is None or active._ws.url != ws.url:
-        return None
-    return active._pk
+    return run_mod.acting_run_pk(ws)
 
 
-def _link(
-    ws: "Workspace",
-    record: "VersionRecord",
+def link_version(
+    ws: Workspace,
+    record: VersionRecord,
     target_path: str,
     aliases: Sequence[str] | None,
     default_entity: str,
     default_project: str,
     run_pk: int | None = None,
-) -> "Artifact":
+) -> Artifact:
     """Link ``record`` into ``target_path`` (see :meth:`Artifact.link`); returns the linked view.
     ``run_pk``: the run doing it (named as the acting run in the event feed)."""
     entity, project, collection, path_alias = parse_link_target(target_path, default_entity, default_project)
@@ -864,13 +679,4 @@ def _link(
             f"Artifact {record.entity}/{record.project}/{record.collection}:v{record.index} no longer exists "
             "(deleted?); link an existing version."
         ) from None
-    return Artifact._from_record(ws, result.version)
-
-
-def _unreadable(error: OSError) -> None:
-    # os.walk skips folders it cannot list; a silently missing subtree would be lost data, so say so.
-    raise ValueError(
-        f"Cannot read folder {error.filename!r} ({error.strerror}); fix its permissions or remove it, so that "
-        "no files are silently left out."
-    ) from error
-
+    return Artifact.from_record(result.version, ws)

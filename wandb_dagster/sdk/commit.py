@@ -7,35 +7,30 @@ reclaimable by ``gc``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from typing import TYPE_CHECKING
 
+from wandb_dagster.sdk.artifact import draft_contents, mark_committed
+from wandb_dagster.sdk.manifest import Manifest
 from wandb_dagster.sdk.names import validate_metadata
 from wandb_dagster.storage.errors import ContentChangedError
-from wandb_dagster.storage.hashing import b64_to_hex
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.artifact import Artifact
+    from wandb_dagster.sdk.draft import Draft
     from wandb_dagster.sdk.workspace import Workspace
 
 
-def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> set[str]:
-    """Store every blob the draft names that ``ws`` lacks; returns the digests (hex) of all it names."""
-    source = artifact._ws or ws
-    wanted: dict[str, str | None] = {}  # hex -> a local file that holds the bytes, if any
-    sizes: dict[str, int] = {}
-    for entry in artifact._manifest:
-        if entry.ref is None:
-            hexdigest = b64_to_hex(entry.digest)
-            if wanted.get(hexdigest) is None:
-                wanted[hexdigest] = entry.local_path
-            if entry.size is not None:
-                sizes[hexdigest] = entry.size
+def _ensure_blobs(ws: Workspace, source: Workspace, draft: Draft) -> set[str]:
+    """Store every blob the draft names that ``ws`` lacks; returns the digests (hex) of all it names.
+    ``source``: the workspace whose blob store the draft's files were added to."""
+    wanted, sizes = draft.stored_blobs()  # hex -> a local file that holds the bytes, if any
     named = set(wanted)
     if source is ws:
         # add_file/add_dir already checked or wrote these blobs in this store (gc leaves recent blobs alone).
-        wanted = {h: p for h, p in wanted.items() if h not in artifact._present}
+        wanted = {h: p for h, p in wanted.items() if h not in draft.present}
     if not wanted:
         return named
     present = ws.blobs.exists_many(wanted, sizes=sizes)
@@ -43,14 +38,14 @@ def _ensure_blobs(ws: "Workspace", artifact: "Artifact") -> set[str]:
     if not missing:
         return named
     with tempfile.TemporaryDirectory(prefix="wandb-dagster-stage-") as staging:
-        _put_missing(ws, source, artifact, wanted, sizes, missing, staging)
+        _put_missing(ws, source, draft, wanted, sizes, missing, staging)
     return named
 
 
 def _put_missing(
-    ws: "Workspace",
-    source: "Workspace",
-    artifact: "Artifact",
+    ws: Workspace,
+    source: Workspace,
+    draft: Draft,
     wanted: dict[str, str | None],
     sizes: dict[str, int],
     missing: list[str],
@@ -71,10 +66,8 @@ def _put_missing(
             # are really gone are reported below, per entry, with the entry's name.
             for item in fetch:
                 if not os.path.exists(item[2]):
-                    try:
+                    with contextlib.suppress(FileNotFoundError):
                         source.blobs.get_files([item])
-                    except FileNotFoundError:
-                        pass
         for hexdigest, _, dest in fetch:
             if os.path.exists(dest):
                 wanted[hexdigest] = dest
@@ -84,9 +77,9 @@ def _put_missing(
         if local is None and source is not ws and source.blobs.is_local:
             local = source.blobs.blob_path(hexdigest)
         if local is None:
-            names = [e.path for e in artifact._manifest if e.ref is None and b64_to_hex(e.digest) == hexdigest]
+            names = draft.paths_of_blob(hexdigest)
             raise ValueError(
-                f"Artifact {artifact.collection_name!r}: the stored copy of {names[0]!r} (md5 {hexdigest}) is no "
+                f"Artifact {draft.name!r}: the stored copy of {names[0]!r} (md5 {hexdigest}) is no "
                 f"longer in {source.blobs.root!r}; add the file again before logging."
             )
         paths.append(local)
@@ -97,47 +90,43 @@ def _put_missing(
         ws.blobs.put_files(paths, expected=expected)
     except ContentChangedError as exc:
         raise ValueError(
-            f"Artifact {artifact.collection_name!r}: a file added with policy='immutable' changed after it was "
+            f"Artifact {draft.name!r}: a file added with policy='immutable' changed after it was "
             f"added ({exc}). Add it again, or use the default policy='mutable', which copies at add time."
         ) from None
 
 
-def _merge_latest(ws: "Workspace", artifact: "Artifact", entity: str, project: str) -> None:
+def _merge_latest(ws: Workspace, draft: Draft, entity: str, project: str) -> None:
     """``Artifact(..., incremental=True)``: the new version is the latest one plus this draft's changes."""
-    from wandb_dagster.sdk.manifest import Manifest
-
-    latest = ws.store.resolve(entity, project, artifact.collection_name, "latest")
-    if latest is None:
-        return
-    for entry in Manifest.from_json(ws.store.manifest(latest.pk)):
-        if entry.path not in artifact._manifest.entries and artifact._manifest.path_clash(entry.path) is None:
-            artifact._put_entry(entry, overwrite=False)
+    latest = ws.store.resolve(entity, project, draft.name, "latest")
+    if latest is not None:
+        draft.merge(Manifest.from_json(ws.store.manifest(latest.pk)))
 
 
 def commit_artifact(
-    ws: "Workspace",
-    artifact: "Artifact",
+    ws: Workspace,
+    artifact: Artifact,
     *,
     entity: str,
     project: str,
     aliases: list[str],
     tags: list[str],
     run_pk: int | None,
-) -> "Artifact":
+) -> Artifact:
     """Commit ``artifact`` to ``ws`` (or, if it is already committed, apply aliases/tags and lineage)."""
     if not artifact.is_draft():
-        if artifact._ws is not ws:
+        if artifact.workspace is not ws:
             raise ValueError(
-                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}); "
+                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact.workspace!r}); "
                 "use artifact.new_draft() and log the draft instead."
             )
         entity, project = artifact.entity, artifact.project
     else:
+        draft = draft_contents(artifact)
         # Metadata may have been changed in place since the constructor validated it (NaN -> null).
         artifact.metadata = validate_metadata(artifact.metadata)
-        if artifact._incremental:
-            _merge_latest(ws, artifact, entity, project)
-        named = _ensure_blobs(ws, artifact)
+        if draft.incremental:
+            _merge_latest(ws, draft, entity, project)
+        named = _ensure_blobs(ws, artifact.workspace or ws, draft)
         # Every blob the version names, not only those written here: one found already stored may be
         # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
         ws.blobs.sync(named)
@@ -157,9 +146,5 @@ def commit_artifact(
         tags=tags,
         run_pk=run_pk,
     )
-    keep = artifact._manifest if result.created else None
-    artifact._ws = ws
-    artifact._adopt(result.version)
-    if keep is not None:
-        artifact._manifest, artifact._manifest_loaded = keep, True
+    mark_committed(artifact, ws, result.version, created=result.created)
     return artifact

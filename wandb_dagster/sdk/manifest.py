@@ -15,7 +15,8 @@ import collections
 import dataclasses
 import hashlib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from wandb_dagster.sdk.names import validate_entry_path
 
@@ -77,7 +78,7 @@ class ManifestEntry:
         return out
 
     @classmethod
-    def from_json(cls, path: str, body: dict[str, Any]) -> "ManifestEntry":
+    def from_json(cls, path: str, body: dict[str, Any]) -> ManifestEntry:
         if not isinstance(body, dict) or not isinstance(body.get("digest"), str):
             raise ValueError(f"Manifest entry {path!r} has no 'digest' string: {body!r}.")
         return cls(
@@ -163,12 +164,11 @@ class Manifest:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | str) -> "Manifest":
+    def from_json(cls, data: dict[str, Any] | str) -> Manifest:
         if isinstance(data, str):
             data = json.loads(data)
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            raise ValueError(
-                f"Unsupported manifest: expected version {MANIFEST_VERSION}, got {data.get('version') if isinstance(data, dict) else data!r}."
-            )
+            got = data.get("version") if isinstance(data, dict) else data
+            raise ValueError(f"Unsupported manifest: expected version {MANIFEST_VERSION}, got {got!r}.")
         contents = data.get("contents") or {}
         return cls({path: ManifestEntry.from_json(path, body) for path, body in contents.items()})

@@ -118,7 +118,9 @@ def _sanitize_json(value: Any, where: str) -> Any:
         if math.isnan(value):
             return None
         if math.isinf(value):
-            raise ValueError(f"Metadata value at {where} is {value}: infinities are not allowed; store a number or a string.")
+            raise ValueError(
+                f"Metadata value at {where} is {value}: infinities are not allowed; store a number or a string."
+            )
         return value
     if isinstance(value, dict):
         out = {}

@@ -11,42 +11,38 @@ Example::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import getpass
-import math
 import os
 import random
-import secrets
 import socket
-import string
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
-from wandb_dagster.sdk.names import (
-    normalize_project_name,
-    parse_artifact_path,
-    validate_aliases,
-    validate_tags,
-)
+from wandb_dagster.sdk import init_args
+from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
+from wandb_dagster.sdk.init_args import new_run_id as _new_run_id  # noqa: F401  (the query API's create_run uses it)
+from wandb_dagster.sdk.names import parse_artifact_path, validate_aliases, validate_tags
+from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
 
-_RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
 _HISTORY_FLUSH_ROWS = 100
 _HISTORY_FLUSH_SECONDS = 2.0
-_ADJECTIVES = (
+_ADJECTIVES = (  # noqa: SIM905  (word lists read better as words than as list literals)
     "amber autumn bold brisk calm cosmic crisp dainty dark dashing deft desert divine dry eager easy fanciful "
     "fearless fine fluent fresh gallant gentle glad glorious golden good grateful hardy hearty helpful honest "
     "icy jolly kind laced lilac lively lucky lunar misty morning noble northern olive polar proud quiet radiant "
     "rare restful robust rosy royal rural sandy serene sleek smooth snowy solar spring stellar still summer "
     "sunny super swift twilight valiant vibrant vivid wandering warm wild winter wise youthful zesty"
 ).split()
-_NOUNS = (
+_NOUNS = (  # noqa: SIM905
     "bird breeze brook bush butterfly cherry cloud dawn deluge dew disco dream dust energy field fire firefly "
     "flower fog forest frog frost glade glitter grass haze hill lake leaf meadow moon morning mountain night "
     "oath paper pine plasma planet pond puddle rain river salad sea shadow shape sky smoke snow snowflake "
@@ -54,47 +50,20 @@ _NOUNS = (
     "wave wildflower wind wood"
 ).split()
 
-_global_run: "Run | None" = None
+_global_run: Run | None = None
 # Every run started and not yet finished, so that the exit hook can end them all (not just wandb.run).
-_active_runs: set["Run"] = set()
+_active_runs: set[Run] = set()
 
 
-def current_run() -> "Run | None":
+def current_run() -> Run | None:
     """The run started by the last ``init`` in this process that is still active (``wandb.run``)."""
     return _global_run
-
-
-def _new_run_id() -> str:
-    return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(8))
-
-
-def _json_value(value: Any, key: str) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        # JSON has no NaN/Infinity; W&B shows them as strings too.
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): _json_value(v, f"{key}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v, key) for v in value]
-    for attr in ("item", "tolist"):  # NumPy scalars and arrays, torch tensors
-        convert = getattr(value, attr, None)
-        if callable(convert):
-            try:
-                return _json_value(convert(), key)
-            except (TypeError, ValueError):
-                break
-    raise ValueError(
-        f"Value for {key!r} has type {type(value).__name__}, which cannot be recorded; log numbers, strings, "
-        "booleans, lists or dicts of them."
-    )
 
 
 class Config(dict):
     """``run.config``: a dict that also allows attribute access, persisted to the run as it changes."""
 
-    def __init__(self, run: "Run", initial: dict | None = None) -> None:
+    def __init__(self, run: Run, initial: dict | None = None) -> None:
         super().__init__(initial or {})
         object.__setattr__(self, "_run", run)
 
@@ -132,7 +101,7 @@ class Config(dict):
 class Summary(dict):
     """``run.summary``: the last logged value of each key; may also be set directly."""
 
-    def __init__(self, run: "Run", initial: dict | None = None) -> None:
+    def __init__(self, run: Run, initial: dict | None = None) -> None:
         super().__init__(initial or {})
         object.__setattr__(self, "_run", run)
 
@@ -312,7 +281,9 @@ class Run:
 
     def _check_active(self, what: str) -> None:
         if self._finished:
-            raise RuntimeError(f"run.{what}() was called after run {self.path!r} finished; start a new run with init().")
+            raise RuntimeError(
+                f"run.{what}() was called after run {self.path!r} finished; start a new run with init()."
+            )
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Flush history and summary and mark the run ``finished`` (or ``failed`` for a non-zero exit code)."""
@@ -331,7 +302,7 @@ class Run:
         if _global_run is self:
             _global_run = None
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -368,8 +339,9 @@ class Run:
             return artifact
         if not os.path.exists(path):
             raise ValueError(f"Path {path!r} does not exist; pass an existing file or directory, or an Artifact.")
-        artifact = Artifact(name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}", artifact_type)
-        artifact._ws = self._ws
+        artifact = Artifact(
+            name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}", artifact_type, workspace=self._ws
+        )
         if os.path.isdir(path):
             artifact.add_dir(path)
         else:
@@ -381,10 +353,10 @@ class Run:
     ) -> Artifact:
         from wandb_dagster.sdk.commit import commit_artifact
 
-        alias_list = validate_aliases(list(aliases or []) + list(artifact._aliases if artifact.is_draft() else []))
+        alias_list = validate_aliases(list(aliases or []) + list(artifact.aliases if artifact.is_draft() else []))
         if "latest" not in alias_list:
             alias_list.append("latest")
-        tag_list = validate_tags(list(tags or []) + list(artifact._tags))
+        tag_list = validate_tags(list(tags or []) + list(artifact.tags))
         return commit_artifact(
             self._ws,
             artifact,
@@ -425,7 +397,7 @@ class Run:
                 f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not the requested {type!r}."
             )
         # Lineage of a running run: made durable by the run's next durable commit at the latest (finish).
-        self._ws.store.record_input(self._pk, artifact._record.pk, durable=False)
+        self._ws.store.record_input(self._pk, version_record(artifact, "version to use").pk, durable=False)
         return artifact
 
     def _committed_here(self, artifact: Artifact, aliases: Iterable[str] | None) -> Artifact:
@@ -433,9 +405,9 @@ class Run:
         draft is used or linked); a version from another workspace is refused."""
         if artifact.is_draft():
             return self._commit(artifact, aliases, None, as_output=True)
-        if artifact._ws is not self._ws:
+        if artifact.workspace is not self._ws:
             raise ValueError(
-                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact._ws!r}), not "
+                f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact.workspace!r}), not "
                 f"this run's ({self._ws!r}); use it from a run in that workspace."
             )
         return artifact
@@ -444,12 +416,14 @@ class Run:
         return fetch_artifact(self._ws, name, self.entity, self.project)
 
     def logged_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_record(self._ws, r) for r in self._ws.store.run_outputs(self._pk)]
+        return [Artifact.from_record(r, self._ws) for r in self._ws.store.run_outputs(self._pk)]
 
     def used_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_record(self._ws, r) for r in self._ws.store.run_inputs(self._pk)]
+        return [Artifact.from_record(r, self._ws) for r in self._ws.store.run_inputs(self._pk)]
 
-    def log_model(self, path: str | os.PathLike, name: str | None = None, aliases: Iterable[str] | None = None) -> Artifact:
+    def log_model(
+        self, path: str | os.PathLike, name: str | None = None, aliases: Iterable[str] | None = None
+    ) -> Artifact:
         """Log a model file or directory as an artifact of type ``model`` (default name ``run-<id>-<basename>``)."""
         return self.log_artifact(path, name=name, type="model", aliases=aliases)
 
@@ -459,17 +433,15 @@ class Run:
         """Link ``artifact`` into ``[[entity/]project/]collection`` (e.g. ``wandb-registry-model/my-models``);
         missing parts default to this run's entity and project. A draft is logged by this run first.
         Returns the linked version (same ``id``, the collection's own ``vN``). See :meth:`Artifact.link`."""
-        from wandb_dagster.sdk.artifact import _link
-
         self._check_active("link_artifact")
         if not isinstance(artifact, Artifact):
             raise ValueError(
                 f"link_artifact() takes an Artifact (e.g. from run.use_artifact()), got {artifact!r}."
             )
         artifact = self._committed_here(artifact, None)
-        assert artifact._record is not None
-        return _link(
-            self._ws, artifact._record, target_path, list(aliases or []), self.entity, self.project, run_pk=self._pk
+        record = version_record(artifact, "version to link")
+        return link_version(
+            self._ws, record, target_path, list(aliases or []), self.entity, self.project, run_pk=self._pk
         )
 
     def link_model(
@@ -521,21 +493,16 @@ def fetch_artifact(ws: Workspace, name: str, entity: str, project: str) -> Artif
             f"Artifact {path.name}:{path.selector} not found in project {path.entity}/{path.project}; check the "
             "name, version or alias (e.g. 'bike-dataset:v0' or 'my-project/bike-dataset:latest')."
         )
-    return Artifact._from_record(ws, record)
+    return Artifact.from_record(record, ws)
 
 
-def _resolve_settings(settings: Any, entity: str | None, project: str | None, dir: Any) -> Settings:
-    if settings is None:
-        return Settings.resolve(entity=entity, project=project)
-    if isinstance(settings, Settings):
-        return settings.replace(**{k: v for k, v in (("entity", entity), ("project", project)) if v})
-    if isinstance(settings, dict):
-        known = {f for f in Settings.__dataclass_fields__}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ValueError(f"Unknown settings {unknown}; valid settings: {sorted(known)}.")
-        return Settings.resolve(entity=entity, project=project, **settings)
-    raise ValueError(f"settings must be a dict or wandb_dagster.Settings, got {type(settings).__name__}.")
+def acting_run_pk(ws: Workspace) -> int | None:
+    """The active run, if it writes to ``ws``: the event feed names it as the run that made a change done
+    through an Artifact's own methods (save, link, unlink, delete), as run.link_artifact does."""
+    active = current_run()
+    if active is None or active._ws.url != ws.url:
+        return None
+    return active._pk
 
 
 def _scratch_settings(settings: Settings) -> Settings:
@@ -581,70 +548,69 @@ def init(
     """Start a run, as ``wandb.init``. Returns a :class:`Run`, usable as a context manager.
 
     ``reinit``: by default a run still active in this process is finished first; ``"return_previous"``
-    returns it instead, ``"create_new"`` keeps it running alongside.
+    returns it instead, ``"create_new"`` keeps it running alongside. ``dir``, ``allow_val_change``,
+    ``resume_from``, ``save_code``, ``anonymous``, ``force``, ``sync_tensorboard`` and ``monitor_gym`` are
+    accepted for W&B compatibility and unused.
     """
     global _global_run
-    if mode not in (None, "online", "offline", "disabled", "shared"):
-        raise ValueError(f"mode={mode!r} is invalid: use 'online', 'offline' or 'disabled'.")
+    init_args.check_mode(mode)
     previous = _global_run
     if previous is not None:
         if reinit == "return_previous":
             return previous
         if reinit != "create_new":
             previous.finish()
-    resolved = _resolve_settings(settings, entity, project, dir)
-    if mode == "disabled":
-        resolved = _scratch_settings(resolved)
-    if normalize_project_name(resolved.project) != resolved.project:
-        resolved = resolved.replace(project=normalize_project_name(resolved.project))
-    ws = Workspace.for_settings(resolved)
-    run_id = id or os.environ.get("WANDB_RUN_ID") or _new_run_id()
-    if not isinstance(run_id, str) or not run_id or any(c in run_id for c in "/: "):
-        raise ValueError(f"Run id {run_id!r} is invalid: ids are non-empty and contain no '/', ':' or spaces.")
-    resume_mode = {True: "allow", False: None}.get(resume, resume) if isinstance(resume, bool) else resume
-    if resume_mode not in (None, "allow", "must", "never", "auto"):
-        raise ValueError(f"resume={resume!r} is invalid: use 'allow', 'must', 'never', 'auto' or True.")
-    cfg = dict(config or {}) if isinstance(config, dict) or config is None else dict(vars(config))
-    if config_exclude_keys:
-        cfg = {k: v for k, v in cfg.items() if k not in config_exclude_keys}
-    if config_include_keys:
-        cfg = {k: v for k, v in cfg.items() if k in config_include_keys}
-    try:
-        username = getpass.getuser()
-    except Exception:
-        username = None
-    record = ws.store.create_run(
-        resolved.entity,
-        resolved.project,
-        run_id,
-        display_name=name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
-        config={k: _json_value(v, f"config.{k}") for k, v in cfg.items()},
-        tags=validate_tags(list(tags or [])),
-        group=group or os.environ.get("WANDB_RUN_GROUP"),
-        job_type=job_type or os.environ.get("WANDB_JOB_TYPE"),
-        notes=notes,
-        host=socket.gethostname(),
-        username=username,
-        resume=resume_mode,
-    )
-    resumed = resume_mode in ("allow", "must", "auto")
-    run = Run(ws, record, resolved, resumed=resumed)
-    if resumed:
-        # What init() is given applies to a resumed run too; config merges into what it had, as in W&B.
-        if cfg:
-            run.config.update(cfg)
-        if tags is not None:
-            run.tags = tags
-        if name:
-            run.name = name
-        if notes is not None:
-            run.notes = notes
-            ws.store.update_run(run._pk, notes=notes)
+    args = init_args.validate(
+        project=project, entity=entity, config=config, job_type=job_type, name=name, tags=tags, group=group,
+        id=id, resume=resume, notes=notes, settings=settings, mode=mode,
+        config_exclude_keys=config_exclude_keys, config_include_keys=config_include_keys,
+    )  # fmt: skip
+    run_settings = _scratch_settings(args.settings) if args.mode == "disabled" else args.settings
+    ws = Workspace.for_settings(run_settings)
+    run = Run(ws, _create_record(ws, args), run_settings, resumed=args.resumed)
+    if args.resumed:
+        _apply_to_resumed(run, args)
     _active_runs.add(run)
     if reinit != "create_new" or _global_run is None:
         _global_run = run
     _install_exit_hooks()
     return run
+
+
+def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
+    """The run's record: created, or (resume) the existing one; RunExistsError / a missing run per the
+    resume mode, as the store decides."""
+    try:
+        username = getpass.getuser()
+    except Exception:
+        username = None
+    return ws.store.create_run(
+        args.settings.entity,
+        args.settings.project,
+        args.run_id,
+        display_name=args.name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
+        config=args.config,
+        tags=args.tags or [],
+        group=args.group,
+        job_type=args.job_type,
+        notes=args.notes,
+        host=socket.gethostname(),
+        username=username,
+        resume=args.resume,
+    )
+
+
+def _apply_to_resumed(run: Run, args: init_args.InitArgs) -> None:
+    """What init() is given applies to a resumed run too; config merges into what it had, as in W&B."""
+    if args.config:
+        run.config.update(args.config)
+    if args.tags is not None:
+        run.tags = args.tags
+    if args.name:
+        run.name = args.name
+    if args.notes is not None:
+        run.notes = args.notes
+        run._ws.store.update_run(run._pk, notes=args.notes)
 
 
 _hooks_installed = False
@@ -675,9 +641,8 @@ def _install_exit_hooks() -> None:
     def at_exit() -> None:
         code = _exit_status[-1] if _exit_status else 0
         for run in list(_active_runs):
-            try:
+            # The interpreter is going away: a run that cannot finish must not mask the original exit.
+            with contextlib.suppress(Exception):
                 run.finish(exit_code=code)
-            except Exception:  # the interpreter is going away; never mask the original exit
-                pass
 
     atexit.register(at_exit)

@@ -37,7 +37,7 @@ class Workspace:
     """Everything a client needs to read and write one workspace. Shared by the clients that name the same
     database, cache folder and storage options (see :meth:`for_settings`)."""
 
-    _open: dict[tuple[str, str, str], "Workspace"] = {}
+    _open: dict[tuple[str, str, str], Workspace] = {}
     _lock = threading.Lock()
 
     def __init__(self, settings: Settings) -> None:
@@ -63,7 +63,7 @@ class Workspace:
         return (settings.database_url, str(settings.cache_dir), _options_digest(settings.storage_options))
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "Workspace":
+    def for_settings(cls, settings: Settings) -> Workspace:
         """The open workspace for these settings (database URL, cache folder, storage options), opened on
         first use."""
         key = cls._key(settings)
@@ -74,13 +74,13 @@ class Workspace:
             return ws
 
     @classmethod
-    def current(cls, settings: Settings) -> "Workspace | None":
+    def current(cls, settings: Settings) -> Workspace | None:
         """The workspace :meth:`for_settings` would return, if it is open already (None: it is not)."""
         with cls._lock:
             return cls._open.get(cls._key(settings))
 
     @classmethod
-    def default(cls, **overrides: Any) -> "Workspace":
+    def default(cls, **overrides: Any) -> Workspace:
         return cls.for_settings(Settings.resolve(**overrides))
 
     @classmethod
@@ -95,8 +95,12 @@ class Workspace:
     def url(self) -> str:
         return self.settings.database_url
 
-    def __repr__(self) -> str:
+    @property
+    def display_url(self) -> str:
+        """The database URL with any password masked: safe to show, log or record."""
         from sqlalchemy.engine import make_url
 
-        url = make_url(self.store.url).render_as_string(hide_password=True)
-        return f"Workspace({url!r}, storage_root={self.store.storage_root!r})"
+        return make_url(self.store.url).render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.display_url!r}, storage_root={self.store.storage_root!r})"
