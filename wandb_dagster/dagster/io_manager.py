@@ -189,56 +189,41 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             "asset_key": list(asset_key.path) if asset_key is not None else None,
             "partition": partition,
         }
-        metadata = dict(opts.metadata)
         # Files go straight into the run's workspace (not the process default one).
         artifact = Artifact(
             name, type=opts.type or self.default_type, description=opts.description, workspace=run.workspace
         )
-        local = _local_path_of(obj)
-        refs = self._references(obj)
-        if local is not None or _is_remote_upath(obj):
-            if local is None:
-                # A remote UPath: its files are logged (copied), as for a local path.
-                local = tmp / "remote" / (obj.name or "data")
-                obj.fs.get(obj.path, str(local), recursive=True)
-            if local.is_dir():
-                artifact.add_dir(str(local))
-                record.update(kind="dir")
-            elif local.is_file():
-                artifact.add_file(str(local))
-                record.update(kind="file", entry=local.name)
-            else:
-                raise FileNotFoundError(f"the returned path {str(obj)!r} does not exist")
-        elif refs is not None:
-            for ref in refs:
-                artifact.add_reference(ref.uri, name=ref.name, checksum=ref.checksum, **(
-                    {"max_objects": ref.max_objects} if ref.max_objects is not None else {}
-                ))
-            record.update(kind="reference")
-        else:
-            serializer = serializers.get(opts.serializer or "pickle")
-            entry = f"output.{serializer.extension}"
-            target = tmp / entry
-            serializer.dump(obj, target)
-            artifact.add_file(str(target), name=entry)
-            record.update(
-                kind="object", serializer=serializer.name, object_type=serializers.object_type(obj), entry=entry
-            )
+        record.update(self._add_output(artifact, obj, opts, tmp))
         if partition is not None:
             # One version per partition: without this entry two partitions with equal content would share a
             # version (the digest counts only paths and file digests).
             marker = tmp / PARTITION_ENTRY
             marker.write_text(json.dumps({"partition": partition}) + "\n")
             artifact.add_file(str(marker), name=PARTITION_ENTRY)
-        for extra in opts.extra_files:
-            artifact.add_file(extra)
-        for extra in opts.extra_dirs:
-            artifact.add_dir(extra, name=Path(extra).name)
-        for uri in opts.extra_references:
-            artifact.add_reference(uri)
-        metadata[_META] = record
-        artifact.metadata = metadata
+        _add_extras(artifact, opts)
+        artifact.metadata = {**opts.metadata, _META: record}
         return artifact, {k: v for k, v in record.items() if k in ("kind", "serializer", "entry")}
+
+    def _add_output(self, artifact: Artifact, obj: Any, opts: OutputOptions, tmp: Path) -> dict[str, Any]:
+        """Add what the asset returned to ``artifact``; returns how it was stored (kind, entry, serializer)."""
+        local = _local_path_of(obj)
+        refs = self._references(obj)
+        if local is not None or _is_remote_upath(obj):
+            return _add_path(artifact, obj, local, tmp)
+        if refs is not None:
+            for ref in refs:
+                artifact.add_reference(ref.uri, name=ref.name, checksum=ref.checksum, **(
+                    {"max_objects": ref.max_objects} if ref.max_objects is not None else {}
+                ))
+            return {"kind": "reference"}
+        serializer = serializers.get(opts.serializer or "pickle")
+        entry = f"output.{serializer.extension}"
+        target = tmp / entry
+        serializer.dump(obj, target)
+        artifact.add_file(str(target), name=entry)
+        return {
+            "kind": "object", "serializer": serializer.name, "object_type": serializers.object_type(obj), "entry": entry
+        }
 
     @staticmethod
     def _references(obj: Any) -> list[Reference] | None:
@@ -341,34 +326,21 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     def _recorded(self, context: dg.InputContext, asset_key: Any, partition: str | None, required: bool) -> dict | None:
         """The metadata of the materialization the input reads: the upstream's in this run (or the run it
         was re-executed from) when it ran there, else the latest one."""
-        step = _current_step_context()
-        instance = step.instance if step is not None else context.instance
-        upstream_run = None
-        if context.upstream_output is not None:
-            upstream_run = context.upstream_output.run_id
+        upstream = context.upstream_output
+        upstream_run = upstream.run_id if upstream is not None else None
         if upstream_run == _EPHEMERAL_RUN_ID:
             upstream_run = None
-        records_filter = dg.AssetRecordsFilter(
-            asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
-        )
-        cursor = None
-        while True:
-            result = instance.fetch_materializations(records_filter, limit=50, cursor=cursor)
-            for record in result.records:
-                if upstream_run is None or record.run_id == upstream_run:
-                    materialization = record.asset_materialization
-                    metadata = _plain_metadata(materialization.metadata if materialization else {})
-                    if "wandb/artifact_id" not in metadata:
-                        if not required:
-                            return None
-                        raise WandbIOManagerError(
-                            f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
-                            "recorded no W&B version: the asset returned None or used another IO manager."
-                        )
-                    return metadata
-            if upstream_run is None or not result.has_more:
-                break
-            cursor = result.cursor
+        record = _materialization(context, asset_key, partition, upstream_run)
+        if record is not None:
+            metadata = _plain_metadata(record.asset_materialization.metadata if record.asset_materialization else {})
+            if "wandb/artifact_id" in metadata:
+                return metadata
+            if not required:
+                return None
+            raise WandbIOManagerError(
+                f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
+                "recorded no W&B version: the asset returned None or used another IO manager."
+            )
         if not required:
             return None
         if upstream_run is not None:
@@ -425,11 +397,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         if kind == "object" and not wants_path:
             return load_artifact_object(art, where=where)
         if kind in ("file", "dir", "reference", "object") or wants_path:
-            # A one-file output is handed over as that file; anything else as the downloaded directory.
-            entries = [e.path for e in art.manifest if e.path != PARTITION_ENTRY]
-            if len(entries) == 1 and kind in ("file", "reference", "object"):
-                return Path(art.get_entry(entries[0]).download(root=str(root)))
-            return Path(art.download(root=str(root)))
+            return _downloaded(art, kind, root)
         return art  # logged as an Artifact, or by someone else: hand over the version itself
 
     def _load_op_input(self, context: dg.InputContext) -> Any:
@@ -458,7 +426,58 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             run = self.wandb.api().run(f"{settings.entity}/{settings.project}/{run_id}")
         except ValueError:  # no such run (the upstream step never ran with this resource)
             return []
-        return run.logged_artifacts()
+        return list(run.logged_artifacts())
+
+
+def _downloaded(art: Artifact, kind: str | None, root: Path) -> Path:
+    """A one-file output is handed over as that file; anything else as the downloaded directory."""
+    entries = [e.path for e in art.manifest if e.path != PARTITION_ENTRY]
+    if len(entries) == 1 and kind in ("file", "reference", "object"):
+        return Path(art.get_entry(entries[0]).download(root=str(root)))
+    return Path(art.download(root=str(root)))
+
+
+def _add_path(artifact: Artifact, obj: Any, local: Path | None, tmp: Path) -> dict[str, Any]:
+    """A returned path: its file, or the files under it. ``local`` is None for a remote UPath."""
+    if local is None:
+        # A remote UPath: its files are logged (copied), as for a local path.
+        local = tmp / "remote" / (obj.name or "data")
+        obj.fs.get(obj.path, str(local), recursive=True)
+    if local.is_dir():
+        artifact.add_dir(str(local))
+        return {"kind": "dir"}
+    if local.is_file():
+        artifact.add_file(str(local))
+        return {"kind": "file", "entry": local.name}
+    raise FileNotFoundError(f"the returned path {str(obj)!r} does not exist")
+
+
+def _add_extras(artifact: Artifact, opts: OutputOptions) -> None:
+    """The files, folders and references an asset's options add to each of its versions."""
+    for extra in opts.extra_files:
+        artifact.add_file(extra)
+    for extra in opts.extra_dirs:
+        artifact.add_dir(extra, name=Path(extra).name)
+    for uri in opts.extra_references:
+        artifact.add_reference(uri)
+
+
+def _materialization(context: dg.InputContext, asset_key: Any, partition: str | None, run_id: str | None) -> Any:
+    """The newest materialization record of ``asset_key`` (``partition``) made in ``run_id`` (any run: None)."""
+    step = _current_step_context()
+    instance = step.instance if step is not None else context.instance
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
+    )
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(records_filter, limit=50, cursor=cursor)
+        for record in result.records:
+            if run_id is None or record.run_id == run_id:
+                return record
+        if run_id is None or not result.has_more:
+            return None
+        cursor = result.cursor
 
 
 class _NotMaterialized(WandbIOManagerError):

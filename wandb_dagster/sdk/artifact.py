@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wandb_dagster.sdk import download, staging
 from wandb_dagster.sdk.draft import Draft
@@ -43,6 +43,8 @@ from wandb_dagster.storage import references
 if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
     from wandb_dagster.store.records import VersionRecord
+
+_A = TypeVar("_A", bound="Artifact")
 
 
 class ArtifactNotLoggedError(AttributeError):
@@ -93,7 +95,7 @@ class Artifact:
     # ---------------------------------------------------------------- construction from the store
 
     @classmethod
-    def from_record(cls, record: VersionRecord, workspace: Workspace) -> Artifact:
+    def from_record(cls: type[_A], record: VersionRecord, workspace: Workspace) -> _A:
         """The committed version ``record`` of ``workspace`` (the SDK and the query API build the artifacts
         they return with this; it is not part of W&B's API)."""
         art = cls.__new__(cls)
@@ -102,7 +104,7 @@ class Artifact:
         return art
 
     @classmethod
-    def _from_record(cls, ws: Workspace, record: VersionRecord) -> Artifact:
+    def _from_record(cls: type[_A], ws: Workspace, record: VersionRecord) -> _A:
         # The earlier spelling, still used by the query API (wandb_dagster.api); prefer from_record.
         return cls.from_record(record, ws)
 

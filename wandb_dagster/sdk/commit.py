@@ -51,48 +51,53 @@ def _put_missing(
     missing: list[str],
     staging: str,
 ) -> None:
-    # A draft built in another workspace whose blobs live in a bucket: fetch (verified) into a staging folder
-    # first, since the target store only copies from local files.
-    fetch = [
-        (h, sizes.get(h), os.path.join(staging, h))
-        for h in missing
-        if wanted[h] is None and source is not ws and not source.blobs.is_local
-    ]
-    if fetch:
-        try:
-            source.blobs.get_files(fetch)
-        except FileNotFoundError:
-            # The batch stops at the first missing blob: fetch the others one by one, so only the blobs that
-            # are really gone are reported below, per entry, with the entry's name.
-            for item in fetch:
-                if not os.path.exists(item[2]):
-                    with contextlib.suppress(FileNotFoundError):
-                        source.blobs.get_files([item])
-        for hexdigest, _, dest in fetch:
-            if os.path.exists(dest):
-                wanted[hexdigest] = dest
-    paths, expected = [], []
-    for hexdigest in missing:
-        local = wanted[hexdigest]
-        if local is None and source is not ws and source.blobs.is_local:
-            local = source.blobs.blob_path(hexdigest)
-        if local is None:
-            names = draft.paths_of_blob(hexdigest)
-            raise ValueError(
-                f"Artifact {draft.name!r}: the stored copy of {names[0]!r} (md5 {hexdigest}) is no "
-                f"longer in {source.blobs.root!r}; add the file again before logging."
-            )
-        paths.append(local)
-        expected.append(hexdigest)
+    if source is not ws and not source.blobs.is_local:
+        _fetch_from_bucket(source, [h for h in missing if wanted[h] is None], wanted, sizes, staging)
+    paths = [_local_copy(ws, source, draft, hexdigest, wanted[hexdigest]) for hexdigest in missing]
     # expected= makes the store re-check the bytes it copies: an "immutable" file edited since it was added
     # fails here instead of being logged under a digest it no longer has.
     try:
-        ws.blobs.put_files(paths, expected=expected)
+        ws.blobs.put_files(paths, expected=missing)
     except ContentChangedError as exc:
         raise ValueError(
             f"Artifact {draft.name!r}: a file added with policy='immutable' changed after it was "
             f"added ({exc}). Add it again, or use the default policy='mutable', which copies at add time."
         ) from None
+
+
+def _fetch_from_bucket(
+    source: Workspace, hexes: list[str], wanted: dict[str, str | None], sizes: dict[str, int], staging: str
+) -> None:
+    """A draft built in another workspace whose blobs live in a bucket: fetch them (verified) into a staging
+    folder first, since the target store only copies from local files. ``wanted`` then names the copies."""
+    fetch = [(h, sizes.get(h), os.path.join(staging, h)) for h in hexes]
+    if not fetch:
+        return
+    try:
+        source.blobs.get_files(fetch)
+    except FileNotFoundError:
+        # The batch stops at the first missing blob: fetch the others one by one, so only the blobs that are
+        # really gone are reported (by _local_copy, per entry, with the entry's name).
+        for item in fetch:
+            if not os.path.exists(item[2]):
+                with contextlib.suppress(FileNotFoundError):
+                    source.blobs.get_files([item])
+    for hexdigest, _, dest in fetch:
+        if os.path.exists(dest):
+            wanted[hexdigest] = dest
+
+
+def _local_copy(ws: Workspace, source: Workspace, draft: Draft, hexdigest: str, local: str | None) -> str:
+    """A local file holding the blob ``hexdigest``: ``local``, else the source workspace's own blob file."""
+    if local is None and source is not ws and source.blobs.is_local:
+        local = source.blobs.blob_path(hexdigest)
+    if local is None:
+        names = draft.paths_of_blob(hexdigest)
+        raise ValueError(
+            f"Artifact {draft.name!r}: the stored copy of {names[0]!r} (md5 {hexdigest}) is no "
+            f"longer in {source.blobs.root!r}; add the file again before logging."
+        )
+    return local
 
 
 def _merge_latest(ws: Workspace, draft: Draft, entity: str, project: str) -> None:

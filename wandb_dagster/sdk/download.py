@@ -136,6 +136,7 @@ def _fetch_references(
 ) -> None:
     def fetch(item: tuple[ManifestEntry, Path]) -> None:
         entry, dest = item
+        assert entry.ref is not None
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Remote references are cached by (ref, checksum, versionID): a second download asks no server.
         cache = None if _uncached(entry, skip_cache) else ws.cache
@@ -189,7 +190,7 @@ def verify_entries(entries: Iterable[ManifestEntry], target: Path) -> list[str]:
 def _check_entry(entry: ManifestEntry, dest: Path) -> str | None:
     if not dest.is_file():
         return f"missing {entry.path!r}"
-    expected = entry.digest
+    expected: str | None = entry.digest
     if entry.ref is not None:
         # Re-hash what a content MD5 was recorded for (file://, gs:// md5Hash, weak-ETag http); an S3 or HTTP
         # ETag is opaque (multipart, SSE-KMS), so only the size can be checked there.

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from wandb_dagster.sdk import init_args
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
@@ -305,7 +305,7 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         self.finish(exit_code=1 if exc_type is not None else 0)
         return False
 
@@ -636,7 +636,7 @@ def _install_exit_hooks() -> None:
         previous_exit(code)
 
     sys.excepthook = excepthook
-    sys.exit = exit
+    sys.exit = exit  # type: ignore[assignment]  # same call signature; mypy types sys.exit as NoReturn
 
     def at_exit() -> None:
         code = _exit_status[-1] if _exit_status else 0

@@ -103,25 +103,25 @@ def _copy_into_store(
     sizes = [st.st_size for _, _, st in files]
     known_sizes = {d: size for d, size in zip(known, sizes, strict=True) if d}
     present = ws.blobs.exists_many(set(known_sizes), sizes=known_sizes)
-    digests: list[str | None] = list(known)
+    digests: list[str] = [d or "" for d in known]  # every unknown one is filled in below
     todo = [i for i, d in enumerate(known) if d is None or d not in present]
     if todo:
         results = ws.blobs.put_files([files[i][0] for i in todo], expected=[known[i] for i in todo])
         for i, (hexdigest, size) in zip(todo, results, strict=True):
             digests[i], sizes[i] = hexdigest, size
-    return digests, sizes, set(digests)  # type: ignore[return-value]  # every None was filled in
+    return digests, sizes, set(digests)
 
 
 def _hash_unknown(files: list[LocalFile], known: list[str | None]) -> tuple[list[str], list[int]]:
     sizes = [st.st_size for _, _, st in files]
-    digests: list[str | None] = list(known)
+    digests: list[str] = [d or "" for d in known]  # every unknown one is filled in below
     todo = [i for i, d in enumerate(known) if d is None]
     if todo:
         with ThreadPoolExecutor(IO_WORKERS) as pool:
             hashed = list(pool.map(lambda i: hash_file(files[i][0]), todo))
         for i, (hexdigest, size) in zip(todo, hashed, strict=True):
             digests[i], sizes[i] = hexdigest, size
-    return digests, sizes  # type: ignore[return-value]  # every None was filled in
+    return digests, sizes
 
 
 def tmp_entry_name(entry_name: str, hexdigest: str) -> str:
