@@ -26,7 +26,6 @@ not pass/fail.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os

@@ -101,7 +101,7 @@ def test_whole_second_mtimes_get_a_wider_window(cache: StatCache, tmp_path: Path
 def test_lookup_is_batched_across_chunks(cache: StatCache, tmp_path: Path):
     stats = [settled(tmp_path / "many" / f"f{i}", str(i).encode()) for i in range(1234)]
     hexes = [f"{i:032x}" for i in range(len(stats))]
-    cache.record_many(list(zip(stats, hexes))[::2])
+    cache.record_many(list(zip(stats, hexes, strict=True))[::2])
     expected = [h if i % 2 == 0 else None for i, h in enumerate(hexes)]
     assert cache.lookup_many(stats) == expected
     assert cache.lookup_many(stats[::-1]) == expected[::-1]
