@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 warnings.filterwarnings("ignore")
 
@@ -51,7 +52,7 @@ def build_assets(count: int, chains: int = 5) -> list[dg.AssetsDefinition]:
 def measure(kind: str, assets: list, base: Path, instance_kind: str = "sqlite") -> float:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=base))
     if kind == "filesystem":
-        resources = {"io_manager": dg.FilesystemIOManager(base_dir=str(work / "fs"))}
+        resources: dict[str, Any] = {"io_manager": dg.FilesystemIOManager(base_dir=str(work / "fs"))}
     else:
         wandb = WandbResource(
             database_url=f"sqlite:///{work / 'store.db'}", storage_root=str(work / "blobs"), project="bench"

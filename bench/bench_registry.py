@@ -95,7 +95,8 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
     engine = store._engine
     with engine.connect() as conn:
         next_collection = (conn.execute(sa.select(sa.func.max(db.collections.c.id))).scalar() or 0) + 1
-    collections, versions, memberships, aliases, vtags, ctags, outputs = [], [], [], [], [], [], []
+    collections, versions, memberships, aliases, ctags, outputs = [], [], [], [], [], []
+    vtags: list[dict[str, Any]] = []
     mirror: list[dict[str, Any]] = []
     version_pk = 1
     membership_pk = 1
@@ -111,7 +112,7 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
         for tag in random.sample(["team-a", "team-b", "team-c", "team-d", "critical"], 2):
             ctags.append(dict(collection_id=registry_id, tag=tag))
         production, staging = random.sample(range(per_collection), 2)
-        model_mirror = {"name": f"reg-{c:04d}", "versions": []}
+        model_mirror: dict[str, Any] = {"name": f"reg-{c:04d}", "versions": []}
         for i in range(per_collection):
             created = t0 + timedelta(seconds=i)
             metadata = {
@@ -143,7 +144,7 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
             if (c * per_collection + i) in rare:
                 tags.append("rare")
             vtags.extend(dict(version_id=version_pk, tag=t) for t in tags)
-            held = []
+            held: list[str] = []
             if i == per_collection - 1:
                 aliases.append(dict(collection_id=source_id, alias="latest", membership_id=source_m))
                 held.append("latest")
@@ -199,7 +200,7 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
     for name, (rf, cf, vf) in QUERIES.items():
         def once(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> tuple[float, int]:  # bound per query
             t0 = time.perf_counter()
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             page = list(islice(chain.versions(filter=vf), 100))
             return time.perf_counter() - t0, len(page)
@@ -214,7 +215,7 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
 
         def tenth(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> float | None:
             # Keyset pagination: page 10 continues the walk where page 9 ended, so it should cost page 1.
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             versions = chain.versions(filter=vf)
             if len(list(islice(versions, 900))) < 900:
@@ -226,7 +227,7 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
         later = [tenth() for _ in range(3)]
         results[name] = {
             "median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000, "page": count, "matches": total,
-            "tenth_ms": None if later[0] is None else statistics.median(later) * 1000,
+            "tenth_ms": None if later[0] is None else statistics.median(t for t in later if t is not None) * 1000,
         }
     return results
 
@@ -322,7 +323,7 @@ def run_mlflow(mirror: list[dict[str, Any]], repeat: int, url: str) -> dict[str,
     for name, (rf, cf, vf) in OURS_EQUIVALENT.items():
         def once(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> float:  # bound per query
             t0 = time.perf_counter()
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             list(islice(chain.versions(filter=vf), 100))
             return time.perf_counter() - t0

@@ -56,7 +56,7 @@ def _serve(port: int, ready: Any) -> None:
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
 
-            def counting(environ, start_response):  # type: ignore[no-untyped-def]
+            def counting(environ, start_response):
                 path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
                 if path == "/_bench/requests":
                     body = json.dumps(counts).encode()
@@ -167,7 +167,8 @@ class Bench:
         self._open(settings)
 
         with wandb.init(project="bench", settings=settings) as run:
-            return _timed(lambda: run.use_artifact(f"{name}:v0").download(root=str(dest)))
+            took = _timed(lambda: run.use_artifact(f"{name}:v0").download(root=str(dest)))
+        return took
 
     def s3fs_put_dir(self, src: Path) -> tuple[float, str]:
         self.counter += 1

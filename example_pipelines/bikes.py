@@ -134,7 +134,7 @@ def evaluation(
     production_rmse = None
     if current is not None:
         production_rmse = _rmse(load_artifact_object(current), features["x_test"], features["y_test"])
-    better = current is None or (current.id != model.id and rmse < production_rmse)
+    better = current is None or (current.id != model.id and production_rmse is not None and rmse < production_rmse)
     run = wandb.run()
     run.log({"test_rmse": rmse, **({"production_rmse": production_rmse} if production_rmse is not None else {})})
     result = {"model": model.qualified_name, "rmse": round(rmse, 4), "promoted": better,

@@ -17,7 +17,6 @@ Run it twice: the second time nothing has changed, so no version is created and 
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
@@ -53,6 +52,7 @@ def _tick(
     sensor = defs.resolve_sensor_def(name)
     with dg.build_sensor_context(instance=instance, cursor=cursors.get(name), resources={"wandb": wandb}) as context:
         result = sensor(context)
+    assert isinstance(result, dg.SensorResult), f"sensor {name} returned {result!r}"  # ours always do
     cursors[name] = result.cursor
     for request in result.run_requests or []:
         artifact = request.tags.get("wandb/artifact")
@@ -69,6 +69,7 @@ def _react(defs: dg.Definitions, instance: dg.DagsterInstance, cursors: dict, wa
             for request in _tick(defs, instance, name, cursors, wandb):
                 requested = any_run = True
                 job = defs.resolve_sensor_def(name).job_name
+                assert job is not None, f"sensor {name} targets no job"
                 result = _execute(defs, instance, job, request)
                 if job == "train_model":
                     res = result.output_for_node("bikes__evaluation")
@@ -159,4 +160,4 @@ def _print_materialization(result: dg.ExecuteInProcessResult, key: list[str], ou
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

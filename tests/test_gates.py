@@ -31,6 +31,10 @@ RUFF_PATHS = [
     "wandb_dagster/storage",
 ]
 MYPY_PATHS = [
+    "bench",
+    "dev.py",
+    "example_pipelines",
+    "tests/storage",
     "wandb_dagster/settings.py",
     "wandb_dagster/storage",
 ]

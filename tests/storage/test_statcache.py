@@ -142,7 +142,8 @@ def _record_and_read(db: str, folder: str, worker: int, barrier, queue) -> None:
 
 def collect(procs, queue, timeout: float = 120.0) -> list:
     """One result per process; fails fast (with the exit codes) if a process dies instead of answering."""
-    results, deadline = [], time.monotonic() + timeout
+    results: list = []
+    deadline = time.monotonic() + timeout
     while len(results) < len(procs):
         try:
             results.append(queue.get(timeout=0.5))
