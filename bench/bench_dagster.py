@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 warnings.filterwarnings("ignore")
 
@@ -51,15 +52,19 @@ def build_assets(count: int, chains: int = 5) -> list[dg.AssetsDefinition]:
 def measure(kind: str, assets: list, base: Path, instance_kind: str = "sqlite") -> float:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=base))
     if kind == "filesystem":
-        resources = {"io_manager": dg.FilesystemIOManager(base_dir=str(work / "fs"))}
+        resources: dict[str, Any] = {"io_manager": dg.FilesystemIOManager(base_dir=str(work / "fs"))}
     else:
-        wandb = WandbResource(database_url=f"sqlite:///{work / 'store.db'}", storage_root=str(work / "blobs"), project="bench")
+        wandb = WandbResource(
+            database_url=f"sqlite:///{work / 'store.db'}", storage_root=str(work / "blobs"), project="bench"
+        )
         wandb.api()  # create the workspace (schema, folders) before the clock starts
         resources = {"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb, download_dir=str(work / "in"))}
     config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     (work / "dagster").mkdir()
     make_instance = (
-        dg.DagsterInstance.ephemeral if instance_kind == "ephemeral" else lambda: dg.instance_for_test(temp_dir=str(work / "dagster"))
+        dg.DagsterInstance.ephemeral
+        if instance_kind == "ephemeral"
+        else lambda: dg.instance_for_test(temp_dir=str(work / "dagster"))
     )
     with make_instance() as instance:
         start = time.perf_counter()
@@ -93,7 +98,10 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(base, ignore_errors=True)
     fs, wb = statistics.median(times["filesystem"]), statistics.median(times["wandb"])
-    print(f"{args.assets} small assets in one run, in-process executor, {args.instance} Dagster instance, median of {args.rounds}")
+    print(
+        f"{args.assets} small assets in one run, in-process executor, {args.instance} Dagster instance, "
+        f"median of {args.rounds}"
+    )
     print(f"  FilesystemIOManager     {fs:7.3f} s   (rounds: {', '.join(f'{t:.3f}' for t in times['filesystem'])})")
     print(f"  WandbArtifactIOManager  {wb:7.3f} s   (rounds: {', '.join(f'{t:.3f}' for t in times['wandb'])})")
     ratio = wb / fs

@@ -26,7 +26,6 @@ not pass/fail.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
@@ -274,7 +273,7 @@ def _full_scans(store: Store, collection: str, run_pk: int) -> list[str]:
 def _writer(url: str, worker: int, count: int, feed: bool, barrier: Any, results: Any) -> None:
     if not feed:
         # Baseline: the same commits without the event feed (no events, no feed lock).
-        store_events.flush = store_events.discard  # type: ignore[assignment]
+        store_events.flush = store_events.discard
     store = Store.open(url, storage_root="unused")
     run = store.create_run(ENTITY, PROJECT, f"writer{worker}-{secrets.token_hex(3)}")
     _commit(store, f"par-{worker}", "warm", run.pk)

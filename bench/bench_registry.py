@@ -66,10 +66,14 @@ ALPHABET = string.ascii_lowercase + string.digits
 # name -> (registries filter, collections filter, versions filter). Comments give the matches.
 QUERIES: dict[str, tuple[Any, Any, Any]] = {
     # seed 000's query: names matching "model", versions tagged text-classification or holding latest
-    "seed 000: $or tag / alias latest": ({"name": {"$regex": "model"}}, None, {"$or": [{"tag": "text-classification"}, {"alias": "latest"}]}),
+    "seed 000: $or tag / alias latest": (
+        {"name": {"$regex": "model"}}, None, {"$or": [{"tag": "text-classification"}, {"alias": "latest"}]}
+    ),
     "alias = production (1 per collection)": (None, None, {"alias": "production"}),
     "metadata.accuracy > 0.95 (5%)": (None, None, {"metadata.accuracy": {"$gt": 0.95}}),
-    "metadata.framework = jax and epochs >= 50": (None, None, {"metadata.framework": "jax", "metadata.epochs": {"$gte": 50}}),
+    "metadata.framework = jax and epochs >= 50": (
+        None, None, {"metadata.framework": "jax", "metadata.epochs": {"$gte": 50}}
+    ),
     "tag = rare (10 versions in all)": (None, None, {"tag": "rare"}),
     "collection name + version >= v90": (None, {"name": "reg-0500"}, {"version": {"$gte": "v90"}}),
     "collection tag + alias $in": (None, {"tag": "team-a"}, {"alias": {"$in": ["production", "staging"]}}),
@@ -91,7 +95,8 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
     engine = store._engine
     with engine.connect() as conn:
         next_collection = (conn.execute(sa.select(sa.func.max(db.collections.c.id))).scalar() or 0) + 1
-    collections, versions, memberships, aliases, vtags, ctags, outputs = [], [], [], [], [], [], []
+    collections, versions, memberships, aliases, ctags, outputs = [], [], [], [], [], []
+    vtags: list[dict[str, Any]] = []
     mirror: list[dict[str, Any]] = []
     version_pk = 1
     membership_pk = 1
@@ -101,12 +106,13 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
         t0 = now + timedelta(minutes=c)
         collections.append(dict(id=source_id, project_id=train_pk, name=f"model-{c:04d}", type="model", kind="sequence",
                                 description=None, created_at=t0, updated_at=t0, next_index=per_collection))
-        collections.append(dict(id=registry_id, project_id=registry_pk, name=f"reg-{c:04d}", type="model", kind="portfolio",
-                                description=f"Models for use case {c}", created_at=t0, updated_at=t0, next_index=per_collection))
+        collections.append(dict(id=registry_id, project_id=registry_pk, name=f"reg-{c:04d}", type="model",
+                                kind="portfolio", description=f"Models for use case {c}", created_at=t0,
+                                updated_at=t0, next_index=per_collection))
         for tag in random.sample(["team-a", "team-b", "team-c", "team-d", "critical"], 2):
             ctags.append(dict(collection_id=registry_id, tag=tag))
         production, staging = random.sample(range(per_collection), 2)
-        model_mirror = {"name": f"reg-{c:04d}", "versions": []}
+        model_mirror: dict[str, Any] = {"name": f"reg-{c:04d}", "versions": []}
         for i in range(per_collection):
             created = t0 + timedelta(seconds=i)
             metadata = {
@@ -130,13 +136,15 @@ def build(store: Store, n_collections: int, per_collection: int, seed: int = 7) 
             outputs.append(dict(run_pk=run.pk, version_id=version_pk, direction="output"))
             source_m, registry_m = membership_pk, membership_pk + 1
             membership_pk += 2
-            memberships.append(dict(id=source_m, collection_id=source_id, version_id=version_pk, version_index=i, created_at=created))
-            memberships.append(dict(id=registry_m, collection_id=registry_id, version_id=version_pk, version_index=i, created_at=created))
+            for m_id, c_id in ((source_m, source_id), (registry_m, registry_id)):
+                memberships.append(
+                    dict(id=m_id, collection_id=c_id, version_id=version_pk, version_index=i, created_at=created)
+                )
             tags = random.sample(TAG_POOL, random.choice([0, 0, 1, 1, 2]))
             if (c * per_collection + i) in rare:
                 tags.append("rare")
             vtags.extend(dict(version_id=version_pk, tag=t) for t in tags)
-            held = []
+            held: list[str] = []
             if i == per_collection - 1:
                 aliases.append(dict(collection_id=source_id, alias="latest", membership_id=source_m))
                 held.append("latest")
@@ -176,7 +184,9 @@ def check_real_code_extends_it(store: Store, per_collection: int) -> None:
                                   size=0, file_count=0, metadata={"accuracy": 0.5}, description=None,
                                   aliases=["latest"], tags=[], run_pk=None)
     assert result.created and result.version.index == per_collection
-    linked = store.link_version(result.version.pk, ENTITY, "wandb-registry-model", "reg-0000", aliases=["latest", "production"])
+    linked = store.link_version(
+        result.version.pk, ENTITY, "wandb-registry-model", "reg-0000", aliases=["latest", "production"]
+    )
     assert linked.version.index == per_collection and sorted(linked.version.aliases) == ["latest", "production"]
 
 
@@ -188,9 +198,9 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
     api = wandb.Api(overrides={"base_url": url, "entity": ENTITY})
     results = {}
     for name, (rf, cf, vf) in QUERIES.items():
-        def once() -> tuple[float, int]:
+        def once(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> tuple[float, int]:  # bound per query
             t0 = time.perf_counter()
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             page = list(islice(chain.versions(filter=vf), 100))
             return time.perf_counter() - t0, len(page)
@@ -203,9 +213,9 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
         total = len(api.registries(filter=rf).collections(filter=cf).versions(filter=vf)) if cf is not None else len(
             api.registries(filter=rf).versions(filter=vf))
 
-        def tenth() -> float | None:
+        def tenth(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> float | None:
             # Keyset pagination: page 10 continues the walk where page 9 ended, so it should cost page 1.
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             versions = chain.versions(filter=vf)
             if len(list(islice(versions, 900))) < 900:
@@ -217,7 +227,7 @@ def time_queries(url: str, repeat: int) -> dict[str, dict[str, Any]]:
         later = [tenth() for _ in range(3)]
         results[name] = {
             "median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000, "page": count, "matches": total,
-            "tenth_ms": None if later[0] is None else statistics.median(later) * 1000,
+            "tenth_ms": None if later[0] is None else statistics.median(t for t in later if t is not None) * 1000,
         }
     return results
 
@@ -247,9 +257,9 @@ ms = 1767225600000
 for m in mirror:
     models.append(dict(name=m["name"], creation_time=ms, last_updated_time=ms, description="Models"))
     for i, v in enumerate(m["versions"], start=1):
-        versions.append(dict(name=m["name"], version=i, creation_time=ms + i, last_updated_time=ms + i, description=None,
-                             user_id=None, current_stage="None", source=f"models:/{m['name']}/{i}", run_id=None,
-                             run_link=None, status="READY", status_message=None, storage_location=None))
+        versions.append(dict(name=m["name"], version=i, creation_time=ms + i, last_updated_time=ms + i,
+                             description=None, user_id=None, current_stage="None", source=f"models:/{m['name']}/{i}",
+                             run_id=None, run_link=None, status="READY", status_message=None, storage_location=None))
         vtags.extend(dict(key=t, value="true", name=m["name"], version=i) for t in v["tags"])
         for key in ("accuracy", "epochs", "framework", "task"):
             vtags.append(dict(key=key, value=str(v["metadata"][key]), name=m["name"], version=i))
@@ -297,22 +307,23 @@ def run_mlflow(mirror: list[dict[str, Any]], repeat: int, url: str) -> dict[str,
     work.mkdir(parents=True)
     mirror_path = work / "mirror.json"
     mirror_path.write_text(json.dumps(mirror, default=str))
-    out = subprocess.run([str(MLFLOW_PYTHON), "-c", MLFLOW_CHILD, str(work / "mlflow.db"), str(mirror_path), str(repeat)],
-                         capture_output=True, text=True, timeout=3600)
+    command = [str(MLFLOW_PYTHON), "-c", MLFLOW_CHILD, str(work / "mlflow.db"), str(mirror_path), str(repeat)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         print("MLflow child failed:\n" + out.stderr[-3000:])
         return None
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     # Ours on the same filters, same process conditions as above.
-    import wandb_dagster as wandb
     from itertools import islice
+
+    import wandb_dagster as wandb
 
     api = wandb.Api(overrides={"base_url": url, "entity": ENTITY})
     ours = {}
     for name, (rf, cf, vf) in OURS_EQUIVALENT.items():
-        def once() -> float:
+        def once(rf: Any = rf, cf: Any = cf, vf: Any = vf) -> float:  # bound per query
             t0 = time.perf_counter()
-            chain = api.registries(filter=rf)
+            chain: Any = api.registries(filter=rf)
             chain = chain.collections(filter=cf) if cf is not None else chain
             list(islice(chain.versions(filter=vf), 100))
             return time.perf_counter() - t0
@@ -376,8 +387,8 @@ def main() -> None:
         for name, r in results.items():
             verdict = "ok" if r["median_ms"] <= 50 else "OVER 50 ms"
             tenth = "      -" if r["tenth_ms"] is None else f"{r['tenth_ms']:7.1f}"
-            print(f"  {name:45s} {r['median_ms']:7.1f} ms (max {r['max_ms']:6.1f})  page {r['page']:3d} of {r['matches']:6,d}  "
-                  f"{verdict:10s} 10th page {tenth} ms")
+            print(f"  {name:45s} {r['median_ms']:7.1f} ms (max {r['max_ms']:6.1f})  "
+                  f"page {r['page']:3d} of {r['matches']:6,d}  {verdict:10s} 10th page {tenth} ms")
     if "postgresql" in args.backends.split(","):
         import psycopg
 
@@ -390,7 +401,8 @@ def main() -> None:
                   f"vs ours on SQLite, max_results / per_page 100 ==")
             for name, r in theirs["queries"].items():
                 ours = theirs["ours_ms"][name]
-                print(f"  {name:35s} MLflow {r['median_ms']:8.1f} ms  ours {ours:6.1f} ms  ratio {r['median_ms'] / ours:6.1f}x")
+                ratio = r["median_ms"] / ours
+                print(f"  {name:35s} MLflow {r['median_ms']:8.1f} ms  ours {ours:6.1f} ms  ratio {ratio:6.1f}x")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ The bench starts moto's ThreadedMotoServer itself, in a child process (so the se
 the GIL with the client being measured), wrapped to count the requests it answers. For each measurement:
 
 - many small files: wandb_dagster ``add_dir`` + ``log_artifact`` of 1,000 x 1 KiB files in a run of a fresh
-  workspace (created, and the run started, before the clock starts) versus ``s3fs.put(dir, recursive=True)``; download of the
-  logged version into a cold download cache versus ``s3fs.get(prefix, dir, recursive=True)``;
+  workspace (created, and the run started, before the clock starts) versus ``s3fs.put(dir, recursive=True)``;
+  download of the logged version into a cold download cache versus ``s3fs.get(prefix, dir, recursive=True)``;
 - one 256 MiB file: ``add_file`` + ``log_artifact`` versus ``s3fs.put_file``; download versus ``s3fs.get_file``;
 - re-logging an unchanged ``s3://`` prefix reference of 1,000 objects: the requests the server answered.
 
@@ -28,8 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,7 +56,7 @@ def _serve(port: int, ready: Any) -> None:
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
 
-            def counting(environ, start_response):  # type: ignore[no-untyped-def]
+            def counting(environ, start_response):
                 path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
                 if path == "/_bench/requests":
                     body = json.dumps(counts).encode()
@@ -116,10 +117,12 @@ class Bench:
 
         self.endpoint = endpoint
         self.work = work
-        self.options = {"key": KEY, "secret": SECRET, "client_kwargs": {"endpoint_url": endpoint, "region_name": REGION}}
+        client_kwargs = {"endpoint_url": endpoint, "region_name": REGION}
+        self.options = {"key": KEY, "secret": SECRET, "client_kwargs": client_kwargs}
         self.fs = s3fs.S3FileSystem(skip_instance_cache=True, **self.options)
         self.bucket = "bench"
-        self.fs.call_s3("create_bucket", Bucket=self.bucket)  # mkdir would send a location constraint moto refuses for us-east-1
+        # Not mkdir: it would send a location constraint that moto refuses for us-east-1.
+        self.fs.call_s3("create_bucket", Bucket=self.bucket)
         self.counter = 0
 
     def _settings(self, tag: str, cache: str) -> dict[str, Any]:
@@ -133,8 +136,8 @@ class Bench:
 
     def _open(self, settings: dict[str, Any]) -> None:
         """Create (migrate) the workspace and reach the bucket before the clock starts."""
-        from wandb_dagster.settings import Settings
         from wandb_dagster.sdk.workspace import Workspace
+        from wandb_dagster.settings import Settings
 
         Workspace.for_settings(Settings.resolve(**settings))
 
@@ -164,7 +167,8 @@ class Bench:
         self._open(settings)
 
         with wandb.init(project="bench", settings=settings) as run:
-            return _timed(lambda: run.use_artifact(f"{name}:v0").download(root=str(dest)))
+            took = _timed(lambda: run.use_artifact(f"{name}:v0").download(root=str(dest)))
+        return took
 
     def s3fs_put_dir(self, src: Path) -> tuple[float, str]:
         self.counter += 1
@@ -259,7 +263,8 @@ def run(args: argparse.Namespace) -> None:
             shutil.rmtree(work / f"large-s3fs-{rep}")
             shutil.rmtree(dest)
             Workspace.close_all()
-        rows += _pair(f"{big_mib} MiB file: log (add_file + log_artifact) vs s3fs put_file", ours_up, theirs_up, "<= 1.2x")
+        label = f"{big_mib} MiB file: log (add_file + log_artifact) vs s3fs put_file"
+        rows += _pair(label, ours_up, theirs_up, "<= 1.2x")
         rows += _pair(f"{big_mib} MiB file: download (cold cache) vs s3fs get_file", ours_down, theirs_down, "<= 1.2x")
 
         # -- re-logging an unchanged s3:// prefix reference
@@ -268,7 +273,7 @@ def run(args: argparse.Namespace) -> None:
         rows.append(_relog_reference(bench, n_refs))
 
         print()
-        print(f"| measurement | ours | s3fs | ratio (ours / s3fs) | goal |")
+        print("| measurement | ours | s3fs | ratio (ours / s3fs) | goal |")
         print("|---|---|---|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
@@ -280,7 +285,10 @@ def run(args: argparse.Namespace) -> None:
 
 def _pair(label: str, ours: list[float], theirs: list[float], goal: str) -> list[tuple[str, ...]]:
     o, t = statistics.median(ours), statistics.median(theirs)
-    runs = "" if len(ours) == 1 else f" (runs: {', '.join(f'{x:.2f}' for x in ours)} / {', '.join(f'{x:.2f}' for x in theirs)})"
+    if len(ours) == 1:
+        runs = ""
+    else:
+        runs = f" (runs: {', '.join(f'{x:.2f}' for x in ours)} / {', '.join(f'{x:.2f}' for x in theirs)})"
     print(f"{label}: ours {o:.3f} s, s3fs {t:.3f} s, ratio {o / t:.2f}x{runs}", flush=True)
     return [(label, f"{o:.3f} s", f"{t:.3f} s", f"**{o / t:.2f}x**", goal)]
 
@@ -292,7 +300,7 @@ def _relog_reference(bench: Bench, n_refs: int) -> tuple[str, ...]:
     settings = bench._settings("refs", "refs")
     bench._open(settings)
     try:
-        for attempt in range(2):
+        for _attempt in range(2):
             _requests(bench.endpoint)  # reset the count
             with wandb.init(project="bench", settings=settings) as run:
                 artifact = wandb.Artifact("refs", type="dataset")

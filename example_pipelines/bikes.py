@@ -72,7 +72,10 @@ def _design(raw: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
     return x, names
 
 
-@dg.asset(key_prefix=PREFIX, metadata={"wandb": {"type": "dataset", "description": "Bike rentals design matrix, 80/20 split"}})
+@dg.asset(
+    key_prefix=PREFIX,
+    metadata={"wandb": {"type": "dataset", "description": "Bike rentals design matrix, 80/20 split"}},
+)
 def features(raw_data: dict[str, Any]) -> dict[str, Any]:
     x, names = _design(raw_data)
     y = raw_data["rentals"]
@@ -96,7 +99,9 @@ def _fit(x: np.ndarray, y: np.ndarray, alpha: float) -> dict[str, Any]:
 
 @dg.asset(
     key_prefix=PREFIX,
-    metadata={"wandb": {"type": "model", "link_to": [{"target": REGISTRY_COLLECTION}], "metadata": {"framework": "numpy"}}},
+    metadata={
+        "wandb": {"type": "model", "link_to": [{"target": REGISTRY_COLLECTION}], "metadata": {"framework": "numpy"}}
+    },
 )
 def model(config: TrainConfig, features: dict[str, Any], wandb: WandbResource) -> dict[str, Any]:
     """Ridge regression, closed form. The learning curve and the training error go to the step's run."""
@@ -105,7 +110,8 @@ def model(config: TrainConfig, features: dict[str, Any], wandb: WandbResource) -
     for fraction in (0.25, 0.5, 0.75, 1.0):
         n = max(int(fraction * len(y)), 2)
         partial = _fit(x[:n], y[:n], config.alpha)
-        run.log({"train_rows": n, "train_rmse": _rmse(partial, x[:n], y[:n]), "test_rmse": _rmse(partial, features["x_test"], features["y_test"])})
+        test_rmse = _rmse(partial, features["x_test"], features["y_test"])
+        run.log({"train_rows": n, "train_rmse": _rmse(partial, x[:n], y[:n]), "test_rmse": test_rmse})
     fitted = _fit(x, y, config.alpha)
     fitted["feature_names"] = features["feature_names"]
     run.summary["train_rows"] = len(y)
@@ -117,7 +123,9 @@ def model(config: TrainConfig, features: dict[str, Any], wandb: WandbResource) -
     ins={"model": dg.AssetIn(key=PREFIX + ["model"], metadata={"wandb": {"load_as": "artifact"}})},
     metadata={"wandb": {"type": "evaluation", "serializer": "json"}},
 )
-def evaluation(context: dg.AssetExecutionContext, model: Artifact, features: dict[str, Any], wandb: WandbResource) -> dict[str, Any]:
+def evaluation(
+    context: dg.AssetExecutionContext, model: Artifact, features: dict[str, Any], wandb: WandbResource
+) -> dict[str, Any]:
     """Test error of the new model and of the current production model, on the same held-out rows; moves
     ``production`` to the new model when it is better."""
     candidate = load_artifact_object(model)
@@ -126,7 +134,7 @@ def evaluation(context: dg.AssetExecutionContext, model: Artifact, features: dic
     production_rmse = None
     if current is not None:
         production_rmse = _rmse(load_artifact_object(current), features["x_test"], features["y_test"])
-    better = current is None or (current.id != model.id and rmse < production_rmse)
+    better = current is None or (current.id != model.id and production_rmse is not None and rmse < production_rmse)
     run = wandb.run()
     run.log({"test_rmse": rmse, **({"production_rmse": production_rmse} if production_rmse is not None else {})})
     result = {"model": model.qualified_name, "rmse": round(rmse, 4), "promoted": better,
@@ -150,9 +158,15 @@ def deploy(context: dg.OpExecutionContext, config: DeployConfig, wandb: WandbRes
     served = run.use_artifact(f"{REGISTRY_COLLECTION}:production")
     params = load_artifact_object(served)
     if config.expected and served.id != wandb.artifact(config.expected).id:
-        context.log.warning(f"production moved again since {config.expected}; deploying the newer {served.qualified_name}")
+        context.log.warning(
+            f"production moved again since {config.expected}; deploying the newer {served.qualified_name}"
+        )
     run.summary["deployed"] = served.qualified_name
-    return {"deployed": served.qualified_name, "source": served.source_qualified_name, "n_weights": len(params["weights"])}
+    return {
+        "deployed": served.qualified_name,
+        "source": served.source_qualified_name,
+        "n_weights": len(params["weights"]),
+    }
 
 
 @dg.job(hooks={wandb_failure_hook})

@@ -17,7 +17,6 @@ Run it twice: the second time nothing has changed, so no version is created and 
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
@@ -26,7 +25,10 @@ import dagster as dg
 from example_pipelines import bikes
 from wandb_dagster.dagster import WandbResource, collection_name
 
-def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, request: Any = None, run_config: Any = None) -> dg.ExecuteInProcessResult:
+
+def _execute(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, request: Any = None, run_config: Any = None
+) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name)
     config = dict((request.run_config if request is not None else run_config) or {})
     config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})  # keep the story readable
@@ -40,13 +42,21 @@ def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, 
     return result
 
 
-def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursors: dict[str, Any], wandb: WandbResource) -> list[dg.RunRequest]:
+def _raw_data_config(seed: int, rows: int) -> dict[str, Any]:
+    return {"ops": {"bikes__raw_data": {"config": {"seed": seed, "rows": rows}}}}
+
+
+def _tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursors: dict[str, Any], wandb: WandbResource
+) -> list[dg.RunRequest]:
     sensor = defs.resolve_sensor_def(name)
     with dg.build_sensor_context(instance=instance, cursor=cursors.get(name), resources={"wandb": wandb}) as context:
         result = sensor(context)
+    assert isinstance(result, dg.SensorResult), f"sensor {name} returned {result!r}"  # ours always do
     cursors[name] = result.cursor
     for request in result.run_requests or []:
-        cursors["fired"].append(f"{name} -> {sensor.job_name} for {request.tags.get('wandb/artifact')} (run_key {request.run_key})")
+        artifact = request.tags.get("wandb/artifact")
+        cursors["fired"].append(f"{name} -> {sensor.job_name} for {artifact} (run_key {request.run_key})")
     return list(result.run_requests or [])
 
 
@@ -59,11 +69,13 @@ def _react(defs: dg.Definitions, instance: dg.DagsterInstance, cursors: dict, wa
             for request in _tick(defs, instance, name, cursors, wandb):
                 requested = any_run = True
                 job = defs.resolve_sensor_def(name).job_name
+                assert job is not None, f"sensor {name} targets no job"
                 result = _execute(defs, instance, job, request)
                 if job == "train_model":
                     res = result.output_for_node("bikes__evaluation")
                     verdict = f"promoted (was {res['previous_production']})" if res["promoted"] else "kept production"
-                    out(f"  train      {res['model']}  test rmse {res['rmse']}  production rmse {res['production_rmse']}  -> {verdict}")
+                    out(f"  train      {res['model']}  test rmse {res['rmse']}  "
+                        f"production rmse {res['production_rmse']}  -> {verdict}")
                 else:
                     res = result.output_for_node("deploy")
                     out(f"  deploy     serving {res['deployed']} (source {res['source']})")
@@ -86,12 +98,12 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
             _tick(defs, instance, name, cursors, wandb)
 
         out("2. refresh_data: a small sample (150 rows)")
-        result = _execute(defs, instance, "refresh_data", run_config={"ops": {"bikes__raw_data": {"config": {"seed": 0, "rows": 150}}}})
+        result = _execute(defs, instance, "refresh_data", run_config=_raw_data_config(seed=0, rows=150))
         _print_materialization(result, ["bikes", "features"], out)
         react()
 
         out("3. refresh_data: more data (3000 rows)")
-        result = _execute(defs, instance, "refresh_data", run_config={"ops": {"bikes__raw_data": {"config": {"seed": 1, "rows": 3000}}}})
+        result = _execute(defs, instance, "refresh_data", run_config=_raw_data_config(seed=1, rows=3000))
         _print_materialization(result, ["bikes", "features"], out)
         react()
 
@@ -103,14 +115,17 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
             result = _execute(defs, instance, schedule.job_name, request)
             out_eval = result.output_for_node("bikes__evaluation")
             meta = _metadata(result, ["bikes", "model"])
-            out(f"  nightly    model {meta['wandb/artifact']} (same data, same model: no new version); promoted: {out_eval['promoted']}")
+            out(f"  nightly    model {meta['wandb/artifact']} (same data, same model: no new version); "
+                f"promoted: {out_eval['promoted']}")
         react()
 
     api = wandb.api()
     summary = {
         "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
         "models": [(a.version, sorted(a.aliases)) for a in api.artifacts("model", collection_name(["bikes", "model"]))],
-        "links": [(a.version, sorted(a.aliases), a.source_name) for a in api.artifacts("model", bikes.REGISTRY_COLLECTION)],
+        "links": [
+            (a.version, sorted(a.aliases), a.source_name) for a in api.artifacts("model", bikes.REGISTRY_COLLECTION)
+        ],
         "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
         "fired": cursors["fired"],
     }
@@ -140,8 +155,9 @@ def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, An
 
 def _print_materialization(result: dg.ExecuteInProcessResult, key: list[str], out: Any) -> None:
     meta = _metadata(result, key)
-    out(f"  features   {meta['wandb/artifact']}  digest {meta['wandb/digest'][:12]}  files {meta['wandb/file_count']}  run {meta['wandb/run']}")
+    out(f"  features   {meta['wandb/artifact']}  digest {meta['wandb/digest'][:12]}  "
+        f"files {meta['wandb/file_count']}  run {meta['wandb/run']}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

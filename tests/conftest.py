@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,8 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _no_real_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Nothing a test does may touch the user's real workspace or cache: point the defaults elsewhere."""
-    saved = {k: os.environ.get(k) for k in ("WANDB_DAGSTER_DIR", "WANDB_DAGSTER_CACHE_DIR", "WANDB_DAGSTER_DATABASE_URL")}
+    names = ("WANDB_DAGSTER_DIR", "WANDB_DAGSTER_CACHE_DIR", "WANDB_DAGSTER_DATABASE_URL")
+    saved = {k: os.environ.get(k) for k in names}
     base = tmp_path_factory.mktemp("default-workspace")
     os.environ["WANDB_DAGSTER_DIR"] = str(base / "workspace")
     os.environ["WANDB_DAGSTER_CACHE_DIR"] = str(base / "cache")
@@ -160,14 +162,15 @@ class S3Server:
 
         class _Server(ThreadedMotoServer):
             def _server_entry(self) -> None:  # as upstream, plus the quiet handler and the request log
-                from werkzeug.serving import make_server
                 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+                from werkzeug.serving import make_server
 
                 app = DomainDispatcherApplication(create_backend_app)
 
                 def recording(environ, start_response):  # type: ignore[no-untyped-def]
                     if not environ.get("PATH_INFO", "").startswith("/moto-api"):
-                        log.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+                        path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+                        log.append((environ["REQUEST_METHOD"], path, query))
                     return app(environ, start_response)
 
                 self._server = make_server(self._ip_address, self._port, recording, True, request_handler=_QuietHandler)
@@ -280,7 +283,7 @@ class GCSServer:
             )
         port = _free_port()
         self.endpoint_url = f"http://127.0.0.1:{port}"
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 (the server's log for its lifetime; closed by stop())
         self._process = subprocess.Popen(
             [
                 str(_get_binary_path()), "-backend", "memory", "-scheme", "http", "-host", "127.0.0.1",

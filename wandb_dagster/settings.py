@@ -154,7 +154,7 @@ class Settings:
         project: str | None = None,
         storage_options: dict[str, Any] | None = None,
         download_hardlinks: bool | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
         # started from other folders.
@@ -190,5 +190,5 @@ class Settings:
             ),
         )
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -10,8 +10,6 @@ import pytest
 from wandb_dagster.sdk import run as run_mod
 from wandb_dagster.sdk.workspace import Workspace
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-
 
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
     for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_STORAGE"):
@@ -52,18 +50,3 @@ def any_ws_env(tmp_path, monkeypatch, database_url):
     cwd = _isolate(tmp_path, monkeypatch, database_url)
     yield cwd
     _cleanup()
-
-
-def seed_blocks(name_prefix: str) -> list[str]:
-    """The ```python blocks of a seed document, in order."""
-    [path] = SEEDS.glob(f"{name_prefix}_*.txt")
-    blocks, current = [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if current is None and line.strip() == "```python":
-            current = []
-        elif current is not None and line.strip() == "```":
-            blocks.append("\n".join(current))
-            current = None
-        elif current is not None:
-            current.append(line)
-    return blocks

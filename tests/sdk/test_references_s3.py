@@ -13,7 +13,7 @@ import pytest
 import wandb_dagster as wandb
 from wandb_dagster.storage import references
 
-from .conftest import SEEDS
+from ._seeds import seed_path
 
 
 def _put(s3_server, bucket: str, key: str, body: bytes) -> dict:
@@ -28,9 +28,8 @@ def _log(artifact: wandb.Artifact, project: str = "refs") -> wandb.Artifact:
 
 def _seed_s3_rows() -> list[tuple[str, list[str]]]:
     """(call, expected entry names) for every add_reference('s3://...') row of seed 003's tables."""
-    [path] = SEEDS.glob("003_*.txt")
     rows = []
-    for row in re.findall(r"<tr>(.*?)</tr>", path.read_text(encoding="utf-8"), flags=re.S):
+    for row in re.findall(r"<tr>(.*?)</tr>", seed_path("003").read_text(encoding="utf-8"), flags=re.S):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
         if len(cells) == 2 and "add_reference(" in cells[0]:
             names = re.findall(r"<p>(.*?)</p>", cells[1]) or [cells[1]]

@@ -10,8 +10,7 @@ import wandb_dagster as wandb
 from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path, parse_link_target
 from wandb_dagster.sdk.workspace import Workspace
 
-from .conftest import seed_blocks
-from .test_seeds import run_block
+from ._seeds import run_block, seed_blocks
 
 
 def _log_model(run, content: bytes, name: str = "my-model", **kwargs):

@@ -1,33 +1,23 @@
 """The code samples of the seed documents, run as written with ``import wandb_dagster as wandb``.
 
-Blocks are read from ../shared/seeds so a change there shows up here. Placeholders written as ``<...>``
-are replaced with real values, as the documents ask the reader to do; the Keras model of seed 004 is
-replaced by a small file. Registry parts (link_artifact / link_model) belong to the registry issue.
+Blocks are read from ../shared/seeds so a change there shows up here; without the seeds these tests skip
+(fail under CI=true: tests/sdk/_seeds.py), and test_seed_behaviours.py checks the same behaviours with the
+samples copied in. Placeholders written as ``<...>`` are replaced with real values, as the documents ask
+the reader to do; the Keras model of seed 004 is replaced by a small file. The registry parts of seed 000
+are in test_registry.py.
 """
 
 from __future__ import annotations
 
-import re
 import types
 from pathlib import Path
 
 import pytest
 
-import wandb_dagster
 import wandb_dagster as wandb
 from wandb_dagster.sdk.workspace import Workspace
 
-from .conftest import seed_blocks
-
-
-def run_block(code: str, namespace: dict, **placeholders: str) -> dict:
-    code = code.replace("import wandb\n", "").replace("import wandb", "")
-    for key, value in placeholders.items():
-        code = code.replace(f"<{key}>", value)
-    assert not re.search(r'"<[a-z-]+>"', code), f"unreplaced placeholder in:\n{code}"
-    namespace.setdefault("wandb", wandb_dagster)
-    exec(compile(code, "<seed>", "exec"), namespace)
-    return namespace
+from ._seeds import SEEDS_DIR_ENV, run_block, seed_blocks, seed_path
 
 
 def test_seed_000_training_part(ws_env):
@@ -131,17 +121,21 @@ class _FakeKerasModel:
 
 def _fake_keras() -> tuple[types.SimpleNamespace, types.SimpleNamespace]:
     layer = lambda *a, **k: (a, k)  # noqa: E731
-    layers = types.SimpleNamespace(Input=layer, Conv2D=layer, MaxPooling2D=layer, Flatten=layer, Dropout=layer, Dense=layer)
+    layers = types.SimpleNamespace(
+        Input=layer, Conv2D=layer, MaxPooling2D=layer, Flatten=layer, Dropout=layer, Dense=layer
+    )
     return types.SimpleNamespace(Sequential=_FakeKerasModel), layers
 
 
 def test_seed_004_log_model_and_use_model(ws_env):
     blocks = seed_blocks("004")
     (ws_env / "model.pt").write_bytes(b"tiny model")
-    values = {"your-project": "models-proj", "your-entity": "models-team", "path-to-model": "model.pt", "name": "tiny-model"}
+    values = {
+        "your-project": "models-proj", "your-entity": "models-team", "path-to-model": "model.pt", "name": "tiny-model"
+    }
     run_block(blocks[0], {}, **values)["run"].finish()
 
-    keras_code = "\n".join(l for l in blocks[1].splitlines() if not l.startswith("from tensorflow"))
+    keras_code = "\n".join(line for line in blocks[1].splitlines() if not line.startswith("from tensorflow"))
     keras, layers = _fake_keras()
     ns = run_block(keras_code, {"keras": keras, "layers": layers})
     mnist = wandb.Api().artifact("charlie/mnist-experiments/MNIST:latest")
@@ -156,3 +150,37 @@ def test_seed_004_log_model_and_use_model(ws_env):
     ns = run_block(blocks[4], {})
     assert Path(ns["downloaded_model_path"]).name == "model.pt"
     ns["run"].finish()
+
+
+# ---------------------------------------------------------------------------------------------- the helper
+
+
+def test_a_seed_is_found_by_its_number(tmp_path, monkeypatch):
+    (tmp_path / "003_abc.txt").write_text("text\n```python\nx = 1\n```\nmore\n```python\ny = 2\n```\n")
+    monkeypatch.setenv(SEEDS_DIR_ENV, str(tmp_path))
+    assert seed_path("003") == tmp_path / "003_abc.txt"
+    assert seed_blocks("003") == ["x = 1", "y = 2"]
+
+
+def test_a_missing_seed_skips_with_the_reason_outside_ci(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    missing = tmp_path / "no-seeds"
+    with pytest.raises(pytest.skip.Exception, match=r"seed document 003_\*\.txt not found in .*no-seeds"):
+        seed_path("003", missing)
+    monkeypatch.setenv(SEEDS_DIR_ENV, str(missing))
+    with pytest.raises(pytest.skip.Exception, match="no-seeds"):
+        seed_blocks("000")
+
+
+def test_a_missing_seed_fails_in_ci(tmp_path, monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"not found in .*no-seeds.*CI=true requires the seed tests"):
+        seed_path("003", tmp_path / "no-seeds")
+
+
+def test_two_seeds_with_one_number_are_an_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    (tmp_path / "003_a.txt").write_text("")
+    (tmp_path / "003_b.txt").write_text("")
+    with pytest.raises(pytest.fail.Exception, match="several seed documents"):
+        seed_path("003", tmp_path)

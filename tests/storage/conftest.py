@@ -63,7 +63,9 @@ class Backend:
         """name relative to the root -> size, of everything under the root (blobs and anything else)."""
         if self.kind in ("local", "named_tmp"):
             base = Path(self.root)
-            return {str(p.relative_to(base)): p.stat().st_size for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+            if not base.exists():
+                return {}
+            return {str(p.relative_to(base)): p.stat().st_size for p in base.rglob("*") if p.is_file()}
         if self.kind == "memory":
             fs, path = self.store._fs, self.store._fsroot
             return {p[len(path) + 1 :]: info["size"] for p, info in fs.find(path, detail=True).items()}

@@ -163,7 +163,7 @@ def test_exists_many_returns_the_present_subset(backend: Backend, count: int) ->
     assert store.exists_many(stored + absent) == set(stored)
     assert store.exists_many(iter(stored[:2])) == set(stored[:2])
     assert store.exists_many([]) == set()
-    sizes = {h: 999 for h in stored[:1]}
+    sizes = dict.fromkeys(stored[:1], 999)
     assert store.exists_many(stored, sizes=sizes) == set(stored[1:])
 
 
@@ -316,7 +316,7 @@ def test_get_files_round_trip(backend: Backend, tmp_path: Path) -> None:
     out = tmp_path / "out"
     reader = backend.new_store()
     reader.get_files([(h, n, out / h) for h, n in results] + [(results[3][0], None, out / "unknown-size")])
-    for (h, _), d in zip(results, datas):
+    for (h, _), d in zip(results, datas, strict=True):
         assert (out / h).read_bytes() == d
     assert (out / "unknown-size").read_bytes() == datas[3]
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temp files left behind"
@@ -336,19 +336,20 @@ def test_a_long_destination_name_downloads(backend: Backend, tmp_path: Path) -> 
 
 
 def test_progress_hook_sees_uploads_and_downloads(backend: Backend, tmp_path: Path) -> None:
-    contents = [os.urandom(1000) for _ in range(20)] + [os.urandom(POOL_MIN_SIZE + 1), os.urandom(backend.streamed_size)]
+    contents = [os.urandom(1000) for _ in range(20)]
+    contents += [os.urandom(POOL_MIN_SIZE + 1), os.urandom(backend.streamed_size)]
     paths = [write(tmp_path / "src" / f"f{i}", d) for i, d in enumerate(contents)]
     n, total = len(contents), sum(map(len, contents))
     calls: list[tuple[int, int, int, int]] = []
     with report_progress(lambda *a: calls.append(a)):
         results = backend.store.put_files(paths)
     assert calls[0] == (0, total, 0, n) and calls[-1] == (total, total, n, n)
-    assert all(a[0] <= b[0] and a[2] <= b[2] for a, b in zip(calls, calls[1:])), "never goes backwards"
+    assert all(a[0] <= b[0] and a[2] <= b[2] for a, b in zip(calls, calls[1:], strict=False)), "never goes backwards"
     calls.clear()
     with report_progress(lambda *a: calls.append(a)):
         backend.store.get_files([(h, size, tmp_path / "out" / h) for h, size in results])
     assert calls[0] == (0, total, 0, n) and calls[-1] == (total, total, n, n)
-    assert all(a[0] <= b[0] and a[2] <= b[2] for a, b in zip(calls, calls[1:])), "never goes backwards"
+    assert all(a[0] <= b[0] and a[2] <= b[2] for a, b in zip(calls, calls[1:], strict=False)), "never goes backwards"
     calls.clear()
     backend.store.put_files(paths)  # outside the block: nothing reported
     assert calls == []

@@ -338,6 +338,7 @@ def test_kill_9_while_storing_leaves_no_blob(tmp_path: Path, use_tmpfile: bool):
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=_put_from, args=(root, use_tmpfile, str(fifo)))
     proc.start()
+    assert proc.pid is not None
     with open(fifo, "wb") as feed:
         feed.write(os.urandom(3 * CHUNK))
         feed.flush()

@@ -30,6 +30,7 @@ def test_dedup_never_rewrites_an_object(gcs_server, gcs_versioned_bucket, tmp_pa
     store.put_files(paths)
     before = generations(gcs_server, gcs_versioned_bucket)
     again = open_blob_store(f"gs://{gcs_versioned_bucket}/b", gcs_server.storage_options)
+    assert isinstance(again, remote_blobs.ObjectStoreBlobs)
     again.put_files(paths)
     assert generations(gcs_server, gcs_versioned_bucket) == before, "a new generation means a re-upload"
     assert again.requests["put"] == 0 and again.requests["resumable"] == 0
@@ -40,6 +41,7 @@ def test_a_large_upload_in_several_chunks_is_finalized_once(gcs_server, gcs_buck
     path = tmp_path / "big"
     path.write_bytes(data)
     store = open_blob_store(f"gs://{gcs_bucket}", gcs_server.storage_options)
+    assert isinstance(store, remote_blobs.ObjectStoreBlobs)
     [(h, n)] = store.put_files([path])
     assert store.requests["part"] == 3
     assert gcs_server.filesystem().cat_file(f"{gcs_bucket}/{h[:2]}/{h[2:]}") == data

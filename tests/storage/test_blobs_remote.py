@@ -66,7 +66,7 @@ def test_existing_blobs_are_not_sent_again(remote: Backend, tmp_path: Path) -> N
     assert store.requests["put"] == 0 and store.requests["mpu"] + store.requests["resumable"] == 0
     assert store.requests["list"] == 1, "one listing, not a request per small blob"
     assert remote.objects() == before
-    assert store.exists_many([h for h, _ in first], sizes={h: n for h, n in first}) == {h for h, _ in first}
+    assert store.exists_many([h for h, _ in first], sizes=dict(first)) == {h for h, _ in first}
 
 
 def test_listing_jumps_over_shards_nobody_asked_for(remote: Backend, tmp_path: Path, monkeypatch) -> None:

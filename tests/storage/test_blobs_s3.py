@@ -128,7 +128,8 @@ def test_an_endpoint_lost_midway_is_reported_with_the_root(s3_server, tmp_path: 
     finally:
         server.stop()
     out = tmp_path / "out"
-    with pytest.raises(StorageAccessError, match=r"'s3://lost-endpoint-403/root' could not be reached.*EndpointConnection"):
+    lost = r"'s3://lost-endpoint-403/root' could not be reached.*EndpointConnection"
+    with pytest.raises(StorageAccessError, match=lost):
         store.get_files([(hexdigest, size, out / "a.bin")])
     assert not out.exists() or list(out.iterdir()) == []  # no partial or temp file
     with pytest.raises(StorageAccessError, match="could not be reached"):

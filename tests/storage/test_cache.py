@@ -17,6 +17,7 @@ from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.blobs import BlobStore
 from wandb_dagster.storage.cache import FICLONE, DownloadCache, sentinel_mtime_ns
 from wandb_dagster.storage.errors import ContentChangedError, CorruptBlobError
+from wandb_dagster.storage.fsspec_blobs import FsspecBlobStore
 from wandb_dagster.storage.hashing import CHUNK
 
 HELLO = b"hello\n"
@@ -103,6 +104,7 @@ def test_fetch_of_a_missing_blob(cache: DownloadCache, blobs: BlobStore):
 
 def test_fetch_from_a_remote_store(cache: DownloadCache):
     remote = open_blob_store("memory://cache-test-remote")
+    assert isinstance(remote, FsspecBlobStore)
     try:
         hexdigest, size = remote.put_bytes(HELLO * 1000)
         assert cache.fetch(remote, hexdigest, size).read_bytes() == HELLO * 1000

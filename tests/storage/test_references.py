@@ -44,7 +44,7 @@ def test_special_character_names_round_trip(tmp_path: Path) -> None:
     _download_all(found, out)
     for rel in SPECIAL_NAMES:
         assert (out / rel).read_bytes() == (src / rel).read_bytes()
-    assert not [p for p in out.rglob("*.part")]  # no temp files left behind
+    assert not list(out.rglob("*.part"))  # no temp files left behind
 
     # The same with a name prefix and a trailing slash on the directory URI.
     named = references.resolve(src.as_uri() + "/", name="data")

@@ -101,7 +101,7 @@ def test_whole_second_mtimes_get_a_wider_window(cache: StatCache, tmp_path: Path
 def test_lookup_is_batched_across_chunks(cache: StatCache, tmp_path: Path):
     stats = [settled(tmp_path / "many" / f"f{i}", str(i).encode()) for i in range(1234)]
     hexes = [f"{i:032x}" for i in range(len(stats))]
-    cache.record_many(list(zip(stats, hexes))[::2])
+    cache.record_many(list(zip(stats, hexes, strict=True))[::2])
     expected = [h if i % 2 == 0 else None for i, h in enumerate(hexes)]
     assert cache.lookup_many(stats) == expected
     assert cache.lookup_many(stats[::-1]) == expected[::-1]
@@ -142,7 +142,8 @@ def _record_and_read(db: str, folder: str, worker: int, barrier, queue) -> None:
 
 def collect(procs, queue, timeout: float = 120.0) -> list:
     """One result per process; fails fast (with the exit codes) if a process dies instead of answering."""
-    results, deadline = [], time.monotonic() + timeout
+    results: list = []
+    deadline = time.monotonic() + timeout
     while len(results) < len(procs):
         try:
             results.append(queue.get(timeout=0.5))

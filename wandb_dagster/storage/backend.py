@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from .hashing import check_hex
 from .progress import tracker
@@ -164,7 +165,7 @@ def open_blob_store(root: str | os.PathLike[str], storage_options: dict[str, Any
 
 
 def get_one_by_one(
-    items: Sequence[DownloadItem], get_one: Callable[[str, "str | os.PathLike[str]", Callable[[int], Any]], None]
+    items: Sequence[DownloadItem], get_one: Callable[[str, str | os.PathLike[str], Callable[[int], Any]], None]
 ) -> None:
     """get_files for stores without a batched transfer: ``get_one(hex, dest, on_chunk)`` per item, in order,
     with the progress of the whole batch reported to the current hook."""

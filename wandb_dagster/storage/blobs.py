@@ -22,8 +22,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 from . import local_io
 from .backend import DownloadItem, get_one_by_one, local_root

@@ -20,7 +20,8 @@ import asyncio
 import collections
 import concurrent.futures
 import os
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 from .access import lost_midway, unreachable
 from .errors import ContentChangedError, StorageAccessError
@@ -109,7 +110,9 @@ class _Bucket:
     async def head(self, key: str) -> int | None:
         raise NotImplementedError
 
-    async def list_page(self, prefix: str, start: str | None, token: str | None) -> tuple[list[tuple[str, int]], str | None]:
+    async def list_page(
+        self, prefix: str, start: str | None, token: str | None
+    ) -> tuple[list[tuple[str, int]], str | None]:
         """One page (<= LIST_PAGE names) of keys under ``prefix``, from ``start`` on (or continuing ``token``)."""
         raise NotImplementedError
 
@@ -353,7 +356,7 @@ class GCSBucket(_Bucket):
             # Ranged GETs of PART_SIZE, the next one requested before this one is hashed and written.
             starts = list(range(0, size, PART_SIZE))
             nxt = io.submit(cat(path, start=0, end=min(PART_SIZE, size))) if starts else None
-            for i, start in enumerate(starts):
+            for i in range(len(starts)):
                 fut = nxt
                 if i + 1 < len(starts):
                     s2 = starts[i + 1]

@@ -38,8 +38,9 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from .errors import ContentChangedError, CorruptBlobError
 from .hashing import check_hex
@@ -174,7 +175,7 @@ class DownloadCache:
 
     # -- filling -------------------------------------------------------------------------------------------
 
-    def fetch(self, blobstore: "BlobBackend", hexdigest: str, size: int | None = None) -> Path:
+    def fetch(self, blobstore: BlobBackend, hexdigest: str, size: int | None = None) -> Path:
         """The entry for ``hexdigest``, copied from ``blobstore`` and verified if it is not cached yet.
 
         A blob whose bytes do not match -> CorruptBlobError (nothing enters the cache).
@@ -196,7 +197,7 @@ class DownloadCache:
         with blobstore.open(hexdigest) as src:
             return self._ingest(src, hexdigest, size, corrupt)
 
-    def fetch_many(self, blobstore: "BlobBackend", items: "list[tuple[str, int | None]]") -> None:
+    def fetch_many(self, blobstore: BlobBackend, items: list[tuple[str, int | None]]) -> None:
         """Make sure each (hex, size) blob has an entry: the missing ones come in one batched, concurrent
         transfer where the store has one (``batched_downloads``: S3/GCS), else one by one through :meth:`fetch`.
 

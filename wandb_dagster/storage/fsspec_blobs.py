@@ -20,8 +20,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 from .backend import DownloadItem, get_one_by_one
 from .errors import ContentChangedError, CorruptBlobError, is_a_directory, missing_blob

@@ -21,14 +21,18 @@ import contextlib
 import contextvars
 import threading
 import time
-from typing import Callable, Iterator, Optional, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 
 class ProgressHook(Protocol):
     def __call__(self, bytes_done: int, bytes_total: int, files_done: int, files_total: int) -> None: ...
 
 
-_current: contextvars.ContextVar[Optional[ProgressHook]] = contextvars.ContextVar(
+# What report_progress accepts: the protocol (parameter names documented) or any callable of four ints.
+_Hook = ProgressHook | Callable[[int, int, int, int], None]
+
+_current: contextvars.ContextVar[_Hook | None] = contextvars.ContextVar(
     "wandb_dagster_progress_hook", default=None
 )
 
@@ -36,7 +40,7 @@ _MIN_INTERVAL_S = 0.1
 
 
 @contextlib.contextmanager
-def report_progress(hook: ProgressHook | Callable[[int, int, int, int], None] | None) -> Iterator[None]:
+def report_progress(hook: _Hook | None) -> Iterator[None]:
     """Send the progress of every blob transfer started inside the block to ``hook`` (None: report nothing)."""
     if hook is not None and not callable(hook):
         raise TypeError(
@@ -50,7 +54,7 @@ def report_progress(hook: ProgressHook | Callable[[int, int, int, int], None] | 
         _current.reset(token)
 
 
-def current_hook() -> ProgressHook | None:
+def current_hook() -> _Hook | None:
     """The hook installed by the innermost :func:`report_progress` block, if any."""
     return _current.get()
 
@@ -58,7 +62,7 @@ def current_hook() -> ProgressHook | None:
 class _Tracker:
     """Counts one batch's progress (thread-safe) and calls the hook, throttled."""
 
-    def __init__(self, hook: ProgressHook | None, bytes_total: int, files_total: int) -> None:
+    def __init__(self, hook: _Hook | None, bytes_total: int, files_total: int) -> None:
         self._hook = hook
         self.bytes_total = bytes_total
         self.files_total = files_total

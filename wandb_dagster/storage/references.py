@@ -21,8 +21,9 @@ import dataclasses
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
@@ -92,7 +93,8 @@ def _default_name(uri: str) -> str:
         # #generation is not), so s3://b/d/report?sig=1.csv is "report?sig=1.csv", not "report".
         import importlib
 
-        bucket, key, _ = importlib.import_module(f"wandb_dagster.storage.refs_{'s3' if scheme == 's3' else 'gcs'}").parse(uri)
+        handler = importlib.import_module(f"wandb_dagster.storage.refs_{'s3' if scheme == 's3' else 'gcs'}")
+        bucket, key, _ = handler.parse(uri)
         return posixpath.basename(key.rstrip("/")) or bucket
     parsed = urlparse(uri)
     path = parsed.path.rstrip("/")
@@ -100,7 +102,9 @@ def _default_name(uri: str) -> str:
     return posixpath.basename(unquote(path)) or parsed.hostname or parsed.netloc.rpartition("@")[2]
 
 
-def resolve(uri: str, name: str | None = None, checksum: bool = True, max_objects: int | None = None) -> list[Reference]:
+def resolve(
+    uri: str, name: str | None = None, checksum: bool = True, max_objects: int | None = None
+) -> list[Reference]:
     """Entries for ``uri``. With ``checksum=False`` one entry whose digest and ref are the URI itself."""
     limit = DEFAULT_MAX_OBJECTS if max_objects is None else max_objects
     if not isinstance(limit, int) or limit < 1:
@@ -129,7 +133,7 @@ def download(
     extra: dict,
     dest: Path,
     entry_path: str,
-    cache: "DownloadCache | None" = None,
+    cache: DownloadCache | None = None,
 ) -> None:
     """Fetch a reference entry to ``dest``, verified as its handler can (see each handler).
 
@@ -145,7 +149,7 @@ def download(
         if refcache.place(cache, key, size, dest):
             return
     hexdigest = handler.download(ref, digest, size, extra, dest, entry_path)
-    if key is not None and hexdigest is not None:
+    if cache is not None and key is not None and hexdigest is not None:
         from wandb_dagster.storage import refcache
 
         try:
@@ -200,8 +204,8 @@ def changed_error(entry_path: str, uri: str, recorded: str, current: str) -> Val
 
 def too_many(uri: str, limit: int) -> ValueError:
     return ValueError(
-        f"Reference {strip_credentials(uri)!r} expands to more than max_objects={limit} objects; pass a larger max_objects or "
-        "reference a narrower prefix (nothing was truncated)."
+        f"Reference {strip_credentials(uri)!r} expands to more than max_objects={limit} objects; "
+        "pass a larger max_objects or reference a narrower prefix (nothing was truncated)."
     )
 
 
@@ -296,7 +300,7 @@ class FileHandler:
         if expected is not None:
             b64_to_hex(expected)  # a malformed digest fails here, before any I/O
         try:
-            src = open(source, "rb")
+            src = open(source, "rb")  # noqa: SIM115 (the except covers only the open; `with src` follows)
         except FileNotFoundError:
             raise missing_error(entry_path, ref) from None
         with src:

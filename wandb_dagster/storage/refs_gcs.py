@@ -51,8 +51,9 @@ def _filesystem(uri: str) -> Any:
     with _fs_lock:
         fs = _fs_cache.get(env)
         if fs is None:
-            if _emulator():
-                _check_reachable(uri, _emulator())  # gcsfs would retry a dead emulator for ~30 s
+            emulator = _emulator()
+            if emulator:
+                _check_reachable(uri, emulator)  # gcsfs would retry a dead emulator for ~30 s
             # An emulator wants no credentials; asking google-auth for some would only be slow there.
             options: dict[str, Any] = {"token": "anon"} if _emulator() else {}
             fs = gcsfs.GCSFileSystem(skip_instance_cache=True, version_aware=True, **options)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import posixpath
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wandb_dagster.storage import references
@@ -109,7 +110,9 @@ class HTTPHandler:
 
         clean = references.strip_credentials(url)
         try:
-            return _session().request(method, url, headers=_HEADERS, stream=stream, timeout=_TIMEOUT, allow_redirects=True)
+            return _session().request(
+                method, url, headers=_HEADERS, stream=stream, timeout=_TIMEOUT, allow_redirects=True
+            )
         except requests.exceptions.InvalidURL as exc:
             raise ValueError(f"Reference {clean!r} is not a valid URL ({exc}); check it.") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from wandb_dagster.storage import references
 from wandb_dagster.storage.references import Reference, changed_error, copy_verified, missing_error, too_many
@@ -108,7 +109,10 @@ def _call(fs: Any, uri: str, method: str, **kwargs: Any) -> dict:
                 f"Reference {clean!r}: no AWS credentials found ({exc}); set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or configure ~/.aws/credentials."
             ) from None
-        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionClosedError") or isinstance(exc, (ConnectionError, TimeoutError)):
+        unreachable = (
+            "EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionClosedError"
+        )
+        if name in unreachable or isinstance(exc, (ConnectionError, TimeoutError)):
             raise ConnectionError(
                 f"Reference {clean!r}: cannot reach the S3 endpoint {_endpoint()} ({exc}); check "
                 "AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) and that the server is up and reachable."
@@ -211,9 +215,13 @@ class S3Handler:
             page = _call(fs, uri, "list_objects_v2", **kwargs)
             objects = page.get("Contents", [])
             if versioned and objects:
+
+                def head_of(obj: dict) -> dict:
+                    return _call(fs, uri, "head_object", Bucket=bucket, Key=obj["Key"])
+
                 with ThreadPoolExecutor(_HEAD_WORKERS) as pool:
-                    heads = list(pool.map(lambda o: _call(fs, uri, "head_object", Bucket=bucket, Key=o["Key"]), objects))
-                for obj, head in zip(objects, heads):
+                    heads = list(pool.map(head_of, objects))
+                for obj, head in zip(objects, heads, strict=True):
                     obj["VersionId"] = head.get("VersionId")
             yield from objects
             if not page.get("IsTruncated"):
@@ -224,9 +232,9 @@ class S3Handler:
         bucket, key, _ = parse(ref)
         fs = _filesystem()
         if references.unchecked(ref, digest):  # checksum=False: whatever is there now, not verified
-            response = self._get(fs, ref, bucket, key, None, entry_path)
-            return self._stream(fs, response, dest, None, entry_path, ref)
-        response = None
+            live = self._get(fs, ref, bucket, key, None, entry_path)
+            return self._stream(fs, live, dest, None, entry_path, ref)
+        response: dict | None = None
         version = extra.get("versionID")
         if version:
             try:

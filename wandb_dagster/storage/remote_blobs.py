@@ -36,7 +36,8 @@ import collections
 import concurrent.futures
 import os
 import re
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 from . import access, buckets
 from . import progress as _progress
@@ -161,7 +162,7 @@ class ObjectStoreBlobs:
             hexes = sorted(wanted)
             self.requests["head"] += len(hexes)
             sizes = await self._io.gather((self._bucket.head(self._key(h)) for h in hexes), CONCURRENCY)
-            return {h: n for h, n in zip(hexes, sizes) if n is not None}
+            return {h: n for h, n in zip(hexes, sizes, strict=True) if n is not None}
         return await self._list_sizes(wanted)
 
     async def _list_sizes(self, wanted: set[str]) -> dict[str, int]:
@@ -297,7 +298,7 @@ class ObjectStoreBlobs:
             track.add(size)
             return expected_hex, size
         try:
-            f = open(path, "rb", buffering=0)
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 (the except covers only the open; `with f` follows)
         except IsADirectoryError:
             raise is_a_directory(path) from None
         with f:

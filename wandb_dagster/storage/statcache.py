@@ -17,8 +17,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .hashing import check_hex
 
@@ -140,8 +140,10 @@ class StatCache:
             row = rows.get((st.st_dev, st.st_ino))
             # ctime too, as git does: a same-size rewrite that restores the old mtime (cp -p, touch -r,
             # rsync -t --inplace) cannot restore the ctime.
-            fresh = row is not None and row[:3] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            out.append(row[3] if fresh else None)
+            if row is not None and row[:3] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+                out.append(row[3])
+            else:
+                out.append(None)
         return out
 
     def record_many(self, items: Sequence[tuple[os.stat_result, str]], since_ns: int | None = None) -> None:

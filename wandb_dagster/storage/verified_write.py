@@ -20,7 +20,8 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from .hashing import CHUNK, new_md5
 
