@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
 from wandb_dagster.sdk.names import validate_tags
-from wandb_dagster.store import queries
-from wandb_dagster.store import schema as db
+from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
     from wandb_dagster.api.api import Api
     from wandb_dagster.api.paginator import Paginator
     from wandb_dagster.sdk.workspace import Workspace
-    from wandb_dagster.store.records import CollectionRecord, RunRecord, VersionRecord
+    from wandb_dagster.store.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 
 
 class Artifact(_SdkArtifact):
@@ -36,7 +35,7 @@ class Artifact(_SdkArtifact):
         """The collection this version is seen through (a registry collection for a link)."""
         record = self._require_logged("collection")
         assert self._ws is not None
-        found = queries.collection_by_id(self._ws.store, record.collection_id)
+        found = self._ws.store.collection_by_id(record.collection_id)
         if found is None:
             raise ValueError(f"the collection of {self.qualified_name!r} no longer exists")
         return ArtifactCollection(self._ws, found)
@@ -46,7 +45,7 @@ class Artifact(_SdkArtifact):
         """The collection where the version was logged (the same as ``collection`` unless this is a link)."""
         record = self._require_logged("collection")
         assert self._ws is not None
-        found = queries.collection_by_id(self._ws.store, record.source_collection_id)
+        found = self._ws.store.collection_by_id(record.source_collection_id)
         assert found is not None
         return ArtifactCollection(self._ws, found)
 
@@ -114,11 +113,11 @@ class ArtifactCollection:
     @property
     def aliases(self) -> list[str]:
         """Every alias in use in this collection (sorted), e.g. ``['latest', 'production']``."""
-        return queries.collection_aliases(self._ws.store, self._record.pk)
+        return self._ws.store.collection_aliases(self._record.pk)
 
     def artifacts(self, per_page: int = 50) -> "Paginator[Artifact]":
         """The versions in this collection, oldest first (lazy, ``per_page`` per query)."""
-        return versions_paginator(self._ws, [db.collections.c.id == self._record.pk], per_page)
+        return versions_paginator(self._ws, Scope(collection_pk=self._record.pk), (), per_page)
 
     def versions(self, per_page: int = 50) -> "Paginator[Artifact]":
         return self.artifacts(per_page=per_page)
@@ -128,8 +127,8 @@ class ArtifactCollection:
         if self.description is not None and not isinstance(self.description, str):
             raise ValueError(f"collection description must be a string or None, got {self.description!r}")
         try:
-            self._record = queries.update_collection(
-                self._ws.store, self._record.pk, description=self.description, tags=validate_tags(self._tags)
+            self._record = self._ws.store.update_collection(
+                self._record.pk, description=self.description, tags=validate_tags(self._tags)
             )
         except LookupError:
             raise ValueError(f"artifact collection {self.path!r} no longer exists; nothing was saved") from None
@@ -149,24 +148,24 @@ class ArtifactCollection:
         return hash(("collection", self._record.pk))
 
 
-def versions_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[Artifact]":
+def versions_paginator(
+    ws: "Workspace", scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> "Paginator[Artifact]":
+    """The versions in ``scope`` matching ``filters``, in (project, collection, index) order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
-    def fetch(after: Any, limit: int) -> tuple[list[Artifact], Any]:
-        records, last = queries.version_page(ws.store, where, after=after, limit=limit)
-        return [artifact_from_record(ws, r) for r in records], last
-
-    return Paginator(fetch, lambda: queries.version_count(ws.store, where), per_page)
+    query = ws.store.query("versions", scope, filters)
+    return Paginator.over(ws.store, query, lambda r: artifact_from_record(ws, r), per_page)
 
 
-def collections_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[ArtifactCollection]":
+def collections_paginator(
+    ws: "Workspace", scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> "Paginator[ArtifactCollection]":
+    """The collections in ``scope`` matching ``filters``, in creation order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
-    def fetch(after: Any, limit: int) -> tuple[list[ArtifactCollection], Any]:
-        records, last = queries.collection_page(ws.store, where, after=after, limit=limit)
-        return [ArtifactCollection(ws, r) for r in records], last
-
-    return Paginator(fetch, lambda: queries.collection_count(ws.store, where), per_page)
+    query = ws.store.query("collections", scope, filters)
+    return Paginator.over(ws.store, query, lambda r: ArtifactCollection(ws, r), per_page)
 
 
 class ArtifactType:
@@ -179,20 +178,15 @@ class ArtifactType:
     def type(self) -> str:
         return self.name
 
-    def _where(self) -> list[Any]:
-        return [
-            db.entities.c.name == self.entity,
-            db.projects.c.name == self.project,
-            db.collections.c.type == self.name,
-        ]
+    def _scope(self, collection: str | None = None) -> Scope:
+        return Scope(entity=self.entity, project=self.project, type=self.name, collection=collection)
 
     def collections(self, per_page: int = 50) -> "Paginator[ArtifactCollection]":
-        return collections_paginator(self._ws, self._where(), per_page)
+        return collections_paginator(self._ws, self._scope(), (), per_page)
 
     def collection(self, name: str) -> ArtifactCollection:
-        found = queries.collection_page(
-            self._ws.store, [*self._where(), db.collections.c.name == name], after=None, limit=1
-        )[0]
+        store = self._ws.store
+        found, _ = store.page(store.query("collections", self._scope(name)), after=None, limit=1)
         if not found:
             raise ValueError(f"no {self.name!r} collection {name!r} in {self.entity}/{self.project}")
         return ArtifactCollection(self._ws, found[0])
@@ -207,7 +201,7 @@ class ArtifactType:
 class Project:
     """A project of an entity (registries are projects named ``wandb-registry-*``)."""
 
-    def __init__(self, api: "Api", entity: str, name: str, record: queries.ProjectRecord | None = None) -> None:
+    def __init__(self, api: "Api", entity: str, name: str, record: "ProjectRecord | None" = None) -> None:
         self._api, self.entity, self.name, self._record = api, entity, name, record
 
     @property
@@ -356,7 +350,7 @@ class Run:
         """Every history row (``min_step <= _step < max_step``), read ``page_size`` rows per query."""
         after = None if min_step is None else min_step - 1
         while True:
-            rows = queries.history_page(self._ws.store, self._record.pk, after_step=after, limit=page_size)
+            rows = self._ws.store.history_page(self._record.pk, after_step=after, limit=page_size)
             for row in rows:
                 if max_step is not None and row["_step"] >= max_step:
                     return

@@ -247,10 +247,8 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     def _materialization_metadata(
         run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: Optional[str]
     ) -> dict[str, Any]:
-        from sqlalchemy.engine import make_url
-
         ws = run.workspace
-        database = make_url(ws.store.url).render_as_string(hide_password=True)
+        database = ws.store.display_url
         meta: dict[str, Any] = {
             "wandb/artifact": art.qualified_name,
             "wandb/collection": f"{art.entity}/{art.project}/{art.collection_name}",

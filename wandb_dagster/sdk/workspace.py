@@ -96,7 +96,4 @@ class Workspace:
         return self.settings.database_url
 
     def __repr__(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        url = make_url(self.store.url).render_as_string(hide_password=True)
-        return f"Workspace({url!r}, storage_root={self.store.storage_root!r})"
+        return f"Workspace({self.store.display_url!r}, storage_root={self.store.storage_root!r})"
