@@ -180,6 +180,7 @@ def page(
 # they only build rows for append(), so the rows land in the mutation's own transaction.
 
 # Imported here, with the row builders, so that this part stays apart from the feed's core above.
+import dataclasses  # noqa: E402
 from collections.abc import Iterable, Sequence  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
@@ -193,7 +194,8 @@ class Where(NamedTuple):
     type: str
 
 
-class Member(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Member:
     """A member of a collection, as events name it: index (``vN``) and the version's public id."""
 
     membership_id: int

@@ -169,6 +169,7 @@ def _compile_cross_join(join: _CrossJoin, compiler: Any, from_linter: Any = None
     kw.pop("asfrom", None)
     left = join.left._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter, **kw)
     right = join.right._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter, **kw)
+    assert join.onclause is not None  # built with one (_driven_page)
     return f"{left} CROSS JOIN {right} ON {join.onclause._compiler_dispatch(compiler, from_linter=from_linter, **kw)}"
 
 
@@ -257,7 +258,7 @@ def _driven_page(
             # Only versions ``where`` requires anyway, so the result is the same either way.
             start, onclause = driver
             query = query.select_from(_CrossJoin(start, _VERSIONS_FROM, onclause))
-    return conn.execute(query).all()
+    return list(conn.execute(query).all())
 
 
 _COLLECTION_LEVEL = {"collections", "projects", "entities", "collection_tags"}
@@ -283,22 +284,63 @@ def _walk_collections(
     sized from the matches seen so far and grow fourfold while there are none, so a sparse filter costs a
     logarithmic number of queries.
     """
-    from sqlalchemy.dialects.postgresql import ARRAY
-
     outer = [c for c in conditions if _tables(c) <= _COLLECTION_LEVEL]
     inner = [c for c in conditions if not _tables(c) <= _COLLECTION_LEVEL]
+    alias_driver = next((d for d in drivers if d.field == "alias"), None)
+    query = _batch_members(inner, alias_driver, after)
+    collections = _CollectionWalk(conn, outer, after)
+    batch = _first_batch(alias_driver, limit)
+    rows: list[Any] = []
+    while len(rows) < limit:
+        taken = collections.take(batch)
+        if not taken:
+            break
+        found = conn.execute(
+            query,
+            {
+                "batch": [c[0] for c in taken],
+                "want": limit - len(rows),
+                "first": collections.first_id if collections.first_id is not None else -1,
+                "last_index": after[2] if after is not None else -1,
+            },
+        ).all()
+        rows += [(member, taken[ordinal - 1][1], taken[ordinal - 1][2], index) for member, ordinal, index in found]
+        if collections.done:
+            break
+        batch = _next_batch(batch, len(found), len(taken), limit - len(rows))
+    return rows
+
+
+def _first_batch(alias_driver: Driver | None, limit: int) -> int:
+    # A collection has at most one member per required alias value, so a page needs at least this many.
+    if alias_driver is not None and alias_driver.values:
+        return max(8, min(1024, -(-limit // len(alias_driver.values))))
+    return 8
+
+
+def _next_batch(batch: int, found: int, taken: int, wanted: int) -> int:
+    """Size the next batch from the matches per collection seen so far (half as many again, for luck), so
+    that a page needs few queries without evaluating the filter on many more members than needed."""
+    if found:
+        return max(4, min(1024, int(wanted / (found / taken) * 1.5) + 1))
+    return min(batch * 4, 1024)
+
+
+def _batch_members(inner: list[Any], alias_driver: Driver | None, after: Any) -> Any:
+    """(membership id, position of its collection in the batch, index) of the members matching ``inner`` in
+    the collections bound as ``batch`` (ids in page order), at most ``want`` of them, in page order."""
+    from sqlalchemy.dialects.postgresql import ARRAY
 
     ids = sa.bindparam("batch", type_=ARRAY(sa.Integer))
     batch_of = sa.func.unnest(ids).table_valued("cid", with_ordinality="ord").render_derived("walk")
-    members = batch_of.join(db.memberships, db.memberships.c.collection_id == batch_of.c.cid).join(
+    joined = batch_of.join(db.memberships, db.memberships.c.collection_id == batch_of.c.cid).join(
         db.versions, db.versions.c.id == db.memberships.c.version_id
     )
     if any(_tables(c) & _COLLECTION_LEVEL for c in inner):
-        members = members.join(db.collections, db.collections.c.id == db.memberships.c.collection_id).join(
+        joined = joined.join(db.collections, db.collections.c.id == db.memberships.c.collection_id).join(
             db.projects, db.projects.c.id == db.collections.c.project_id
         ).join(db.entities, db.entities.c.id == db.projects.c.entity_id)
     restrict = list(inner)
-    alias_driver = next((d for d in drivers if d.field == "alias"), None)
     if alias_driver is not None:
         # At most one member per collection holds each alias: found by the aliases' primary key
         # (collection, alias) instead of testing every member of the batch.
@@ -317,58 +359,48 @@ def _walk_collections(
                 db.memberships.c.version_index > sa.bindparam("last_index"),
             )
         )
-    query = (
+    return (
         sa.select(db.memberships.c.id, batch_of.c.ord, db.memberships.c.version_index)
-        .select_from(members)
+        .select_from(joined)
         .where(*restrict)
         .order_by(batch_of.c.ord, db.memberships.c.version_index)
         .limit(sa.bindparam("want"))
     )
 
-    rows: list[Any] = []
-    pending: list[Any] = []  # collections fetched, not yet queried: (id, project name, collection name)
-    exhausted, first_id = False, None
-    # A collection has at most one member per required alias value, so a page needs at least this many.
-    batch = 8
-    if alias_driver is not None and alias_driver.values:
-        batch = max(8, min(1024, -(-limit // len(alias_driver.values))))
-    last = None
-    while len(rows) < limit:
-        if len(pending) < batch and not exhausted:
-            want = _COLLECTION_CHUNK if last is not None else max(_FIRST_COLLECTION_CHUNK, batch)
-            if last is None and after is not None:
-                fetched = conn.execute(_collections_in_order(outer, tuple(after[:2]), True, want)).all()
-                if fetched and (fetched[0][1], fetched[0][2]) == tuple(after[:2]):
-                    first_id = fetched[0][0]
-            else:
-                fetched = conn.execute(_collections_in_order(outer, last, False, want)).all()
-            exhausted = len(fetched) < want
-            if fetched:
-                last = (fetched[-1][1], fetched[-1][2])
-            pending += fetched
-        if not pending:
-            break
-        taken, pending = pending[:batch], pending[batch:]
-        found = conn.execute(
-            query,
-            {
-                "batch": [c[0] for c in taken],
-                "want": limit - len(rows),
-                "first": first_id if first_id is not None else -1,
-                "last_index": after[2] if after is not None else -1,
-            },
-        ).all()
-        rows += [(member_id, taken[ordinal - 1][1], taken[ordinal - 1][2], index) for member_id, ordinal, index in found]
-        if not pending and exhausted:
-            break
-        # Size the next batch from the matches per collection seen so far (half as many again, for luck),
-        # so that a page needs few queries without evaluating the filter on many more members than needed.
-        if found:
-            per_collection = len(found) / len(taken)
-            batch = max(4, min(1024, int((limit - len(rows)) / per_collection * 1.5) + 1))
+
+class _CollectionWalk:
+    """The collections of a walk in page order, as (id, project name, collection name), read in chunks."""
+
+    def __init__(self, conn: sa.Connection, conditions: list[Any], after: Any) -> None:
+        self._conn, self._conditions, self._after = conn, conditions, after
+        self._pending: list[Any] = []  # read, not yet taken
+        self._last: tuple[str, str] | None = None  # (project, collection) names of the last one read
+        self._exhausted = False
+        self.first_id: int | None = None  # the keyset's own collection, when it still matches
+
+    @property
+    def done(self) -> bool:
+        return not self._pending and self._exhausted
+
+    def take(self, count: int) -> list[Any]:
+        """The next ``count`` collections (fewer at the end); reads more first when fewer are pending."""
+        if len(self._pending) < count and not self._exhausted:
+            self._read(_COLLECTION_CHUNK if self._last is not None else max(_FIRST_COLLECTION_CHUNK, count))
+        taken, self._pending = self._pending[:count], self._pending[count:]
+        return taken
+
+    def _read(self, want: int) -> None:
+        if self._last is None and self._after is not None:
+            start = tuple(self._after[:2])
+            fetched = self._conn.execute(_collections_in_order(self._conditions, start, True, want)).all()
+            if fetched and (fetched[0][1], fetched[0][2]) == start:
+                self.first_id = fetched[0][0]
         else:
-            batch = min(batch * 4, 1024)
-    return rows
+            fetched = self._conn.execute(_collections_in_order(self._conditions, self._last, False, want)).all()
+        self._exhausted = len(fetched) < want
+        if fetched:
+            self._last = (fetched[-1][1], fetched[-1][2])
+        self._pending += fetched
 
 
 # Collections read per query of the walk (id and names only): a small first read, as most pages end

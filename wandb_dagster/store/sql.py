@@ -19,10 +19,12 @@ def now() -> datetime:
 def insert(conn: sa.Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which has ON CONFLICT on both backends."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def one_of(conn: sa.Connection, column: Any, ids: list[int]) -> Any:
@@ -88,6 +90,6 @@ def prepare_reads(conn: sa.Connection) -> None:
         return
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # a connection the pool has just handed out
-    dbapi.create_function("regexp", 2, _regexp, deterministic=True)  # type: ignore[attr-defined]
-    dbapi.create_function("wd_iregexp", 2, _iregexp, deterministic=True)  # type: ignore[attr-defined]
+    dbapi.create_function("regexp", 2, _regexp, deterministic=True)
+    dbapi.create_function("wd_iregexp", 2, _iregexp, deterministic=True)
     conn.info["wd_regexp"] = True

@@ -87,8 +87,8 @@ class Store:
 
     @property
     def display_url(self) -> str:
-        """:attr:`url` with any password hidden (``***``), for messages and logs."""
-        return make_url(self._url).render_as_string(hide_password=True)
+        """:attr:`url` as given, with any password hidden (``***``), for messages and logs."""
+        return sa.engine.make_url(self._url).render_as_string(hide_password=True)
 
     @property
     def dialect(self) -> str:
