@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from wandb_dagster.store.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
 from wandb_dagster.store import Store, paging, versions
 from wandb_dagster.store import schema as db
+from wandb_dagster.store.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
 from wandb_dagster.store.paging import required_values as _required_values
 
 from . import _pages as queries

@@ -49,7 +49,9 @@ class Api:
     ``timeout`` and ``api_key`` are accepted for W&B compatibility and unused: there is no server.
     """
 
-    def __init__(self, overrides: dict[str, Any] | None = None, timeout: int | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self, overrides: dict[str, Any] | None = None, timeout: int | None = None, api_key: str | None = None
+    ) -> None:
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(_OVERRIDE_KEYS))
         if unknown:
@@ -146,7 +148,9 @@ class Api:
             return False
         return True
 
-    def artifact_collections(self, project_name: str, type_name: str, per_page: int | None = 50) -> Paginator[ArtifactCollection]:
+    def artifact_collections(
+        self, project_name: str, type_name: str, per_page: int | None = 50
+    ) -> Paginator[ArtifactCollection]:
         """The collections of type ``type_name`` in project ``[entity/]project_name`` (lazy)."""
         entity, project = self._entity_project(project_name)
         return collections_paginator(self._ws, Scope(entity=entity, project=project, type=type_name), (), per_page)
@@ -161,7 +165,8 @@ class Api:
 
     def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
         entity, project_name = self._entity_project(project)
-        return [ArtifactType(self._ws, entity, project_name, t) for t in self._store.artifact_types(entity, project_name)]
+        types = self._store.artifact_types(entity, project_name)
+        return [ArtifactType(self._ws, entity, project_name, t) for t in types]
 
     def artifacts(
         self, type_name: str, name: str, per_page: int | None = 50, tags: list[str] | None = None
@@ -278,7 +283,9 @@ class Api:
 
     # ------------------------------------------------------------------ events (contract C)
 
-    def events(self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100) -> Any:
+    def events(
+        self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100
+    ) -> Any:
         """Events after cursor ``after`` (None: from the beginning); see :mod:`wandb_dagster.api.events`."""
         from wandb_dagster.api.events import read_events
 

@@ -31,7 +31,7 @@ class Artifact(_SdkArtifact):
     """An artifact version as the SDK's :class:`wandb_dagster.Artifact`, plus ``.collection``."""
 
     @property
-    def collection(self) -> "ArtifactCollection":
+    def collection(self) -> ArtifactCollection:
         """The collection this version is seen through (a registry collection for a link)."""
         record = self._require_logged("collection")
         assert self._ws is not None
@@ -41,7 +41,7 @@ class Artifact(_SdkArtifact):
         return ArtifactCollection(self._ws, found)
 
     @property
-    def source_collection(self) -> "ArtifactCollection":
+    def source_collection(self) -> ArtifactCollection:
         """The collection where the version was logged (the same as ``collection`` unless this is a link)."""
         record = self._require_logged("collection")
         assert self._ws is not None
@@ -50,7 +50,7 @@ class Artifact(_SdkArtifact):
         return ArtifactCollection(self._ws, found)
 
 
-def artifact_from_record(ws: "Workspace", record: "VersionRecord") -> Artifact:
+def artifact_from_record(ws: Workspace, record: VersionRecord) -> Artifact:
     return Artifact._from_record(ws, record)
 
 
@@ -63,7 +63,7 @@ class ArtifactCollection:
     ``description`` and ``tags`` can be changed and persisted with :meth:`save`, as in W&B.
     """
 
-    def __init__(self, ws: "Workspace", record: "CollectionRecord") -> None:
+    def __init__(self, ws: Workspace, record: CollectionRecord) -> None:
         self._ws = ws
         self._record = record
         self.description: str | None = record.description
@@ -115,11 +115,11 @@ class ArtifactCollection:
         """Every alias in use in this collection (sorted), e.g. ``['latest', 'production']``."""
         return self._ws.store.collection_aliases(self._record.pk)
 
-    def artifacts(self, per_page: int = 50) -> "Paginator[Artifact]":
+    def artifacts(self, per_page: int = 50) -> Paginator[Artifact]:
         """The versions in this collection, oldest first (lazy, ``per_page`` per query)."""
         return versions_paginator(self._ws, Scope(collection_pk=self._record.pk), (), per_page)
 
-    def versions(self, per_page: int = 50) -> "Paginator[Artifact]":
+    def versions(self, per_page: int = 50) -> Paginator[Artifact]:
         return self.artifacts(per_page=per_page)
 
     def save(self) -> None:
@@ -149,8 +149,8 @@ class ArtifactCollection:
 
 
 def versions_paginator(
-    ws: "Workspace", scope: Scope, filters: Sequence[Filter], per_page: int | None
-) -> "Paginator[Artifact]":
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> Paginator[Artifact]:
     """The versions in ``scope`` matching ``filters``, in (project, collection, index) order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
@@ -159,8 +159,8 @@ def versions_paginator(
 
 
 def collections_paginator(
-    ws: "Workspace", scope: Scope, filters: Sequence[Filter], per_page: int | None
-) -> "Paginator[ArtifactCollection]":
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> Paginator[ArtifactCollection]:
     """The collections in ``scope`` matching ``filters``, in creation order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
@@ -171,7 +171,7 @@ def collections_paginator(
 class ArtifactType:
     """The artifact type ``name`` within a project: its collections."""
 
-    def __init__(self, ws: "Workspace", entity: str, project: str, name: str) -> None:
+    def __init__(self, ws: Workspace, entity: str, project: str, name: str) -> None:
         self._ws, self.entity, self.project, self.name = ws, entity, project, name
 
     @property
@@ -181,7 +181,7 @@ class ArtifactType:
     def _scope(self, collection: str | None = None) -> Scope:
         return Scope(entity=self.entity, project=self.project, type=self.name, collection=collection)
 
-    def collections(self, per_page: int = 50) -> "Paginator[ArtifactCollection]":
+    def collections(self, per_page: int = 50) -> Paginator[ArtifactCollection]:
         return collections_paginator(self._ws, self._scope(), (), per_page)
 
     def collection(self, name: str) -> ArtifactCollection:
@@ -201,7 +201,7 @@ class ArtifactType:
 class Project:
     """A project of an entity (registries are projects named ``wandb-registry-*``)."""
 
-    def __init__(self, api: "Api", entity: str, name: str, record: "ProjectRecord | None" = None) -> None:
+    def __init__(self, api: Api, entity: str, name: str, record: ProjectRecord | None = None) -> None:
         self._api, self.entity, self.name, self._record = api, entity, name, record
 
     @property
@@ -224,7 +224,7 @@ class Project:
     def url(self) -> None:
         return None
 
-    def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> "Paginator[Run]":
+    def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> Paginator[Run]:
         return self._api.runs(f"{self.entity}/{self.name}", filters=filters, order=order, per_page=per_page)
 
     def artifacts_types(self, per_page: int = 50) -> list[ArtifactType]:
@@ -244,11 +244,11 @@ class Run:
     :meth:`update` to save.
     """
 
-    def __init__(self, ws: "Workspace", record: "RunRecord") -> None:
+    def __init__(self, ws: Workspace, record: RunRecord) -> None:
         self._ws = ws
         self._load(record)
 
-    def _load(self, record: "RunRecord") -> None:
+    def _load(self, record: RunRecord) -> None:
         self._record = record
         self.id: str = record.id
         self.entity: str = record.entity

@@ -39,7 +39,7 @@ class Paginator(Generic[T]):
         self._done = False
 
     @classmethod
-    def over(cls, store: "Store", query: "Query", wrap: Callable[[Any], T], per_page: int | None) -> "Paginator[T]":
+    def over(cls, store: Store, query: Query, wrap: Callable[[Any], T], per_page: int | None) -> Paginator[T]:
         """The records of ``query`` (:meth:`Store.query`), each passed through ``wrap``."""
 
         def fetch(after: Any, limit: int) -> tuple[list[T], Any]:

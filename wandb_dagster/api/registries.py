@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 class _Chain:
     """What a registries -> collections -> versions chain has narrowed to: a scope and its filters."""
 
-    def __init__(self, ws: "Workspace", organization: str, scope: Scope, filters: tuple[Filter, ...] = ()) -> None:
+    def __init__(self, ws: Workspace, organization: str, scope: Scope, filters: tuple[Filter, ...] = ()) -> None:
         self.ws, self.organization, self.scope, self.filters = ws, organization, scope, filters
 
-    def narrowed(self, filter: Mapping[str, Any] | None, kind: str) -> "_Chain":
+    def narrowed(self, filter: Mapping[str, Any] | None, kind: str) -> _Chain:
         if filter is None:
             return self
         return _Chain(self.ws, self.organization, self.scope, (*self.filters, (kind, filter)))
@@ -50,7 +50,7 @@ class _Chain:
 class Registry:
     """One registry (``wandb-registry-<name>``). ``description`` can be changed and saved."""
 
-    def __init__(self, ws: "Workspace", record: ProjectRecord) -> None:
+    def __init__(self, ws: Workspace, record: ProjectRecord) -> None:
         self._ws, self._record = ws, record
         self.description: str | None = record.description
 
@@ -81,10 +81,10 @@ class Registry:
     def _chain(self) -> _Chain:
         return _Chain(self._ws, self.organization, Scope(project_pk=self._record.pk))
 
-    def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> "Collections":
+    def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Collections:
         return Collections(self._chain().narrowed(filter, "collection"), per_page)
 
-    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> "Paginator[Artifact]":
+    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Paginator[Artifact]:
         return Versions(self._chain().narrowed(filter, "version"), per_page)
 
     def save(self) -> None:
@@ -109,10 +109,10 @@ class Registries(Paginator[Registry]):
         inner = Paginator.over(chain.ws.store, chain.query("projects"), lambda r: Registry(chain.ws, r), per_page)
         super().__init__(inner._fetch, inner._count, per_page)
 
-    def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> "Collections":
+    def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Collections:
         return Collections(self._chain.narrowed(filter, "collection"), per_page)
 
-    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> "Versions":
+    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Versions:
         return Versions(self._chain.narrowed(filter, "version"), per_page)
 
 
@@ -124,7 +124,7 @@ class Collections(Paginator[ArtifactCollection]):
         inner = collections_paginator(chain.ws, chain.scope, chain.filters, per_page)
         super().__init__(inner._fetch, inner._count, per_page)
 
-    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> "Versions":
+    def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Versions:
         return Versions(self._chain.narrowed(filter, "version"), per_page)
 
 
@@ -138,7 +138,7 @@ class Versions(Paginator["Artifact"]):
         super().__init__(inner._fetch, inner._count, per_page)
 
 
-def registries(ws: "Workspace", organization: str, filter: Mapping[str, Any] | None, per_page: int = 100) -> Registries:
+def registries(ws: Workspace, organization: str, filter: Mapping[str, Any] | None, per_page: int = 100) -> Registries:
     ws.store.ensure_core_registries(organization)
     chain = _Chain(ws, organization, Scope(entity=organization, registries=True)).narrowed(filter, "registry")
     return Registries(chain, per_page)
