@@ -54,6 +54,10 @@ def test_query_pages_versions_of_a_scope_with_filters(store: Store) -> None:
     rest, _ = store.page(query, after=after, limit=2)
     assert [v.index for v in first + rest] == [0, 2, 4]
     assert store.count(query) == 3
+    # A scope field that is falsy but given (pk 0, an empty name) narrows to nothing, never to everything.
+    assert store.count(store.query("versions", Scope(collection_pk=0))) == 0
+    assert store.count(store.query("versions", Scope(entity=ENTITY, collection=""))) == 0
+    assert store.count(store.query("versions", Scope(entity=ENTITY))) == 5
 
 
 @pytest.mark.parametrize(

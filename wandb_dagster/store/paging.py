@@ -89,7 +89,9 @@ def compile_query(
 
 
 def _scope_conditions(target: str, scope: Scope) -> list[Any]:
-    given = {name for name in _SCOPE_FIELDS["versions"] if getattr(scope, name) not in (None, False)}
+    # By identity: a pk of 0 or an empty name still narrows (to nothing), it does not widen the read.
+    values = {name: getattr(scope, name) for name in _SCOPE_FIELDS["versions"]}
+    given = {name for name, value in values.items() if value is not None and value is not False}
     unusable = sorted(given - set(_SCOPE_FIELDS[target]))
     if unusable:
         raise ValueError(f"a scope of {target} cannot name {unusable}; it may name {list(_SCOPE_FIELDS[target])}")
