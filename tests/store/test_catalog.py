@@ -84,3 +84,21 @@ def test_display_url_hides_the_password(tmp_path) -> None:
         assert store.url == "postgresql://me:secret@db.example/ws"
     finally:
         store.close()
+
+
+def test_narrow_reads_a_query_as_a_narrower_target_with_more_filters(store: Store) -> None:
+    for i in range(3):
+        version = commit(store, collection="src", digest=f"d{i}", tags=["keep"] if i else []).version
+        store.link_version(version.pk, "org", "wandb-registry-model", "linked", aliases=["best"] if i == 2 else [])
+    registries = store.query("projects", Scope(entity="org", registries=True), [("registry", {"name": "model"})])
+    narrowed = store.narrow(registries, "versions", [("version", {"tag": "keep"})])
+    both = [("registry", {"name": "model"}), ("version", {"tag": "keep"})]
+    direct = store.query("versions", Scope(entity="org", registries=True), both)
+    assert [v.index for v in store.page(narrowed, after=None, limit=10)[0]] == [1, 2]
+    assert store.page(narrowed, after=None, limit=10)[0] == store.page(direct, after=None, limit=10)[0]
+    # The drivers (required alias/tag values) travel with the narrowed query.
+    assert store.narrow(narrowed, "versions", [("version", {"alias": "best"})]).drivers[-1].values == ("best",)
+    with pytest.raises(ValueError, match=r"a query of versions cannot be narrowed into projects"):
+        store.narrow(narrowed, "projects")
+    with pytest.raises(ValueError, match=r"a 'run' filter cannot narrow collections"):
+        store.narrow(registries, "collections", [("run", {"state": "running"})])

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record, collections_paginator
+from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.store.records import REGISTRY_PREFIX, ProjectRecord
-from wandb_dagster.store.scope import Filter, Scope
+from wandb_dagster.store.scope import Filter, Query, Scope
 
 if TYPE_CHECKING:
     from wandb_dagster.api.objects import Artifact
@@ -32,19 +32,15 @@ if TYPE_CHECKING:
 
 
 class _Chain:
-    """What a registries -> collections -> versions chain has narrowed to: a scope and its filters."""
+    """What a registries -> collections -> versions chain has narrowed to: the store's compiled read."""
 
-    def __init__(self, ws: Workspace, organization: str, scope: Scope, filters: tuple[Filter, ...] = ()) -> None:
-        self.ws, self.organization, self.scope, self.filters = ws, organization, scope, filters
+    def __init__(self, ws: Workspace, query: Query) -> None:
+        self.ws, self.query = ws, query
 
-    def narrowed(self, filter: Mapping[str, Any] | None, kind: str) -> _Chain:
-        if filter is None:
-            return self
-        return _Chain(self.ws, self.organization, self.scope, (*self.filters, (kind, filter)))
-
-    def query(self, target: str) -> Any:
-        """The store's compiled read of ``target`` (a bad filter raises here, when the chain is built)."""
-        return self.ws.store.query(target, self.scope, self.filters)
+    def narrowed(self, target: str, kind: str, filter: Mapping[str, Any] | None) -> _Chain:
+        """The chain's read as ``target``, narrowed by ``filter`` (a bad one raises here)."""
+        filters: list[Filter] = [] if filter is None else [(kind, filter)]
+        return _Chain(self.ws, self.ws.store.narrow(self.query, target, filters))
 
 
 class Registry:
@@ -79,13 +75,13 @@ class Registry:
         return self._record.updated_at
 
     def _chain(self) -> _Chain:
-        return _Chain(self._ws, self.organization, Scope(project_pk=self._record.pk))
+        return _Chain(self._ws, self._ws.store.query("projects", Scope(project_pk=self._record.pk)))
 
     def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Collections:
-        return Collections(self._chain().narrowed(filter, "collection"), per_page)
+        return Collections(self._chain().narrowed("collections", "collection", filter), per_page)
 
     def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Paginator[Artifact]:
-        return Versions(self._chain().narrowed(filter, "version"), per_page)
+        return Versions(self._chain().narrowed("versions", "version", filter), per_page)
 
     def save(self) -> None:
         """Persist ``description``."""
@@ -106,14 +102,14 @@ class Registries(Paginator[Registry]):
 
     def __init__(self, chain: _Chain, per_page: int = 100) -> None:
         self._chain = chain
-        inner = Paginator.over(chain.ws.store, chain.query("projects"), lambda r: Registry(chain.ws, r), per_page)
+        inner = Paginator.over(chain.ws.store, chain.query, lambda r: Registry(chain.ws, r), per_page)
         super().__init__(inner._fetch, inner._count, per_page)
 
     def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Collections:
-        return Collections(self._chain.narrowed(filter, "collection"), per_page)
+        return Collections(self._chain.narrowed("collections", "collection", filter), per_page)
 
     def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Versions:
-        return Versions(self._chain.narrowed(filter, "version"), per_page)
+        return Versions(self._chain.narrowed("versions", "version", filter), per_page)
 
 
 class Collections(Paginator[ArtifactCollection]):
@@ -121,11 +117,11 @@ class Collections(Paginator[ArtifactCollection]):
 
     def __init__(self, chain: _Chain, per_page: int = 100) -> None:
         self._chain = chain
-        inner = collections_paginator(chain.ws, chain.scope, chain.filters, per_page)
+        inner = Paginator.over(chain.ws.store, chain.query, lambda r: ArtifactCollection(chain.ws, r), per_page)
         super().__init__(inner._fetch, inner._count, per_page)
 
     def versions(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Versions:
-        return Versions(self._chain.narrowed(filter, "version"), per_page)
+        return Versions(self._chain.narrowed("versions", "version", filter), per_page)
 
 
 class Versions(Paginator["Artifact"]):
@@ -134,11 +130,12 @@ class Versions(Paginator["Artifact"]):
 
     def __init__(self, chain: _Chain, per_page: int = 100) -> None:
         ws = chain.ws
-        inner = Paginator.over(ws.store, chain.query("versions"), lambda r: artifact_from_record(ws, r), per_page)
+        inner = Paginator.over(ws.store, chain.query, lambda r: artifact_from_record(ws, r), per_page)
         super().__init__(inner._fetch, inner._count, per_page)
 
 
 def registries(ws: Workspace, organization: str, filter: Mapping[str, Any] | None, per_page: int = 100) -> Registries:
     ws.store.ensure_core_registries(organization)
-    chain = _Chain(ws, organization, Scope(entity=organization, registries=True)).narrowed(filter, "registry")
-    return Registries(chain, per_page)
+    filters: list[Filter] = [] if filter is None else [("registry", filter)]
+    query = ws.store.query("projects", Scope(entity=organization, registries=True), filters)
+    return Registries(_Chain(ws, query), per_page)

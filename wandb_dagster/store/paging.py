@@ -68,7 +68,34 @@ def compile_query(
     filter or order, naming what is valid)."""
     if target not in TARGETS:
         raise ValueError(f"unknown query target {target!r}; valid targets: {list(TARGETS)}")
-    where = _scope_conditions(target, scope)
+    where, drivers = _filter_conditions(target, filters, dialect)
+    where[:0] = _scope_conditions(target, scope)
+    if target != "runs":
+        if order is not None:
+            raise ValueError(f"order={order!r}: only runs can be sorted; {target} come in a fixed order")
+        return Query(target, tuple(where), tuple(drivers))
+    sort_keys, descending = runs.order_keys("+created_at" if order is None else order, dialect)
+    return Query(target, tuple(where), (), tuple(sort_keys), descending)
+
+
+# What a query of each target may be narrowed into (Store.narrow): every table of its FROM is in theirs.
+_NARROWER = {"projects": ("projects", "collections", "versions"), "collections": ("collections", "versions"),
+             "versions": ("versions",), "runs": ()}
+
+
+def narrow_query(query: Query, target: str, filters: Sequence[Filter], dialect: str) -> Query:
+    """Store.narrow: ``query``'s conditions, as a read of ``target``, and ``filters`` compiled too."""
+    if target not in _NARROWER.get(query.target, ()):
+        raise ValueError(
+            f"a query of {query.target} cannot be narrowed into {target}; "
+            f"it narrows into {list(_NARROWER.get(query.target, ()))}"
+        )
+    where, drivers = _filter_conditions(target, filters, dialect)
+    return Query(target, (*query.where, *where), (*query.drivers, *drivers))
+
+
+def _filter_conditions(target: str, filters: Sequence[Filter], dialect: str) -> tuple[list[Any], list[Driver]]:
+    where: list[Any] = []
     drivers: list[Driver] = []
     for kind, document in filters:
         if kind not in _KINDS[target]:
@@ -80,12 +107,7 @@ def compile_query(
             continue
         where.append(compile_filter(document, _FIELDS[kind], dialect))
         drivers += required_values(document, _FIELDS[kind])
-    if target != "runs":
-        if order is not None:
-            raise ValueError(f"order={order!r}: only runs can be sorted; {target} come in a fixed order")
-        return Query(target, tuple(where), tuple(drivers))
-    sort_keys, descending = runs.order_keys("+created_at" if order is None else order, dialect)
-    return Query(target, tuple(where), (), tuple(sort_keys), descending)
+    return where, drivers
 
 
 def _scope_conditions(target: str, scope: Scope) -> list[Any]:

@@ -468,6 +468,11 @@ class Store:
         """
         return paging.compile_query(target, scope, filters, order, self.dialect)
 
+    def narrow(self, query: Query, target: str, filters: Sequence[Filter] = ()) -> Query:
+        """``query`` read as ``target`` (projects -> their collections -> their versions) and narrowed by
+        ``filters``: a chain of reads compiles each filter once. Bad filters raise ValueError here."""
+        return paging.narrow_query(query, target, filters, self.dialect)
+
     def page(self, query: Query, *, after: Any, limit: int) -> tuple[list[Any], Any]:
         """Up to ``limit`` records of ``query`` after keyset ``after`` (None: from the start); returns
         (records, the keyset of the last one, or None for an empty page).
