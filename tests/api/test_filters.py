@@ -20,8 +20,9 @@ from wandb_dagster.store.filters import (
     VERSION_FIELDS,
     compile_filter,
 )
-from wandb_dagster.store import queries
 from wandb_dagster.store import schema as db
+
+from . import _pages as queries
 
 # ---------------------------------------------------------------------------------------------- the reference
 

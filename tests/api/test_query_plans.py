@@ -1,5 +1,5 @@
 """How versions queries are shaped for the database, and that the shapes change nothing in the results:
-SQLite starting from a rare required tag/alias (store.queries._sqlite_driver), PostgreSQL's jsonb metadata
+SQLite starting from a rare required tag/alias (store.paging._rarest_driver), PostgreSQL's jsonb metadata
 (migration 0004). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 import wandb_dagster as wandb
-from wandb_dagster.store import queries
+from wandb_dagster.store import paging
 
 
 def _log(run, content: str, name: str, tags=(), metadata=None):
@@ -56,7 +56,7 @@ def test_required_tag_or_alias_drives_sqlite_and_changes_no_result(api_env, monk
     try:
         results = {}
         for cap in (0, 10_000):  # never driven (walk in page order), always driven
-            monkeypatch.setattr(queries, "_SQLITE_DRIVER_MAX_ROWS", cap)
+            monkeypatch.setattr(paging, "_SQLITE_DRIVER_MAX_ROWS", cap)
             statements.clear()
             results[cap] = [_page(flt) for flt in FILTERS]
             driven = sum("CROSS JOIN" in s for s in statements)

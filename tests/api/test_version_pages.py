@@ -9,9 +9,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from wandb_dagster.store.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
-from wandb_dagster.store import Store, queries
+from wandb_dagster.store import Store, paging, versions
 from wandb_dagster.store import schema as db
+from wandb_dagster.store.filters import COLLECTION_FIELDS, VERSION_FIELDS, compile_filter
+from wandb_dagster.store.paging import required_values as _required_values
+
+from . import _pages as queries
 
 ENTITY = "org"
 REGISTRIES = ("wandb-registry-alpha", "wandb-registry-model")
@@ -44,7 +47,7 @@ def _build(store: Store) -> list[dict]:
                 })
             if count:
                 pk = store.collection(ENTITY, registry, collection).pk
-                queries.update_collection(store, pk, tags=["even"] if c % 2 == 0 else ["odd"])
+                store.update_collection(pk, tags=["even"] if c % 2 == 0 else ["odd"])
     return members
 
 
@@ -80,13 +83,13 @@ def built(store: Store):
 def test_every_page_size_and_strategy_gives_the_same_ordered_result(store: Store, built, monkeypatch, name, strategy):
     if strategy == "walk":
         # Never start from an alias/tag index; read the collection list 2, then 3 at a time.
-        monkeypatch.setattr(queries, "_PG_DRIVER_MAX_ROWS", 0)
-        monkeypatch.setattr(queries, "_SQLITE_DRIVER_MAX_ROWS", 0)
-        monkeypatch.setattr(queries, "_FIRST_COLLECTION_CHUNK", 2)
-        monkeypatch.setattr(queries, "_COLLECTION_CHUNK", 3)
+        monkeypatch.setattr(paging, "_PG_DRIVER_MAX_ROWS", 0)
+        monkeypatch.setattr(paging, "_SQLITE_DRIVER_MAX_ROWS", 0)
+        monkeypatch.setattr(paging, "_FIRST_COLLECTION_CHUNK", 2)
+        monkeypatch.setattr(paging, "_COLLECTION_CHUNK", 3)
     else:
-        monkeypatch.setattr(queries, "_PG_DRIVER_MAX_ROWS", 10**6)
-        monkeypatch.setattr(queries, "_SQLITE_DRIVER_MAX_ROWS", 10**6)
+        monkeypatch.setattr(paging, "_PG_DRIVER_MAX_ROWS", 10**6)
+        monkeypatch.setattr(paging, "_SQLITE_DRIVER_MAX_ROWS", 10**6)
     collection_filter, version_filter, matches = FILTERS[name]
     expected = sorted(m["key"] for m in built if matches(m))
     assert expected, "every filter here matches something"
@@ -96,8 +99,6 @@ def test_every_page_size_and_strategy_gives_the_same_ordered_result(store: Store
     drivers: list[queries.Driver] = []
     if version_filter is not None:
         where.append(compile_filter(version_filter, VERSION_FIELDS, store.dialect))
-        from wandb_dagster.api.registries import _required_values
-
         drivers = _required_values(version_filter, VERSION_FIELDS)
     for per_page in (1, 2, 3, 100):
         assert _all_pages(store, where, per_page, drivers) == expected, (name, strategy, per_page)
@@ -106,7 +107,7 @@ def test_every_page_size_and_strategy_gives_the_same_ordered_result(store: Store
 
 def test_version_level_conditions_that_name_the_collection(store: Store, built, monkeypatch):
     # A condition mixing collection and version columns cannot be decided from the collection list alone.
-    monkeypatch.setattr(queries, "_FIRST_COLLECTION_CHUNK", 2)
+    monkeypatch.setattr(paging, "_FIRST_COLLECTION_CHUNK", 2)
     mixed = sa.or_(db.collections.c.name == "coll-03", db.versions.c.digest == "wandb-registry-model-4-0")
     where = [db.entities.c.name == ENTITY, queries.registry_projects_condition(), mixed]
     expected = sorted(
@@ -129,8 +130,8 @@ def test_a_page_carries_each_members_aliases_and_its_versions_tags(store: Store,
 def test_a_scope_without_project_conditions_walks_its_collections_in_order(store: Store, built, monkeypatch):
     # No entity or registry condition (as for one collection by id): the collection list is one ordered
     # query, not a per-project walk; pages still cross projects in order.
-    monkeypatch.setattr(queries, "_FIRST_COLLECTION_CHUNK", 1)
-    monkeypatch.setattr(queries, "_COLLECTION_CHUNK", 2)
+    monkeypatch.setattr(paging, "_FIRST_COLLECTION_CHUNK", 1)
+    monkeypatch.setattr(paging, "_COLLECTION_CHUNK", 2)
     where = [db.collections.c.name.in_(["coll-01", "coll-04", "coll-07"])]
     expected = sorted(m["key"] for m in built if m["key"][1] in ("coll-01", "coll-04", "coll-07"))
     for per_page in (1, 2, 100):
@@ -141,7 +142,7 @@ def test_a_member_unlinked_while_a_page_is_read_does_not_break_it(store: Store, 
     # Another client unlinks a member of the page between the query that finds the page and the one that
     # reads its records: the page is read from one snapshot, so it comes back whole.
     other = Store.open(database_url, storage_root=str(store.storage_root))
-    real = store._versions
+    real = versions.records
     where = [db.entities.c.name == ENTITY, queries.registry_projects_condition()]
     first, _ = queries.version_page(store, where, after=None, limit=3)
     victim = first[1]
@@ -153,7 +154,7 @@ def test_a_member_unlinked_while_a_page_is_read_does_not_break_it(store: Store, 
         return real(conn, *args, **kwargs)
 
     other_done: list[bool] = []
-    monkeypatch.setattr(store, "_versions", unlink_first)
+    monkeypatch.setattr(versions, "records", unlink_first)
     page, _ = queries.version_page(store, where, after=None, limit=3)
     assert other_done and [(r.collection, r.index) for r in page] == [(r.collection, r.index) for r in first]
     monkeypatch.undo()
@@ -163,10 +164,8 @@ def test_a_member_unlinked_while_a_page_is_read_does_not_break_it(store: Store, 
 
 
 def test_an_empty_required_alias_list_matches_nothing(store: Store, built, monkeypatch):
-    monkeypatch.setattr(queries, "_PG_DRIVER_MAX_ROWS", 0)
-    monkeypatch.setattr(queries, "_SQLITE_DRIVER_MAX_ROWS", 0)
+    monkeypatch.setattr(paging, "_PG_DRIVER_MAX_ROWS", 0)
+    monkeypatch.setattr(paging, "_SQLITE_DRIVER_MAX_ROWS", 0)
     flt = {"alias": {"$in": []}}
-    from wandb_dagster.api.registries import _required_values
-
     where = [db.entities.c.name == ENTITY, compile_filter(flt, VERSION_FIELDS, store.dialect)]
     assert _all_pages(store, where, 10, _required_values(flt, VERSION_FIELDS)) == []

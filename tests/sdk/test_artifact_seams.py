@@ -61,8 +61,6 @@ def test_from_record_builds_the_stored_version(ws_env):
     art = Artifact.from_record(record, ws)
     assert art == logged and art.workspace is ws and not art.is_draft()
     assert [e.path for e in art.manifest] == ["f.txt"]
-    # The earlier spelling (used by the query API) gives the same.
-    assert Artifact._from_record(ws, record) == art
     with pytest.raises(wandb.ArtifactFinalizedError, match="new_draft"):
         draft_contents(art)
 

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 from wandb_dagster.store import SchemaVersionError, Store, schema
 from wandb_dagster.store.engine import create_engine, write_engine
-from wandb_dagster.store.store import _alembic_config
+from wandb_dagster.store.migrate import alembic_config as _alembic_config
 
 from . import _helpers
 

@@ -20,9 +20,6 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
-from wandb_dagster.store.filters import RUN_FIELDS, JsonPath, _Ctx, compile_filter
 from wandb_dagster.api.objects import (
     Artifact,
     ArtifactCollection,
@@ -35,16 +32,14 @@ from wandb_dagster.api.objects import (
 )
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.api.registries import Registries, Registry, registries
-from wandb_dagster.sdk.artifact import ArtifactNotFoundError
+from wandb_dagster.sdk.artifact import ArtifactNotFoundError, version_record
 from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path
 from wandb_dagster.sdk.run import fetch_artifact
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
-from wandb_dagster.store import queries
-from wandb_dagster.store import schema as db
+from wandb_dagster.store.scope import Filter, Scope
 
 _OVERRIDE_KEYS = ("entity", "project", "base_url", "storage_root", "root_dir", "organization")
-_ORDER_KEYS = ("created_at", "createdAt", "heartbeat_at", "heartbeatAt", "config.<key>", "summary_metrics.<key>")
 
 
 class Api:
@@ -54,7 +49,9 @@ class Api:
     ``timeout`` and ``api_key`` are accepted for W&B compatibility and unused: there is no server.
     """
 
-    def __init__(self, overrides: dict[str, Any] | None = None, timeout: int | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self, overrides: dict[str, Any] | None = None, timeout: int | None = None, api_key: str | None = None
+    ) -> None:
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(_OVERRIDE_KEYS))
         if unknown:
@@ -111,7 +108,7 @@ class Api:
         if not name:
             raise ValueError("You must specify name= to fetch an artifact, e.g. api.artifact('bike-dataset:v0').")
         found = fetch_artifact(self._ws, name, self.settings.entity, self.settings.project)
-        artifact = artifact_from_record(self._ws, found._record)  # type: ignore[arg-type]
+        artifact = artifact_from_record(self._ws, version_record(found, "Api.artifact"))
         if type is not None and artifact.type != type:
             raise ValueError(f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not {type!r}.")
         return artifact
@@ -151,25 +148,25 @@ class Api:
             return False
         return True
 
-    def artifact_collections(self, project_name: str, type_name: str, per_page: int | None = 50) -> Paginator[ArtifactCollection]:
+    def artifact_collections(
+        self, project_name: str, type_name: str, per_page: int | None = 50
+    ) -> Paginator[ArtifactCollection]:
         """The collections of type ``type_name`` in project ``[entity/]project_name`` (lazy)."""
         entity, project = self._entity_project(project_name)
-        where = [db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.type == type_name]
-        return collections_paginator(self._ws, where, per_page)
+        return collections_paginator(self._ws, Scope(entity=entity, project=project, type=type_name), (), per_page)
 
     def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
         """The artifact type ``type_name`` in ``project`` (``[entity/]project``; default: the Api's)."""
         entity, project_name = self._entity_project(project)
-        if type_name not in queries.artifact_types(self._store, entity, project_name):
-            raise ValueError(
-                f"No artifacts of type {type_name!r} in {entity}/{project_name}; "
-                f"types there: {queries.artifact_types(self._store, entity, project_name)}"
-            )
+        types = self._store.artifact_types(entity, project_name)
+        if type_name not in types:
+            raise ValueError(f"No artifacts of type {type_name!r} in {entity}/{project_name}; types there: {types}")
         return ArtifactType(self._ws, entity, project_name, type_name)
 
     def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
         entity, project_name = self._entity_project(project)
-        return [ArtifactType(self._ws, entity, project_name, t) for t in queries.artifact_types(self._store, entity, project_name)]
+        types = self._store.artifact_types(entity, project_name)
+        return [ArtifactType(self._ws, entity, project_name, t) for t in types]
 
     def artifacts(
         self, type_name: str, name: str, per_page: int | None = 50, tags: list[str] | None = None
@@ -177,12 +174,8 @@ class Api:
         """The versions of collection ``[[entity/]project/]name``, oldest first (lazy, ``per_page`` per query);
         with ``tags``, only versions having all of them."""
         record = self._collection_record(type_name, name)
-        where = [db.collections.c.id == record.pk]
-        if tags:
-            from wandb_dagster.store.filters import VERSION_FIELDS
-
-            where.append(compile_filter({"tag": {"$all": list(tags)}}, VERSION_FIELDS, self._store.dialect))
-        return versions_paginator(self._ws, where, per_page)
+        filters: list[Filter] = [("version", {"tag": {"$all": list(tags)}})] if tags else []
+        return versions_paginator(self._ws, Scope(collection_pk=record.pk), filters, per_page)
 
     def artifact_versions(self, type_name: str, name: str, per_page: int | None = 50) -> Paginator[Artifact]:
         """Deprecated: use :meth:`artifacts`."""
@@ -204,29 +197,24 @@ class Api:
     def project(self, name: str, entity: str | None = None) -> Project:
         entity = entity or self.settings.entity
         name = normalize_project_name(name)
-        return Project(self, entity, name, queries.get_project(self._store, entity, name))
+        return Project(self, entity, name, self._store.get_project(entity, name))
 
     def projects(self, entity: str | None = None, per_page: int | None = 200) -> Paginator[Project]:
         """The projects of ``entity`` (default: the Api's), in creation order (lazy)."""
         entity = entity or self.settings.entity
-        where = [db.entities.c.name == entity]
-
-        def fetch(after: Any, limit: int) -> tuple[list[Project], Any]:
-            records, last = queries.project_page(self._store, where, after=after, limit=limit)
-            return [Project(self, r.entity, r.name, r) for r in records], last
-
-        return Paginator(fetch, lambda: queries.project_count(self._store, where), per_page)
+        query = self._store.query("projects", Scope(entity=entity))
+        return Paginator.over(self._store, query, lambda r: Project(self, r.entity, r.name, r), per_page)
 
     # ------------------------------------------------------------------ runs
 
     def create_run(self, *, run_id: str | None = None, project: str | None = None, entity: str | None = None) -> Run:
         """Create a run (state ``running``) without starting it in this process."""
-        from wandb_dagster.sdk.run import _new_run_id
+        from wandb_dagster.sdk.init_args import new_run_id
 
         record = self._store.create_run(
             entity or self.settings.entity,
             normalize_project_name(project or self.settings.project),
-            run_id or _new_run_id(),
+            run_id or new_run_id(),
         )
         return Run(self._ws, record)
 
@@ -259,21 +247,8 @@ class Api:
         missing or null values come first, then booleans, numbers, strings, and anything else.
         """
         entity, project = self._entity_project(path)
-        dialect = self._store.dialect
-        where = [
-            db.entities.c.name == entity,
-            db.projects.c.name == project,
-            compile_filter(filters, RUN_FIELDS, dialect),
-        ]
-        sort_keys, descending = _run_order(order, dialect)
-
-        def fetch(after: Any, limit: int) -> tuple[list[Run], Any]:
-            records, last = queries.run_page(
-                self._store, where, sort_keys=sort_keys, descending=descending, after=after, limit=limit
-            )
-            return [Run(self._ws, r) for r in records], last
-
-        return Paginator(fetch, lambda: queries.run_count(self._store, where), per_page)
+        query = self._store.query("runs", Scope(entity=entity, project=project), [("run", filters)], order=order)
+        return Paginator.over(self._store, query, lambda r: Run(self._ws, r), per_page)
 
     def from_path(self, path: str) -> Project | Run:
         """A project (``project``, ``entity/project``) or a run (``entity/project/runs/id``, ``entity/project/id``)."""
@@ -308,7 +283,9 @@ class Api:
 
     # ------------------------------------------------------------------ events (contract C)
 
-    def events(self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100) -> Any:
+    def events(
+        self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100
+    ) -> Any:
         """Events after cursor ``after`` (None: from the beginning); see :mod:`wandb_dagster.api.events`."""
         from wandb_dagster.api.events import read_events
 
@@ -320,25 +297,3 @@ class Api:
 
         return head_cursor(self._store)
 
-
-def _run_order(order: str, dialect: str) -> tuple[list[Any], bool]:
-    """Sort keys (never NULL) and direction for ``order``, e.g. ``"-summary_metrics.loss"``."""
-    if not isinstance(order, str) or not order.strip("+-"):
-        raise ValueError(f"order {order!r} is invalid; use '+' or '-' and one of {list(_ORDER_KEYS)}")
-    descending = not order.startswith("+")
-    key = order[1:] if order[0] in "+-" else order
-    runs = db.runs.c
-    if key in ("created_at", "createdAt"):
-        return [runs.created_at], descending
-    if key in ("heartbeat_at", "heartbeatAt"):
-        return [
-            sa.case((runs.heartbeat_at.is_(None), 0), else_=1),
-            sa.func.coalesce(runs.heartbeat_at, runs.created_at),
-        ], descending
-    for prefix, column in (("config.", runs.config), ("summary_metrics.", runs.summary)):
-        if key.startswith(prefix) and len(key) > len(prefix):
-            keys = key[len(prefix) :].split(".")
-            if any(not k for k in keys):
-                break
-            return JsonPath(column, keys).sort_keys(_Ctx(dialect)), descending
-    raise ValueError(f"order {order!r} is invalid; sort by one of {list(_ORDER_KEYS)}, with '+' or '-'")

@@ -18,41 +18,42 @@ from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
 from wandb_dagster.sdk.names import validate_tags
-from wandb_dagster.store import queries
-from wandb_dagster.store import schema as db
+from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
     from wandb_dagster.api.api import Api
     from wandb_dagster.api.paginator import Paginator
     from wandb_dagster.sdk.workspace import Workspace
-    from wandb_dagster.store.records import CollectionRecord, RunRecord, VersionRecord
+    from wandb_dagster.store.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
 
 
 class Artifact(_SdkArtifact):
     """An artifact version as the SDK's :class:`wandb_dagster.Artifact`, plus ``.collection``."""
 
     @property
-    def collection(self) -> "ArtifactCollection":
+    def collection(self) -> ArtifactCollection:
         """The collection this version is seen through (a registry collection for a link)."""
         record = self._require_logged("collection")
-        assert self._ws is not None
-        found = queries.collection_by_id(self._ws.store, record.collection_id)
+        ws = self.workspace
+        assert ws is not None  # a logged version always has its workspace
+        found = ws.store.collection_by_id(record.collection_id)
         if found is None:
             raise ValueError(f"the collection of {self.qualified_name!r} no longer exists")
-        return ArtifactCollection(self._ws, found)
+        return ArtifactCollection(ws, found)
 
     @property
-    def source_collection(self) -> "ArtifactCollection":
+    def source_collection(self) -> ArtifactCollection:
         """The collection where the version was logged (the same as ``collection`` unless this is a link)."""
         record = self._require_logged("collection")
-        assert self._ws is not None
-        found = queries.collection_by_id(self._ws.store, record.source_collection_id)
+        ws = self.workspace
+        assert ws is not None
+        found = ws.store.collection_by_id(record.source_collection_id)
         assert found is not None
-        return ArtifactCollection(self._ws, found)
+        return ArtifactCollection(ws, found)
 
 
-def artifact_from_record(ws: "Workspace", record: "VersionRecord") -> Artifact:
-    return Artifact._from_record(ws, record)
+def artifact_from_record(ws: Workspace, record: VersionRecord) -> Artifact:
+    return Artifact.from_record(record, ws)
 
 
 # ------------------------------------------------------------------------------------------ collections
@@ -64,7 +65,7 @@ class ArtifactCollection:
     ``description`` and ``tags`` can be changed and persisted with :meth:`save`, as in W&B.
     """
 
-    def __init__(self, ws: "Workspace", record: "CollectionRecord") -> None:
+    def __init__(self, ws: Workspace, record: CollectionRecord) -> None:
         self._ws = ws
         self._record = record
         self.description: str | None = record.description
@@ -114,13 +115,13 @@ class ArtifactCollection:
     @property
     def aliases(self) -> list[str]:
         """Every alias in use in this collection (sorted), e.g. ``['latest', 'production']``."""
-        return queries.collection_aliases(self._ws.store, self._record.pk)
+        return self._ws.store.collection_aliases(self._record.pk)
 
-    def artifacts(self, per_page: int = 50) -> "Paginator[Artifact]":
+    def artifacts(self, per_page: int = 50) -> Paginator[Artifact]:
         """The versions in this collection, oldest first (lazy, ``per_page`` per query)."""
-        return versions_paginator(self._ws, [db.collections.c.id == self._record.pk], per_page)
+        return versions_paginator(self._ws, Scope(collection_pk=self._record.pk), (), per_page)
 
-    def versions(self, per_page: int = 50) -> "Paginator[Artifact]":
+    def versions(self, per_page: int = 50) -> Paginator[Artifact]:
         return self.artifacts(per_page=per_page)
 
     def save(self) -> None:
@@ -128,8 +129,8 @@ class ArtifactCollection:
         if self.description is not None and not isinstance(self.description, str):
             raise ValueError(f"collection description must be a string or None, got {self.description!r}")
         try:
-            self._record = queries.update_collection(
-                self._ws.store, self._record.pk, description=self.description, tags=validate_tags(self._tags)
+            self._record = self._ws.store.update_collection(
+                self._record.pk, description=self.description, tags=validate_tags(self._tags)
             )
         except LookupError:
             raise ValueError(f"artifact collection {self.path!r} no longer exists; nothing was saved") from None
@@ -149,50 +150,45 @@ class ArtifactCollection:
         return hash(("collection", self._record.pk))
 
 
-def versions_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[Artifact]":
+def versions_paginator(
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> Paginator[Artifact]:
+    """The versions in ``scope`` matching ``filters``, in (project, collection, index) order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
-    def fetch(after: Any, limit: int) -> tuple[list[Artifact], Any]:
-        records, last = queries.version_page(ws.store, where, after=after, limit=limit)
-        return [artifact_from_record(ws, r) for r in records], last
-
-    return Paginator(fetch, lambda: queries.version_count(ws.store, where), per_page)
+    query = ws.store.query("versions", scope, filters)
+    return Paginator.over(ws.store, query, lambda r: artifact_from_record(ws, r), per_page)
 
 
-def collections_paginator(ws: "Workspace", where: list[Any], per_page: int | None) -> "Paginator[ArtifactCollection]":
+def collections_paginator(
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+) -> Paginator[ArtifactCollection]:
+    """The collections in ``scope`` matching ``filters``, in creation order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
-    def fetch(after: Any, limit: int) -> tuple[list[ArtifactCollection], Any]:
-        records, last = queries.collection_page(ws.store, where, after=after, limit=limit)
-        return [ArtifactCollection(ws, r) for r in records], last
-
-    return Paginator(fetch, lambda: queries.collection_count(ws.store, where), per_page)
+    query = ws.store.query("collections", scope, filters)
+    return Paginator.over(ws.store, query, lambda r: ArtifactCollection(ws, r), per_page)
 
 
 class ArtifactType:
     """The artifact type ``name`` within a project: its collections."""
 
-    def __init__(self, ws: "Workspace", entity: str, project: str, name: str) -> None:
+    def __init__(self, ws: Workspace, entity: str, project: str, name: str) -> None:
         self._ws, self.entity, self.project, self.name = ws, entity, project, name
 
     @property
     def type(self) -> str:
         return self.name
 
-    def _where(self) -> list[Any]:
-        return [
-            db.entities.c.name == self.entity,
-            db.projects.c.name == self.project,
-            db.collections.c.type == self.name,
-        ]
+    def _scope(self, collection: str | None = None) -> Scope:
+        return Scope(entity=self.entity, project=self.project, type=self.name, collection=collection)
 
-    def collections(self, per_page: int = 50) -> "Paginator[ArtifactCollection]":
-        return collections_paginator(self._ws, self._where(), per_page)
+    def collections(self, per_page: int = 50) -> Paginator[ArtifactCollection]:
+        return collections_paginator(self._ws, self._scope(), (), per_page)
 
     def collection(self, name: str) -> ArtifactCollection:
-        found = queries.collection_page(
-            self._ws.store, [*self._where(), db.collections.c.name == name], after=None, limit=1
-        )[0]
+        store = self._ws.store
+        found, _ = store.page(store.query("collections", self._scope(name)), after=None, limit=1)
         if not found:
             raise ValueError(f"no {self.name!r} collection {name!r} in {self.entity}/{self.project}")
         return ArtifactCollection(self._ws, found[0])
@@ -207,7 +203,7 @@ class ArtifactType:
 class Project:
     """A project of an entity (registries are projects named ``wandb-registry-*``)."""
 
-    def __init__(self, api: "Api", entity: str, name: str, record: queries.ProjectRecord | None = None) -> None:
+    def __init__(self, api: Api, entity: str, name: str, record: ProjectRecord | None = None) -> None:
         self._api, self.entity, self.name, self._record = api, entity, name, record
 
     @property
@@ -230,7 +226,7 @@ class Project:
     def url(self) -> None:
         return None
 
-    def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> "Paginator[Run]":
+    def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> Paginator[Run]:
         return self._api.runs(f"{self.entity}/{self.name}", filters=filters, order=order, per_page=per_page)
 
     def artifacts_types(self, per_page: int = 50) -> list[ArtifactType]:
@@ -250,11 +246,11 @@ class Run:
     :meth:`update` to save.
     """
 
-    def __init__(self, ws: "Workspace", record: "RunRecord") -> None:
+    def __init__(self, ws: Workspace, record: RunRecord) -> None:
         self._ws = ws
         self._load(record)
 
-    def _load(self, record: "RunRecord") -> None:
+    def _load(self, record: RunRecord) -> None:
         self._record = record
         self.id: str = record.id
         self.entity: str = record.entity
@@ -356,7 +352,7 @@ class Run:
         """Every history row (``min_step <= _step < max_step``), read ``page_size`` rows per query."""
         after = None if min_step is None else min_step - 1
         while True:
-            rows = queries.history_page(self._ws.store, self._record.pk, after_step=after, limit=page_size)
+            rows = self._ws.store.history_page(self._record.pk, after_step=after, limit=page_size)
             for row in rows:
                 if max_step is not None and row["_step"] >= max_step:
                     return

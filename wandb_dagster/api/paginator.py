@@ -10,7 +10,11 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+if TYPE_CHECKING:
+    from wandb_dagster.store import Store
+    from wandb_dagster.store.scope import Query
 
 T = TypeVar("T")
 
@@ -33,6 +37,16 @@ class Paginator(Generic[T]):
         self.objects: list[T] = []
         self._after: Any = None
         self._done = False
+
+    @classmethod
+    def over(cls, store: Store, query: Query, wrap: Callable[[Any], T], per_page: int | None) -> Paginator[T]:
+        """The records of ``query`` (:meth:`Store.query`), each passed through ``wrap``."""
+
+        def fetch(after: Any, limit: int) -> tuple[list[T], Any]:
+            records, last = store.page(query, after=after, limit=limit)
+            return [wrap(record) for record in records], last
+
+        return cls(fetch, lambda: store.count(query), per_page)
 
     @property
     def more(self) -> bool:

@@ -103,11 +103,6 @@ class Artifact:
         art._adopt(record)
         return art
 
-    @classmethod
-    def _from_record(cls: type[_A], ws: Workspace, record: VersionRecord) -> _A:
-        # The earlier spelling, still used by the query API (wandb_dagster.api); prefer from_record.
-        return cls.from_record(record, ws)
-
     @property
     def workspace(self) -> Workspace | None:
         """The workspace this version is stored in; for a draft, the one its files are stored into (None until

@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from wandb_dagster.sdk import init_args
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
-from wandb_dagster.sdk.init_args import new_run_id as _new_run_id  # noqa: F401  (the query API's create_run uses it)
 from wandb_dagster.sdk.names import parse_artifact_path, validate_aliases, validate_tags
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace

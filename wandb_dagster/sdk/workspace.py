@@ -98,9 +98,7 @@ class Workspace:
     @property
     def display_url(self) -> str:
         """The database URL with any password masked: safe to show, log or record."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.store.url).render_as_string(hide_password=True)
+        return self.store.display_url
 
     def __repr__(self) -> str:
         return f"Workspace({self.display_url!r}, storage_root={self.store.storage_root!r})"

@@ -13,6 +13,13 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
   transactions that begin with ``BEGIN IMMEDIATE``; ``postgresql://`` through psycopg 3.
 - Methods return frozen dataclasses from :mod:`.records` and raise the errors in :mod:`.errors` (subclasses
   of ``ValueError``/``LookupError`` whose messages name the offending value and what to do).
+- ``Store`` is a facade: each method is one transaction over the functions of the module that owns the
+  concept, which take that transaction's connection: :mod:`.runs` (runs and history), :mod:`.versions`
+  (the one read path for versions; commit, update, delete), :mod:`.links` (registry links),
+  :mod:`.members` (memberships and aliases), :mod:`.catalog` (entities, projects, registries,
+  collections), :mod:`.paging` (the query API's reads: :mod:`.scope` and filter documents compiled to
+  SQL, the version-page planners), :mod:`.events` (the event feed), :mod:`.migrate`, and :mod:`.sql`
+  (helpers). Only this package builds SQL (tests/test_layers.py).
 
 Invariants kept here (design.md): a version, its membership, aliases, tags and producer appear in one
 transaction (1); indices in a collection are gapless and never reused, and identical content logged
@@ -29,7 +36,8 @@ from wandb_dagster.store.errors import (
     StoreError,
     TypeMismatchError,
 )
-from wandb_dagster.store.records import CollectionRecord, CommitResult, RunRecord, VersionRecord
+from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
+from wandb_dagster.store.scope import Scope
 from wandb_dagster.store.store import Store
 
 __all__ = [
@@ -37,10 +45,12 @@ __all__ = [
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",
+    "ProjectRecord",
     "RunExistsError",
     "RunNotFoundError",
     "RunRecord",
     "SchemaVersionError",
+    "Scope",
     "Store",
     "StoreError",
     "TypeMismatchError",

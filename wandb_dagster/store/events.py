@@ -173,3 +173,145 @@ def page(
             .limit(limit)
         )
     )
+
+
+# ---------------------------------------------------------------------- building the rows mutations append
+# The store's mutations (store/versions.py, store/links.py, store/runs.py) describe what changed with these;
+# they only build rows for append(), so the rows land in the mutation's own transaction.
+
+# Imported here, with the row builders, so that this part stays apart from the feed's core above.
+import dataclasses  # noqa: E402
+from collections.abc import Iterable, Sequence  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+
+class Where(NamedTuple):
+    """The collection an event is about."""
+
+    entity: str
+    project: str
+    collection: str
+    type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A member of a collection, as events name it: index (``vN``) and the version's public id."""
+
+    membership_id: int
+    index: int
+    public_id: str
+
+
+def about(conn: sa.Connection, type: str, where: Where, member: Member | None, now: datetime, **fields: Any) -> None:
+    """Append a ``type`` event about ``member`` of collection ``where`` to this transaction."""
+    append(
+        conn,
+        type,
+        created_at=now,
+        entity=where.entity,
+        project=where.project,
+        collection=where.collection,
+        collection_type=where.type,
+        version_index=None if member is None else member.index,
+        artifact_id=None if member is None else member.public_id,
+        **fields,
+    )
+
+
+def alias_moves(
+    conn: sa.Connection,
+    where: Where,
+    member: Member,
+    aliases: Iterable[str],
+    before: dict[str, Member],
+    run_id: str | None,
+    now: datetime,
+) -> None:
+    """Events for moving ``aliases`` to ``member``, given their holders ``before`` (links.alias_holders).
+
+    An alias the member already holds changes nothing; one held by another member moves: REMOVE on the
+    old holder, then ADD with ``previous_version``. 'latest' is implicit and never reported.
+    """
+    for alias in aliases:
+        held = before.get(alias)
+        if alias == "latest" or (held is not None and held.membership_id == member.membership_id):
+            continue
+        payload = {}
+        if held is not None:
+            about(
+                conn, REMOVE_ARTIFACT_ALIAS, where, held, now, alias=alias, run_id=run_id,
+                payload={"moved_to": f"v{member.index}"},
+            )
+            payload = {"previous_version": f"v{held.index}"}
+        about(conn, ADD_ARTIFACT_ALIAS, where, member, now, alias=alias, run_id=run_id, payload=payload)
+
+
+def alias_diff(
+    conn: sa.Connection,
+    where: Where,
+    before: dict[str, Member],
+    after: dict[str, Member],
+    run_id: str | None,
+    now: datetime,
+) -> None:
+    """Events for every alias whose holder differs between two links.alias_holders snapshots."""
+    for alias in sorted(set(before) | set(after)):
+        old, new = before.get(alias), after.get(alias)
+        if old == new:
+            continue
+        if old is not None:
+            payload = {} if new is None else {"moved_to": f"v{new.index}"}
+            about(conn, REMOVE_ARTIFACT_ALIAS, where, old, now, alias=alias, run_id=run_id, payload=payload)
+        if new is not None:
+            payload = {} if old is None else {"previous_version": f"v{old.index}"}
+            about(conn, ADD_ARTIFACT_ALIAS, where, new, now, alias=alias, run_id=run_id, payload=payload)
+
+
+def tag_diff(
+    conn: sa.Connection, where: Where, member: Member, before: set[str], after: set[str], run_id: str | None,
+    now: datetime,
+) -> None:
+    """REMOVE then ADD events for the tags that differ between ``before`` and ``after`` (sorted)."""
+    for tag in sorted(before - after):
+        about(conn, REMOVE_ARTIFACT_TAG, where, member, now, tag=tag, run_id=run_id)
+    for tag in sorted(after - before):
+        about(conn, ADD_ARTIFACT_TAG, where, member, now, tag=tag, run_id=run_id)
+
+
+def run_state(
+    conn: sa.Connection, entity: str, project: str, run_id: str, previous: str | None, state: str, now: datetime
+) -> None:
+    """A RUN_STATE_CHANGE event (``previous`` is None for a new run)."""
+    append(
+        conn,
+        RUN_STATE_CHANGE,
+        created_at=now,
+        entity=entity,
+        project=project,
+        run_id=run_id,
+        payload={"previous_state": previous, "state": state},
+    )
+
+
+class Removed(NamedTuple):
+    """A membership a version deletion removes: where, which member, and whether it is the logged one."""
+
+    where: Where
+    member: Member
+    source: bool
+    aliases: Sequence[str]
+
+
+def deletion(conn: sa.Connection, removed: Iterable[Removed], run_id: str | None, now: datetime) -> None:
+    """Events of a version deletion: each membership's aliases go, then DELETE_ARTIFACT where it was
+    logged and UNLINK_ARTIFACT (``{"reason": "deleted"}``) for each registry link."""
+    for gone in removed:
+        for alias in sorted(gone.aliases):
+            about(conn, REMOVE_ARTIFACT_ALIAS, gone.where, gone.member, now, alias=alias, run_id=run_id)
+        if gone.source:
+            about(conn, DELETE_ARTIFACT, gone.where, gone.member, now, run_id=run_id)
+        else:
+            about(
+                conn, UNLINK_ARTIFACT, gone.where, gone.member, now, run_id=run_id, payload={"reason": "deleted"}
+            )

@@ -61,7 +61,7 @@ class _Ctx:
     def regex(self, expr: Any, pattern: str, ignore_case: bool = False) -> Any:
         if self.pg:
             return expr.op("~*" if ignore_case else "~", is_comparison=True)(sa.literal(pattern, sa.String()))
-        # Registered on each connection by wandb_dagster.store.queries.
+        # Registered on each connection by wandb_dagster.store.sql.prepare_reads.
         return sa.func.wd_iregexp(pattern, expr) if ignore_case else sa.func.regexp(pattern, expr)
 
     def contains_text(self, expr: Any, needle: str) -> Any:
@@ -156,7 +156,7 @@ class Column(Field):
         if not isinstance(value, str):
             raise ValueError(f"{name!r} holds strings; {value!r} is not one")
         if self.registry:
-            from wandb_dagster.store.queries import REGISTRY_PREFIX
+            from wandb_dagster.store.records import REGISTRY_PREFIX
 
             return REGISTRY_PREFIX + value.lower() if not value.lower().startswith(REGISTRY_PREFIX) else value.lower()
         return value

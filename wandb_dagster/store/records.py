@@ -85,7 +85,7 @@ class CollectionRecord:
     next_index: int  # the index the next new member gets; equals the number of members ever added
 
     @classmethod
-    def from_row(cls, row: Any, tags: Iterable[str]) -> "CollectionRecord":
+    def from_row(cls, row: Any, tags: Iterable[str]) -> CollectionRecord:
         """From a row of collections joined with its project (``project``) and entity (``entity``) names."""
         return cls(
             pk=row.id,
@@ -100,6 +100,22 @@ class CollectionRecord:
             updated_at=row.updated_at,
             next_index=row.next_index,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectRecord:
+    """A project; registries are projects named :data:`REGISTRY_PREFIX` + name."""
+
+    pk: int
+    entity: str
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# Registries are the projects whose names start with this.
+REGISTRY_PREFIX = "wandb-registry-"
 
 
 @dataclasses.dataclass(frozen=True)

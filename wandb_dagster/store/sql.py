@@ -1,0 +1,95 @@
+"""SQL helpers shared by the store's modules: the dialect's upsert, id lists as one parameter, the clock,
+plain errors from parameter binding, and the REGEXP functions compiled filters need on SQLite."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT on both backends."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def one_of(conn: sa.Connection, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``; on PostgreSQL ``column = ANY(:array)``: one parameter whatever the length, so the
+    SQL text stays the same from page to page; psycopg then prepares the statement after a few executions
+    and the server stops planning it again (planning a page's joins costs more than running them)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, ids, type_=ARRAY(column.type)))
+    return column.in_(ids)
+
+
+@contextlib.contextmanager
+def unwrapped_value_errors() -> Iterator[None]:
+    # A value the driver cannot take (NaN in JSON, a naive datetime) fails while SQLAlchemy binds
+    # parameters, which wraps it in StatementError; callers should get the plain ValueError/TypeError with
+    # its message, as from any other argument check.
+    try:
+        yield
+    except sa.exc.StatementError as exc:
+        if not isinstance(exc, sa.exc.DBAPIError) and isinstance(exc.orig, (TypeError, ValueError)):
+            raise exc.orig from None
+        raise
+
+
+# --------------------------------------------------------------------------------------- SQLite REGEXP
+
+
+def _regexp(pattern: str | None, value: Any) -> bool:
+    # SQLite's `x REGEXP y` calls regexp(y, x); Python's re.search semantics (unanchored), as PostgreSQL's ~.
+    if pattern is None or value is None or not isinstance(value, str):
+        return False
+    return _compiled(pattern, 0).search(value) is not None
+
+
+def _iregexp(pattern: str | None, value: Any) -> bool:
+    if pattern is None or value is None or not isinstance(value, str):
+        return False
+    return _compiled(pattern, re.IGNORECASE).search(value) is not None
+
+
+_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
+    key = (pattern, flags)
+    found = _PATTERNS.get(key)
+    if found is None:
+        if len(_PATTERNS) > 256:
+            _PATTERNS.clear()
+        found = _PATTERNS[key] = re.compile(pattern, flags)
+    return found
+
+
+def prepare_reads(conn: sa.Connection) -> None:
+    """Give an SQLite connection the REGEXP functions compiled filters use (once per pooled connection).
+
+    ``Connection.info`` lives as long as the DBAPI connection, so the functions are registered once, on
+    whichever connection the pool hands out first, without touching the engine's configuration.
+    """
+    if conn.dialect.name != "sqlite" or conn.info.get("wd_regexp"):
+        return
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a connection the pool has just handed out
+    dbapi.create_function("regexp", 2, _regexp, deterministic=True)
+    dbapi.create_function("wd_iregexp", 2, _iregexp, deterministic=True)
+    conn.info["wd_regexp"] = True
