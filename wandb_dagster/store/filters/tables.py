@@ -25,8 +25,8 @@ from wandb_dagster.store.filters.document import Fields
 from wandb_dagster.store.filters.fields import Column, DerivedValue, SetField
 from wandb_dagster.store.filters.values import COMPARE
 
-# The event types (kept equal to wandb_dagster.store.events.EVENT_TYPES by a test; importing that module
-# here would be circular, since it filters with this table).
+# The event types, as wandb_dagster.store.events.EVENT_TYPES (a test keeps them equal): that module filters
+# with this table, so importing it here would be circular.
 _EVENT_TYPES = (
     "CREATE_ARTIFACT",
     "LINK_ARTIFACT",
