@@ -160,8 +160,22 @@ def test_alias_sensor_and_promotion(wandb_resource, instance):
 
 
 def test_definition_errors():
-    with pytest.raises(ValueError, match="unknown field 'metdata.rows'"):
+    # version_filter is checked when the sensor is defined, with the query API's fields and operators.
+    with pytest.raises(
+        ValueError,
+        match=r"version_filter of sensor 'x': unknown filter field 'metdata.rows' for artifact versions; "
+        r"valid fields: \['alias', 'created_at', 'description', 'tag', 'updated_at', 'version', 'metadata.<key>'\]",
+    ):
         wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"metdata.rows": 1})
+    # Accepted before, rejected by the API (and now by the sensor): regexes on versions, unknown fields.
+    with pytest.raises(ValueError, match=r"unknown operator '\$regex' for 'version'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"version": {"$regex": "v1"}})
+    with pytest.raises(ValueError, match=r"unknown filter field 'name' for artifact versions"):
+        wandb_alias_sensor(name="x", collection="data", job=react, version_filter={"name": "data"})
+    with pytest.raises(ValueError, match=r"'version' takes a version such as 'v3', got 'latest'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"version": "latest"})
+    with pytest.raises(ValueError, match=r"unknown operator '\$near' for 'tag'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"tag": {"$near": "a"}})
     with pytest.raises(ValueError, match="start='later'"):
         wandb_artifact_sensor(name="x", collection="data", job=react, start="later")
     with pytest.raises(ValueError, match="max_per_tick"):
@@ -179,3 +193,33 @@ def test_version_filter_semantics():
     assert not version_matches(doc, {"metadata.n": "5"})  # typed: 5 is not "5"
     assert version_matches(doc, {"metadata.missing": {"$exists": False}, "version": {"$ne": "v2"}})
     assert version_matches(doc, {"$nor": [{"tag": "z"}]})
+    # Set operators the API has: $size and $all.
+    assert version_matches(doc, {"tag": {"$size": 2}}) and not version_matches(doc, {"tag": {"$size": 1}})
+    assert version_matches(doc, {"tag": {"$all": ["a", "b"]}}) and not version_matches(doc, {"tag": {"$all": ["a", "c"]}})
+    assert version_matches(doc, {"description": None}) and version_matches({**doc, "description": "nice"}, {"description": {"$regex": "ic"}})
+
+
+def test_version_comparisons_use_indices_as_the_query_api_does():
+    # "v10" > "v9" as versions (indices), although not as strings.
+    def doc(version: str) -> dict:
+        return {"tags": [], "aliases": [], "version": version, "metadata": {}}
+
+    assert version_matches(doc("v10"), {"version": {"$gt": "v9"}})
+    assert not version_matches(doc("v9"), {"version": {"$gt": "v9"}})
+    assert version_matches(doc("v2"), {"version": {"$lt": "v10"}})
+    assert version_matches(doc("v10"), {"version": {"$in": ["v1", "v10"]}, "$nor": [{"version": "v1"}]})
+
+
+def test_a_sensor_and_the_query_api_select_the_same_versions(wandb_resource, instance):
+    flt = {"version": {"$gt": "v9"}, "metadata.rows": {"$gte": 5}, "tag": {"$size": 1}}
+    sensor = wandb_artifact_sensor(name="late", collection="data", job=react, start="beginning", max_per_tick=50, version_filter=flt)
+    for i in range(12):
+        _log(wandb_resource, "data", f"d{i}", metadata={"rows": i}, tags=["a"] if i != 11 else ["a", "b"])
+    fired = [r.tags["wandb/version"] for r in _tick(sensor, wandb_resource, instance, None).run_requests]
+    assert fired == ["v10"]  # v11 has two tags
+    # The query API, on a registry holding the same versions, finds the same one.
+    for i in range(12):
+        wandb_resource.link(f"tester/pipelines/data:v{i}", "wandb-registry-dataset/late")
+    found = wandb_resource.api().registries().versions(filter=flt)
+    assert [v.version for v in found] == ["v10"]
+
