@@ -24,7 +24,8 @@ def _log(run, content: str, name: str = "clf", type: str = "model", aliases=None
 
 
 def _commit(store: Store, digest: str, collection: str = "data", project: str = "p", **kwargs) -> None:
-    values = dict(manifest="{}", size=0, file_count=0, metadata={}, description=None, aliases=["latest"], tags=[])
+    values: dict = {"manifest": "{}", "size": 0, "file_count": 0, "metadata": {}, "description": None}
+    values.update(aliases=["latest"], tags=[])
     values.update(kwargs)
     store.commit_version("e", project, collection, "dataset", digest=digest, run_pk=None, **values)
 
@@ -153,12 +154,15 @@ def test_types_and_filters(store: Store) -> None:
     assert brief(filter={"collection": {"$in": []}}) == []
     assert brief(types=["UNLINK_ARTIFACT"], filter={"project": "p"}) == []
     # The whole filter language of the query API works on the feed.
-    assert brief(filter={"version": {"$gte": "v1"}, "type": "CREATE_ARTIFACT"}) == [("CREATE_ARTIFACT", "p", "data", "v1", None)]
+    assert brief(filter={"version": {"$gte": "v1"}, "type": "CREATE_ARTIFACT"}) == [
+        ("CREATE_ARTIFACT", "p", "data", "v1", None)
+    ]
     assert brief(filter={"$or": [{"tag": {"$regex": "^t2"}}, {"alias": "gold", "version": "v1"}]}) == [
         ("ADD_ARTIFACT_TAG", "q", "other", "v0", "t2"),
         ("ADD_ARTIFACT_ALIAS", "p", "data", "v1", "gold"),
     ]
-    assert brief(types="ADD_ARTIFACT_ALIAS", filter={"alias": {"$nin": ["latest"]}, "collection": {"$ne": "other"}}) == [
+    not_latest = {"alias": {"$nin": ["latest"]}, "collection": {"$ne": "other"}}
+    assert brief(types="ADD_ARTIFACT_ALIAS", filter=not_latest) == [
         ("ADD_ARTIFACT_ALIAS", "p", "data", "v0", "gold"),
         ("ADD_ARTIFACT_ALIAS", "p", "data", "v1", "gold"),
     ]
@@ -207,7 +211,7 @@ def test_bad_arguments_say_what_to_do(store: Store) -> None:
     with pytest.raises(ValueError, match="past the end of this workspace's event feed"):
         read_events(store, after=far)
     # Filters are the query API's (one engine, EVENT_FIELDS): its errors name the field and what is valid.
-    with pytest.raises(ValueError, match=r"unknown filter field 'name' for events; valid fields: \['alias', 'artifact_id'"):
+    with pytest.raises(ValueError, match=r"unknown filter field 'name' for events; valid fields: \['alias', 'artifact"):
         read_events(store, after=None, filter={"name": "x"})
     with pytest.raises(ValueError, match=r"unknown operator '\$size' for 'alias'; valid operators for it: \['\$eq'"):
         read_events(store, after=None, filter={"alias": {"$size": 1}})
@@ -219,7 +223,7 @@ def test_bad_arguments_say_what_to_do(store: Store) -> None:
         read_events(store, after=None, filter=["project"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"unknown event type\(s\) \['CREATE'\]; valid types: \['CREATE_ARTIFACT'"):
         read_events(store, after=None, types=["CREATE"])
-    with pytest.raises(ValueError, match=r"unknown value\(s\) \['NOPE'\] for 'type'; valid values: \['CREATE_ARTIFACT'"):
+    with pytest.raises(ValueError, match=r"unknown value\(s\) \['NOPE'\] for 'type'; valid values: \['CREATE_"):
         read_events(store, after=None, filter={"type": "NOPE"})
     for limit in (0, -1, 10_001, 2.5, True):
         with pytest.raises(ValueError, match="limit="):

@@ -20,7 +20,9 @@ def react() -> None:
     _noop()
 
 
-def _log(resource: WandbResource, name: str, content: str, metadata: dict | None = None, tags: list | None = None) -> Artifact:
+def _log(
+    resource: WandbResource, name: str, content: str, metadata: dict | None = None, tags: list | None = None
+) -> Artifact:
     with wandb.init(settings=resource._settings(), job_type="producer") as run:
         art = Artifact(name, type="dataset", metadata=metadata or {})
         with art.new_file("data.txt") as f:
@@ -66,9 +68,11 @@ def test_daemon_does_not_launch_a_run_key_twice(wandb_resource, instance):
     _log(wandb_resource, "data", "x")
     tick = _tick(sensor, wandb_resource, instance, start)
     [request] = tick.run_requests
-    react.execute_in_process(instance=instance, tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "on_data", **request.tags})
+    run_tags = {"dagster/run_key": request.run_key, "dagster/sensor_name": "on_data", **request.tags}
+    react.execute_in_process(instance=instance, tags=run_tags)
     replay = _tick(sensor, wandb_resource, instance, start)
-    launched = {r.tags["dagster/run_key"] for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "on_data"}))}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "on_data"}))
+    launched = {r.tags["dagster/run_key"] for r in runs}
     assert [r.run_key for r in replay.run_requests if r.run_key not in launched] == []
 
 
@@ -195,8 +199,10 @@ def test_version_filter_semantics():
     assert version_matches(doc, {"$nor": [{"tag": "z"}]})
     # Set operators the API has: $size and $all.
     assert version_matches(doc, {"tag": {"$size": 2}}) and not version_matches(doc, {"tag": {"$size": 1}})
-    assert version_matches(doc, {"tag": {"$all": ["a", "b"]}}) and not version_matches(doc, {"tag": {"$all": ["a", "c"]}})
-    assert version_matches(doc, {"description": None}) and version_matches({**doc, "description": "nice"}, {"description": {"$regex": "ic"}})
+    assert version_matches(doc, {"tag": {"$all": ["a", "b"]}})
+    assert not version_matches(doc, {"tag": {"$all": ["a", "c"]}})
+    assert version_matches(doc, {"description": None})
+    assert version_matches({**doc, "description": "nice"}, {"description": {"$regex": "ic"}})
 
 
 def test_version_comparisons_use_indices_as_the_query_api_does():
@@ -212,7 +218,9 @@ def test_version_comparisons_use_indices_as_the_query_api_does():
 
 def test_a_sensor_and_the_query_api_select_the_same_versions(wandb_resource, instance):
     flt = {"version": {"$gt": "v9"}, "metadata.rows": {"$gte": 5}, "tag": {"$size": 1}}
-    sensor = wandb_artifact_sensor(name="late", collection="data", job=react, start="beginning", max_per_tick=50, version_filter=flt)
+    sensor = wandb_artifact_sensor(
+        name="late", collection="data", job=react, start="beginning", max_per_tick=50, version_filter=flt
+    )
     for i in range(12):
         _log(wandb_resource, "data", f"d{i}", metadata={"rows": i}, tags=["a"] if i != 11 else ["a", "b"])
     fired = [r.tags["wandb/version"] for r in _tick(sensor, wandb_resource, instance, None).run_requests]

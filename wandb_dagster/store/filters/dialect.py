@@ -43,8 +43,16 @@ class _Ctx:
         return func(expr, sa.literal(needle, sa.String())) > 0
 
     def number(self, value: int | float) -> Any:
-        # NUMERIC on PostgreSQL: exact for integers of any size and for the decimal text of floats.
-        return sa.literal(value, sa.Numeric()) if self.pg else sa.literal(value)
+        """A number to compare with a JSON number (PostgreSQL: NUMERIC, exact for integers of any size)."""
+        if not self.pg:
+            return sa.literal(value)
+        # PostgreSQL compares NUMERIC with a float parameter as double precision, which rounds an integer
+        # beyond 2**53 (Python and SQLite compare 2**53 + 1 > 2.0**53 exactly). A float that large is an
+        # integer, so it is passed as that integer, compared exactly. (A float stored in JSON is read as
+        # the decimal it was written as; beyond 2**53 that can differ from its binary value: docs.)
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 2**53:
+            return sa.literal(int(value), sa.Numeric())
+        return sa.literal(value, sa.Numeric())
 
 
 _PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}

@@ -8,6 +8,7 @@ with numbers and strings with strings (by code point); a missing key and a JSON 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from wandb_dagster.store.filters.values import (
 )
 
 _PG_DIALECT = postgresql.dialect()  # only asked how column types map to PostgreSQL
+_PG_INDEX_LIKE = re.compile(r"\s*[+-]?[0-9]+")
 
 
 def _is_jsonb(column: Any) -> bool:
@@ -65,10 +67,28 @@ class JsonPath(Field):
     def _pg_keys(self) -> list[Any]:
         return [sa.literal(k, sa.String()) for k in self.keys]
 
+    def _pg_object_only(self) -> bool:
+        # PostgreSQL's *_extract_path reads a key that parses as an integer (strtol: blanks, a sign, digits)
+        # as an array position when it meets an array; SQLite's '$."0"' and Python never do. The -> operator
+        # with a text key reads object members only, so such paths use it (others keep the function form).
+        return any(_PG_INDEX_LIKE.fullmatch(k) for k in self.keys)
+
+    def _pg_chain(self, last: str) -> Any:
+        expr = self.column
+        for n, key in enumerate(self.keys):
+            op = last if n == len(self.keys) - 1 else "->"
+            result = sa.Text() if op == "->>" else self.column.type
+            expr = expr.op(op, return_type=result)(sa.cast(sa.literal(key, sa.String()), sa.Text()))
+        return expr
+
     def _pg_json(self) -> Any:
+        if self._pg_object_only():
+            return self._pg_chain("->")
         return self._pg("extract_path")(self.column, *self._pg_keys())
 
     def _pg_text(self) -> Any:
+        if self._pg_object_only():
+            return self._pg_chain("->>")
         return self._pg("extract_path_text")(self.column, *self._pg_keys())
 
     def _raw_type(self, ctx: _Ctx) -> Any:

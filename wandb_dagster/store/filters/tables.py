@@ -84,8 +84,17 @@ def _duration(ctx: _Ctx) -> Any:
     """Seconds from creation to the end (or the last heartbeat of a run still going)."""
     end = sa.func.coalesce(_db.runs.c.finished_at, _db.runs.c.heartbeat_at)
     if ctx.pg:
-        return sa.extract("epoch", end - _db.runs.c.created_at)
-    return (sa.func.julianday(end) - sa.func.julianday(_db.runs.c.created_at)) * 86400.0
+        return sa.extract("epoch", end - _db.runs.c.created_at)  # numeric: exact
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC). Whole seconds and microseconds are subtracted as
+    # integers and divided once, which gives the float Python's timedelta.total_seconds() gives; julianday()
+    # differences are off by up to ~10 microseconds, so `duration == x` missed runs the records show.
+    start = _db.runs.c.created_at
+
+    def micros(text: Any) -> Any:
+        return sa.cast(sa.func.substr(text, 21, 6), sa.Integer())
+
+    seconds = sa.cast(sa.func.strftime("%s", end), sa.Integer()) - sa.cast(sa.func.strftime("%s", start), sa.Integer())
+    return (seconds * 1_000_000 + micros(end) - micros(start)) / sa.literal(1_000_000.0)
 
 
 def _run_duration(run: Any) -> float | None:
