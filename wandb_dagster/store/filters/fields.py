@@ -151,7 +151,12 @@ class Column(Field):
         if op == "$in":
             parts = [expr.is_(None) if self.nullable else sa.false()] if None in arg else []
             concrete = [v for v in arg if v is not None]
-            if concrete:
+            if concrete and self.kind == "number":
+                # Bound with the expression's type: otherwise SQLAlchemy types the list from its first value,
+                # and on PostgreSQL [0, 0.25] became (0::INTEGER, 0.25::INTEGER), i.e. (0, 0).
+                values = sa.bindparam(None, concrete, expanding=True, type_=expr.type, unique=True)
+                parts.append(self._guard(expr, expr.in_(values)))
+            elif concrete:
                 parts.append(self._guard(expr, expr.in_(concrete)))
             return sa.or_(*parts) if parts else sa.false()
         if op == "$exists":

@@ -84,7 +84,8 @@ def _duration(ctx: _Ctx) -> Any:
     """Seconds from creation to the end (or the last heartbeat of a run still going)."""
     end = sa.func.coalesce(_db.runs.c.finished_at, _db.runs.c.heartbeat_at)
     if ctx.pg:
-        return sa.extract("epoch", end - _db.runs.c.created_at)  # numeric: exact
+        # EXTRACT is typed INTEGER by SQLAlchemy, which made $in bind its values as ::INTEGER (0.25 -> 0).
+        return sa.type_coerce(sa.extract("epoch", end - _db.runs.c.created_at), sa.Float())
     # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC). Whole seconds and microseconds are subtracted as
     # integers and divided once, which gives the float Python's timedelta.total_seconds() gives; julianday()
     # differences are off by up to ~10 microseconds, so `duration == x` missed runs the records show.
@@ -94,7 +95,7 @@ def _duration(ctx: _Ctx) -> Any:
         return sa.cast(sa.func.substr(text, 21, 6), sa.Integer())
 
     seconds = sa.cast(sa.func.strftime("%s", end), sa.Integer()) - sa.cast(sa.func.strftime("%s", start), sa.Integer())
-    return (seconds * 1_000_000 + micros(end) - micros(start)) / sa.literal(1_000_000.0)
+    return sa.type_coerce((seconds * 1_000_000 + micros(end) - micros(start)) / sa.literal(1_000_000.0), sa.Float())
 
 
 def _run_duration(run: Any) -> float | None:
