@@ -214,6 +214,9 @@ def test_version_comparisons_use_indices_as_the_query_api_does():
     assert not version_matches(doc("v9"), {"version": {"$gt": "v9"}})
     assert version_matches(doc("v2"), {"version": {"$lt": "v10"}})
     assert version_matches(doc("v10"), {"version": {"$in": ["v1", "v10"]}, "$nor": [{"version": "v1"}]})
+    # A dict without a version: conditions on it do not hold, the others are evaluated.
+    assert version_matches({"tags": ["a"]}, {"tag": "a", "version": {"$ne": "v1"}})
+    assert not version_matches({"tags": ["a"]}, {"version": {"$gte": "v0"}})
 
 
 def test_a_sensor_and_the_query_api_select_the_same_versions(wandb_resource, instance):

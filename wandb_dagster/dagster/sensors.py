@@ -53,9 +53,11 @@ def _version_record(version: Mapping[str, Any]) -> dict[str, Any]:
     record = {"tags": [], "aliases": [], "description": None, "metadata": {}, **version}
     name = record.pop("version", None)
     if "index" not in record:
-        if not isinstance(name, str) or not re.fullmatch(r"v\d+", name):
+        # Without a version the dict matches no condition on it (as before the engine: {"version": ...}
+        # compared with a missing value), and conditions on other fields still work.
+        if name is not None and (not isinstance(name, str) or not re.fullmatch(r"v\d+", name)):
             raise ValueError(f"version_matches: 'version' must be a version name such as 'v3', got {name!r}")
-        record["index"] = int(name[1:])
+        record["index"] = None if name is None else int(name[1:])
     return record
 
 

@@ -19,7 +19,10 @@ holds the SQL and the Python evaluation to the same answers on both backends):
 - JSON values (``config.*``, ``summary_metrics.*``, ``metadata.*``, ``payload.*``) are typed: ``5`` never
   equals ``"5"``, ``True`` never equals ``1``; ``$gt``-style operators compare numbers with numbers and
   strings with strings (by code point); ``$regex`` and ``$contains`` (substring) apply to strings;
-  ``$contains``, ``$all`` and ``$size`` apply to arrays (element equality, typed as above).
+  ``$contains``, ``$all`` and ``$size`` apply to arrays (element equality, typed as above). Numbers compare
+  by exact value, with one known gap: PostgreSQL reads a float stored in JSON as the decimal it was written
+  as (``4.611686018427388e+18``), so beyond 2**53 such a float can compare unlike its binary value.
+- A dotted key always names an object member (``metadata.list.0`` is missing for ``{"list": [1]}``).
 - Set fields (``tag``, ``alias``, run ``tags``) match when some element does (``$eq``, ``$in``, ``$gt``...,
   ``$regex``, ``$contains``); ``$all`` needs every value; ``$size`` counts; ``$exists`` means non-empty.
 - ``$regex`` is an unanchored search (Python ``re`` syntax in Python and on SQLite, POSIX ``~`` on
