@@ -203,12 +203,15 @@ def read(
         head = head_id(conn)
         if after_id > head:
             return FeedRead([], after_id, head)
-        where = [checked.compile(conn.dialect.name)] if checked is not None and filter else []
-        if types is not None:
-            where.append(db.events.c.type.in_(list(types)))
-        upto = head if not where else min(head, after_id + _SCAN_WINDOW)
-        prepare_connection(conn)
-        rows = page(conn, after_id, upto, where, limit) if upto > after_id else []
+        filtered = bool(filter) or types is not None
+        upto = min(head, after_id + _SCAN_WINDOW) if filtered else head
+        rows = []
+        if upto > after_id:  # (a poll at the head, the common case, compiles nothing)
+            where = [checked.compile(conn.dialect.name)] if checked is not None and filter else []
+            if types is not None:
+                where.append(db.events.c.type.in_(list(types)))
+            prepare_connection(conn)
+            rows = page(conn, after_id, upto, where, limit)
     # A filtered reader moves past the non-matching events it examined; a full page stops at its last row.
     examined = rows[-1].id if len(rows) == limit else upto
     return FeedRead(rows, examined, head)
