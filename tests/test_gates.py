@@ -21,22 +21,19 @@ RUFF_PATHS = [
     "bench",
     "dev.py",
     "example_pipelines",
-    "tests/conftest.py",
-    "tests/sdk/_seeds.py",
-    "tests/sdk/test_seed_behaviours.py",
-    "tests/sdk/test_seeds.py",
-    "tests/storage",
-    "tests/test_gates.py",
-    "wandb_dagster/settings.py",
-    "wandb_dagster/storage",
+    "tests",
+    "wandb_dagster",
 ]
 MYPY_PATHS = [
     "bench",
     "dev.py",
     "example_pipelines",
     "tests/storage",
+    "wandb_dagster/api",
+    "wandb_dagster/sdk",
     "wandb_dagster/settings.py",
     "wandb_dagster/storage",
+    "wandb_dagster/store",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

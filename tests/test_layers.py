@@ -23,10 +23,7 @@ TOP_LEVEL_LAYER = "api"
 STORE_PUBLIC = {"wandb_dagster.store", "wandb_dagster.store.records", "wandb_dagster.store.errors",
                 "wandb_dagster.store.scope"}
 # Files that may still break the SQL rule, each with the reason; keep this empty.
-SQL_ALLOWED = {
-    # removed when the filter-engine branch lands
-    "api/events.py",
-}
+SQL_ALLOWED: set[str] = set()
 # Imports of a higher layer that are known and not fixed yet: (file, module) -> why; keep this empty.
 LAYER_EXCEPTIONS = {
     # The storage-root check reuses the credential detector of storage/ (a leaf module importing nothing of

@@ -65,11 +65,15 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None, aliases: Any = None, tags: Any = None) -> Artifact:
+def log_artifact(
+    artifact_or_path: Any, name: str | None = None, type: str | None = None, aliases: Any = None, tags: Any = None
+) -> Artifact:
     return _active("log_artifact").log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
 
 
-def use_artifact(artifact_or_name: Any, type: str | None = None, aliases: Any = None, use_as: str | None = None) -> Artifact:
+def use_artifact(
+    artifact_or_name: Any, type: str | None = None, aliases: Any = None, use_as: str | None = None
+) -> Artifact:
     return _active("use_artifact").use_artifact(artifact_or_name, type=type, aliases=aliases)
 
 

@@ -13,6 +13,7 @@ import wandb_dagster as wandb
 from wandb_dagster.api import events as api_events
 from wandb_dagster.api.events import Event, EventPage, head_cursor, read_events
 from wandb_dagster.store import Store
+from wandb_dagster.store import events as store_events
 
 
 def _log(run, content: str, name: str = "clf", type: str = "model", aliases=None, tags=None):
@@ -23,7 +24,8 @@ def _log(run, content: str, name: str = "clf", type: str = "model", aliases=None
 
 
 def _commit(store: Store, digest: str, collection: str = "data", project: str = "p", **kwargs) -> None:
-    values = dict(manifest="{}", size=0, file_count=0, metadata={}, description=None, aliases=["latest"], tags=[])
+    values: dict = {"manifest": "{}", "size": 0, "file_count": 0, "metadata": {}, "description": None}
+    values.update(aliases=["latest"], tags=[])
     values.update(kwargs)
     store.commit_version("e", project, collection, "dataset", digest=digest, run_pk=None, **values)
 
@@ -151,6 +153,32 @@ def test_types_and_filters(store: Store) -> None:
     ]
     assert brief(filter={"collection": {"$in": []}}) == []
     assert brief(types=["UNLINK_ARTIFACT"], filter={"project": "p"}) == []
+    # The whole filter language of the query API works on the feed.
+    assert brief(filter={"version": {"$gte": "v1"}, "type": "CREATE_ARTIFACT"}) == [
+        ("CREATE_ARTIFACT", "p", "data", "v1", None)
+    ]
+    assert brief(filter={"$or": [{"tag": {"$regex": "^t2"}}, {"alias": "gold", "version": "v1"}]}) == [
+        ("ADD_ARTIFACT_TAG", "q", "other", "v0", "t2"),
+        ("ADD_ARTIFACT_ALIAS", "p", "data", "v1", "gold"),
+    ]
+    not_latest = {"alias": {"$nin": ["latest"]}, "collection": {"$ne": "other"}}
+    assert brief(types="ADD_ARTIFACT_ALIAS", filter=not_latest) == [
+        ("ADD_ARTIFACT_ALIAS", "p", "data", "v0", "gold"),
+        ("ADD_ARTIFACT_ALIAS", "p", "data", "v1", "gold"),
+    ]
+    # payload.<key>: the moved alias's previous holder; typed JSON values.
+    assert brief(filter={"payload.previous_version": "v0"}) == [("ADD_ARTIFACT_ALIAS", "p", "data", "v1", "gold")]
+    assert brief(filter={"payload.digest": {"$in": ["b", "c"]}, "payload.size": 0}) == [
+        ("CREATE_ARTIFACT", "q", "other", "v0", None),
+        ("CREATE_ARTIFACT", "p", "data", "v1", None),
+    ]
+    assert brief(filter={"payload.size": "0"}) == []
+
+
+def test_the_event_field_table_knows_every_event_type() -> None:
+    from wandb_dagster.store.filters import EVENT_FIELDS
+
+    assert EVENT_FIELDS.fixed["type"].choices == store_events.EVENT_TYPES  # type: ignore[attr-defined]
 
 
 def test_a_filtered_reader_moves_past_what_it_skips_a_bounded_stretch_at_a_time(store: Store, monkeypatch) -> None:
@@ -162,7 +190,7 @@ def test_a_filtered_reader_moves_past_what_it_skips_a_bounded_stretch_at_a_time(
     assert [e.collection for e in page] == ["wanted"] and page.cursor == head and not page.has_more
     page = read_events(store, after=None, filter={"collection": "nothing"})
     assert list(page) == [] and page.cursor == head and not page.has_more  # skipped, not read again later
-    monkeypatch.setattr(api_events, "_SCAN_WINDOW", 3)
+    monkeypatch.setattr(store_events, "_SCAN_WINDOW", 3)
     pages, cursor = [], None
     while True:
         page = read_events(store, after=cursor, filter={"collection": "wanted"})
@@ -182,17 +210,20 @@ def test_bad_arguments_say_what_to_do(store: Store) -> None:
     far = api_events._encode_cursor(1000)
     with pytest.raises(ValueError, match="past the end of this workspace's event feed"):
         read_events(store, after=far)
-    with pytest.raises(ValueError, match=r"unknown event filter key 'name'; valid keys: \['entity', 'project'"):
+    # Filters are the query API's (one engine, EVENT_FIELDS): its errors name the field and what is valid.
+    with pytest.raises(ValueError, match=r"unknown filter field 'name' for events; valid fields: \['alias', 'artifact"):
         read_events(store, after=None, filter={"name": "x"})
-    with pytest.raises(ValueError, match=r"valid operators: \['\$eq', '\$in'\]"):
-        read_events(store, after=None, filter={"alias": {"$regex": "x"}})
-    with pytest.raises(ValueError, match="'\\$in' takes a list"):
+    with pytest.raises(ValueError, match=r"unknown operator '\$size' for 'alias'; valid operators for it: \['\$eq'"):
+        read_events(store, after=None, filter={"alias": {"$size": 1}})
+    with pytest.raises(ValueError, match="\\$in for 'alias' takes a list of values, got 'prod'"):
         read_events(store, after=None, filter={"alias": {"$in": "prod"}})
-    with pytest.raises(ValueError, match="values must be strings"):
+    with pytest.raises(ValueError, match="'project' holds strings; 3 is not one"):
         read_events(store, after=None, filter={"project": 3})
+    with pytest.raises(ValueError, match=r"a filter is a dict such as"):
+        read_events(store, after=None, filter=["project"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"unknown event type\(s\) \['CREATE'\]; valid types: \['CREATE_ARTIFACT'"):
         read_events(store, after=None, types=["CREATE"])
-    with pytest.raises(ValueError, match="unknown event type"):
+    with pytest.raises(ValueError, match=r"unknown value\(s\) \['NOPE'\] for 'type'; valid values: \['CREATE_"):
         read_events(store, after=None, filter={"type": "NOPE"})
     for limit in (0, -1, 10_001, 2.5, True):
         with pytest.raises(ValueError, match="limit="):

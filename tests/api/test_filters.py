@@ -8,11 +8,11 @@ import re
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
+from wandb_dagster.store import schema as db
 from wandb_dagster.store.filters import (
     COLLECTION_FIELDS,
     REGISTRY_FIELDS,
@@ -20,7 +20,6 @@ from wandb_dagster.store.filters import (
     VERSION_FIELDS,
     compile_filter,
 )
-from wandb_dagster.store import schema as db
 
 from . import _pages as queries
 
@@ -236,7 +235,11 @@ def filters(leaf: Any) -> Any:
     return st.recursive(
         leaf,
         lambda inner: st.one_of(
-            st.builds(lambda op, subs: {op: subs}, st.sampled_from(["$and", "$or", "$nor"]), st.lists(inner, min_size=1, max_size=3)),
+            st.builds(
+                lambda op, subs: {op: subs},
+                st.sampled_from(["$and", "$or", "$nor"]),
+                st.lists(inner, min_size=1, max_size=3),
+            ),
             st.builds(lambda a, b: {**a, **b}, inner, inner),
         ),
         max_leaves=4,
@@ -341,8 +344,12 @@ def test_reference_evaluator_examples():
         ({"created_at": {"$gt": "yesterday"}}, COLLECTION_FIELDS, r"'yesterday' is not ISO 8601"),
         ({"metadata.a": {"b": 1}}, VERSION_FIELDS, r"dict without operators"),
         ({"metadata.a": [1]}, VERSION_FIELDS, r"for arrays use \$contains"),
-        ({"type": "model"}, COLLECTION_FIELDS, r"valid fields: \['created_at', 'description', 'name', 'tag', 'updated_at'\]"),
-        ({"config.seed": 2**70}, RUN_FIELDS, r"filter value 1180591620717411303424 for 'config.seed' is outside the 64-bit"),
+        (
+            {"type": "model"},
+            COLLECTION_FIELDS,
+            r"valid fields: \['created_at', 'description', 'name', 'tag', 'updated_at'\]",
+        ),
+        ({"config.seed": 2**70}, RUN_FIELDS, r"value 1180591620717411303424 for 'config.seed' is outside the 64-bit"),
         ({"metadata.n": {"$in": [1, -(2**64)]}}, VERSION_FIELDS, r"-18446744073709551616 for 'metadata.n'.*as a float"),
     ],
 )
@@ -389,13 +396,15 @@ def test_registry_name_prefix_and_case(store):
 
 
 def test_json_types_are_kept_apart(store):
-    values = {"int": 5, "float": 5.0, "str": "5", "true": True, "one": 1, "null": None, "list": [5, "5"], "big": 2**62 + 1}
+    values = {"int": 5, "float": 5.0, "str": "5", "true": True, "one": 1, "null": None, "list": [5, "5"]}
+    values["big"] = 2**62 + 1
     for key, value in values.items():
         store.create_run("e", "types", key, config={"v": value})
 
     def ids(flt: dict) -> list[str]:
         where = [db.projects.c.name == "types", compile_filter(flt, RUN_FIELDS, store.dialect)]
-        return sorted(r.id for r in queries.run_page(store, where, sort_keys=[], descending=False, after=None, limit=50)[0])
+        records, _ = queries.run_page(store, where, sort_keys=[], descending=False, after=None, limit=50)
+        return sorted(r.id for r in records)
 
     assert ids({"config.v": 5}) == ["float", "int"]
     assert ids({"config.v": "5"}) == ["str"]

@@ -67,7 +67,7 @@ def test_required_tag_or_alias_drives_sqlite_and_changes_no_result(api_env, monk
     finally:
         event.remove(engine_class, "before_cursor_execute", _record)
     assert results[0] == results[10_000]
-    walked = dict(zip(map(repr, FILTERS), results[0]))
+    walked = dict(zip(map(repr, FILTERS), results[0], strict=True))
     assert walked[repr({"tag": "rare"})] == [("c2", "v0", 2)]
     assert walked[repr({"tag": {"$in": ["rare", "other"]}})] == [("c1", "v1", 4), ("c2", "v0", 2)]
     assert walked[repr({"tag": {"$all": ["common", "other"]}})] == [("c1", "v1", 4), ("c2", "v0", 2)]

@@ -7,9 +7,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 import dagster as dg  # in the dev extra: a missing dagster fails the tests, never skips them
+import pytest
 
 from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource  # noqa: E402
 from wandb_dagster.sdk.workspace import Workspace  # noqa: E402

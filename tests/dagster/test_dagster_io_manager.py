@@ -580,7 +580,7 @@ def test_op_job_outputs_and_inputs(resources, instance, wandb_resource):
     assert result.output_for_node("consume") is True
     [version] = _versions(wandb_resource, collection_name(["produce", "result"]))
     store = wandb_resource.api()._ws.store
-    consumer_runs = [r for r in store.producers(version.pk)]
+    consumer_runs = list(store.producers(version.pk))
     assert len(consumer_runs) == 1  # produced by the produce step's run ...
     from wandb_dagster.dagster.resources import _tracking_run_id
 

@@ -20,7 +20,9 @@ def react() -> None:
     _noop()
 
 
-def _log(resource: WandbResource, name: str, content: str, metadata: dict | None = None, tags: list | None = None) -> Artifact:
+def _log(
+    resource: WandbResource, name: str, content: str, metadata: dict | None = None, tags: list | None = None
+) -> Artifact:
     with wandb.init(settings=resource._settings(), job_type="producer") as run:
         art = Artifact(name, type="dataset", metadata=metadata or {})
         with art.new_file("data.txt") as f:
@@ -66,9 +68,11 @@ def test_daemon_does_not_launch_a_run_key_twice(wandb_resource, instance):
     _log(wandb_resource, "data", "x")
     tick = _tick(sensor, wandb_resource, instance, start)
     [request] = tick.run_requests
-    react.execute_in_process(instance=instance, tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "on_data", **request.tags})
+    run_tags = {"dagster/run_key": request.run_key, "dagster/sensor_name": "on_data", **request.tags}
+    react.execute_in_process(instance=instance, tags=run_tags)
     replay = _tick(sensor, wandb_resource, instance, start)
-    launched = {r.tags["dagster/run_key"] for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "on_data"}))}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "on_data"}))
+    launched = {r.tags["dagster/run_key"] for r in runs}
     assert [r.run_key for r in replay.run_requests if r.run_key not in launched] == []
 
 
@@ -160,8 +164,22 @@ def test_alias_sensor_and_promotion(wandb_resource, instance):
 
 
 def test_definition_errors():
-    with pytest.raises(ValueError, match="unknown field 'metdata.rows'"):
+    # version_filter is checked when the sensor is defined, with the query API's fields and operators.
+    with pytest.raises(
+        ValueError,
+        match=r"version_filter of sensor 'x': unknown filter field 'metdata.rows' for artifact versions; "
+        r"valid fields: \['alias', 'created_at', 'description', 'tag', 'updated_at', 'version', 'metadata.<key>'\]",
+    ):
         wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"metdata.rows": 1})
+    # Accepted before, rejected by the API (and now by the sensor): regexes on versions, unknown fields.
+    with pytest.raises(ValueError, match=r"unknown operator '\$regex' for 'version'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"version": {"$regex": "v1"}})
+    with pytest.raises(ValueError, match=r"unknown filter field 'name' for artifact versions"):
+        wandb_alias_sensor(name="x", collection="data", job=react, version_filter={"name": "data"})
+    with pytest.raises(ValueError, match=r"'version' takes a version such as 'v3', got 'latest'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"version": "latest"})
+    with pytest.raises(ValueError, match=r"unknown operator '\$near' for 'tag'"):
+        wandb_artifact_sensor(name="x", collection="data", job=react, version_filter={"tag": {"$near": "a"}})
     with pytest.raises(ValueError, match="start='later'"):
         wandb_artifact_sensor(name="x", collection="data", job=react, start="later")
     with pytest.raises(ValueError, match="max_per_tick"):
@@ -179,3 +197,40 @@ def test_version_filter_semantics():
     assert not version_matches(doc, {"metadata.n": "5"})  # typed: 5 is not "5"
     assert version_matches(doc, {"metadata.missing": {"$exists": False}, "version": {"$ne": "v2"}})
     assert version_matches(doc, {"$nor": [{"tag": "z"}]})
+    # Set operators the API has: $size and $all.
+    assert version_matches(doc, {"tag": {"$size": 2}}) and not version_matches(doc, {"tag": {"$size": 1}})
+    assert version_matches(doc, {"tag": {"$all": ["a", "b"]}})
+    assert not version_matches(doc, {"tag": {"$all": ["a", "c"]}})
+    assert version_matches(doc, {"description": None})
+    assert version_matches({**doc, "description": "nice"}, {"description": {"$regex": "ic"}})
+
+
+def test_version_comparisons_use_indices_as_the_query_api_does():
+    # "v10" > "v9" as versions (indices), although not as strings.
+    def doc(version: str) -> dict:
+        return {"tags": [], "aliases": [], "version": version, "metadata": {}}
+
+    assert version_matches(doc("v10"), {"version": {"$gt": "v9"}})
+    assert not version_matches(doc("v9"), {"version": {"$gt": "v9"}})
+    assert version_matches(doc("v2"), {"version": {"$lt": "v10"}})
+    assert version_matches(doc("v10"), {"version": {"$in": ["v1", "v10"]}, "$nor": [{"version": "v1"}]})
+    # A dict without a version: conditions on it do not hold, the others are evaluated.
+    assert version_matches({"tags": ["a"]}, {"tag": "a", "version": {"$ne": "v1"}})
+    assert not version_matches({"tags": ["a"]}, {"version": {"$gte": "v0"}})
+
+
+def test_a_sensor_and_the_query_api_select_the_same_versions(wandb_resource, instance):
+    flt = {"version": {"$gt": "v9"}, "metadata.rows": {"$gte": 5}, "tag": {"$size": 1}}
+    sensor = wandb_artifact_sensor(
+        name="late", collection="data", job=react, start="beginning", max_per_tick=50, version_filter=flt
+    )
+    for i in range(12):
+        _log(wandb_resource, "data", f"d{i}", metadata={"rows": i}, tags=["a"] if i != 11 else ["a", "b"])
+    fired = [r.tags["wandb/version"] for r in _tick(sensor, wandb_resource, instance, None).run_requests]
+    assert fired == ["v10"]  # v11 has two tags
+    # The query API, on a registry holding the same versions, finds the same one.
+    for i in range(12):
+        wandb_resource.link(f"tester/pipelines/data:v{i}", "wandb-registry-dataset/late")
+    found = wandb_resource.api().registries().versions(filter=flt)
+    assert [v.version for v in found] == ["v10"]
+

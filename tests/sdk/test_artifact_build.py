@@ -44,9 +44,8 @@ def test_seed_003_new_file(ws_env):
         f.write("hello\n")
     assert list(artifact.manifest.entries) == ["hello.txt"]
     assert artifact.get_entry("hello.txt").digest == "sZRqySSS0jR8YjW00mERhA=="
-    with pytest.raises(ValueError, match="hello.txt"):
-        with artifact.new_file("hello.txt") as f:
-            f.write("again")
+    with pytest.raises(ValueError, match="hello.txt"), artifact.new_file("hello.txt") as f:
+        f.write("again")
     with artifact.new_file("hello.txt", mode="w") as f:
         f.write("replaced")
     assert artifact.get_entry("hello.txt").size == len("replaced")

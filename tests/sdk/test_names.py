@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wandb_dagster as wandb
-from wandb_dagster.sdk.names import parse_artifact_path, validate_alias, validate_entry_path, validate_metadata, validate_tags
+from wandb_dagster.sdk.names import (
+    parse_artifact_path,
+    validate_alias,
+    validate_entry_path,
+    validate_metadata,
+    validate_tags,
+)
 
 
 @pytest.mark.parametrize("name", ["bike dataset", "a/b", "x:y", "", "é", "n" * 129])

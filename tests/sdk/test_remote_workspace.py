@@ -224,11 +224,10 @@ def test_progress_hook_reports_uploads_and_downloads(remote: Remote, remote_ws: 
     files = make_tree(remote_ws / "data", n=30)
     total = sum(map(len, files.values()))
     calls: list[tuple[int, int, int, int]] = []
-    with report_progress(lambda *a: calls.append(a)):
-        with wandb.init(project="p") as run:
-            artifact = wandb.Artifact("ds", type="dataset")
-            artifact.add_dir("data")  # uploads happen here (policy "mutable")
-            run.log_artifact(artifact)
+    with report_progress(lambda *a: calls.append(a)), wandb.init(project="p") as run:
+        artifact = wandb.Artifact("ds", type="dataset")
+        artifact.add_dir("data")  # uploads happen here (policy "mutable")
+        run.log_artifact(artifact)
     assert calls[-1] == (total, total, len(files), len(files))
     calls.clear()
     with report_progress(lambda *a: calls.append(a)):
@@ -343,8 +342,10 @@ def test_a_draft_missing_one_bucket_blob_names_that_entry(remote: Remote, remote
         remote.server.filesystem().rm(f"{remote.bucket}/{key}")
     draft = wandb.Api(overrides={"project": "p"}).artifact("ds:v0").new_draft()
     local = {"database_url": f"sqlite:///{tmp_path / 'local.db'}", "storage_root": str(tmp_path / "local-blobs")}
-    with wandb.init(project="copy", settings=local) as run:
-        with pytest.raises(ValueError, match=rf"stored copy of {gone!r}") as info:
-            run.log_artifact(draft)
+    with (
+        wandb.init(project="copy", settings=local) as run,
+        pytest.raises(ValueError, match=rf"stored copy of {gone!r}") as info,
+    ):
+        run.log_artifact(draft)
     others = [name for name in logged.manifest.entries if name != gone]
     assert not any(repr(name) in str(info.value) for name in others)

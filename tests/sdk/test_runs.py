@@ -29,9 +29,8 @@ def test_init_context_manager_and_states(any_ws_env):
     assert record.config == {"lr": 0.1, "batch": 32}
     assert (record.job_type, record.group, list(record.tags), record.notes) == ("train", "g", ["a"], "n")
 
-    with pytest.raises(ZeroDivisionError):
-        with wandb.init(project="p") as failing:
-            1 / 0
+    with pytest.raises(ZeroDivisionError), wandb.init(project="p") as failing:
+        1 / 0
     assert _store().get_run(failing.entity, "p", failing.id).state == "failed"
 
 
@@ -79,9 +78,8 @@ def test_finish_writes_the_last_metrics_summary_and_state_in_one_commit(any_ws_e
 
 
 def test_bad_metric_values_are_clear(ws_env):
-    with wandb.init(project="p") as run:
-        with pytest.raises(ValueError, match="'img'"):
-            run.log({"img": object()})
+    with wandb.init(project="p") as run, pytest.raises(ValueError, match="'img'"):
+        run.log({"img": object()})
 
 
 def test_ids_and_resume(any_ws_env):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from wandb_dagster.settings import Settings
 from wandb_dagster.sdk.workspace import Workspace
+from wandb_dagster.settings import Settings
 from wandb_dagster.storage.errors import StorageAccessError
 
 SECRET = "s3cr3t-never-shown"

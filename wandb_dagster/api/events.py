@@ -24,35 +24,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
-from wandb_dagster.store import events as _feed
-from wandb_dagster.store import schema as _db
+from wandb_dagster.store import EVENT_TYPES
 
 if TYPE_CHECKING:
     from wandb_dagster.store import Store
 
-EVENT_TYPES = _feed.EVENT_TYPES
 
-# filter keys -> events columns. Exact match or {"$in": [...]}; values are bound parameters.
-_FILTER_COLUMNS = {
-    "entity": _db.events.c.entity,
-    "project": _db.events.c.project,
-    "collection": _db.events.c.collection,
-    "alias": _db.events.c.alias,
-    "tag": _db.events.c.tag,
-    "type": _db.events.c.type,
-}
-_FILTER_OPERATORS = ("$eq", "$in")
 _MAX_LIMIT = 10_000
-# With a filter, one call examines at most this many events past the cursor (ids are dense, so it is a
-# bounded index range) and returns a cursor at the end of what it examined, has_more=True: a selective
-# filter far behind the head costs several quick calls instead of one long scan.
-_SCAN_WINDOW = 50_000
 _CURSOR_PREFIX = "wdev1:"
 
 
@@ -121,56 +104,35 @@ def read_events(
     *,
     after: str | None,
     types: str | Iterable[str] | None = None,
-    filter: dict[str, Any] | None = None,
+    filter: Mapping[str, Any] | None = None,
     limit: int = 100,
 ) -> EventPage:
     """Up to ``limit`` events committed after cursor ``after`` (None: from the beginning), oldest first.
 
-    ``types``: event type names to keep (see :data:`EVENT_TYPES`). ``filter``: exact-match or
-    ``{"$in": [...]}`` conditions on entity, project, collection, alias, tag, type, e.g.
+    ``types``: event type names to keep (see :data:`EVENT_TYPES`). ``filter``: a Mongo-style filter, as in
+    the query API, on ``type``, ``entity``, ``project``, ``collection``, ``collection_type``, ``version``,
+    ``artifact_id``, ``alias``, ``tag``, ``run_id``, ``created_at`` and ``payload.<key>``, e.g.
     ``{"project": "wandb-registry-model", "alias": {"$in": ["production", "staging"]}}``.
     Events that do not match are skipped, and the returned cursor moves past them too.
     """
     after_id = _decode_cursor(after)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= _MAX_LIMIT:
         raise ValueError(f"limit={limit!r} must be an integer from 1 to {_MAX_LIMIT}")
-    where = _compile_filter(filter)
-    if types is not None:
-        where.append(_db.events.c.type.in_(_check_types(types)))
-    with _autocommit(store) as conn:
-        # The head first: ids are commit-ordered, so every event up to it is committed and visible to the
-        # next statement, whatever the isolation level; reading the head after the page could step over
-        # an event committed in between.
-        head = _feed.head_id(conn)
-        if after_id > head:
-            raise ValueError(
-                f"cursor {after!r} points past the end of this workspace's event feed (event {after_id}, newest "
-                f"{head}): it comes from another workspace or a database that was recreated; start again with "
-                "after=None (everything) or head_cursor() (only new events)"
-            )
-        upto = head if not where else min(head, after_id + _SCAN_WINDOW)
-        rows = _feed.page(conn, after_id, upto, where, limit) if upto > after_id else []
-    if len(rows) == limit:
-        last = rows[-1].id
-    else:
-        last = upto  # everything up to `upto` was examined: a filtered reader moves past non-matching events
-    return EventPage([_event(row) for row in rows], _encode_cursor(last), has_more=last < head)
+    wanted = None if types is None else _check_types(types)
+    found = store.read_events(after_id=after_id, filter=filter, types=wanted, limit=limit)
+    if after_id > found.head:
+        raise ValueError(
+            f"cursor {after!r} points past the end of this workspace's event feed (event {after_id}, newest "
+            f"{found.head}): it comes from another workspace or a database that was recreated; start again with "
+            "after=None (everything) or head_cursor() (only new events)"
+        )
+    events = [_event(row) for row in found.rows]
+    return EventPage(events, _encode_cursor(found.examined), has_more=found.examined < found.head)
 
 
 def head_cursor(store: Store) -> str:
     """A cursor at the newest committed event: reading after it returns only what is committed later."""
-    with _autocommit(store) as conn:
-        return _encode_cursor(_feed.head_id(conn))
-
-
-@contextlib.contextmanager
-def _autocommit(store: Store) -> Iterator[Any]:
-    # Reads need no transaction (ids are commit-ordered, see read_events); without one, PostgreSQL is
-    # spared the BEGIN and ROLLBACK round trips, half the cost of a poll that finds nothing new. Not on
-    # SQLite: there, leaving AUTOCOMMIT would hand pysqlite back its own BEGIN handling, which the store's
-    # engine switches off (store/engine.py), and a local read transaction costs nothing.
-    with store._engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT") if conn.dialect.name == "postgresql" else conn
+    return _encode_cursor(store.events_head())
 
 
 def _event(row: Any) -> Event:
@@ -221,35 +183,3 @@ def _check_types(types: str | Iterable[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown event type(s) {unknown!r}; valid types: {list(EVENT_TYPES)}")
     return wanted
-
-
-def _compile_filter(filter: dict[str, Any] | None) -> list[Any]:
-    if filter is None:
-        return []
-    if not isinstance(filter, dict):
-        raise ValueError(f"filter={filter!r} must be a dict such as {{'project': 'wandb-registry-model'}}")
-    where = []
-    for key, condition in filter.items():
-        column = _FILTER_COLUMNS.get(key)
-        if column is None:
-            raise ValueError(f"unknown event filter key {key!r}; valid keys: {list(_FILTER_COLUMNS)}")
-        if isinstance(condition, dict):
-            if len(condition) != 1 or next(iter(condition)) not in _FILTER_OPERATORS:
-                raise ValueError(
-                    f"event filter {key!r}: {condition!r} is not supported; use a value, {{'$eq': value}} or "
-                    f"{{'$in': [values]}} (valid operators: {list(_FILTER_OPERATORS)})"
-                )
-            op, value = next(iter(condition.items()))
-            values = value if op == "$in" else [value]
-            if op == "$in" and (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set))):
-                raise ValueError(f"event filter {key!r}: '$in' takes a list of strings, got {value!r}")
-        else:
-            values = [condition]
-        values = list(values)
-        bad = [v for v in values if not isinstance(v, str)]
-        if bad:
-            raise ValueError(f"event filter {key!r}: values must be strings, got {bad!r}")
-        if key == "type":
-            _check_types(values)
-        where.append(column.in_(values) if len(values) != 1 else column == values[0])
-    return where

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _KEEP = re.compile(r"[A-Za-z0-9_]")
 _MAX = 128

@@ -26,7 +26,7 @@ A misspelled key is an error that names the nearest valid key.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -48,12 +48,12 @@ class LinkTarget(_Strict):
 class OutputOptions(_Strict):
     """Options for one asset (or op output). Every field is optional."""
 
-    type: Optional[str] = None
-    description: Optional[str] = None
+    type: str | None = None
+    description: str | None = None
     aliases: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    serializer: Optional[Literal["pickle", "cloudpickle", "joblib", "json", "parquet"]] = None
+    serializer: Literal["pickle", "cloudpickle", "joblib", "json", "parquet"] | None = None
     extra_files: list[str] = Field(default_factory=list)
     extra_dirs: list[str] = Field(default_factory=list)
     extra_references: list[str] = Field(default_factory=list)
@@ -76,9 +76,9 @@ class OutputOptions(_Strict):
 class InputOptions(_Strict):
     """How an input is loaded. By default: the exact version the upstream materialization recorded."""
 
-    version: Optional[str] = None
-    alias: Optional[str] = None
-    file: Optional[str] = None
+    version: str | None = None
+    alias: str | None = None
+    file: str | None = None
     load_as: Literal["object", "artifact", "path"] = "object"
     allow_missing_partitions: bool = False
 

@@ -30,114 +30,69 @@ The sensors use the ``WandbResource`` bound to the resource key ``wandb``.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Literal, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import dagster as dg
 
 from wandb_dagster.dagster.resources import WandbResource
 from wandb_dagster.sdk.artifact import ArtifactNotFoundError
 from wandb_dagster.sdk.names import is_registry_project, parse_artifact_path
+from wandb_dagster.store import VERSION_FIELDS, CheckedFilter, validate_filter
 
 EventFn = Callable[[Any], Any]
-_VERSION_FIELDS = ("tag", "alias", "version", "description", "metadata.<key>")
 
 
 # ---------------------------------------------------------------------------------------- version filters
+# The query API's filter engine (wandb_dagster.store.filters) evaluates them in Python, over the fields the
+# API's version queries have (VERSION_FIELDS): a sensor and Api().registries().versions(filter) agree.
 
 
-def _get_path(doc: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
+def _version_record(version: Mapping[str, Any]) -> dict[str, Any]:
+    """The record VERSION_FIELDS evaluates (VersionRecord's names) from the dict ``version_matches`` takes."""
+    record = {"tags": [], "aliases": [], "description": None, "metadata": {}, **version}
+    name = record.pop("version", None)
+    if "index" not in record:
+        # Without a version the dict matches no condition on it (as before the engine: {"version": ...}
+        # compared with a missing value), and conditions on other fields still work.
+        if name is not None and (not isinstance(name, str) or not re.fullmatch(r"v\d+", name)):
+            raise ValueError(f"version_matches: 'version' must be a version name such as 'v3', got {name!r}")
+        record["index"] = None if name is None else int(name[1:])
+    return record
 
 
-def _compare(op: str, have: Any, want: Any) -> bool:
-    if isinstance(have, bool) or isinstance(want, bool):
-        return op in ("$eq",) and have is want
-    numbers = isinstance(have, (int, float)) and isinstance(want, (int, float))
-    strings = isinstance(have, str) and isinstance(want, str)
-    if not (numbers or strings):
-        return False
-    return {"$gt": have > want, "$gte": have >= want, "$lt": have < want, "$lte": have <= want}[op]
+def _artifact_record(art: Any) -> dict[str, Any]:
+    """A fetched artifact version as the record VERSION_FIELDS evaluates."""
+    return {
+        "tags": art.tags,
+        "aliases": art.aliases,
+        "index": int(art.version[1:]),
+        "description": art.description,
+        "metadata": art.metadata,
+        "created_at": art.created_at,
+        "updated_at": art.updated_at,
+    }
 
 
-def _equal(have: Any, want: Any) -> bool:
-    # Typed as the query API's filters: 5 never equals "5", True never equals 1.
-    return type(have) is type(want) and have == want or (
-        isinstance(have, (int, float)) and isinstance(want, (int, float))
-        and not isinstance(have, bool) and not isinstance(want, bool) and have == want
-    )
+def _check_filter(filter: Mapping[str, Any], sensor: str) -> CheckedFilter:
+    # Checked once, when the sensor is defined: a misspelled field fails at definition time, not per tick.
+    try:
+        return validate_filter(filter, VERSION_FIELDS)
+    except ValueError as exc:
+        raise ValueError(f"version_filter of sensor {sensor!r}: {exc}") from None
 
 
-def _match_value(values: list[Any], present: bool, cond: Any, field: str) -> bool:
-    """``values``: the field's values (one for scalars, many for set fields: any may match)."""
-    if not isinstance(cond, Mapping) or not any(str(k).startswith("$") for k in cond):
-        if cond is None:
-            return not present or any(v is None for v in values)
-        return any(_equal(v, cond) for v in values)
-    for op, arg in cond.items():
-        if op == "$eq":
-            ok = _match_value(values, present, arg, field)
-        elif op == "$ne":
-            ok = not _match_value(values, present, arg, field)
-        elif op in ("$gt", "$gte", "$lt", "$lte"):
-            ok = any(_compare(op, v, arg) for v in values)
-        elif op == "$in":
-            ok = any(_match_value(values, present, a, field) for a in arg)
-        elif op == "$nin":
-            ok = not any(_match_value(values, present, a, field) for a in arg)
-        elif op == "$exists":
-            ok = (present and bool(values)) == bool(arg)
-        elif op == "$regex":
-            ok = any(isinstance(v, str) and re.search(arg, v) for v in values)
-        elif op == "$not":
-            ok = not _match_value(values, present, arg, field)
-        elif op == "$contains":
-            ok = any(
-                (isinstance(v, str) and isinstance(arg, str) and arg in v)
-                or (isinstance(v, list) and any(_equal(x, arg) for x in v))
-                for v in values
-            )
-        else:
-            raise ValueError(
-                f"version_filter: operator {op!r} on {field!r} is not supported; use $eq $ne $gt $gte $lt $lte "
-                "$in $nin $exists $regex $not $contains"
-            )
-        if not ok:
-            return False
-    return True
-
-
-def version_matches(version: Mapping[str, Any], filter: Optional[Mapping[str, Any]]) -> bool:
-    """Whether ``version`` ({"tags", "aliases", "version", "description", "metadata"}) matches a Mongo-style
-    ``filter`` on the query API's version fields (``tag``, ``alias``, ``version``, ``description``,
-    ``metadata.<dotted>``), with ``$and``/``$or``/``$nor``.
+def version_matches(version: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
+    """Whether ``version`` ({"tags", "aliases", "version", "description", "metadata", and optionally
+    "created_at", "updated_at"}) matches a Mongo-style ``filter`` on the query API's version fields
+    (``tag``, ``alias``, ``version``, ``description``, ``created_at``, ``updated_at``, ``metadata.<dotted>``),
+    with the API's semantics (``{"version": {"$gt": "v9"}}`` compares indices, so v10 matches).
 
     >>> version_matches({"tags": ["bikes"], "aliases": [], "version": "v2", "metadata": {"rows": 500}},
     ...                 {"tag": "bikes", "metadata.rows": {"$gte": 100}})
     True
     """
-    for key, cond in (filter or {}).items():
-        if key in ("$and", "$or", "$nor"):
-            results = [version_matches(version, sub) for sub in cond]
-            ok = all(results) if key == "$and" else (any(results) if key == "$or" else not any(results))
-        elif key == "tag":
-            ok = _match_value(list(version.get("tags") or []), True, cond, key)
-        elif key == "alias":
-            ok = _match_value(list(version.get("aliases") or []), True, cond, key)
-        elif key in ("version", "description"):
-            ok = _match_value([version.get(key)], version.get(key) is not None, cond, key)
-        elif key.startswith("metadata."):
-            present, value = _get_path(version.get("metadata") or {}, key[len("metadata."):])
-            ok = _match_value([value] if present else [], present, cond, key)
-        else:
-            raise ValueError(f"version_filter: unknown field {key!r}; valid fields: {list(_VERSION_FIELDS)}")
-        if not ok:
-            return False
-    return True
+    return validate_filter(filter, VERSION_FIELDS).matches(_version_record(version))
 
 
 # ---------------------------------------------------------------------------------------- sensors
@@ -172,27 +127,26 @@ def _make_sensor(
     name: str,
     collection: str,
     types: Callable[[str], list[str]],
-    alias: Optional[str],
+    alias: str | None,
     job: Any,
-    jobs: Optional[Sequence[Any]],
+    jobs: Sequence[Any] | None,
     asset_selection: Any,
-    version_filter: Optional[Mapping[str, Any]],
-    run_config_fn: Optional[EventFn],
-    tags_fn: Optional[EventFn],
-    dynamic_partitions_def: Optional[dg.DynamicPartitionsDefinition],
-    partition_key_fn: Optional[EventFn],
+    version_filter: Mapping[str, Any] | None,
+    run_config_fn: EventFn | None,
+    tags_fn: EventFn | None,
+    dynamic_partitions_def: dg.DynamicPartitionsDefinition | None,
+    partition_key_fn: EventFn | None,
     start: str,
     max_per_tick: int,
     minimum_interval_seconds: int,
     default_status: dg.DefaultSensorStatus,
-    description: Optional[str],
+    description: str | None,
 ) -> dg.SensorDefinition:
     if start not in ("now", "beginning"):
         raise ValueError(f"start={start!r} is invalid: use 'now' (only new events) or 'beginning' (replay the feed).")
     if not isinstance(max_per_tick, int) or not 1 <= max_per_tick <= 1000:
         raise ValueError(f"max_per_tick={max_per_tick!r} must be an integer from 1 to 1000.")
-    if version_filter is not None:
-        _check_filter(version_filter)
+    checked = None if version_filter is None else _check_filter(version_filter, name)
 
     @dg.sensor(
         name=name,
@@ -201,7 +155,8 @@ def _make_sensor(
         asset_selection=asset_selection,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        description=description or f"Runs when {collection} " + (f"moves alias {alias!r}" if alias else "gets a new version"),
+        description=description
+        or f"Runs when {collection} " + (f"moves alias {alias!r}" if alias else "gets a new version"),
     )
     def _sensor(context: dg.SensorEvaluationContext, wandb: WandbResource) -> Any:
         resource = wandb
@@ -210,7 +165,8 @@ def _make_sensor(
         cursor = context.cursor
         if cursor is None and start == "now":
             head = api.event_cursor()
-            return dg.SensorResult(skip_reason=f"first tick: watching {entity}/{project}/{coll} from now on", cursor=head)
+            skip = f"first tick: watching {entity}/{project}/{coll} from now on"
+            return dg.SensorResult(skip_reason=skip, cursor=head)
         feed_filter: dict[str, Any] = {"entity": entity, "project": project, "collection": coll}
         if alias is not None:
             feed_filter["alias"] = alias
@@ -228,20 +184,13 @@ def _make_sensor(
         requests = []
         new_partitions: list[str] = []
         for event in page:
-            if version_filter is not None:
+            if checked is not None:
                 try:
                     art = api.artifact(event.artifact_name)
                 except ArtifactNotFoundError:
                     context.log.info(f"sensor {name}: {event.artifact_name} no longer exists (deleted); skipped")
                     continue
-                doc = {
-                    "tags": art.tags,
-                    "aliases": art.aliases,
-                    "version": art.version,
-                    "description": art.description,
-                    "metadata": art.metadata,
-                }
-                if not version_matches(doc, version_filter):
+                if not checked.matches(_artifact_record(art)):
                     continue
             tags = _event_tags(event)
             if tags_fn is not None:
@@ -268,34 +217,30 @@ def _make_sensor(
     return _sensor
 
 
-def _check_filter(filter: Mapping[str, Any]) -> None:
-    # Evaluate once against an empty version so a misspelled field fails at definition time, not per tick.
-    version_matches({"tags": [], "aliases": [], "metadata": {}}, filter)
-
-
 def wandb_artifact_sensor(
     *,
     name: str,
     collection: str,
     job: Any = None,
-    jobs: Optional[Sequence[Any]] = None,
+    jobs: Sequence[Any] | None = None,
     asset_selection: Any = None,
-    version_filter: Optional[Mapping[str, Any]] = None,
-    run_config_fn: Optional[EventFn] = None,
-    tags_fn: Optional[EventFn] = None,
-    dynamic_partitions_def: Optional[dg.DynamicPartitionsDefinition] = None,
-    partition_key_fn: Optional[EventFn] = None,
+    version_filter: Mapping[str, Any] | None = None,
+    run_config_fn: EventFn | None = None,
+    tags_fn: EventFn | None = None,
+    dynamic_partitions_def: dg.DynamicPartitionsDefinition | None = None,
+    partition_key_fn: EventFn | None = None,
     start: Literal["now", "beginning"] = "now",
     max_per_tick: int = 20,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-    description: Optional[str] = None,
+    description: str | None = None,
 ) -> dg.SensorDefinition:
     """A sensor that requests a run for each new version of ``collection``.
 
     ``collection``: ``[entity/]project/name``; in a registry (``wandb-registry-model/bike-models``) a new
     version is a new link, elsewhere a newly created version (re-logging identical content is not one).
-    ``version_filter``: Mongo-style on ``tag``, ``alias``, ``version``, ``description``, ``metadata.*``.
+    ``version_filter``: Mongo-style, as the query API's version filters (``tag``, ``alias``, ``version``,
+    ``description``, ``created_at``, ``updated_at``, ``metadata.*``); checked when the sensor is defined.
     ``dynamic_partitions_def``: add one partition per new version (key: ``partition_key_fn(event)``, default
     the version, e.g. ``"v3"``) and target the run at it. At most ``max_per_tick`` events are read per tick.
     """
@@ -318,18 +263,18 @@ def wandb_alias_sensor(
     collection: str,
     alias: str = "production",
     job: Any = None,
-    jobs: Optional[Sequence[Any]] = None,
+    jobs: Sequence[Any] | None = None,
     asset_selection: Any = None,
-    version_filter: Optional[Mapping[str, Any]] = None,
-    run_config_fn: Optional[EventFn] = None,
-    tags_fn: Optional[EventFn] = None,
-    dynamic_partitions_def: Optional[dg.DynamicPartitionsDefinition] = None,
-    partition_key_fn: Optional[EventFn] = None,
+    version_filter: Mapping[str, Any] | None = None,
+    run_config_fn: EventFn | None = None,
+    tags_fn: EventFn | None = None,
+    dynamic_partitions_def: dg.DynamicPartitionsDefinition | None = None,
+    partition_key_fn: EventFn | None = None,
     start: Literal["now", "beginning"] = "now",
     max_per_tick: int = 20,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-    description: Optional[str] = None,
+    description: str | None = None,
 ) -> dg.SensorDefinition:
     """A sensor that requests a run each time ``alias`` moves to a version of ``collection`` (promotion).
 

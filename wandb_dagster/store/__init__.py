@@ -36,12 +36,19 @@ from wandb_dagster.store.errors import (
     StoreError,
     TypeMismatchError,
 )
+from wandb_dagster.store.events import EVENT_TYPES
+from wandb_dagster.store.filters import VERSION_FIELDS
+from wandb_dagster.store.filters import Filter as CheckedFilter
+from wandb_dagster.store.filters import validate as validate_filter
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
 from wandb_dagster.store.scope import Scope
 from wandb_dagster.store.store import Store
 
 __all__ = [
+    "EVENT_TYPES",
+    "VERSION_FIELDS",
     "AliasInUseError",
+    "CheckedFilter",
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",
@@ -55,4 +62,5 @@ __all__ = [
     "StoreError",
     "TypeMismatchError",
     "VersionRecord",
+    "validate_filter",
 ]

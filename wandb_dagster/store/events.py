@@ -43,12 +43,16 @@ rolled back never reaches :func:`flush`, so it leaves no event.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from wandb_dagster.store import schema as db
+from wandb_dagster.store.filters import EVENT_FIELDS, prepare_connection, validate
 
 # Event types (strings, as W&B automations name them) and the run-state change.
 CREATE_ARTIFACT = "CREATE_ARTIFACT"
@@ -161,6 +165,74 @@ def head_id(conn: sa.Connection) -> int:
     return int(conn.execute(_HEAD).scalar_one())
 
 
+# With a filter, one read examines at most this many events past the cursor (ids are dense, so it is a
+# bounded index range) and reports the end of what it examined: a selective filter far behind the head
+# costs several quick calls instead of one long scan.
+_SCAN_WINDOW = 50_000
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedRead:
+    """What :func:`read` saw: ``rows`` (events table rows, oldest first), ``examined`` (every event up to
+    this id was looked at, matching or not), and ``head`` (the newest committed event when the read began)."""
+
+    rows: list[Any]
+    examined: int
+    head: int
+
+
+def read(
+    store: Any,
+    *,
+    after_id: int,
+    filter: Mapping[str, Any] | None,
+    types: Sequence[str] | None,
+    limit: int,
+) -> FeedRead:
+    """Up to ``limit`` events after ``after_id`` matching the filter document ``filter`` (fields:
+    :data:`~wandb_dagster.store.filters.EVENT_FIELDS`) and of one of ``types`` (None: all), oldest first.
+
+    When ``after_id`` is past the head (a cursor of another feed), nothing is read: ``examined`` is
+    ``after_id`` and the caller compares it with ``head``.
+    """
+    checked = None if filter is None else validate(filter, EVENT_FIELDS)  # errors before any database work
+    with _autocommit(store) as conn:
+        # The head first: ids are commit-ordered, so every event up to it is committed and visible to the
+        # next statement, whatever the isolation level; reading the head after the page could step over
+        # an event committed in between.
+        head = head_id(conn)
+        if after_id > head:
+            return FeedRead([], after_id, head)
+        filtered = bool(filter) or types is not None
+        upto = min(head, after_id + _SCAN_WINDOW) if filtered else head
+        rows = []
+        if upto > after_id:  # (a poll at the head, the common case, compiles nothing)
+            where = [checked.compile(conn.dialect.name)] if checked is not None and filter else []
+            if types is not None:
+                where.append(db.events.c.type.in_(list(types)))
+            prepare_connection(conn)
+            rows = page(conn, after_id, upto, where, limit)
+    # A filtered reader moves past the non-matching events it examined; a full page stops at its last row.
+    examined = rows[-1].id if len(rows) == limit else upto
+    return FeedRead(rows, examined, head)
+
+
+def head(store: Any) -> int:
+    """The id of the newest committed event of ``store``'s feed (0 for an empty feed)."""
+    with _autocommit(store) as conn:
+        return head_id(conn)
+
+
+@contextlib.contextmanager
+def _autocommit(store: Any) -> Iterator[sa.Connection]:
+    # Reads need no transaction (ids are commit-ordered, see read); without one, PostgreSQL is spared the
+    # BEGIN and ROLLBACK round trips, half the cost of a poll that finds nothing new. Not on SQLite: there,
+    # leaving AUTOCOMMIT would hand pysqlite back its own BEGIN handling, which the store's engine switches
+    # off (store/engine.py), and a local read transaction costs nothing.
+    with store._engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT") if conn.dialect.name == "postgresql" else conn
+
+
 def page(
     conn: sa.Connection, after_id: int, upto_id: int, where: list[Any], limit: int
 ) -> list[sa.Row[Any]]:
@@ -181,7 +253,7 @@ def page(
 
 # Imported here, with the row builders, so that this part stays apart from the feed's core above.
 import dataclasses  # noqa: E402
-from collections.abc import Iterable, Sequence  # noqa: E402
+from collections.abc import Iterable  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
 

@@ -4,7 +4,6 @@ plain errors from parameter binding, and the REGEXP functions compiled filters n
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -54,42 +53,9 @@ def unwrapped_value_errors() -> Iterator[None]:
 # --------------------------------------------------------------------------------------- SQLite REGEXP
 
 
-def _regexp(pattern: str | None, value: Any) -> bool:
-    # SQLite's `x REGEXP y` calls regexp(y, x); Python's re.search semantics (unanchored), as PostgreSQL's ~.
-    if pattern is None or value is None or not isinstance(value, str):
-        return False
-    return _compiled(pattern, 0).search(value) is not None
-
-
-def _iregexp(pattern: str | None, value: Any) -> bool:
-    if pattern is None or value is None or not isinstance(value, str):
-        return False
-    return _compiled(pattern, re.IGNORECASE).search(value) is not None
-
-
-_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
-def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
-    key = (pattern, flags)
-    found = _PATTERNS.get(key)
-    if found is None:
-        if len(_PATTERNS) > 256:
-            _PATTERNS.clear()
-        found = _PATTERNS[key] = re.compile(pattern, flags)
-    return found
-
-
 def prepare_reads(conn: sa.Connection) -> None:
-    """Give an SQLite connection the REGEXP functions compiled filters use (once per pooled connection).
+    """Give an SQLite connection the REGEXP functions compiled filters use (the filter engine owns their
+    semantics, so SQL and Python evaluation agree; registered once per pooled connection)."""
+    from wandb_dagster.store.filters import prepare_connection
 
-    ``Connection.info`` lives as long as the DBAPI connection, so the functions are registered once, on
-    whichever connection the pool hands out first, without touching the engine's configuration.
-    """
-    if conn.dialect.name != "sqlite" or conn.info.get("wd_regexp"):
-        return
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None  # a connection the pool has just handed out
-    dbapi.create_function("regexp", 2, _regexp, deterministic=True)
-    dbapi.create_function("wd_iregexp", 2, _iregexp, deterministic=True)
-    conn.info["wd_regexp"] = True
+    prepare_connection(conn)

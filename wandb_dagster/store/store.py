@@ -85,6 +85,16 @@ class Store:
     def url(self) -> str:
         return self._url
 
+    def read_events(
+        self, *, after_id: int, filter: Mapping[str, Any] | None, types: Sequence[str] | None, limit: int
+    ) -> _events.FeedRead:
+        """At most ``limit`` events after ``after_id`` that match (see store/events.py ``read``)."""
+        return _events.read(self, after_id=after_id, filter=filter, types=types, limit=limit)
+
+    def events_head(self) -> int:
+        """The id of the newest committed event (0 for an empty feed)."""
+        return _events.head(self)
+
     @property
     def display_url(self) -> str:
         """:attr:`url` as given, with any password hidden (``***``), for messages and logs."""

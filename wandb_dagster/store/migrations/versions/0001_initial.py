@@ -9,16 +9,16 @@ Written out in full rather than built from schema.py: a migration is a snapshot 
 the same tables when schema.py moves on. tests/store/test_schema_migrations.py checks that head matches
 schema.py on SQLite and PostgreSQL.
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def _timestamp(name: str, nullable: bool = False) -> sa.Column:

@@ -8,16 +8,16 @@ Written out in full (a migration is a snapshot; see 0001). ``id`` has no default
 assigns it under a lock at the end of each writing transaction so that id order is commit order (see
 wandb_dagster/store/events.py). On SQLite it is an INTEGER PRIMARY KEY (the rowid: no separate index).
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0002"
-down_revision: Union[str, Sequence[str], None] = "0001"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

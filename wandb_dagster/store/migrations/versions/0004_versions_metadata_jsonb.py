@@ -9,15 +9,15 @@ function call (a typed comparison makes three), ``jsonb`` is stored parsed. json
 duplicate keys: metadata still round-trips equal as a dict (the SDK writes dicts, so no duplicates), and
 neither the digest nor the manifest is derived from it. Written out in full (a migration is a snapshot).
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0003"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
