@@ -1,4 +1,4 @@
-"""The Api's artifact, type, collection and workspace methods (spec section 7), on SQLite and PostgreSQL."""
+"""The Api's artifact, type, collection and workspace methods (docs/behaviour.md section 7), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

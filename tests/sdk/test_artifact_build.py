@@ -1,4 +1,4 @@
-"""Building artifacts: add_file / add_dir / new_file / add_reference(file://) / remove (wandb-spec section 2)."""
+"""Building artifacts: add_file / add_dir / new_file / add_reference(file://) / remove (docs/behaviour.md section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Credentials inside reference URIs are used to read the object and never stored (spec section 3, Ours).
+"""Credentials inside reference URIs are used to read the object and never stored (docs/behaviour.md section 3, Ours).
 
 The test logs such references, then searches every byte the workspace wrote (the SQLite file and its WAL,
 caches, blobs) and, on PostgreSQL, a text dump of every row of every table, plus the manifests."""

@@ -1,4 +1,4 @@
-"""Invariants 1 and 2 of design.md through the SDK, with real processes, on SQLite and PostgreSQL."""
+"""Invariants 1 and 2 of docs/architecture.md through the SDK, with real processes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Digests and the manifest JSON, pinned to W&B's known vectors (wandb-spec section 1)."""
+"""Digests and the manifest JSON, pinned to W&B's known vectors (docs/behaviour.md section 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runs: init, context manager, states, log/history/summary/config, and artifact lineage (spec section 5)."""
+"""Runs: init, context manager, states, log/history/summary/config, and artifact lineage (docs/behaviour.md section 5)."""
 
 from __future__ import annotations
 

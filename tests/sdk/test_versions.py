@@ -1,4 +1,4 @@
-"""Versions, aliases, tags, dedup, save() and delete() (wandb-spec section 4), on SQLite and PostgreSQL."""
+"""Versions, aliases, tags, dedup, save() and delete() (docs/behaviour.md section 4), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event feed (design invariant 5): every mutation appends its events in its own transaction; ids are
+"""The event feed (docs/architecture.md invariant 5): every mutation appends its events in its own transaction; ids are
 commit-ordered, so a reader following the cursor sees every event once, even when writers interleave."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Example (``Api.events`` / ``Api.event_cursor`` delegate here)::
     ...     print(event.type, event.artifact_name, event.alias)
     >>> cursor = page.cursor       # save it (it is a plain string); pass it as after= next time
 
-Guarantees (design invariant 5): events come in one total order, the order their transactions committed;
+Guarantees (docs/architecture.md invariant 5): events come in one total order, the order their transactions committed;
 a reader that always passes the previous page's ``cursor`` sees every event exactly once, including after
 a restart from a saved cursor, and never an event of a transaction that rolled back. How the store makes
 ids commit-ordered on PostgreSQL is explained in :mod:`wandb_dagster.store.events`.

@@ -1,6 +1,6 @@
 """Committing a draft artifact: make every blob durable, then publish the version in one transaction.
 
-This ordering is invariant 1 of design.md: a version becomes visible only after every blob it names is
+This ordering is invariant 1 of docs/architecture.md: a version becomes visible only after every blob it names is
 durably stored, so a crash at any point leaves either no version or a complete one (orphaned blobs are
 reclaimable by ``gc``).
 """

@@ -144,7 +144,7 @@ def _fetch_references(
             references.download(
                 entry.ref, entry.digest, entry.size, entry.extra, dest, entry_path=entry.path, cache=cache
             )
-        except FileNotFoundError:  # the only error allow_missing_references tolerates (spec section 3)
+        except FileNotFoundError:  # the only error allow_missing_references tolerates (docs/behaviour.md section 3)
             if not allow_missing:
                 raise
 

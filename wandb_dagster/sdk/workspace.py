@@ -43,7 +43,7 @@ class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store.open(settings.database_url, storage_root=settings.storage_root)
-        # The database, not this client's settings, says where blobs live (design.md: a workspace is named
+        # The database, not this client's settings, says where blobs live (docs/architecture.md: a workspace is named
         # by one database URL).
         try:
             self.blobs = open_blob_store(self.store.storage_root, settings.storage_options)

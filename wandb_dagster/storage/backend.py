@@ -44,7 +44,7 @@ DownloadItem = tuple[str, "int | None", "str | os.PathLike[str]"]
 @runtime_checkable
 class BlobBackend(Protocol):
     """A content-addressed blob store. A blob that exists is never written again, and a blob's name only
-    ever shows complete content (design invariant 1: metadata names a blob only after :meth:`sync`)."""
+    ever shows complete content (docs/architecture.md invariant 1: metadata names a blob only after :meth:`sync`)."""
 
     root: str
     """The root as given (a local root: its absolute path), without a trailing slash."""

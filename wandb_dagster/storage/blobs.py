@@ -71,7 +71,7 @@ class BlobStore:
 
     Blobs are written to a temp file in ``{root}/tmp/`` first and named only once complete (link or
     rename), so a blob's name only ever shows complete content. Writes are not fsynced one by one: call
-    :meth:`sync` once before committing metadata that names the blobs (design invariant 1).
+    :meth:`sync` once before committing metadata that names the blobs (docs/architecture.md invariant 1).
 
     Example::
 

@@ -1,4 +1,4 @@
-"""``gs://`` references (spec section 3): md5Hash (else ETag) + size + generation, prefixes in one listing.
+"""``gs://`` references (docs/behaviour.md section 3): md5Hash (else ETag) + size + generation, prefixes in one listing.
 
 Example::
 

@@ -1,4 +1,4 @@
-"""``http://`` and ``https://`` references (spec section 3): ETag + Content-Length, never a prefix.
+"""``http://`` and ``https://`` references (docs/behaviour.md section 3): ETag + Content-Length, never a prefix.
 
 Example::
 

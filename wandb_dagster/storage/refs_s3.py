@@ -1,4 +1,4 @@
-"""``s3://`` references (spec section 3): ETag + size + versionID, prefix expansion in one listing.
+"""``s3://`` references (docs/behaviour.md section 3): ETag + size + versionID, prefix expansion in one listing.
 
 Example::
 

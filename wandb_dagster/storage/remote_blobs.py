@@ -7,7 +7,7 @@ how the bytes travel:
 
 - Blobs are written straight to their content-addressed key. A PUT (or a completed multipart / finalized
   resumable upload) is atomic and durable once it returns, so a key only ever shows complete content and no
-  temp key + copy is needed (design invariant 1); :meth:`ObjectStoreBlobs.sync` has nothing to do.
+  temp key + copy is needed (docs/architecture.md invariant 1); :meth:`ObjectStoreBlobs.sync` has nothing to do.
 - Bytes are hashed on the way out and the upload is completed only if they hash to the key's digest: a file
   that changes while it is uploaded is never stored under a wrong name (its multipart upload is aborted).
 - Many small files: read and hashed on the calling thread, their existence checked with listings (see

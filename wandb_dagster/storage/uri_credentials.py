@@ -1,4 +1,4 @@
-"""Remove credentials from URIs before anything is stored (spec section 3, **Ours**).
+"""Remove credentials from URIs before anything is stored (docs/behaviour.md section 3, **Ours**).
 
 Example::
 

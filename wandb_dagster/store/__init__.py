@@ -21,7 +21,7 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
   SQL, the version-page planners), :mod:`.events` (the event feed), :mod:`.migrate`, and :mod:`.sql`
   (helpers). Only this package builds SQL (tests/test_layers.py).
 
-Invariants kept here (design.md): a version, its membership, aliases, tags and producer appear in one
+Invariants kept here (docs/architecture.md): a version, its membership, aliases, tags and producer appear in one
 transaction (1); indices in a collection are gapless and never reused, and identical content logged
 concurrently yields one version (2); an alias names at most one member of a collection (3). The store moves
 only the aliases it is given: the caller passes "latest" when it should move.

@@ -18,7 +18,7 @@ from wandb_dagster.store.errors import NotFoundError
 from wandb_dagster.store.records import REGISTRY_PREFIX, CollectionRecord, ProjectRecord
 from wandb_dagster.store.sql import insert
 
-# The registries every organization has (spec section 6, "Ours").
+# The registries every organization has (docs/behaviour.md section 6, "Ours").
 CORE_REGISTRIES = ("model", "dataset")
 _CORE_DESCRIPTIONS = {
     "model": "The core model registry: models promoted for use across the organization.",

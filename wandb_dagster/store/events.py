@@ -3,7 +3,7 @@
 Why ids are assigned at the end of the transaction, under a lock
 -----------------------------------------------------------------
 A reader follows the feed with a cursor, "the last id I have seen", and asks for ``id > cursor``. That is
-only sound if no event with a smaller id can become visible after a larger one was read (design invariant
+only sound if no event with a smaller id can become visible after a larger one was read (docs/architecture.md invariant
 5). SQLite guarantees it for free: write transactions begin with ``BEGIN IMMEDIATE``, so writers run one at
 a time and commit in the order they started. PostgreSQL does not: ids drawn from a sequence during the
 transaction are handed out in *start* order, and a transaction that took id 7 may commit after one that

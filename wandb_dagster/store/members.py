@@ -1,7 +1,7 @@
 """Members of collections and their aliases: the primitives that versions and registry links share.
 
 A member is a row of ``memberships`` (a version in a collection, with the collection's index); an alias
-names at most one member of a collection (design invariant 3), and is only changed under the collection's
+names at most one member of a collection (docs/architecture.md invariant 3), and is only changed under the collection's
 lock, which every caller here holds.
 """
 

@@ -250,8 +250,8 @@ run_artifacts = sa.Table(
     sa.Index(None, "version_id"),
 )
 
-# The event feed (design invariant 5; written by store/events.py, read by api/events.py). Append-only: a row
-# is added in the same transaction as the change it reports and never updated or deleted. `id` is NOT
+# The event feed (docs/architecture.md invariant 5; written by store/events.py, read by api/events.py).
+# Append-only: a row is added in the same transaction as the change it reports and never updated or deleted. `id` is NOT
 # drawn from a sequence: it is assigned at the very end of the writing transaction, under a lock held
 # until COMMIT (PostgreSQL: an advisory lock; SQLite: the database write lock), so id order is commit
 # order and a reader that has seen id N can never later find a smaller one. Names are copied in rather

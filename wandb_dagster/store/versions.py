@@ -3,7 +3,7 @@
 Every read of versions, by name (:func:`resolve`), by id, by run or a page of a query
 (store/paging.py), ends in :func:`records`. Writers hold the lock of the collection they change
 (store.py's concurrency model); functions take the caller's connection, so that a version, its
-membership, aliases, tags, producer and events are one transaction (design invariant 1).
+membership, aliases, tags, producer and events are one transaction (docs/architecture.md invariant 1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Event feed: the append-only ``events`` table (design invariant 5).
+"""Event feed: the append-only ``events`` table (docs/architecture.md invariant 5).
 
 Revision ID: 0002
 Revises: 0001
