@@ -45,35 +45,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.filters import EVENT_FIELDS, prepare_connection, validate
 
-# Event types (strings, as W&B automations name them) and the run-state change.
-CREATE_ARTIFACT = "CREATE_ARTIFACT"
-LINK_ARTIFACT = "LINK_ARTIFACT"
-UNLINK_ARTIFACT = "UNLINK_ARTIFACT"
-ADD_ARTIFACT_ALIAS = "ADD_ARTIFACT_ALIAS"
-REMOVE_ARTIFACT_ALIAS = "REMOVE_ARTIFACT_ALIAS"
-ADD_ARTIFACT_TAG = "ADD_ARTIFACT_TAG"
-REMOVE_ARTIFACT_TAG = "REMOVE_ARTIFACT_TAG"
-DELETE_ARTIFACT = "DELETE_ARTIFACT"
-RUN_STATE_CHANGE = "RUN_STATE_CHANGE"
-EVENT_TYPES = (
-    CREATE_ARTIFACT,
-    LINK_ARTIFACT,
-    UNLINK_ARTIFACT,
+# The event types live beside the events table (store/schema.py), where the filter engine reads them too;
+# the feed's callers keep naming them through this module.
+from wandb_dagster.store.schema import (  # noqa: F401
     ADD_ARTIFACT_ALIAS,
-    REMOVE_ARTIFACT_ALIAS,
     ADD_ARTIFACT_TAG,
-    REMOVE_ARTIFACT_TAG,
+    CREATE_ARTIFACT,
     DELETE_ARTIFACT,
+    EVENT_TYPES,
+    LINK_ARTIFACT,
+    REMOVE_ARTIFACT_ALIAS,
+    REMOVE_ARTIFACT_TAG,
     RUN_STATE_CHANGE,
+    UNLINK_ARTIFACT,
 )
 
 # pg_advisory_xact_lock key serialising the end of event-writing transactions ("wdevent" in ASCII).
@@ -251,10 +244,6 @@ def page(
 # The store's mutations (store/versions.py, store/links.py, store/runs.py) describe what changed with these;
 # they only build rows for append(), so the rows land in the mutation's own transaction.
 
-# Imported here, with the row builders, so that this part stays apart from the feed's core above.
-import dataclasses  # noqa: E402
-from collections.abc import Iterable  # noqa: E402
-from typing import NamedTuple  # noqa: E402
 
 
 class Where(NamedTuple):

@@ -250,6 +250,28 @@ run_artifacts = sa.Table(
     sa.Index(None, "version_id"),
 )
 
+# The values of events.type: event types as W&B automations name them, and the run-state change.
+CREATE_ARTIFACT = "CREATE_ARTIFACT"
+LINK_ARTIFACT = "LINK_ARTIFACT"
+UNLINK_ARTIFACT = "UNLINK_ARTIFACT"
+ADD_ARTIFACT_ALIAS = "ADD_ARTIFACT_ALIAS"
+REMOVE_ARTIFACT_ALIAS = "REMOVE_ARTIFACT_ALIAS"
+ADD_ARTIFACT_TAG = "ADD_ARTIFACT_TAG"
+REMOVE_ARTIFACT_TAG = "REMOVE_ARTIFACT_TAG"
+DELETE_ARTIFACT = "DELETE_ARTIFACT"
+RUN_STATE_CHANGE = "RUN_STATE_CHANGE"
+EVENT_TYPES = (
+    CREATE_ARTIFACT,
+    LINK_ARTIFACT,
+    UNLINK_ARTIFACT,
+    ADD_ARTIFACT_ALIAS,
+    REMOVE_ARTIFACT_ALIAS,
+    ADD_ARTIFACT_TAG,
+    REMOVE_ARTIFACT_TAG,
+    DELETE_ARTIFACT,
+    RUN_STATE_CHANGE,
+)
+
 # The event feed (docs/architecture.md invariant 5; written by store/events.py, read by api/events.py).
 # Append-only: a row is added in the same transaction as the change it reports and never updated or deleted. `id` is NOT
 # drawn from a sequence: it is assigned at the very end of the writing transaction, under a lock held

@@ -1,5 +1,6 @@
 """SQL helpers shared by the store's modules: the dialect's upsert, id lists as one parameter, the clock,
-plain errors from parameter binding, and the REGEXP functions compiled filters need on SQLite."""
+plain errors from parameter binding (the REGEXP functions SQLite needs are the filter engine's:
+store/filters/dialect.py)."""
 
 from __future__ import annotations
 
@@ -48,14 +49,3 @@ def unwrapped_value_errors() -> Iterator[None]:
         if not isinstance(exc, sa.exc.DBAPIError) and isinstance(exc.orig, (TypeError, ValueError)):
             raise exc.orig from None
         raise
-
-
-# --------------------------------------------------------------------------------------- SQLite REGEXP
-
-
-def prepare_reads(conn: sa.Connection) -> None:
-    """Give an SQLite connection the REGEXP functions compiled filters use (the filter engine owns their
-    semantics, so SQL and Python evaluation agree; registered once per pooled connection)."""
-    from wandb_dagster.store.filters import prepare_connection
-
-    prepare_connection(conn)

@@ -25,10 +25,11 @@ from wandb_dagster.store import catalog, links, members, migrate, paging, runs, 
 from wandb_dagster.store import events as _events
 from wandb_dagster.store.engine import create_engine, make_url, relaxed_write_engine, sqlite_path, write_engine
 from wandb_dagster.store.errors import NotFoundError
+from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
 from wandb_dagster.store.scope import Filter, Query, Scope
 from wandb_dagster.store.sql import now as _now
-from wandb_dagster.store.sql import prepare_reads, unwrapped_value_errors
+from wandb_dagster.store.sql import unwrapped_value_errors
 
 
 class Store:
@@ -539,7 +540,7 @@ class Store:
         with unwrapped_value_errors(), self._engine.connect() as conn:
             if snapshot and conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            prepare_reads(conn)
+            prepare_connection(conn)
             yield conn
             # A read changes nothing, so COMMIT ends it as ROLLBACK would; but psycopg forgets the
             # statements it prepared on the connection at every ROLLBACK, and then every page of a query

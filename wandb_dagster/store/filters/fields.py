@@ -29,11 +29,10 @@ from wandb_dagster.store.filters.values import (
     list_value,
     parse_datetime,
 )
+from wandb_dagster.store.records import REGISTRY_PREFIX
 
 # How a Python value is read from a record: an attribute/key name, or a function of the record.
 Getter = str | Callable[[Any], Any]
-
-REGISTRY_PREFIX = "wandb-registry-"
 
 
 def _read(get: Getter | None, obj: Any, name: str) -> Any:

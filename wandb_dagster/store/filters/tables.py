@@ -25,20 +25,6 @@ from wandb_dagster.store.filters.document import Fields
 from wandb_dagster.store.filters.fields import Column, DerivedValue, SetField
 from wandb_dagster.store.filters.values import COMPARE
 
-# The event types, as wandb_dagster.store.events.EVENT_TYPES (a test keeps them equal): that module filters
-# with this table, so importing it here would be circular.
-_EVENT_TYPES = (
-    "CREATE_ARTIFACT",
-    "LINK_ARTIFACT",
-    "UNLINK_ARTIFACT",
-    "ADD_ARTIFACT_ALIAS",
-    "REMOVE_ARTIFACT_ALIAS",
-    "ADD_ARTIFACT_TAG",
-    "REMOVE_ARTIFACT_TAG",
-    "DELETE_ARTIFACT",
-    "RUN_STATE_CHANGE",
-)
-
 
 def _exists_rows(table: Any, correlate: Any, column: Any) -> Callable[[_Ctx, Callable[[Any], Any] | None], Any]:
     """EXISTS over ``table`` rows where ``correlate`` holds and ``predicate(column)`` does."""
@@ -189,7 +175,7 @@ _e = _db.events.c
 EVENT_FIELDS = Fields(
     "events",
     {
-        "type": Column(_e.type, get="type", choices=_EVENT_TYPES),
+        "type": Column(_e.type, get="type", choices=_db.EVENT_TYPES),
         "created_at": _t(_e.created_at, "created_at"),
         "entity": _s(_e.entity, "entity"),
         "project": _s(_e.project, "project"),
