@@ -29,11 +29,7 @@ MYPY_PATHS = [
     "dev.py",
     "example_pipelines",
     "tests/storage",
-    "wandb_dagster/api",
-    "wandb_dagster/sdk",
-    "wandb_dagster/settings.py",
-    "wandb_dagster/storage",
-    "wandb_dagster/store",
+    "wandb_dagster",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

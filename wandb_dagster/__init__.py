@@ -88,6 +88,8 @@ def use_model(name: str) -> str:
 class _PreInit:
     """``wandb.config`` / ``wandb.summary`` before ``init``: any use says what to do."""
 
+    _name: str
+
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)
 

@@ -319,6 +319,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 art = known  # stored by this process in this Dagster run: exactly what the upstream recorded
             else:
                 recorded = self._recorded(context, asset_key, partition, required=True)
+                assert recorded is not None  # required=True raises instead of returning None
                 art = self._fetch_recorded(recorded, where)
         self._use(art)
         return art
@@ -405,7 +406,9 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         from wandb_dagster.dagster.resources import _tracking_run_id
 
         upstream = context.upstream_output
-        where = _describe(None, None, getattr(upstream, "step_key", None))
+        if upstream is None:  # Dagster gives an op input no upstream output only when it is not wired to one
+            raise WandbIOManagerError(f"op input {context.name!r}: it reads no upstream output; nothing to load.")
+        where = _describe(None, None, upstream.step_key)
         opts: InputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), InputOptions, where)
         name = collection_name([upstream.step_key, upstream.name])
         settings = self.wandb._settings()

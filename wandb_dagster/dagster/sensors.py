@@ -165,8 +165,8 @@ def _make_sensor(
         cursor = context.cursor
         if cursor is None and start == "now":
             head = api.event_cursor()
-            skip = f"first tick: watching {entity}/{project}/{coll} from now on"
-            return dg.SensorResult(skip_reason=skip, cursor=head)
+            first = f"first tick: watching {entity}/{project}/{coll} from now on"
+            return dg.SensorResult(skip_reason=first, cursor=head)
         feed_filter: dict[str, Any] = {"entity": entity, "project": project, "collection": coll}
         if alias is not None:
             feed_filter["alias"] = alias
@@ -195,7 +195,7 @@ def _make_sensor(
             tags = _event_tags(event)
             if tags_fn is not None:
                 tags.update({str(k): str(v) for k, v in (tags_fn(event) or {}).items()})
-            partition_key = None
+            partition_key: str | None = None
             if dynamic_partitions_def is not None:
                 partition_key = str(partition_key_fn(event) if partition_key_fn else event.version)
                 if partition_key not in new_partitions:
@@ -208,7 +208,11 @@ def _make_sensor(
                     partition_key=partition_key,
                 )
             )
-        dynamic = [dynamic_partitions_def.build_add_request(new_partitions)] if new_partitions else None
+        dynamic = (
+            [dynamic_partitions_def.build_add_request(new_partitions)]
+            if new_partitions and dynamic_partitions_def is not None
+            else None
+        )
         skip = None if requests else f"no new matching events ({'more to read' if page.has_more else 'at the head'})"
         return dg.SensorResult(
             run_requests=requests, skip_reason=skip, cursor=page.cursor, dynamic_partitions_requests=dynamic

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from wandb_dagster.sdk.artifact import draft_contents, mark_committed
 from wandb_dagster.sdk.manifest import Manifest
 from wandb_dagster.sdk.names import validate_metadata
-from wandb_dagster.storage.errors import ContentChangedError
+from wandb_dagster.storage.errors import ContentChangedError, MissingBlobsError
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.artifact import Artifact
@@ -23,23 +23,38 @@ if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
 
 
-def _ensure_blobs(ws: Workspace, source: Workspace, draft: Draft) -> set[str]:
-    """Store every blob the draft names that ``ws`` lacks; returns the digests (hex) of all it names.
-    ``source``: the workspace whose blob store the draft's files were added to."""
+def _ensure_blobs(ws: Workspace, source: Workspace, draft: Draft) -> tuple[set[str], dict[str, int]]:
+    """Store every blob the draft names that ``ws`` lacks; returns the digests (hex) of all it names and
+    their sizes. ``source``: the workspace whose blob store the draft's files were added to."""
     wanted, sizes = draft.stored_blobs()  # hex -> a local file that holds the bytes, if any
     named = set(wanted)
     if source is ws:
-        # add_file/add_dir already checked or wrote these blobs in this store (gc leaves recent blobs alone).
+        # add_file/add_dir already checked or wrote these blobs in this store; _sync_named proves they are
+        # still there once they are durable, so they are not looked up twice.
         wanted = {h: p for h, p in wanted.items() if h not in draft.present}
-    if not wanted:
-        return named
-    present = ws.blobs.exists_many(wanted, sizes=sizes)
-    missing = [h for h in wanted if h not in present]
+    if wanted:
+        present = ws.blobs.exists_many(wanted, sizes=sizes)
+        _store_missing(ws, source, draft, [h for h in wanted if h not in present])
+    return named, sizes
+
+
+def _store_missing(ws: Workspace, source: Workspace, draft: Draft, missing: list[str]) -> None:
     if not missing:
-        return named
+        return
+    wanted, sizes = draft.stored_blobs()
     with tempfile.TemporaryDirectory(prefix="wandb-dagster-stage-") as staging:
         _put_missing(ws, source, draft, wanted, sizes, missing, staging)
-    return named
+
+
+def _sync_named(ws: Workspace, source: Workspace, draft: Draft, named: set[str], sizes: dict[str, int]) -> None:
+    """Make every named blob durable and prove it is there, whatever the count (invariant 1 of
+    docs/architecture.md). A blob that vanished since it was added (deleted by hand, a crash) is stored again
+    from a file that still holds it; when none does, the log is refused and nothing is committed."""
+    try:
+        ws.blobs.sync(named, sizes)
+    except MissingBlobsError as exc:
+        _store_missing(ws, source, draft, exc.hexdigests)
+        ws.blobs.sync(named, sizes)
 
 
 def _put_missing(
@@ -62,6 +77,12 @@ def _put_missing(
         raise ValueError(
             f"Artifact {draft.name!r}: a file added with policy='immutable' changed after it was "
             f"added ({exc}). Add it again, or use the default policy='mutable', which copies at add time."
+        ) from None
+    except FileNotFoundError as exc:
+        # An immutable entry's source file, or another workspace's blob, deleted since the file was added.
+        raise ValueError(
+            f"Artifact {draft.name!r}: {exc.filename or exc} is gone, so it cannot be stored; nothing was "
+            "committed. Add the file again before logging."
         ) from None
 
 
@@ -131,10 +152,11 @@ def commit_artifact(
         artifact.metadata = validate_metadata(artifact.metadata)
         if draft.incremental:
             _merge_latest(ws, draft, entity, project)
-        named = _ensure_blobs(ws, artifact.workspace or ws, draft)
+        source = artifact.workspace or ws
+        named, sizes = _ensure_blobs(ws, source, draft)
         # Every blob the version names, not only those written here: one found already stored may be
         # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
-        ws.blobs.sync(named)
+        _sync_named(ws, source, draft, named, sizes)
     manifest = artifact.manifest
     result = ws.store.commit_version(
         entity,

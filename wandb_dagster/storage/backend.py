@@ -103,9 +103,13 @@ class BlobBackend(Protocol):
         The :func:`~wandb_dagster.storage.progress.report_progress` hook sees the batch."""
         ...
 
-    def sync(self, hexdigests: Iterable[str] | None = None) -> None:
+    def sync(self, hexdigests: Iterable[str] | None = None, sizes: dict[str, int] | None = None) -> None:
         """Make blobs durable: every blob written so far, or those named. Call it before committing
-        metadata that names them. Nothing to do where a write is durable once acknowledged (buckets)."""
+        metadata that names them (a bucket's write is durable once acknowledged: nothing to flush there).
+
+        Named blobs are also proven present, whatever their count: one that is missing, or (``sizes``: hex
+        -> expected size) of another size, raises :class:`~wandb_dagster.storage.errors.MissingBlobsError`
+        listing every such blob (docs/architecture.md invariant 1)."""
         ...
 
     def check_access(self) -> None:

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from . import local_io
 from .backend import DownloadItem, get_one_by_one, local_root
-from .errors import ContentChangedError, CorruptBlobError, is_a_directory, missing_blob
+from .errors import ContentChangedError, CorruptBlobError, MissingBlobsError, is_a_directory, missing_blob
 from .hashing import CHUNK, check_hex, new_md5
 from .verified_write import file_chunks, unique_suffix, unlink_quietly, write_all, write_verified
 
@@ -55,6 +55,7 @@ ms), so many blobs keep the single syncfs."""
 
 _TMP_DIR = "tmp"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NO_DIR_FSYNC = (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF)
 _O_READ = os.O_RDONLY | _O_CLOEXEC
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | _O_CLOEXEC
@@ -431,51 +432,66 @@ class BlobStore:
 
     # -- durability and maintenance ------------------------------------------------------------------------
 
-    def sync(self, hexdigests: Iterable[str] | None = None) -> None:
-        """Make blobs durable: every blob written so far, or (given ``hexdigests``) those blobs.
+    def sync(self, hexdigests: Iterable[str] | None = None, sizes: dict[str, int] | None = None) -> None:
+        """Make blobs durable: every blob written so far, or (given ``hexdigests``) those blobs, which are
+        then also proven present (:class:`MissingBlobsError` lists those missing or of another size than
+        ``sizes`` says).
 
         Without ``hexdigests``, or with more than :data:`FSYNC_MAX_BLOBS` of them: one syncfs of the root's
-        filesystem, not an fsync per file. With a few: an fsync of each named blob (whoever wrote it: a blob
-        found already stored may be another writer's, not yet synced), of their fan-out directories, of the
-        root and of its parent, which costs what those blobs cost rather than what every other writer on the
-        filesystem has pending. A named blob that is not stored raises FileNotFoundError.
+        filesystem, not an fsync per file, then a stat of each named blob (a syncfs cannot notice a missing
+        file). With a few: an fsync of each named blob (whoever wrote it: a blob found already stored may be
+        another writer's, not yet synced), of their fan-out directories, of the root and of its parent,
+        which costs what those blobs cost rather than what every other writer on the filesystem has pending.
 
         Example::
 
             >>> store.sync([hexdigest])   # before committing the version that names it   # doctest: +SKIP
         """
+        wanted: set[str] | None = None
         if hexdigests is not None:
-            wanted = set(hexdigests)
+            wanted = {check_hex(h) for h in hexdigests}
             if not wanted:
                 return
             if len(wanted) <= FSYNC_MAX_BLOBS and not self._created_root_dirs and os.name == "posix":
                 try:
-                    self._fsync_blobs(sorted(check_hex(h) for h in wanted))
+                    missing = self._fsync_blobs(sorted(wanted))
+                    self._check_present(wanted, sizes, missing)
                     return
                 except OSError as exc:
                     # Some filesystems (FUSE, network mounts) refuse fsync on a directory; syncfs below
                     # covers them. Anything else, e.g. EIO, is a durability failure to report.
-                    if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF):
+                    if isinstance(exc, MissingBlobsError) or exc.errno not in _NO_DIR_FSYNC:
                         raise
         try:
             fd = os.open(self.root, _O_READ)
         except FileNotFoundError:
-            return  # nothing was ever written here
-        try:
-            _syncfs(fd)
-            self._created_root_dirs = False
-        finally:
-            os.close(fd)
+            fd = None  # nothing was ever written here
+        if fd is not None:
+            try:
+                _syncfs(fd)
+                self._created_root_dirs = False
+            finally:
+                os.close(fd)
+        if wanted is not None:
+            self._check_present(wanted, sizes)
 
-    def _fsync_blobs(self, hexes: Sequence[str]) -> None:
+    def _check_present(self, wanted: set[str], sizes: dict[str, int] | None, missing: Iterable[str] = ()) -> None:
+        """Raise MissingBlobsError unless every wanted blob is stored with the expected size."""
+        lost = set(missing) | (wanted - self.exists_many(wanted, sizes))
+        if lost:
+            raise MissingBlobsError(sorted(lost), self.root)
+
+    def _fsync_blobs(self, hexes: Sequence[str]) -> list[str]:
+        """fsync the named blobs and their directories; returns those that are not stored."""
+        missing = []
         for hexdigest in hexes:
             try:
                 local_io.fsync_path(self._path(hexdigest))
             except FileNotFoundError:
-                raise missing_blob(hexdigest, self.root) from None
+                missing.append(hexdigest)
         # The blobs' names (their links in the fan-out directories), those directories' names in the root,
         # and the root's in its parent: a name that is lost after a power cut loses the blob with it.
-        prefixes = sorted({h[:2] for h in hexes})
+        prefixes = sorted({h[:2] for h in hexes if h not in missing})
         for prefix in prefixes:
             local_io.fsync_path(f"{self.root}/{prefix}")
         # A directory's name, once synced, stays durable (blob directories are never removed), so the root
@@ -485,6 +501,7 @@ class BlobStore:
             local_io.fsync_path(self.root)
             local_io.fsync_path(os.path.dirname(self.root) or "/")
             self._durable_prefixes.update(prefixes)
+        return missing
 
     def iter_hexes(self) -> Iterator[str]:
         """Every stored digest (in no particular order); temp files are not blobs and are skipped."""

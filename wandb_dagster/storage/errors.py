@@ -59,6 +59,25 @@ def missing_blob(hexdigest: str, root: str) -> FileNotFoundError:
     )
 
 
+class MissingBlobsError(FileNotFoundError):
+    """Blobs that metadata was about to name are not in the store (deleted by hand or by gc, or lost by a
+    crash): :meth:`~wandb_dagster.storage.backend.BlobBackend.sync` raises it, so no version names them."""
+
+    def __init__(self, hexdigests: list[str], root: str) -> None:
+        self.hexdigests = sorted(hexdigests)
+        self.root = root
+        more = len(self.hexdigests) - 3
+        shown = ", ".join(self.hexdigests[:3]) + (f" and {more} more" if more > 0 else "")
+        super().__init__(
+            errno.ENOENT,
+            f"{len(self.hexdigests)} blob(s) are not in the blob store at {root!r} ({shown}); nothing that "
+            "names them was committed (log the files again to restore them)",
+        )
+
+    def __reduce__(self):  # picklable across processes despite the custom __init__
+        return (type(self), (self.hexdigests, self.root))
+
+
 def is_a_directory(path: str | os.PathLike[str]) -> IsADirectoryError:
     """What storing or hashing a folder as if it were a file raises (instead of EISDIR from deep inside)."""
     return IsADirectoryError(

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from .backend import DownloadItem, get_one_by_one
-from .errors import ContentChangedError, CorruptBlobError, is_a_directory, missing_blob
+from .errors import ContentChangedError, CorruptBlobError, MissingBlobsError, is_a_directory, missing_blob
 from .hashing import CHUNK, check_hex, new_md5
 from .progress import current_hook, tracker
 from .verified_write import file_chunks, unique_suffix, write_verified
@@ -246,9 +246,16 @@ class FsspecBlobStore:
 
     # -- durability and maintenance ------------------------------------------------------------------------
 
-    def sync(self, hexdigests: Iterable[str] | None = None) -> None:
-        """Nothing to do: fsspec filesystems have no flush to ask for; a write that returned is as durable
-        as the filesystem makes it (memory: never; remote services: acknowledged)."""
+    def sync(self, hexdigests: Iterable[str] | None = None, sizes: dict[str, int] | None = None) -> None:
+        """Nothing to flush: fsspec filesystems have no flush to ask for; a write that returned is as durable
+        as the filesystem makes it (memory: never; remote services: acknowledged). Named blobs are proven
+        present: MissingBlobsError lists those missing or of another size."""
+        if hexdigests is None:
+            return
+        wanted = {check_hex(h) for h in hexdigests}
+        lost = wanted - self.exists_many(wanted, sizes)
+        if lost:
+            raise MissingBlobsError(sorted(lost), self.root)
 
     def iter_hexes(self) -> Iterator[str]:
         root = self._fsroot.strip("/")

@@ -42,7 +42,14 @@ from typing import Any, BinaryIO
 from . import access, buckets
 from . import progress as _progress
 from .backend import DownloadItem
-from .errors import ContentChangedError, CorruptBlobError, StorageAccessError, is_a_directory, missing_blob
+from .errors import (
+    ContentChangedError,
+    CorruptBlobError,
+    MissingBlobsError,
+    StorageAccessError,
+    is_a_directory,
+    missing_blob,
+)
 from .hashing import check_hex, hash_file, new_md5
 from .verified_write import write_verified
 
@@ -370,8 +377,15 @@ class ObjectStoreBlobs:
 
     # -- durability and maintenance ------------------------------------------------------------------------
 
-    def sync(self, hexdigests: Iterable[str] | None = None) -> None:
-        """Nothing to do: a bucket acknowledges a write only once it is durable."""
+    def sync(self, hexdigests: Iterable[str] | None = None, sizes: dict[str, int] | None = None) -> None:
+        """Nothing to flush: a bucket acknowledges a write only once it is durable. Named blobs are proven
+        present (HEADs for a few, listings for many): MissingBlobsError lists those missing or of another size."""
+        if hexdigests is None:
+            return
+        wanted = {check_hex(h) for h in hexdigests}
+        lost = wanted - self.exists_many(wanted, sizes)
+        if lost:
+            raise MissingBlobsError(sorted(lost), self.root)
 
     def iter_hexes(self) -> Iterator[str]:
         token: str | None = None
