@@ -4,6 +4,7 @@ import multiprocessing
 import os
 import sqlite3
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -114,11 +115,19 @@ def test_record_rejects_non_digests(cache: StatCache, tmp_path: Path):
     assert cache.lookup_many([st]) == [None]
 
 
-def test_unreadable_database_says_what_to_do(tmp_path: Path):
+def test_unreadable_database_says_what_to_do_once_and_degrades_to_hashing(tmp_path: Path):
+    """The cache only saves work: a damaged file warns once (saying to delete it) and then acts as an empty
+    cache that records nothing, so the log that needed it hashes instead of failing."""
     db = tmp_path / "statcache.db"
     db.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(sqlite3.DatabaseError, match="delete the file"):
-        StatCache(db).lookup_many([os.stat(db)])
+    cache = StatCache(db)
+    st = settled(tmp_path / "a", b"x")
+    with pytest.warns(RuntimeWarning, match="delete it and it will be rebuilt"):
+        assert cache.lookup_many([st]) == [None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning
+        cache.record_many([(st, "0" * 32)])
+        assert cache.lookup_many([st]) == [None]
 
 
 def test_uses_wal_mode(cache: StatCache, tmp_path: Path):

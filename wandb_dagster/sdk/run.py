@@ -305,7 +305,20 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
-        self.finish(exit_code=1 if exc_type is not None else 0)
+        if exc_type is None:
+            self.finish(exit_code=0)
+            return False
+        try:
+            self.finish(exit_code=1)
+        except Exception as failure:
+            # The error that ended the block is the one to see (a full disk that also stops the run from
+            # being marked failed must not be reported as the second failure only).
+            warnings.warn(
+                f"run {self.id!r} could not be marked failed ({failure}); it still shows as running. "
+                "Resume it with wandb.init(id=..., resume='must') and finish it once the cause is fixed.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return False
 
     # ---------------------------------------------------------------- artifacts

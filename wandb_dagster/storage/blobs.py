@@ -28,7 +28,15 @@ from typing import Any, BinaryIO
 
 from . import local_io
 from .backend import DownloadItem, get_one_by_one, local_root
-from .errors import ContentChangedError, CorruptBlobError, MissingBlobsError, is_a_directory, missing_blob
+from .errors import (
+    NO_SPACE,
+    ContentChangedError,
+    CorruptBlobError,
+    MissingBlobsError,
+    is_a_directory,
+    missing_blob,
+    out_of_space,
+)
 from .hashing import CHUNK, check_hex, new_md5
 from .verified_write import file_chunks, unique_suffix, unlink_quietly, write_all, write_verified
 
@@ -162,7 +170,12 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store in-memory bytes; returns (hex, size)."""
         hexdigest = new_md5(data).hexdigest()
-        self._store_buffer(hexdigest, data)
+        try:
+            self._store_buffer(hexdigest, data)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise out_of_space(self.root, len(data), "blobs") from None
+            raise
         return hexdigest, len(data)
 
     def put_file(self, local_path: str | os.PathLike[str], expected_hex: str | None = None) -> tuple[str, int]:
@@ -174,7 +187,12 @@ class BlobStore:
         if expected_hex is not None:
             check_hex(expected_hex)
         fd = os.open(local_path, _O_READ)
-        return self._put_fd(fd, local_path, expected_hex)
+        try:
+            return self._put_fd(fd, local_path, expected_hex)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise out_of_space(self.root, _sizes_of([local_path]), "blobs") from None
+            raise
 
     def _put_fd(
         self, fd: int, local_path: str | os.PathLike[str], expected_hex: str | None, size: int = -1
@@ -393,6 +411,12 @@ class BlobStore:
                     drain(block=False)
             drain(block=True)
             track.finish()
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                # What the batch still needed: the files not stored yet (stat'ed again only on this path).
+                rest = [p for p, r in zip(paths, results, strict=True) if r is None]
+                raise out_of_space(self.root, _sizes_of(rest), "blobs") from None
+            raise
         finally:
             for _, fut, fd in pending:
                 if fut.cancel() and fd >= 0:
@@ -447,6 +471,15 @@ class BlobStore:
 
             >>> store.sync([hexdigest])   # before committing the version that names it   # doctest: +SKIP
         """
+        try:
+            self._sync(hexdigests, sizes)
+        except OSError as exc:
+            # Delayed allocation: a full disk may first show when the data is flushed.
+            if exc.errno in NO_SPACE:
+                raise out_of_space(self.root, what="blobs") from None
+            raise
+
+    def _sync(self, hexdigests: Iterable[str] | None, sizes: dict[str, int] | None) -> None:
         wanted: set[str] | None = None
         if hexdigests is not None:
             wanted = {check_hex(h) for h in hexdigests}
@@ -541,3 +574,10 @@ class BlobStore:
             except FileNotFoundError:
                 pass
         return removed
+
+
+def _sizes_of(paths: Iterable[str | os.PathLike[str]]) -> int | None:
+    try:
+        return sum(os.stat(p).st_size for p in paths)
+    except OSError:
+        return None

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+"""The errnos of a full filesystem or an exhausted quota."""
 
 
 class ContentChangedError(ValueError):
@@ -76,6 +80,46 @@ class MissingBlobsError(FileNotFoundError):
 
     def __reduce__(self):  # picklable across processes despite the custom __init__
         return (type(self), (self.hexdigests, self.root))
+
+
+class StorageFullError(OSError):
+    """The filesystem (or quota, or database server) holding part of the workspace has no room left.
+
+    An OSError with errno ENOSPC, so code that handles a full disk already handles it; the message names
+    the location, the bytes needed when known and the bytes free."""
+
+    def __init__(self, location: str, needed: int | None = None, free: int | None = None, what: str = "") -> None:
+        self.location, self.needed, self.free = location, needed, free
+        amounts = []
+        if needed is not None:
+            amounts.append(f"{needed:,} bytes needed")
+        if free is not None:
+            amounts.append(f"{free:,} bytes free")
+        detail = f" ({', '.join(amounts)})" if amounts else ""
+        super().__init__(
+            errno.ENOSPC,
+            f"No space left for {what or 'the workspace'} at {location!r}{detail}; nothing was committed. "
+            "Free some space (or point the workspace elsewhere) and try again.",
+        )
+
+    def __reduce__(self):  # picklable across processes despite the custom __init__
+        return (type(self), (self.location, self.needed, self.free))
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Bytes available to this user on the filesystem holding ``path`` (its nearest existing parent)."""
+    p = os.path.abspath(os.fspath(path))
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def out_of_space(path: str | os.PathLike[str], needed: int | None = None, what: str = "") -> StorageFullError:
+    """The error for a write that failed with ENOSPC/EDQUOT under ``path``."""
+    return StorageFullError(os.fspath(path), needed, free_bytes(path), what)
 
 
 def is_a_directory(path: str | os.PathLike[str]) -> IsADirectoryError:

@@ -13,10 +13,12 @@ mtime, so the stale pair can never match a later stat.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,27 +73,53 @@ class StatCache:
         self._lock = threading.Lock()  # one connection per instance, shared by the caller's threads
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        # Set once the cache failed (full disk, read-only folder, damaged file): it only saves work, so from
+        # then on this instance hashes instead of failing the log that needed it.
+        self._broken: str | None = None
+        self._warned = False
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Warn once, then behave as an empty cache that records nothing (a lock held past the busy timeout
+        only skips this call: the next one tries again)."""
+        transient = "locked" in str(exc) or "busy" in str(exc)
+        if self._broken is None and not self._warned:
+            hint = (
+                " The file is damaged: delete it and it will be rebuilt."
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+                else ""
+            )
+            warnings.warn(
+                f"the stat cache {str(self.path)!r} cannot be used ({exc}); files are hashed again instead, "
+                f"which is slower but just as correct.{hint}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._warned = True
+        if transient:
+            return
+        self._broken = str(exc)
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+        self._conn = None
 
     def _connection(self) -> sqlite3.Connection:
         # A forked child must not reuse its parent's SQLite connection: reconnect when the pid changes.
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
             try:
-                conn = sqlite3.connect(
-                    self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
-                )
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
                 self._enable_wal(conn)
                 # A lost recent write only costs a re-hash, so skip the per-commit fsync.
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute(_SCHEMA)
-            except sqlite3.OperationalError:
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.close()
                 raise
-            except sqlite3.DatabaseError as exc:
-                raise sqlite3.DatabaseError(
-                    f"the stat cache {str(self.path)!r} is unusable ({exc}); it only holds digests that can be "
-                    "recomputed, so delete the file and it will be rebuilt"
-                ) from exc
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -119,22 +147,13 @@ class StatCache:
             by_dev.setdefault(st.st_dev, set()).add(st.st_ino)
         rows: dict[tuple[int, int], tuple[int, int, int, str]] = {}
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")  # one read snapshot for all chunks, and one lock acquisition
+            if self._broken is not None:
+                return [None] * len(stats)
             try:
-                for dev, inodes in by_dev.items():
-                    inos = list(inodes)
-                    for start in range(0, len(inos), _LOOKUP_CHUNK):
-                        chunk = inos[start : start + _LOOKUP_CHUNK]
-                        marks = ",".join("?" * len(chunk))
-                        for ino, size, mtime_ns, ctime_ns, hexdigest in conn.execute(
-                            "SELECT ino, size, mtime_ns, ctime_ns, hex FROM stat_md5_v2 "
-                            f"WHERE dev = ? AND ino IN ({marks})",
-                            (dev, *chunk),
-                        ):
-                            rows[(dev, ino)] = (size, mtime_ns, ctime_ns, hexdigest)
-            finally:
-                conn.execute("COMMIT")
+                self._read_rows(by_dev, rows)
+            except (sqlite3.Error, OSError) as exc:
+                self._give_up(exc)
+                return [None] * len(stats)
         out: list[str | None] = []
         for st in stats:
             row = rows.get((st.st_dev, st.st_ino))
@@ -145,6 +164,24 @@ class StatCache:
             else:
                 out.append(None)
         return out
+
+    def _read_rows(self, by_dev: dict[int, set[int]], rows: dict[tuple[int, int], tuple[int, int, int, str]]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN")  # one read snapshot for all chunks, and one lock acquisition
+        try:
+            for dev, inodes in by_dev.items():
+                inos = list(inodes)
+                for start in range(0, len(inos), _LOOKUP_CHUNK):
+                    chunk = inos[start : start + _LOOKUP_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    for ino, size, mtime_ns, ctime_ns, hexdigest in conn.execute(
+                        "SELECT ino, size, mtime_ns, ctime_ns, hex FROM stat_md5_v2 "
+                        f"WHERE dev = ? AND ino IN ({marks})",
+                        (dev, *chunk),
+                    ):
+                        rows[(dev, ino)] = (size, mtime_ns, ctime_ns, hexdigest)
+        finally:
+            conn.execute("COMMIT")
 
     def record_many(self, items: Sequence[tuple[os.stat_result, str]], since_ns: int | None = None) -> None:
         """Remember (stat -> hex) pairs in one transaction.
@@ -162,19 +199,28 @@ class StatCache:
         if not params:
             return
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock with readers
+            if self._broken is not None:
+                return
             try:
-                conn.executemany(
-                    "INSERT INTO stat_md5_v2 (dev, ino, size, mtime_ns, ctime_ns, hex) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                    "ctime_ns = excluded.ctime_ns, hex = excluded.hex",
-                    params,
-                )
-            except BaseException:
+                self._write_rows(params)
+            except (sqlite3.Error, OSError) as exc:
+                self._give_up(exc)
+
+    def _write_rows(self, params: list[tuple[int, int, int, int, int, str]]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock with readers
+        try:
+            conn.executemany(
+                "INSERT INTO stat_md5_v2 (dev, ino, size, mtime_ns, ctime_ns, hex) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "ctime_ns = excluded.ctime_ns, hex = excluded.hex",
+                params,
+            )
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            raise
+        conn.execute("COMMIT")
 
     def _is_racy(self, mtime_ns: int, now_ns: int) -> bool:
         window = COARSE_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else self.racy_window_ns

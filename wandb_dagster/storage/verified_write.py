@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .errors import NO_SPACE, StorageFullError, out_of_space
 from .hashing import CHUNK, new_md5
 
 NAME_MAX = 255
@@ -168,7 +169,9 @@ def write_verified(
             os.replace(tmp, dest)
         else:
             place(tmp, os.fspath(dest))
-    except BaseException:
+    except BaseException as exc:
         unlink_quietly(tmp)
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE and not isinstance(exc, StorageFullError):
+            raise out_of_space(os.path.dirname(tmp), what="the files being written") from None
         raise
     return actual, size

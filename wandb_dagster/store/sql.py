@@ -1,6 +1,6 @@
 """SQL helpers shared by the store's modules: the dialect's upsert, id lists as one parameter, the clock,
-plain errors from parameter binding (the REGEXP functions SQLite needs are the filter engine's:
-store/filters/dialect.py)."""
+the driver errors a caller can act on (bad values, a full disk). The REGEXP functions SQLite needs are the
+filter engine's (store/filters/dialect.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+
+from wandb_dagster.storage.errors import StorageFullError, free_bytes, out_of_space
 
 
 def now() -> datetime:
@@ -39,13 +41,45 @@ def one_of(conn: sa.Connection, column: Any, ids: list[int]) -> Any:
 
 
 @contextlib.contextmanager
-def unwrapped_value_errors() -> Iterator[None]:
-    # A value the driver cannot take (NaN in JSON, a naive datetime) fails while SQLAlchemy binds
-    # parameters, which wraps it in StatementError; callers should get the plain ValueError/TypeError with
-    # its message, as from any other argument check.
+def translated_errors(url: str) -> Iterator[None]:
+    """Driver errors a caller can act on, as the plain errors they are (``url``: the database, for messages).
+
+    - A value the driver cannot take (NaN in JSON, a naive datetime) fails while SQLAlchemy binds
+      parameters, which wraps it in StatementError: the plain ValueError/TypeError with its message, as
+      from any other argument check.
+    - A full disk under the database (SQLite "database or disk is full", or "disk I/O error" on a filesystem
+      with no room left; PostgreSQL DiskFull): StorageFullError (an OSError, errno ENOSPC) naming the
+      database and the bytes free, instead of an OperationalError.
+    """
     try:
         yield
     except sa.exc.StatementError as exc:
         if not isinstance(exc, sa.exc.DBAPIError) and isinstance(exc.orig, (TypeError, ValueError)):
             raise exc.orig from None
+        full = _out_of_space(exc, url)
+        if full is not None:
+            raise full from None
         raise
+
+
+# Below this many free bytes, SQLite's "disk I/O error" is the full disk it most likely is (a WAL or shared
+# memory file that could not grow); with room left it stays the I/O error it says.
+_NEARLY_FULL = 1 << 20
+
+
+def _out_of_space(exc: sa.exc.StatementError, url: str) -> StorageFullError | None:
+    message = str(exc.orig).lower()
+    parsed = sa.make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "postgresql":
+        if getattr(exc.orig, "sqlstate", None) == "53100" or "no space left on device" in message:
+            return StorageFullError(shown, what="the database server")
+        return None
+    path = parsed.database or ""
+    if "database or disk is full" in message:
+        return out_of_space(path, what="the workspace database")
+    if "disk i/o error" in message:
+        free = free_bytes(path)
+        if free is not None and free < _NEARLY_FULL:
+            return StorageFullError(path, None, free, "the workspace database")
+    return None

@@ -29,7 +29,7 @@ from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
 from wandb_dagster.store.scope import Filter, Query, Scope
 from wandb_dagster.store.sql import now as _now
-from wandb_dagster.store.sql import unwrapped_value_errors
+from wandb_dagster.store.sql import translated_errors
 
 
 class Store:
@@ -74,9 +74,10 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         try:
-            root = migrate.recorded_storage_root(engine)
-            if root is None:
-                root = migrate.migrate(engine, storage_root)
+            with translated_errors(url):
+                root = migrate.recorded_storage_root(engine)
+                if root is None:
+                    root = migrate.migrate(engine, storage_root)
         except BaseException:
             engine.dispose()
             raise
@@ -518,7 +519,7 @@ class Store:
     @contextlib.contextmanager
     def _write(self, durable: bool = True) -> Iterator[sa.Connection]:
         writer = self._writer if durable else self._relaxed_writer
-        with unwrapped_value_errors(), writer.begin() as conn:
+        with translated_errors(self._url), writer.begin() as conn:
             # Events appended by the mutation are written last, just before COMMIT (store/events.py says
             # why); an exception skips the flush and the rollback takes the change and its events away.
             _events.begin(conn)
@@ -537,7 +538,7 @@ class Store:
         """A read connection, ready for compiled filters. ``snapshot``: every statement sees the same
         snapshot on PostgreSQL too (SQLite's read transaction has one anyway), e.g. for the queries of one
         page: a member unlinked between them must not vanish from the page."""
-        with unwrapped_value_errors(), self._engine.connect() as conn:
+        with translated_errors(self._url), self._engine.connect() as conn:
             if snapshot and conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             prepare_connection(conn)
