@@ -89,6 +89,7 @@ class Workspace:
         with cls._lock:
             for ws in cls._open.values():
                 ws.store.close()
+                ws.statcache.close()
             cls._open.clear()
 
     @property

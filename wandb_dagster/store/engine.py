@@ -81,11 +81,44 @@ def json_dumps(value: Any) -> str:
         ) from None
 
 
-def create_engine(url: str | URL) -> Engine:
-    """An engine for ``url`` with the settings described in this module's docstring."""
+def sqlite_read_only(path: Path) -> bool:
+    """Whether this process may only read the existing SQLite database ``path``: SQLite needs to write the
+    file and to create its ``-wal``/``-shm`` files beside it, so a folder without write permission (another
+    user's, a read-only mount) means read-only access."""
+    return path.exists() and not (os.access(path.parent, os.W_OK) and os.access(path, os.W_OK))
+
+
+def _read_only_creator(path: Path) -> Any:
+    """Connections that open ``path`` read-only (SQLite URI ``mode=ro``).
+
+    In WAL mode a read-only reader needs the ``-shm`` file, which it cannot create: when it exists (a writer
+    has the database open), the reader shares it and sees every commit; when it does not (no writer: the
+    last one removed it on close), the database is opened ``immutable``, as a snapshot of its file.
+    """
+    import sqlite3
+    import urllib.parse
+
+    def connect() -> sqlite3.Connection:
+        immutable = not (Path(f"{path}-shm").exists() and Path(f"{path}-wal").exists())
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+    return connect
+
+
+def create_engine(url: str | URL, read_only: bool = False) -> Engine:
+    """An engine for ``url`` with the settings described in this module's docstring. ``read_only`` (an SQLite
+    file, see :func:`sqlite_read_only`): connections that can only read."""
     parsed = make_url(url)
     common: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json.loads}
-    if parsed.get_backend_name() == "sqlite":
+    if parsed.get_backend_name() == "sqlite" and read_only:
+        path = sqlite_path(parsed)
+        assert path is not None, "only a database file can be opened read-only"
+        engine = sa.create_engine(
+            "sqlite+pysqlite://", creator=_read_only_creator(path), poolclass=sa.pool.QueuePool, **common
+        )
+        _configure_sqlite(engine, read_only=True)
+    elif parsed.get_backend_name() == "sqlite":
         if sqlite_path(parsed) is None:
             # One shared connection, or every connection would see its own empty in-memory database.
             engine = sa.create_engine(
@@ -141,7 +174,7 @@ def _read_committed(engine: Engine) -> dict[str, str]:
     return {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "postgresql" else {}
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Stop pysqlite from issuing BEGIN itself (it would defer it, and skip it for SELECT and DDL);
@@ -151,6 +184,8 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             # busy_timeout first, so that switching to WAL waits for a concurrent opener instead of failing.
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
+            if read_only:
+                return  # the journal mode is the file's, set by its writers; a reader cannot change it
             _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")

@@ -34,3 +34,7 @@ class AliasInUseError(StoreError, ValueError):
 
 class SchemaVersionError(StoreError, RuntimeError):
     """The database was migrated by a newer wandb_dagster than this one."""
+
+
+class ReadOnlyWorkspaceError(StoreError, PermissionError):
+    """A write to a workspace database this process may only read (a read-only mount, another user's folder)."""

@@ -23,10 +23,18 @@ import sqlalchemy as sa
 
 from wandb_dagster.store import catalog, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
-from wandb_dagster.store.engine import create_engine, make_url, relaxed_write_engine, sqlite_path, write_engine
-from wandb_dagster.store.errors import NotFoundError
+from wandb_dagster.store.engine import (
+    create_engine,
+    make_url,
+    relaxed_write_engine,
+    sqlite_path,
+    sqlite_read_only,
+    write_engine,
+)
+from wandb_dagster.store.errors import NotFoundError, ReadOnlyWorkspaceError
 from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
+from wandb_dagster.store.schema import SCHEMA_REVISION
 from wandb_dagster.store.scope import Filter, Query, Scope
 from wandb_dagster.store.sql import now as _now
 from wandb_dagster.store.sql import translated_errors
@@ -49,8 +57,9 @@ class Store:
     # before COMMIT, so crash tests can raise or hang exactly there. Never set outside tests.
     _fault_hook: Callable[[str], None] | None = None
 
-    def __init__(self, engine: sa.Engine, url: str, storage_root: str) -> None:
+    def __init__(self, engine: sa.Engine, url: str, storage_root: str, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._writer = write_engine(engine)
         self._relaxed_writer = relaxed_write_engine(engine)
         self._url = url
@@ -68,20 +77,35 @@ class Store:
         ignore the argument. Concurrent opens of a fresh database (several processes or machines) are safe.
         """
         parsed = make_url(url)
+        read_only = False
         if parsed.get_backend_name() == "sqlite":
             path = sqlite_path(parsed)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+                read_only = sqlite_read_only(path)
+                if not read_only:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, read_only=read_only)
         try:
             with translated_errors(url):
                 root = migrate.recorded_storage_root(engine)
+                if root is None and read_only:
+                    raise ReadOnlyWorkspaceError(
+                        f"The workspace database {parsed.database!r} needs creating or upgrading to this "
+                        f"version of wandb_dagster (schema {SCHEMA_REVISION}), and this process may only "
+                        "read it (no write permission on its folder, or a read-only filesystem). Open it once "
+                        "with write access, or use the wandb_dagster version that wrote it."
+                    )
                 if root is None:
                     root = migrate.migrate(engine, storage_root)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, url, root)
+        return cls(engine, url, root, read_only=read_only)
+
+    @property
+    def read_only(self) -> bool:
+        """True when this process may only read the database (store/engine.py ``sqlite_read_only``)."""
+        return self._read_only
 
     @property
     def url(self) -> str:
@@ -144,6 +168,8 @@ class Store:
             return
         with self._read() as conn:
             missing = catalog.missing_core_registries(conn, entity)
+        if self._read_only:
+            return  # a reader sees the registries that exist; creating the others is a writer's job
         for core in missing:
             with self._write() as conn:
                 catalog.create_core_registry(conn, entity, core, _now())
@@ -518,6 +544,12 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self, durable: bool = True) -> Iterator[sa.Connection]:
+        if self._read_only:
+            raise ReadOnlyWorkspaceError(
+                f"The workspace database {self.display_url!r} is read-only for this process (no write permission "
+                "on its folder, or a read-only filesystem): reading works, writing needs write access to the "
+                "folder (SQLite writes the database and its -wal/-shm files there)."
+            )
         writer = self._writer if durable else self._relaxed_writer
         with translated_errors(self._url), writer.begin() as conn:
             # Events appended by the mutation are written last, just before COMMIT (store/events.py says
