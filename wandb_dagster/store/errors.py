@@ -34,3 +34,11 @@ class AliasInUseError(StoreError, ValueError):
 
 class SchemaVersionError(StoreError, RuntimeError):
     """The database was migrated by a newer wandb_dagster than this one."""
+
+
+class DatabaseBusyError(StoreError, TimeoutError):
+    """A write waited the documented lock timeout for another process's transaction, then gave up.
+
+    Raised instead of the driver's "database is locked" / ``LockNotAvailable`` (docs/architecture.md,
+    "Concurrency and crash guarantees"): the message names the database and what to do.
+    """
