@@ -29,6 +29,7 @@ only the aliases it is given: the caller passes "latest" when it should move.
 
 from wandb_dagster.store.errors import (
     AliasInUseError,
+    DatabaseBusyError,
     NotFoundError,
     RunExistsError,
     RunNotFoundError,
@@ -49,6 +50,7 @@ __all__ = [
     "VERSION_FIELDS",
     "AliasInUseError",
     "CheckedFilter",
+    "DatabaseBusyError",
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",

@@ -1,7 +1,7 @@
 """SQLAlchemy engines configured for the store: SQLite (embedded) and PostgreSQL via psycopg 3.
 
 SQLite: every connection uses WAL (readers never block the one writer), waits up to
-:data:`SQLITE_BUSY_TIMEOUT_MS` for locks instead of failing with "database is locked", enforces foreign
+:func:`lock_timeout_s` for locks instead of failing with "database is locked", enforces foreign
 keys, and fsyncs each commit (``synchronous=FULL``): a version the caller was told about survives a power
 cut, so its index is never handed out twice. pysqlite's own transaction handling is switched off and
 SQLAlchemy emits BEGIN itself (the recipe in SQLAlchemy's SQLite dialect documentation), so that a write
@@ -21,7 +21,11 @@ later FULL commit, by any transaction of any process, fsyncs the log and with it
 such a commit is lost only if the power fails before the next durable commit (the run's finish is one) and
 before the kernel's own writeback (about 30 s): what a W&B user expects to lose from a run that crashed.
 
-PostgreSQL: ``postgresql://`` selects psycopg 3. The pool is small because every process of a pipeline
+PostgreSQL: ``postgresql://`` selects psycopg 3. Every session sets ``lock_timeout`` to the same
+:func:`lock_timeout_s`, so a writer blocked by another session's transaction (an open ``UPDATE`` of the same
+collection, ``LOCK TABLE``) gives up after a bounded wait instead of waiting forever; Store turns either
+backend's give-up into :class:`~wandb_dagster.store.errors.DatabaseBusyError` (docs/architecture.md,
+"Concurrency and crash guarantees"). The pool is small because every process of a pipeline
 (many Dagster steps on many machines) holds its own, and connections are checked before use because a
 client library sits idle for long stretches (a training epoch) while firewalls drop idle connections.
 """
@@ -38,7 +42,29 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
-SQLITE_BUSY_TIMEOUT_MS = 120_000
+# How long a statement waits for a lock another process holds before it fails, on both backends. Long,
+# because writers queue behind each other's commits (a large version's commit takes seconds under load);
+# bounded, because a process that holds a transaction open (a stuck client, a forgotten psql session)
+# must produce an error naming the database, not a hang. WANDB_DAGSTER_LOCK_TIMEOUT (seconds) overrides it.
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+LOCK_TIMEOUT_ENV = "WANDB_DAGSTER_LOCK_TIMEOUT"
+
+
+def lock_timeout_s() -> float:
+    """The lock wait in seconds: ``$WANDB_DAGSTER_LOCK_TIMEOUT`` if set, else :data:`DEFAULT_LOCK_TIMEOUT_S`."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_LOCK_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise ValueError(
+            f"{LOCK_TIMEOUT_ENV}={raw!r} is not a lock wait in seconds: set it to a number in (0, 86400] "
+            f"or unset it for the default of {DEFAULT_LOCK_TIMEOUT_S:g} s"
+        )
+    return value
 
 # Execution option selecting how an SQLite transaction begins; see write_engine().
 _BEGIN_OPTION = "wandb_dagster_sqlite_begin"
@@ -101,7 +127,7 @@ def _read_only_creator(path: Path) -> Any:
     def connect() -> sqlite3.Connection:
         immutable = not (Path(f"{path}-shm").exists() and Path(f"{path}-wal").exists())
         uri = f"file:{urllib.parse.quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
-        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        return sqlite3.connect(uri, uri=True, timeout=lock_timeout_s(), check_same_thread=False)
 
     return connect
 
@@ -129,7 +155,7 @@ def create_engine(url: str | URL, read_only: bool = False) -> Engine:
                 parsed,
                 pool_size=5,
                 max_overflow=10,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                connect_args={"timeout": lock_timeout_s()},
                 **common,
             )
         _configure_sqlite(engine)
@@ -141,11 +167,25 @@ def create_engine(url: str | URL, read_only: bool = False) -> Engine:
             pool_timeout=120,
             pool_pre_ping=True,
             pool_recycle=1800,
-            connect_args={"connect_timeout": 10, "application_name": "wandb_dagster"},
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": "wandb_dagster",
+                "options": f"-c lock_timeout={int(lock_timeout_s() * 1000)}",
+            },
             **common,
         )
     _discard_connections_after_fork(engine)
     return engine
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` (a DBAPI error) is a backend giving up on a lock after :func:`lock_timeout_s`."""
+    orig = getattr(exc, "orig", exc)
+    # PostgreSQL: SQLSTATE 55P03 lock_not_available (lock_timeout expired). SQLite: SQLITE_BUSY after
+    # busy_timeout ("database is locked"; "database table is locked" is the same within one process).
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    return type(orig).__name__ == "OperationalError" and "is locked" in str(orig)
 
 
 def write_engine(engine: Engine) -> Engine:
@@ -175,6 +215,8 @@ def _read_committed(engine: Engine) -> dict[str, str]:
 
 
 def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
+    busy_ms = int(lock_timeout_s() * 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Stop pysqlite from issuing BEGIN itself (it would defer it, and skip it for SELECT and DDL);
@@ -183,10 +225,10 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         cursor = dbapi_connection.cursor()
         try:
             # busy_timeout first, so that switching to WAL waits for a concurrent opener instead of failing.
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_MS)}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             if read_only:
                 return  # the journal mode is the file's, set by its writers; a reader cannot change it
-            _switch_to_wal(cursor)
+            _switch_to_wal(cursor, busy_ms / 1000)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -220,14 +262,14 @@ def _discard_connections_after_fork(engine: Engine) -> None:
             )
 
 
-def _switch_to_wal(cursor: Any) -> None:
+def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
     # Switching the journal mode needs an exclusive lock and SQLite does not always run the busy handler
     # for it, so several processes opening a new database at once can get "database is locked" here:
     # once one of them has switched, the mode is persistent, so retry until it is WAL or the timeout ends.
     import sqlite3
     import time
 
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":

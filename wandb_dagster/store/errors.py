@@ -38,3 +38,11 @@ class SchemaVersionError(StoreError, RuntimeError):
 
 class ReadOnlyWorkspaceError(StoreError, PermissionError):
     """A write to a workspace database this process may only read (a read-only mount, another user's folder)."""
+
+
+class DatabaseBusyError(StoreError, TimeoutError):
+    """A write waited the documented lock timeout for another process's transaction, then gave up.
+
+    Raised instead of the driver's "database is locked" / ``LockNotAvailable`` (docs/architecture.md,
+    "Concurrency and crash guarantees"): the message names the database and what to do.
+    """

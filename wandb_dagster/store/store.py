@@ -24,14 +24,17 @@ import sqlalchemy as sa
 from wandb_dagster.store import catalog, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
 from wandb_dagster.store.engine import (
+    LOCK_TIMEOUT_ENV,
     create_engine,
+    is_lock_timeout,
+    lock_timeout_s,
     make_url,
     relaxed_write_engine,
     sqlite_path,
     sqlite_read_only,
     write_engine,
 )
-from wandb_dagster.store.errors import NotFoundError, ReadOnlyWorkspaceError
+from wandb_dagster.store.errors import DatabaseBusyError, NotFoundError, ReadOnlyWorkspaceError
 from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
 from wandb_dagster.store.schema import SCHEMA_REVISION
@@ -551,7 +554,7 @@ class Store:
                 "folder (SQLite writes the database and its -wal/-shm files there)."
             )
         writer = self._writer if durable else self._relaxed_writer
-        with translated_errors(self._url), writer.begin() as conn:
+        with self._bounded_lock_wait(), translated_errors(self._url), writer.begin() as conn:
             # Events appended by the mutation are written last, just before COMMIT (store/events.py says
             # why); an exception skips the flush and the rollback takes the change and its events away.
             _events.begin(conn)
@@ -570,7 +573,7 @@ class Store:
         """A read connection, ready for compiled filters. ``snapshot``: every statement sees the same
         snapshot on PostgreSQL too (SQLite's read transaction has one anyway), e.g. for the queries of one
         page: a member unlinked between them must not vanish from the page."""
-        with translated_errors(self._url), self._engine.connect() as conn:
+        with self._bounded_lock_wait(), translated_errors(self._url), self._engine.connect() as conn:
             if snapshot and conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             prepare_connection(conn)
@@ -579,6 +582,23 @@ class Store:
             # statements it prepared on the connection at every ROLLBACK, and then every page of a query
             # API result is planned again by PostgreSQL (a few ms per statement).
             conn.commit()
+
+    @contextlib.contextmanager
+    def _bounded_lock_wait(self) -> Iterator[None]:
+        # Every transaction of the store passes here, so this is the one place where a backend giving up on
+        # a lock (SQLite busy_timeout, PostgreSQL lock_timeout; store/engine.py) becomes an error that
+        # names the database and what to do (docs/architecture.md, "Concurrency and crash guarantees").
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            raise DatabaseBusyError(
+                f"the database {self.display_url} stayed locked by another process's transaction for "
+                f"{lock_timeout_s():g} s, so this operation gave up and changed nothing; find and end the "
+                "process holding it (a stuck writer, an open psql/sqlite3 session), then retry, or set "
+                f"{LOCK_TIMEOUT_ENV} (seconds) to wait longer"
+            ) from None
 
     def _fault(self, point: str) -> None:
         if Store._fault_hook is not None:
