@@ -33,6 +33,7 @@ from wandb_dagster.sdk.names import (
     parse_link_target,
     validate_aliases,
     validate_artifact_name,
+    validate_description,
     validate_entry_path,
     validate_metadata,
     validate_tags,
@@ -82,7 +83,7 @@ class Artifact:
         if type is None:
             raise ValueError(f"Artifact {name!r} needs a type, e.g. wandb.Artifact({name!r}, type='dataset').")
         self._type = validate_type(type)
-        self._description = description
+        self._description = validate_description(description)
         self._metadata = validate_metadata(metadata)
         self._aliases: list[str] = []
         self._tags: list[str] = []
@@ -237,9 +238,7 @@ class Artifact:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"Artifact description must be a string or None, got {value!r}.")
-        self._description = value
+        self._description = validate_description(value)
 
     @property
     def metadata(self) -> dict:
@@ -439,7 +438,9 @@ class Artifact:
         if self._manifest_loaded:
             return
         assert self._ws is not None and self._record is not None
-        self._manifest = Manifest.from_json(self._ws.store.manifest(self._record.pk))
+        self._manifest = Manifest.from_json(
+            self._ws.store.manifest(self._record.pk), where=f"manifest of {self.qualified_name}"
+        )
         for entry in self._manifest:
             entry._artifact = self
         self._manifest_loaded = True

@@ -125,7 +125,8 @@ def _merge_latest(ws: Workspace, draft: Draft, entity: str, project: str) -> Non
     """``Artifact(..., incremental=True)``: the new version is the latest one plus this draft's changes."""
     latest = ws.store.resolve(entity, project, draft.name, "latest")
     if latest is not None:
-        draft.merge(Manifest.from_json(ws.store.manifest(latest.pk)))
+        where = f"manifest of {entity}/{project}/{draft.name}:v{latest.index}"
+        draft.merge(Manifest.from_json(ws.store.manifest(latest.pk), where=where))
 
 
 def commit_artifact(

@@ -81,6 +81,12 @@ def validate(
     if normalize_project_name(resolved.project) != resolved.project:
         resolved = resolved.replace(project=normalize_project_name(resolved.project))
     cfg = _config(config, config_exclude_keys, config_include_keys)
+    for what, text in (("name", name), ("group", group), ("job_type", job_type), ("notes", notes)):
+        # PostgreSQL cannot store NUL in text (docs/architecture.md, "Input limits"): refused on both.
+        if isinstance(text, str) and "\x00" in text:
+            raise ValueError(
+                f"Run {what} {text!r} contains a NUL character (\\x00), which cannot be stored; remove it."
+            )
     return InitArgs(
         settings=resolved,
         mode=mode,

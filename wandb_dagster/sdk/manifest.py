@@ -87,8 +87,17 @@ class ManifestEntry:
             size=body.get("size"),
             ref=body.get("ref"),
             birth_artifact_id=body.get("birthArtifactID"),
-            extra=dict(body.get("extra") or {}),
+            extra=_extra(path, body.get("extra")),
         )
+
+
+def _extra(path: str, extra: Any) -> dict[str, Any]:
+    # A tampered manifest may hold any JSON here; refuse it rather than fail later on .items().
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"Manifest entry {path!r} has 'extra' of type {type(extra).__name__}; it must be an object.")
+    return dict(extra)
 
 
 def artifact_digest(pairs: Iterator[tuple[str, str]] | list[tuple[str, str]]) -> str:
@@ -164,11 +173,24 @@ class Manifest:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | str) -> Manifest:
+    def from_json(cls, data: dict[str, Any] | str, where: str = "manifest") -> Manifest:
+        """Parse manifest JSON; ``where`` names its source in errors (``"the manifest of e/p/name:v3"``).
+
+        A stored manifest may have been tampered with: every part is checked for the type it must have, so a
+        damaged one gives a ``ValueError`` naming the version, never an ``AttributeError`` from deep inside.
+        """
         if isinstance(data, str):
             data = json.loads(data)
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
             got = data.get("version") if isinstance(data, dict) else data
-            raise ValueError(f"Unsupported manifest: expected version {MANIFEST_VERSION}, got {got!r}.")
+            raise ValueError(f"Unsupported {where}: expected manifest version {MANIFEST_VERSION}, got {got!r}.")
         contents = data.get("contents") or {}
-        return cls({path: ManifestEntry.from_json(path, body) for path, body in contents.items()})
+        if not isinstance(contents, dict):
+            raise ValueError(
+                f"Damaged {where}: 'contents' is a {type(contents).__name__}, not an object mapping entry paths "
+                "to entries; restore the version's manifest or log the artifact again."
+            )
+        try:
+            return cls({path: ManifestEntry.from_json(path, body) for path, body in contents.items()})
+        except ValueError as exc:
+            raise ValueError(f"Damaged {where}: {exc}") from None

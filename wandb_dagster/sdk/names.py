@@ -14,6 +14,8 @@ import posixpath
 import re
 from typing import Any, NamedTuple
 
+from wandb_dagster.sdk.values import MAX_NESTING_DEPTH
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VERSION_RE = re.compile(r"^v\d+$")
 _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
@@ -50,6 +52,7 @@ def validate_type(artifact_type: Any) -> str:
         raise ValueError(
             f"Artifact type {artifact_type!r} is invalid: give a non-empty string such as 'dataset' or 'model'."
         )
+    _no_nul(artifact_type, "Artifact type")
     if "/" in artifact_type or ":" in artifact_type or len(artifact_type) > MAX_NAME_LEN:
         raise ValueError(
             f"Artifact type {artifact_type!r} is invalid: types must not contain '/' or ':' and have at most "
@@ -70,6 +73,7 @@ def is_version_alias(alias: str) -> bool:
 def validate_alias(alias: Any) -> str:
     if not isinstance(alias, str) or not alias:
         raise ValueError(f"Alias {alias!r} is invalid: aliases are non-empty strings such as 'production'.")
+    _no_nul(alias, "Alias")
     if "/" in alias or ":" in alias or len(alias) > MAX_NAME_LEN:
         raise ValueError(
             f"Alias {alias!r} is invalid: aliases must not contain '/' or ':' and have at most "
@@ -111,9 +115,31 @@ def validate_tags(tags: Any) -> list[str]:
     return out
 
 
-def _sanitize_json(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+def _no_nul(text: str, field: str) -> None:
+    # PostgreSQL cannot store NUL in text or jsonb (a raw DataError); SQLite would store it. Refused on both so
+    # the databases agree (docs/architecture.md, "Input limits").
+    if "\x00" in text:
+        raise ValueError(f"{field} {text!r} contains a NUL character (\\x00), which cannot be stored; remove it.")
+
+
+def validate_description(description: Any) -> str | None:
+    if description is not None and not isinstance(description, str):
+        raise ValueError(f"Artifact description must be a string or None, got {description!r}.")
+    if description is not None:
+        _no_nul(description, "Artifact description")
+    return description
+
+
+def _sanitize_json(value: Any, where: str, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        _no_nul(value, f"Metadata value at {where}")
         return value
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if depth >= MAX_NESTING_DEPTH and isinstance(value, (dict, list, tuple)):
+        raise ValueError(
+            f"Metadata at {where} nests deeper than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); flatten it."
+        )
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -127,16 +153,17 @@ def _sanitize_json(value: Any, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"Metadata key {key!r} at {where} is not a string; metadata keys must be strings.")
-            out[key] = _sanitize_json(item, f"{where}.{key}")
+            _no_nul(key, f"Metadata key at {where}")
+            out[key] = _sanitize_json(item, f"{where}.{key}", depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [_sanitize_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_sanitize_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     item = getattr(value, "item", None)  # NumPy scalars
     if callable(item):
-        return _sanitize_json(item(), where)
+        return _sanitize_json(item(), where, depth)
     tolist = getattr(value, "tolist", None)  # NumPy arrays
     if callable(tolist):
-        return _sanitize_json(tolist(), where)
+        return _sanitize_json(tolist(), where, depth)
     raise ValueError(
         f"Metadata value at {where} has type {type(value).__name__}, which is not JSON; "
         "use strings, numbers, booleans, None, lists and dicts."

@@ -11,22 +11,50 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# How deeply config, summary and history values may nest (docs/architecture.md, "Input limits"): deeper
+# values would exhaust Python's recursion here and in the JSON encoders and database drivers.
+MAX_NESTING_DEPTH = 100
 
-def json_value(value: Any, key: str) -> Any:
-    """``value`` as JSON; ``key`` names it in the error for a value that cannot be recorded."""
-    if value is None or isinstance(value, (str, bool, int)):
+
+def _no_nul(text: str, key: str, what: str) -> str:
+    # PostgreSQL cannot store NUL in text or jsonb; refusing it on both databases keeps them alike
+    # (docs/architecture.md, "Input limits").
+    if "\x00" in text:
+        raise ValueError(
+            f"{what} {text!r} for {key!r} contains a NUL character (\\x00), which cannot be stored; remove it."
+        )
+    return text
+
+
+def json_value(value: Any, key: str, _depth: int = 0) -> Any:
+    """``value`` as JSON; ``key`` names it in the error for a value that cannot be recorded.
+
+    ``key`` is the full name the caller records the value under (``config.<key>``, a metric key), so a NUL
+    in the user's top-level key is refused here too: every config, summary and history value passes here.
+    """
+    if _depth == 0:
+        _no_nul(key, key, "Key")
+    if isinstance(value, str):
+        return _no_nul(value, key, "Value")
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    if _depth >= MAX_NESTING_DEPTH and isinstance(value, (dict, list, tuple)):
+        raise ValueError(
+            f"Value for {key!r} nests deeper than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); flatten it."
+        )
     if isinstance(value, dict):
-        return {str(k): json_value(v, f"{key}.{k}") for k, v in value.items()}
+        return {
+            _no_nul(str(k), key, "Key"): json_value(v, f"{key}.{k}", _depth + 1) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [json_value(v, key) for v in value]
+        return [json_value(v, key, _depth + 1) for v in value]
     for attr in ("item", "tolist"):  # NumPy scalars and arrays, torch tensors
         convert = getattr(value, attr, None)
         if callable(convert):
             try:
-                return json_value(convert(), key)
+                return json_value(convert(), key, _depth)
             except (TypeError, ValueError):
                 break
     raise ValueError(
