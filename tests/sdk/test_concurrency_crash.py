@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -66,7 +65,7 @@ def test_kill_9_at_random_points_leaves_only_whole_versions(any_ws_env, size):
     else:
         (tree / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
     project = f"crash-{size}"
-    for round_ in range(3):
+    for _ in range(3):
         if size == "large":  # new content each round, or every log after the first deduplicates
             with open(tree / "big.bin", "r+b") as f:
                 f.write(os.urandom(64))
