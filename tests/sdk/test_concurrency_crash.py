@@ -63,9 +63,9 @@ def test_kill_9_at_random_points_leaves_only_whole_versions(any_ws_env, size):
         for i in range(60):
             (tree / f"f{i}.txt").write_text(f"small file {i}")
     else:
-        (tree / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+        (tree / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
     project = f"crash-{size}"
-    for _round in range(3):
+    for _ in range(2):
         if size == "large":  # new content each round, or every log after the first deduplicates
             with open(tree / "big.bin", "r+b") as f:
                 f.write(os.urandom(64))
