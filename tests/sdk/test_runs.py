@@ -73,7 +73,9 @@ def test_finish_writes_the_last_metrics_summary_and_state_in_one_commit(any_ws_e
     # "running" run with all its metrics, or a finished one without its last rows.
     assert len(commits) == 1
     record = _store().get_run(run.entity, "p", run.id)
-    assert (record.state, record.summary, record.config) == ("finished", {"loss": 0.5, "best": 0.5}, {"lr": 0.1})
+    user_keys = {k: v for k, v in record.summary.items() if not k.startswith("_")}
+    assert (record.state, user_keys, record.config) == ("finished", {"loss": 0.5, "best": 0.5}, {"lr": 0.1})
+    assert record.summary["_step"] == 1 and record.summary["_runtime"] >= 0  # as W&B's summary
     assert [r["loss"] for r in _store().history(record.pk)] == [1.0, 0.5]
 
 

@@ -16,8 +16,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from wandb_dagster.api.summary import Summary
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
 from wandb_dagster.sdk.names import validate_tags
+from wandb_dagster.sdk.run import run_url
+from wandb_dagster.sdk.values import json_value
 from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
@@ -50,6 +53,22 @@ class Artifact(_SdkArtifact):
         found = ws.store.collection_by_id(record.source_collection_id)
         assert found is not None
         return ArtifactCollection(ws, found)
+
+    def logged_by(self) -> Run | None:
+        """The run that logged this version first (None when no run did, or that run was deleted), as W&B's
+        lineage guide uses it: ``artifact.logged_by().config``."""
+        record = self._require_logged("logged_by")
+        ws = self.workspace
+        assert ws is not None
+        creator = ws.store.version_creator(record.pk)
+        return None if creator is None else Run(ws, creator)
+
+    def used_by(self) -> list[Run]:
+        """The runs that used this version as an input (``run.use_artifact``), oldest first."""
+        record = self._require_logged("used_by")
+        ws = self.workspace
+        assert ws is not None
+        return [Run(ws, r) for r in ws.store.version_runs(record.pk, "input")]
 
 
 def artifact_from_record(ws: Workspace, record: VersionRecord) -> Artifact:
@@ -241,9 +260,12 @@ class Project:
 class Run:
     """A run as read from the workspace (``api.run(path)``, ``api.runs(...)``).
 
-    ``name`` is the display name (as in W&B's public API); ``id`` the run id. ``config`` and ``summary``
-    are plain dicts; change them (and ``name``, ``tags``, ``group``, ``job_type``, ``notes``) and call
-    :meth:`update` to save.
+    ``name`` is the display name (as in W&B's public API); ``id`` the run id. ``config`` is a dict;
+    ``summary`` behaves like W&B's summary object (see :mod:`wandb_dagster.api.summary`). Change them (and
+    ``name``, ``tags``, ``group``, ``job_type``, ``notes``) and call :meth:`update` to save::
+
+        >>> run = api.run("my-team/my-project/abc12345")           # doctest: +SKIP
+        >>> run.summary["accuracy"] = 0.9; run.config["note"] = "x"; run.update()   # doctest: +SKIP
     """
 
     def __init__(self, ws: Workspace, record: RunRecord) -> None:
@@ -258,7 +280,7 @@ class Run:
         self.display_name: str | None = record.display_name
         self.state: str = record.state
         self.config: dict[str, Any] = dict(record.config)
-        self.summary: dict[str, Any] = dict(record.summary)
+        self.summary: Summary = Summary(record.summary, self._write_summary)
         self.tags: list[str] = list(record.tags)
         self.group: str | None = record.group
         self.job_type: str | None = record.job_type
@@ -282,8 +304,10 @@ class Run:
         return [self.entity, self.project, self.id]
 
     @property
-    def url(self) -> None:
-        return None  # no server, no page
+    def url(self) -> str:
+        """Where the run is: the workspace (its database URL, password hidden) and the run's path, as
+        ``<database url>#/<entity>/<project>/runs/<id>``. There is no web page (docs/behaviour.md section 5)."""
+        return run_url(self._ws, self.entity, self.project, self.id)
 
     @property
     def storage_id(self) -> str:
@@ -291,21 +315,45 @@ class Run:
 
     @property
     def summary_metrics(self) -> dict[str, Any]:
-        return self.summary
+        """The summary as a plain dict."""
+        return self.summary._plain()
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        try:
+            self._ws.store.update_run(self._record.pk, summary=summary)
+        except LookupError:
+            raise ValueError(f"run {'/'.join(self.path)!r} no longer exists; the summary was not saved") from None
 
     def update(self) -> None:
-        """Save changes made to name, tags, group, job_type, notes, config and summary."""
-        self._ws.store.update_run(
-            self._record.pk,
-            display_name=self.display_name,
-            tags=validate_tags(list(self.tags)),
-            group=self.group,
-            job_type=self.job_type,
-            notes=self.notes,
-            config=dict(self.config),
-            summary=dict(self.summary),
-        )
+        """Save changes made to name, tags, group, job_type, notes, config and summary (one transaction)."""
+        for what, text in (("name", self.display_name), ("group", self.group), ("job_type", self.job_type),
+                           ("notes", self.notes)):  # fmt: skip
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"run {what} must be a string or None, got {text!r}; nothing was saved")
+        try:
+            self._ws.store.update_run(
+                self._record.pk,
+                display_name=self.display_name,
+                tags=validate_tags(list(self.tags)),
+                group=self.group,
+                job_type=self.job_type,
+                notes=self.notes,
+                config=json_value(dict(self.config), "config"),
+                summary=self.summary._plain(),
+            )
+        except LookupError:
+            raise ValueError(f"run {'/'.join(self.path)!r} no longer exists; nothing was saved") from None
         self.load(force=True)
+
+    save = update
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Delete the run, its history and its lineage. The artifacts it logged stay (without a producing
+        run) unless ``delete_artifacts=True``, which deletes the versions it created, aliases included."""
+        try:
+            self._ws.store.delete_run(self._record.pk, delete_artifacts=delete_artifacts)
+        except LookupError:
+            raise ValueError(f"run {'/'.join(self.path)!r} does not exist (deleted already?)") from None
 
     def load(self, force: bool = False) -> None:
         """Read the run again (state, summary... may have changed since it was fetched)."""

@@ -142,7 +142,11 @@ class Run:
         self.summary = Summary(self, record.summary)
         self._dirty_summary = False
         self._start = time.time()
+        self._resumed = resumed
         self._step = self._resume_step() if resumed else 0
+        # W&B's _runtime counts every session of a resumed run.
+        previous = record.summary.get("_runtime") if resumed else None
+        self._runtime_offset = float(previous) if isinstance(previous, (int, float)) else 0.0
         self._pending: dict[str, Any] = {}
         self._history_buffer: list[dict] = []
         self._last_flush = time.monotonic()
@@ -182,9 +186,14 @@ class Run:
         return os.getcwd()
 
     @property
-    def url(self) -> None:
-        # No server: there is no page to link to. Kept so W&B code that prints run.url keeps working.
-        return None
+    def url(self) -> str:
+        """Where the run is, ``<database url>#/<entity>/<project>/runs/<id>`` (no server, so no web page)."""
+        return run_url(self._ws, self.entity, self.project, self.id)
+
+    @property
+    def resumed(self) -> bool:
+        """True when ``init`` continued an existing run (``resume=...``), as ``wandb.Run.resumed``."""
+        return self._resumed
 
     @property
     def step(self) -> int:
@@ -238,7 +247,10 @@ class Run:
         if not self._pending:
             return
         now = time.time()
-        row = dict(self._pending, _step=self._step, _timestamp=now, _runtime=now - self._start)
+        row = dict(self._pending, _step=self._step, _timestamp=now, _runtime=self._runtime(now))
+        # The summary holds the last step's _step, _timestamp and _runtime, as W&B's does.
+        dict.update(self.summary, _step=self._step, _timestamp=now, _runtime=row["_runtime"])
+        self._dirty_summary = True
         self._pending = {}
         self._step += 1
         self._history_buffer.append(row)
@@ -247,6 +259,9 @@ class Run:
             or time.monotonic() - self._last_flush >= _HISTORY_FLUSH_SECONDS
         ):
             self._flush()
+
+    def _runtime(self, now: float) -> float:
+        return self._runtime_offset + now - self._start
 
     def _flush(self, **final: Any) -> None:
         """Write buffered history rows, the summary if it changed and a heartbeat, in one transaction
@@ -291,6 +306,7 @@ class Run:
             return
         with self._lock:
             self._commit_pending()
+            dict.__setitem__(self.summary, "_runtime", self._runtime(time.time()))
             self._dirty_summary = True
             # The last history rows, the summary and the final state are one commit: a run never ends up
             # "finished" without its last metrics, nor with them but still "running".
@@ -497,6 +513,12 @@ class Run:
         return root
 
 
+def run_url(ws: Workspace, entity: str, project: str, run_id: str) -> str:
+    """``<database url>#/<entity>/<project>/runs/<id>``: where a run is, for code that prints ``run.url``
+    (docs/behaviour.md section 5)."""
+    return f"{ws.display_url}#/{entity}/{project}/runs/{run_id}"
+
+
 def fetch_artifact(ws: Workspace, name: str, entity: str, project: str) -> Artifact:
     path = parse_artifact_path(name, entity, project)
     record = ws.store.resolve(path.entity, path.project, path.name, path.selector)
@@ -579,8 +601,10 @@ def init(
     )  # fmt: skip
     run_settings = _scratch_settings(args.settings) if args.mode == "disabled" else args.settings
     ws = Workspace.for_settings(run_settings)
-    run = Run(ws, _create_record(ws, args), run_settings, resumed=args.resumed)
-    if args.resumed:
+    # Whether the run exists decides run.resumed (resume="allow" with a new id starts a new run).
+    existed = args.resumed and ws.store.get_run(args.settings.entity, args.settings.project, args.run_id) is not None
+    run = Run(ws, _create_record(ws, args), run_settings, resumed=existed)
+    if existed:
         _apply_to_resumed(run, args)
     _active_runs.add(run)
     if reinit != "create_new" or _global_run is None:

@@ -157,6 +157,48 @@ def update(
         raise NotFoundError(f"no run with pk {run_pk}; create it with create_run() first")
 
 
+def logged_versions(conn: sa.Connection, run_pk: int) -> list[int]:
+    """The pks of the versions run ``run_pk`` created (not those it only logged again), oldest first."""
+    return list(
+        conn.execute(
+            sa.select(db.versions.c.id)
+            .where(db.versions.c.created_by_run_pk == run_pk, db.versions.c.state != "DELETED")
+            .order_by(db.versions.c.id)
+        ).scalars()
+    )
+
+
+def delete(conn: sa.Connection, run_pk: int) -> None:
+    """Remove run ``run_pk``, its history and its lineage rows. Versions it created stay (Store.delete_run
+    deletes them first when asked) and no longer name a producing run, as in W&B after a run is deleted."""
+    if conn.execute(sa.select(db.runs.c.id).where(db.runs.c.id == run_pk).with_for_update()).first() is None:
+        raise NotFoundError(f"no run with pk {run_pk}; it may have been deleted already")
+    conn.execute(sa.delete(db.run_history).where(db.run_history.c.run_pk == run_pk))
+    conn.execute(sa.delete(db.run_artifacts).where(db.run_artifacts.c.run_pk == run_pk))
+    conn.execute(
+        sa.update(db.versions).where(db.versions.c.created_by_run_pk == run_pk).values(created_by_run_pk=None)
+    )
+    conn.execute(sa.delete(db.runs).where(db.runs.c.id == run_pk))
+
+
+def creator(conn: sa.Connection, version_pk: int) -> RunRecord | None:
+    """The run that created version ``version_pk`` (None when it was logged without a run, or deleted)."""
+    row = conn.execute(
+        _RUNS.join(db.versions, db.versions.c.created_by_run_pk == db.runs.c.id).where(db.versions.c.id == version_pk)
+    ).first()
+    return None if row is None else record(row)
+
+
+def of_version(conn: sa.Connection, version_pk: int, direction: str) -> list[RunRecord]:
+    """The runs that used ("input") or logged ("output") version ``version_pk``, oldest run first."""
+    rows = conn.execute(
+        _RUNS.join(db.run_artifacts, db.run_artifacts.c.run_pk == db.runs.c.id)
+        .where(db.run_artifacts.c.version_id == version_pk, db.run_artifacts.c.direction == direction)
+        .order_by(db.runs.c.id)
+    ).all()
+    return [record(row) for row in rows]
+
+
 def run_id(conn: sa.Connection, run_pk: int) -> str:
     """The id of run ``run_pk`` (events name runs by id)."""
     found: str | None = conn.execute(sa.select(db.runs.c.run_id).where(db.runs.c.id == run_pk)).scalar()

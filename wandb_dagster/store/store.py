@@ -276,6 +276,19 @@ class Store:
                 raise
             raise self._history_conflict(run_pk, [p["step"] for p in params]) from None
 
+    def delete_run(self, run_pk: int, *, delete_artifacts: bool = False) -> None:
+        """Delete run ``run_pk`` with its history and lineage, in one transaction.
+
+        Versions the run created stay (without a producing run) unless ``delete_artifacts``: then they are
+        deleted first, aliases included, under the rules of :meth:`delete_version`.
+        """
+        now = _now()
+        with self._write() as conn:
+            if delete_artifacts:
+                for version_pk in runs.logged_versions(conn, run_pk):
+                    versions.delete(conn, version_pk, delete_aliases=True, run_pk=None, now=now)
+            runs.delete(conn, run_pk)
+
     def append_history(self, run_pk: int, rows: Sequence[dict[str, Any]], *, durable: bool = True) -> None:
         """Append history rows (each with an integer ``_step`` not yet used by this run), all or none.
         ``durable`` as for :meth:`update_run`."""
@@ -490,6 +503,18 @@ class Store:
         """Ids of the runs that logged version ``version_pk``, oldest first."""
         with self._read() as conn:
             return versions.producers(conn, version_pk)
+
+    def version_creator(self, version_pk: int) -> RunRecord | None:
+        """The run that created version ``version_pk`` (None: logged without a run, or the run was deleted)."""
+        with self._read() as conn:
+            return runs.creator(conn, version_pk)
+
+    def version_runs(self, version_pk: int, direction: str) -> list[RunRecord]:
+        """The runs that used (``"input"``) or logged (``"output"``) version ``version_pk``, oldest first."""
+        if direction not in ("input", "output"):
+            raise ValueError(f"direction {direction!r} is invalid; use 'input' or 'output'")
+        with self._read() as conn:
+            return runs.of_version(conn, version_pk, direction)
 
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""
