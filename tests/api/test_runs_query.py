@@ -64,7 +64,7 @@ def test_runs_order_and_keyset_pagination(api_env):
     api = wandb.Api()
     assert [r.id for r in api.runs("proj")] == ids
     assert [r.id for r in api.runs("proj", order="-created_at", per_page=1)] == ids[::-1]
-    assert [r.id for r in api.runs("proj", order="created_at", per_page=3)] == ids[::-1]  # no sign: descending
+    assert [r.id for r in api.runs("proj", order="created_at", per_page=3)] == ids  # no sign: ascending, as W&B
     # JSON keys: missing first, then numbers; ties broken by id, pages of 1 row each.
     assert [r.id for r in api.runs("proj", order="+summary_metrics.loss", per_page=1)] == [ids[3], ids[1], ids[0], ids[2]]
     assert [r.id for r in api.runs("proj", order="-summary_metrics.loss", per_page=2)] == [ids[2], ids[0], ids[1], ids[3]]

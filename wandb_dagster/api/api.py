@@ -242,10 +242,13 @@ class Api:
     ) -> Paginator[Run]:
         """Runs of project ``[entity/]project`` matching ``filters`` (MongoDB style), sorted by ``order``.
 
-        ``order``: ``+`` (ascending) or ``-`` (descending, the default without a sign) followed by
-        ``created_at``, ``heartbeat_at``, ``config.<key>`` or ``summary_metrics.<key>``. Along a JSON key,
-        missing or null values come first, then booleans, numbers, strings, and anything else.
+        ``order``: ``+`` (ascending; also without a sign) or ``-`` (descending) followed by ``created_at``,
+        ``heartbeat_at``, ``config.<key>.value`` (W&B's form; ``config.<key>`` works too) or
+        ``summary_metrics.<key>``; an empty order is ``+created_at``, as in W&B. Along a JSON key, missing or
+        null values come first, then booleans, numbers, strings, and anything else. An order that is not
+        one of these is a ValueError naming it.
         """
+        order = order or "+created_at"
         entity, project = self._entity_project(path)
         query = self._store.query("runs", Scope(entity=entity, project=project), [("run", filters)], order=order)
         return Paginator.over(self._store, query, lambda r: Run(self._ws, r), per_page)

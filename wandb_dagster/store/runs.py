@@ -35,7 +35,10 @@ UPDATE_FIELDS = {
     "heartbeat_at": "heartbeat_at",
     "finished_at": "finished_at",
 }
-_ORDER_KEYS = ("created_at", "createdAt", "heartbeat_at", "heartbeatAt", "config.<key>", "summary_metrics.<key>")
+# The forms of Api.runs(order=...), for the error that names them.
+_ORDER_FORMS = (
+    "created_at", "heartbeat_at", "config.<key>.value", "config.<key>", "summary_metrics.<key>",
+)
 
 RUNS_FROM = db.runs.join(db.projects, db.projects.c.id == db.runs.c.project_id).join(
     db.entities, db.entities.c.id == db.projects.c.entity_id
@@ -279,10 +282,17 @@ def history(conn: sa.Connection, run_pk: int, *, after_step: int | None = None, 
 
 
 def order_keys(order: str, dialect: str) -> tuple[list[Any], bool]:
-    """Sort keys (never NULL) and direction for ``order``, e.g. ``"-summary_metrics.loss"``."""
-    if not isinstance(order, str) or not order.strip("+-"):
-        raise ValueError(f"order {order!r} is invalid; use '+' or '-' and one of {list(_ORDER_KEYS)}")
-    descending = not order.startswith("+")
+    """Sort keys (never NULL) and direction for ``order``, e.g. ``"-summary_metrics.loss"``.
+
+    As W&B's ``Api.runs``: ``+`` (or no sign) ascending, ``-`` descending, then ``created_at``,
+    ``heartbeat_at``, ``config.<key>.value`` (W&B stores each config key under ``value``; a nested key is
+    ``config.<key>.value.<sub>``) or ``summary_metrics.<key>`` (dots go into nested dicts). ``config.<key>``
+    without ``.value`` is accepted too. Anything else is a ValueError that names it: an order that is not
+    understood is never ignored.
+    """
+    if not isinstance(order, str) or not order.strip("+-") or order[1:2] in ("+", "-") or order != order.strip():
+        raise _bad_order(order)
+    descending = order.startswith("-")
     key = order[1:] if order[0] in "+-" else order
     runs = db.runs.c
     if key in ("created_at", "createdAt"):
@@ -293,12 +303,21 @@ def order_keys(order: str, dialect: str) -> tuple[list[Any], bool]:
             sa.func.coalesce(runs.heartbeat_at, runs.created_at),
         ], descending
     for prefix, column in (("config.", runs.config), ("summary_metrics.", runs.summary)):
-        if key.startswith(prefix) and len(key) > len(prefix):
+        if key.startswith(prefix):
             keys = key[len(prefix) :].split(".")
             if any(not k for k in keys):
                 break
+            if column is runs.config and len(keys) >= 2 and keys[1] == "value":
+                del keys[1]  # W&B's config.<key>.value is the key's value: here config holds values directly
             return JsonPath(column, keys).sort_keys(_Ctx(dialect)), descending
-    raise ValueError(f"order {order!r} is invalid; sort by one of {list(_ORDER_KEYS)}, with '+' or '-'")
+    raise _bad_order(order)
+
+
+def _bad_order(order: Any) -> ValueError:
+    return ValueError(
+        f"order {order!r} is invalid; use an optional '+' (ascending, the default) or '-' (descending) followed "
+        f"by one of {list(_ORDER_FORMS)}, e.g. '-summary_metrics.loss' or '+config.lr.value'"
+    )
 
 
 def page(
