@@ -22,7 +22,10 @@ from wandb_dagster.sdk.names import normalize_project_name, validate_tags
 from wandb_dagster.sdk.values import json_value
 from wandb_dagster.settings import Settings
 
-_MODES = (None, "online", "offline", "disabled", "shared")
+_MODES = (None, "online", "offline", "disabled", "shared", "dryrun", "run")
+# W&B's older spellings of the modes (its Settings accepts them).
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
+CONFIG_DEFAULTS_FILE = "config-defaults.yaml"
 _RESUME_MODES = (None, "allow", "must", "never", "auto")
 _RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -37,6 +40,7 @@ class InitArgs:
     run_id: str
     resume: str | None
     config: dict[str, Any]
+    config_defaults: dict[str, Any]
     tags: list[str] | None
     name: str | None
     group: str | None
@@ -58,6 +62,70 @@ def check_mode(mode: str | None) -> None:
         raise ValueError(f"mode={mode!r} is invalid: use 'online', 'offline' or 'disabled'.")
 
 
+def resolve_mode(mode: str | None) -> str | None:
+    """``mode``, else ``WANDB_MODE``, checked; W&B's ``dryrun``/``run`` read as ``offline``/``online``.
+    Every mode runs locally; ``disabled`` records into a throwaway workspace (sdk/run.py)."""
+    if mode is None:
+        env = os.environ.get("WANDB_MODE", "").strip()
+        if env:
+            if env not in _MODES:
+                raise ValueError(
+                    f"WANDB_MODE={env!r} is invalid: use 'online', 'offline' or 'disabled', or unset it."
+                )
+            mode = env
+    check_mode(mode)
+    return _MODE_ALIASES.get(mode, mode) if mode is not None else None
+
+
+def _env(name: str) -> str | None:
+    """A W&B environment variable that stands in for an init argument (unset or empty: None)."""
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _env_tags() -> list[str] | None:
+    raw = _env("WANDB_TAGS")
+    if raw is None:
+        return None
+    # W&B splits WANDB_TAGS on commas.
+    return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+
+def config_defaults(directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``config-defaults.yaml`` of the working directory (or ``directory``), as W&B reads it: each key
+    holds ``{desc: ..., value: ...}`` and its ``value`` is the default; ``wandb_version: 1`` is skipped.
+    **Ours**: a key without ``value`` (``lr: 0.1``) is taken as it is, where W&B fails. No file: ``{}``."""
+    path = os.path.join(os.fspath(directory) if directory is not None else os.getcwd(), CONFIG_DEFAULTS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        import yaml
+    except ImportError:
+        raise ValueError(
+            f"{path} exists but PyYAML is not installed, so it cannot be read; pip install pyyaml, or remove "
+            "the file."
+        ) from None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path} cannot be read as YAML ({exc}); fix or remove it.") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(
+            f"{path} must map config keys to values (e.g. 'epochs: {{desc: ..., value: 100}}'), got "
+            f"{type(loaded).__name__}; fix or remove it."
+        )
+    version = loaded.pop("wandb_version", None)
+    if version not in (None, 1):
+        raise ValueError(f"{path} has wandb_version {version!r}; only version 1 is known.")
+    return {
+        str(k): json_value(v["value"] if isinstance(v, dict) and "value" in v else v, f"config.{k}")
+        for k, v in loaded.items()
+    }
+
+
 def validate(
     *,
     project: str | None = None,
@@ -75,8 +143,21 @@ def validate(
     config_exclude_keys: Sequence[str] | None = None,
     config_include_keys: Sequence[str] | None = None,
 ) -> InitArgs:
-    """Check ``init``'s arguments (those it does not accept for W&B compatibility only) and resolve them."""
-    check_mode(mode)
+    """Check ``init``'s arguments (those it does not accept for W&B compatibility only) and resolve them.
+
+    An argument wins over the W&B environment variable that stands in for it: ``WANDB_MODE``,
+    ``WANDB_RUN_ID``, ``WANDB_RESUME``, ``WANDB_NAME``, ``WANDB_NOTES``, ``WANDB_TAGS`` (comma-separated),
+    ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE`` (and ``WANDB_ENTITY``/``WANDB_PROJECT`` in Settings).
+    """
+    mode = resolve_mode(mode)
+    if resume is None:
+        resume = _env("WANDB_RESUME")
+    if name is None:
+        name = _env("WANDB_NAME")
+    if notes is None:
+        notes = _env("WANDB_NOTES")
+    if tags is None:
+        tags = _env_tags()
     resolved = resolve_settings(settings, entity, project)
     if normalize_project_name(resolved.project) != resolved.project:
         resolved = resolved.replace(project=normalize_project_name(resolved.project))
@@ -93,10 +174,11 @@ def validate(
         run_id=_run_id(id),
         resume=_resume_mode(resume),
         config={k: json_value(v, f"config.{k}") for k, v in cfg.items()},
+        config_defaults=config_defaults(),
         tags=None if tags is None else validate_tags(list(tags)),
         name=name,
-        group=group or os.environ.get("WANDB_RUN_GROUP"),
-        job_type=job_type or os.environ.get("WANDB_JOB_TYPE"),
+        group=group or _env("WANDB_RUN_GROUP"),
+        job_type=job_type or _env("WANDB_JOB_TYPE"),
         notes=notes,
     )
 

@@ -587,7 +587,7 @@ def init(
     accepted for W&B compatibility and unused.
     """
     global _global_run
-    init_args.check_mode(mode)
+    init_args.resolve_mode(mode)
     previous = _global_run
     if previous is not None:
         if reinit == "return_previous":
@@ -625,7 +625,8 @@ def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
         args.settings.project,
         args.run_id,
         display_name=args.name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
-        config=args.config,
+        # config-defaults.yaml seeds the config; what init() is given wins, as in W&B.
+        config={**args.config_defaults, **args.config},
         tags=args.tags or [],
         group=args.group,
         job_type=args.job_type,
@@ -638,8 +639,9 @@ def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
 
 def _apply_to_resumed(run: Run, args: init_args.InitArgs) -> None:
     """What init() is given applies to a resumed run too; config merges into what it had, as in W&B."""
-    if args.config:
-        run.config.update(args.config)
+    missing_defaults = {k: v for k, v in args.config_defaults.items() if k not in run.config}
+    if args.config or missing_defaults:
+        run.config.update({**missing_defaults, **args.config})
     if args.tags is not None:
         run.tags = args.tags
     if args.name:
