@@ -23,8 +23,9 @@ from wandb_dagster.sdk.artifact import (
     ArtifactNotFoundError,
     ArtifactNotLoggedError,
 )
+from wandb_dagster.sdk.metrics import Metric
 from wandb_dagster.sdk.run import Run, current_run, init
-from wandb_dagster.settings import Settings
+from wandb_dagster.sdk.wandb_setup import Settings, login, setup, teardown
 
 __version__ = "0.1.0"
 
@@ -34,13 +35,18 @@ __all__ = [
     "ArtifactFinalizedError",
     "ArtifactNotFoundError",
     "ArtifactNotLoggedError",
+    "Metric",
     "Run",
     "Settings",
+    "define_metric",
     "finish",
     "init",
     "log",
     "log_artifact",
     "log_model",
+    "login",
+    "setup",
+    "teardown",
     "use_artifact",
     "use_model",
 ]
@@ -56,6 +62,22 @@ def _active(what: str) -> Run:
 def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
     """``wandb.log``: log to the active run."""
     _active("log").log(data, step=step, commit=commit)
+
+
+def define_metric(
+    name: str,
+    step_metric: Any = None,
+    step_sync: bool | None = None,
+    hidden: bool | None = None,
+    summary: str | None = None,
+    goal: str | None = None,
+    overwrite: bool | None = None,
+) -> Any:
+    """``wandb.define_metric``: :meth:`Run.define_metric` of the active run."""
+    return _active("define_metric").define_metric(
+        name, step_metric=step_metric, step_sync=step_sync, hidden=hidden, summary=summary, goal=goal,
+        overwrite=overwrite,
+    )  # fmt: skip
 
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:

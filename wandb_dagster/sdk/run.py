@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from wandb_dagster.sdk import init_args
+from wandb_dagster.sdk import init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
+from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, validate_aliases, validate_tags
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
@@ -106,6 +107,7 @@ class Summary(dict):
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, _json_value(value, f"summary.{key}"))
+        self._run._metrics.set_explicitly(key)
         self._run._dirty_summary = True
 
     def update(self, data: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
@@ -138,6 +140,7 @@ class Run:
         self.job_type: str | None = record.job_type
         self.notes: str | None = record.notes
         self._tags: tuple[str, ...] = tuple(record.tags or ())
+        self._metrics = MetricDefinitions()
         self.config = Config(self, record.config)
         self.summary = Summary(self, record.summary)
         self._dirty_summary = False
@@ -238,10 +241,34 @@ class Run:
                 if step > self._step:
                     self._commit_pending()
                     self._step = step
+            clean = self._metrics.process(clean, self._pending)
             self._pending.update(clean)
-            self.summary.update(clean)
+            values, no_summary = self._metrics.summary_values(clean)
+            dict.update(self.summary, values)
+            for key in no_summary:
+                dict.pop(self.summary, key, None)
+            self._dirty_summary = True
             if commit is not False and (step is None or commit):
                 self._commit_pending()
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | Metric | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> Metric:
+        """Customise a metric logged with :meth:`log`: its x axis (``step_metric``) and its summary
+        (``summary="min,max"``...); ``name`` may end in ``*`` (``"val/*"``). See :mod:`wandb_dagster.sdk.metrics`.
+
+            >>> run.define_metric("val/*", step_metric="epoch", summary="max")   # doctest: +SKIP
+        """
+        self._check_active("define_metric")
+        with self._lock:
+            return self._metrics.define(name, step_metric, step_sync, hidden, summary, goal, overwrite)
 
     def _commit_pending(self) -> None:
         if not self._pending:
@@ -581,19 +608,46 @@ def init(
 ) -> Run:
     """Start a run, as ``wandb.init``. Returns a :class:`Run`, usable as a context manager.
 
-    ``reinit``: by default a run still active in this process is finished first; ``"return_previous"``
-    returns it instead, ``"create_new"`` keeps it running alongside. ``dir``, ``allow_val_change``,
-    ``resume_from``, ``save_code``, ``anonymous``, ``force``, ``sync_tensorboard`` and ``monitor_gym`` are
-    accepted for W&B compatibility and unused.
+    ``reinit``, as W&B's: when a run is still active in this process, ``"default"`` (and ``False``) return
+    it (W&B finishes it only in notebooks), ``"finish_previous"`` (and ``True``) finish every active run
+    first, ``"create_new"`` starts a new run alongside. ``settings``: a :class:`wandb_dagster.Settings`
+    (W&B's setting names, see :mod:`wandb_dagster.sdk.wandb_setup`) or a dict of them; arguments win over
+    settings, and those over ``wandb.setup``'s. ``dir``, ``allow_val_change``, ``resume_from``,
+    ``save_code``, ``anonymous``, ``force``, ``sync_tensorboard`` and ``monitor_gym`` are accepted for W&B
+    compatibility and unused.
     """
     global _global_run
+    defaults, settings = wandb_setup.for_init(settings)
+    project, entity, id, name = (
+        project or defaults.get("project"), entity or defaults.get("entity"), id or defaults.get("id"),
+        name or defaults.get("name"),
+    )  # fmt: skip
+    notes = notes if notes is not None else defaults.get("notes")
+    tags = tags if tags is not None else defaults.get("tags")
+    group, job_type = group or defaults.get("group"), job_type or defaults.get("job_type")
+    mode = mode or defaults.get("mode")
+    resume = resume if resume is not None else defaults.get("resume")
+    reinit_mode = _reinit_mode(reinit if reinit is not None else defaults.get("reinit"))
     init_args.resolve_mode(mode)
     previous = _global_run
     if previous is not None:
-        if reinit == "return_previous":
+        if reinit_mode == "finish_previous":
+            for active in sorted(_active_runs, key=lambda r: r._pk):
+                active.finish()
+        elif reinit_mode != "create_new":
+            if resume == "must":
+                raise RuntimeError(
+                    f"Cannot resume a run while run {previous.id!r} is active; finish it with run.finish(), or "
+                    "pass reinit='create_new' to wandb.init()."
+                )
+            if reinit_mode == "default":  # asked for explicitly ("return_previous"): no need to say it
+                warnings.warn(
+                    f"wandb.init() was called while run {previous.id!r} is active and reinit is {reinit_mode!r}, so "
+                    "the active run is returned (as W&B does outside notebooks); call run.finish() first, or pass "
+                    "reinit='finish_previous' or 'create_new'.",
+                    stacklevel=2,
+                )
             return previous
-        if reinit != "create_new":
-            previous.finish()
     args = init_args.validate(
         project=project, entity=entity, config=config, job_type=job_type, name=name, tags=tags, group=group,
         id=id, resume=resume, notes=notes, settings=settings, mode=mode,
@@ -607,10 +661,24 @@ def init(
     if existed:
         _apply_to_resumed(run, args)
     _active_runs.add(run)
-    if reinit != "create_new" or _global_run is None:
+    if reinit_mode != "create_new" or _global_run is None:
         _global_run = run
     _install_exit_hooks()
     return run
+
+
+_REINIT_MODES = ("default", "return_previous", "finish_previous", "create_new")
+
+
+def _reinit_mode(reinit: bool | str | None) -> str:
+    """W&B's reinit forms: None is "default"; True is "finish_previous", False "return_previous"."""
+    if reinit is None:
+        return "default"
+    if isinstance(reinit, bool):
+        return "finish_previous" if reinit else "return_previous"
+    if reinit not in _REINIT_MODES:
+        raise ValueError(f"reinit={reinit!r} is invalid: use one of {list(_REINIT_MODES)} (or True/False).")
+    return reinit
 
 
 def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
