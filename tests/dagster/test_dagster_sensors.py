@@ -234,3 +234,28 @@ def test_a_sensor_and_the_query_api_select_the_same_versions(wandb_resource, ins
     found = wandb_resource.api().registries().versions(filter=flt)
     assert [v.version for v in found] == ["v10"]
 
+
+
+def test_names_are_derived_and_the_resource_key_is_a_parameter(wandb_resource, instance):
+    """No name: one derived from the collection (and alias). The resource may be bound under any key."""
+    alias = wandb_alias_sensor(collection="wandb-registry-model/bike-models", alias="production", job=react)
+    assert alias.name == "wandb_alias_wandb_registry_model_bike_models_production"
+    assert wandb_artifact_sensor(collection="bikes/features", job=react).name == "wandb_artifact_bikes_features"
+    sensor = wandb_artifact_sensor(collection="pipelines/data", job=react, resource_key="tracking")
+    dg.Definitions(jobs=[react], sensors=[sensor], resources={"tracking": wandb_resource})  # loads: key found
+
+    def tick(cursor: str | None, resources: dict) -> Any:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            return sensor(context)
+
+    start = tick(None, {"tracking": wandb_resource}).cursor
+    _log(wandb_resource, "data", "x")
+    [request] = tick(start, {"tracking": wandb_resource}).run_requests
+    assert request.tags["wandb/artifact"] == "tester/pipelines/data:v0"
+    # The daemon's path (evaluate_tick, which passes no resource arguments) reads the same key.
+    with dg.build_sensor_context(instance=instance, cursor=start, resources={"tracking": wandb_resource}) as context:
+        assert [r.run_key for r in sensor.evaluate_tick(context).run_requests] == [request.run_key]
+    with pytest.raises(TypeError, match="'tracking' is str, not a WandbResource"):
+        tick(start, {"tracking": "not a resource"})
+    with pytest.raises(ValueError, match="resource_key='my key' must be a resource key"):
+        wandb_artifact_sensor(collection="data", job=react, resource_key="my key")

@@ -158,6 +158,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         metadata = self._materialization_metadata(run, logged, links, info, partition)
         context.add_output_metadata(metadata)
         if asset_key is not None:
+            _report_data_version(context, asset_key, logged)
             _remember(run, asset_key, partition, metadata, logged)
 
     @staticmethod
@@ -430,6 +431,21 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         except ValueError:  # no such run (the upstream step never ran with this resource)
             return []
         return list(run.logged_artifacts())
+
+
+def _report_data_version(context: dg.OutputContext, asset_key: Any, art: Artifact) -> None:
+    """Make the version's digest the materialization's ``DataVersion``, so that re-materializing unchanged
+    content leaves downstream assets fresh, and changed content marks them stale.
+
+    An IO manager cannot return ``Output(data_version=...)``; Dagster builds the materialization after
+    ``handle_output`` from the step's data-version cache (used when the output gives none), so the digest is
+    put there. A user's own ``Output(data_version=...)`` still wins.
+    """
+    try:
+        step_context = context.step_context
+    except Exception:  # build_output_context in a unit test: there is no step, and no materialization event
+        return
+    step_context.set_data_version(asset_key, dg.DataVersion(art.digest))
 
 
 def _downloaded(art: Artifact, kind: str | None, root: Path) -> Path:

@@ -24,7 +24,12 @@ or from another workspace) is logged as an error and replaced according to the s
 ``"beginning"`` no event is lost, and runs already launched are not launched again (Dagster skips a
 ``run_key`` it has seen for the sensor).
 
-The sensors use the ``WandbResource`` bound to the resource key ``wandb``.
+``name`` is optional: by default it is derived from the collection (and the alias), e.g.
+``wandb_alias_sensor(collection="wandb-registry-model/bike-models", alias="production", ...)`` is named
+``wandb_alias_wandb_registry_model_bike_models_production``. Give a name when two sensors watch the same
+collection (Dagster refuses two sensors with one name).
+
+The sensors use the ``WandbResource`` bound to the resource key ``resource_key`` (default ``"wandb"``).
 """
 
 from __future__ import annotations
@@ -122,9 +127,27 @@ def _event_tags(event: Any) -> dict[str, str]:
     return tags
 
 
+def _sensor_name(kind: str, collection: str, alias: str | None) -> str:
+    """A Dagster-valid default sensor name (``^[A-Za-z0-9_]+$``) naming what the sensor watches."""
+    parts = [kind, collection] + ([alias] if alias else [])
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))).strip("_")
+
+
+def _resource_of(context: Any, resource_key: str, sensor: str) -> WandbResource:
+    resource = getattr(context.resources, resource_key, None)
+    if not isinstance(resource, WandbResource):
+        raise TypeError(
+            f"sensor {sensor!r}: the resource under the key {resource_key!r} is "
+            f"{type(resource).__name__}, not a WandbResource; bind one there (Definitions(resources="
+            f"{{{resource_key!r}: WandbResource(...)}})) or pass resource_key= the key yours is bound to."
+        )
+    return resource
+
+
 def _make_sensor(
     *,
     name: str,
+    resource_key: str,
     collection: str,
     types: Callable[[str], list[str]],
     alias: str | None,
@@ -146,10 +169,13 @@ def _make_sensor(
         raise ValueError(f"start={start!r} is invalid: use 'now' (only new events) or 'beginning' (replay the feed).")
     if not isinstance(max_per_tick, int) or not 1 <= max_per_tick <= 1000:
         raise ValueError(f"max_per_tick={max_per_tick!r} must be an integer from 1 to 1000.")
+    if not isinstance(resource_key, str) or not resource_key.isidentifier():
+        raise ValueError(f"resource_key={resource_key!r} must be a resource key such as 'wandb'.")
     checked = None if version_filter is None else _check_filter(version_filter, name)
 
     @dg.sensor(
         name=name,
+        required_resource_keys={resource_key},
         job=job,
         jobs=jobs,
         asset_selection=asset_selection,
@@ -158,8 +184,10 @@ def _make_sensor(
         description=description
         or f"Runs when {collection} " + (f"moves alias {alias!r}" if alias else "gets a new version"),
     )
-    def _sensor(context: dg.SensorEvaluationContext, wandb: WandbResource) -> Any:
-        resource = wandb
+    def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> Any:
+        # Dagster passes required resources as keyword arguments when a sensor is called directly, not when
+        # the daemon evaluates it; context.resources has them in both cases.
+        resource = _resource_of(context, resource_key, name)
         entity, project, coll = _target(collection, resource)
         api = resource.api()
         cursor = context.cursor
@@ -223,8 +251,8 @@ def _make_sensor(
 
 def wandb_artifact_sensor(
     *,
-    name: str,
     collection: str,
+    name: str | None = None,
     job: Any = None,
     jobs: Sequence[Any] | None = None,
     asset_selection: Any = None,
@@ -238,6 +266,7 @@ def wandb_artifact_sensor(
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     description: str | None = None,
+    resource_key: str = "wandb",
 ) -> dg.SensorDefinition:
     """A sensor that requests a run for each new version of ``collection``.
 
@@ -247,13 +276,16 @@ def wandb_artifact_sensor(
     ``description``, ``created_at``, ``updated_at``, ``metadata.*``); checked when the sensor is defined.
     ``dynamic_partitions_def``: add one partition per new version (key: ``partition_key_fn(event)``, default
     the version, e.g. ``"v3"``) and target the run at it. At most ``max_per_tick`` events are read per tick.
+    ``name`` defaults to one derived from the collection (``wandb_artifact_bikes_features``);
+    ``resource_key`` is the key the ``WandbResource`` is bound to.
     """
 
     def types(project: str) -> list[str]:
         return ["LINK_ARTIFACT"] if is_registry_project(project) else ["CREATE_ARTIFACT"]
 
     return _make_sensor(
-        name=name, collection=collection, types=types, alias=None, job=job, jobs=jobs,
+        name=name or _sensor_name("wandb_artifact", collection, None), resource_key=resource_key,
+        collection=collection, types=types, alias=None, job=job, jobs=jobs,
         asset_selection=asset_selection, version_filter=version_filter, run_config_fn=run_config_fn,
         tags_fn=tags_fn, dynamic_partitions_def=dynamic_partitions_def, partition_key_fn=partition_key_fn,
         start=start, max_per_tick=max_per_tick, minimum_interval_seconds=minimum_interval_seconds,
@@ -263,8 +295,8 @@ def wandb_artifact_sensor(
 
 def wandb_alias_sensor(
     *,
-    name: str,
     collection: str,
+    name: str | None = None,
     alias: str = "production",
     job: Any = None,
     jobs: Sequence[Any] | None = None,
@@ -279,11 +311,17 @@ def wandb_alias_sensor(
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     description: str | None = None,
+    resource_key: str = "wandb",
 ) -> dg.SensorDefinition:
     """A sensor that requests a run each time ``alias`` moves to a version of ``collection`` (promotion).
 
     The run gets the version in its tags (``wandb/artifact`` = ``entity/project/collection:vN``,
-    ``wandb/previous_version``) and, with ``run_config_fn(event)``, in its run config.
+    ``wandb/previous_version``) and, with ``run_config_fn(event)``, in its run config. ``name`` defaults to
+    one derived from the collection and the alias; ``resource_key`` is the key the ``WandbResource`` is bound to.
+
+    >>> deploy = wandb_alias_sensor(collection="wandb-registry-model/bike-models", job=deploy_job)  # doctest: +SKIP
+    >>> deploy.name                                                                                # doctest: +SKIP
+    'wandb_alias_wandb_registry_model_bike_models_production'
     """
     from wandb_dagster.sdk.names import validate_alias
 
@@ -293,7 +331,8 @@ def wandb_alias_sensor(
         return ["ADD_ARTIFACT_ALIAS"]
 
     return _make_sensor(
-        name=name, collection=collection, types=types, alias=alias, job=job, jobs=jobs,
+        name=name or _sensor_name("wandb_alias", collection, alias), resource_key=resource_key,
+        collection=collection, types=types, alias=alias, job=job, jobs=jobs,
         asset_selection=asset_selection, version_filter=version_filter, run_config_fn=run_config_fn,
         tags_fn=tags_fn, dynamic_partitions_def=dynamic_partitions_def, partition_key_fn=partition_key_fn,
         start=start, max_per_tick=max_per_tick, minimum_interval_seconds=minimum_interval_seconds,
