@@ -1,8 +1,10 @@
 """Downloading and verifying a committed artifact's entries into a local folder.
 
 Stored entries come from the workspace's blob store through the download cache (every blob is verified
-before it is handed out); references are fetched from where they point. Files already in place with the
-right content (known through the stat cache) are not fetched again.
+before it is handed out, and a cache entry is trusted only while its stat, ctime included, matches the
+record made when it was verified); references are fetched from where they point. Files already in place
+with the right content are not fetched again: the stat cache vouches for them by (inode, size, mtime,
+ctime), which an edit cannot restore.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def download_entries(
     todo = _not_in_place(ws, [(e, d) for e, d in plan if e.ref is None])
     if todo and ws.blobs.batched_downloads:
         todo = _prefetch_batched(ws, todo, skip_cache)
+    elif todo:
+        # One query of the cache's record for every entry (instead of one per entry): the per-entry fetch
+        # below then finds each checked entry at the cost of a stat.
+        ws.cache.lookup_many([(h, e.size) for e, _, h in todo if not _uncached(e, skip_cache)])
     if todo:
         with ThreadPoolExecutor(IO_WORKERS) as pool:
             done = list(pool.map(lambda item: _fetch_stored(ws, item, skip_cache), todo))
