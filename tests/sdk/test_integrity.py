@@ -7,8 +7,11 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 import wandb_dagster as wandb
 from wandb_dagster.sdk.workspace import Workspace
+from wandb_dagster.storage.errors import CorruptBlobError
 from wandb_dagster.storage.hashing import b64_to_hex
 
 
@@ -67,3 +70,31 @@ def test_a_file_corrupted_in_the_download_root_with_restored_timestamps_is_fetch
     again.download(root="out")
     assert target.read_bytes() == bytes(range(256)) * 4
     again.verify(str(root))
+
+
+@pytest.mark.parametrize("skip_cache", [False, True], ids=["through-cache", "skip-cache"])
+def test_a_corrupt_blob_refusal_names_the_entry_and_the_version(any_ws_env: Path, skip_cache: bool):
+    _log(_tree(any_ws_env / "src"))
+    (any_ws_env / "src" / "a.txt").write_bytes(b"alpha, second version")
+    artifact = _log(any_ws_env / "src")
+    assert artifact.version == "v1"
+    entry = artifact.get_entry("dir/b.bin")
+    hexdigest = b64_to_hex(entry.digest)
+    _flip_in_place(Path(Workspace.default().blobs.blob_path(hexdigest)))
+    with pytest.raises(CorruptBlobError) as err:
+        artifact.download(root="out", skip_cache=skip_cache)
+    message = str(err.value)
+    assert "'dir/b.bin'" in message and "'tester/p/ds:v1'" in message, message
+    assert hexdigest in message
+    assert (err.value.entries, err.value.version) == (("dir/b.bin",), "tester/p/ds:v1")
+    assert not (Path("out") / "dir" / "b.bin").exists()
+
+
+def test_verify_names_the_entry_and_the_version(any_ws_env: Path):
+    artifact = _log(_tree(any_ws_env / "src"))
+    root = Path(artifact.download(root="out"))
+    (root / "dir" / "b.bin").chmod(0o644)
+    _flip_in_place(root / "dir" / "b.bin")
+    with pytest.raises(ValueError) as err:
+        artifact.verify(str(root))
+    assert "'dir/b.bin'" in str(err.value) and "'tester/p/ds:v0'" in str(err.value)

@@ -19,6 +19,7 @@ from wandb_dagster.sdk.manifest import ManifestEntry
 from wandb_dagster.sdk.names import validate_entry_path
 from wandb_dagster.sdk.staging import IO_WORKERS
 from wandb_dagster.storage import references
+from wandb_dagster.storage.errors import CorruptBlobError
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
 
 if TYPE_CHECKING:
@@ -57,10 +58,27 @@ class Destinations:
 
 
 def download_entries(
-    ws: Workspace, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
+    ws: Workspace,
+    entries: list[ManifestEntry],
+    root: Path,
+    skip_cache: bool,
+    allow_missing_references: bool,
+    version: str | None = None,
 ) -> None:
     """Place ``entries`` under ``root``: stored files from ``ws``'s blob store, references from their URIs.
-    ``skip_cache`` (or an entry's own ``skip_cache``) bypasses the download cache."""
+    ``skip_cache`` (or an entry's own ``skip_cache``) bypasses the download cache. A corrupt blob is refused
+    naming the entries that hold it and ``version`` (their artifact's qualified name)."""
+    try:
+        _download_entries(ws, entries, root, skip_cache, allow_missing_references)
+    except CorruptBlobError as exc:
+        # The blob store knows only the digest; here is where its entries are known.
+        paths = tuple(e.path for e in entries if e.ref is None and b64_to_hex(e.digest) == exc.expected_hex)
+        raise exc.for_entries(paths, version) from None
+
+
+def _download_entries(
+    ws: Workspace, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
+) -> None:
     destination = Destinations(root)
     plan = [(entry, destination(entry.path)) for entry in entries]
     todo = _not_in_place(ws, [(e, d) for e, d in plan if e.ref is None])
