@@ -435,3 +435,69 @@ def test_placing_a_hardlink_twice_leaves_no_temp_file(cache: DownloadCache, blob
     for _ in range(2):
         require_hardlink(cache.place(HELLO_HEX, dest))
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.txt"]
+
+
+# -- tamper evidence: the record (inode, size, mtime, ctime) made at verification ---------------------------------
+
+
+def _corrupt_restoring_timestamps(path: Path, data: bytes) -> None:
+    """Rewrite a cache entry in place with same-size bytes, then put its mode, atime and mtime back, as a
+    careless tool (or a user with ``touch -r``) would: only the ctime, which nobody can set back, moves."""
+    before = os.stat(path)
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+    path.chmod(stat.S_IMODE(before.st_mode))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("fresh_process", [False, True], ids=["same-cache-object", "new-cache-object"])
+def test_an_entry_corrupted_in_place_with_its_timestamps_restored_is_never_used(
+    tmp_path: Path, blobs: BlobStore, fresh_process: bool
+):
+    cache = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    blobs.put_bytes(HELLO)
+    entry = cache.fetch(blobs, HELLO_HEX, 6)
+    assert cache.lookup(HELLO_HEX, 6) == entry
+    _corrupt_restoring_timestamps(entry, b"jello\n")
+    if fresh_process:  # another process, or a later one: nothing remembered but the on-disk record
+        cache = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert cache.lookup(HELLO_HEX, 6) is None, "the sentinel mtime alone vouched for changed bytes"
+    with pytest.raises(FileNotFoundError):
+        cache.place(HELLO_HEX, tmp_path / "out" / "hello.txt")
+    assert not (tmp_path / "out" / "hello.txt").exists()
+    # The next fetch replaces the dropped entry with verified bytes from the blob store.
+    assert cache.fetch(blobs, HELLO_HEX, 6).read_bytes() == HELLO
+    cache.place(HELLO_HEX, tmp_path / "out" / "hello.txt")
+    assert (tmp_path / "out" / "hello.txt").read_bytes() == HELLO
+
+
+def test_an_unrecorded_entry_is_hashed_once_and_then_trusted_by_its_record(tmp_path: Path, blobs: BlobStore, monkeypatch):
+    # An entry written before the record existed (or whose record was lost) is checked by hashing once;
+    # afterwards a lookup, in this or another cache object, hashes nothing.
+    cache = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    blobs.put_bytes(HELLO)
+    entry = cache.fetch(blobs, HELLO_HEX, 6)
+    (tmp_path / "cache" / "statcache.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "cache" / f"statcache.db{suffix}").unlink(missing_ok=True)
+    hashed: list[str] = []
+    real_hash = cache_mod.hash_file
+
+    def counting_hash(path: str) -> tuple[str, int]:
+        hashed.append(str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(cache_mod, "hash_file", counting_hash)
+    fresh = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert fresh.lookup(HELLO_HEX, 6) == entry
+    assert hashed == [str(entry)]
+    # Every lookup now touches the entry for the LRU (utime moves the ctime): the touch renews the record.
+    monkeypatch.setattr(cache_mod, "_TOUCH_EVERY_NS", -1)
+    again = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert again.lookup(HELLO_HEX, 6) == entry
+    another = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert another.lookup(HELLO_HEX, 6) == entry
+    assert hashed == [str(entry)], "a recorded, unchanged entry was hashed again"

@@ -483,7 +483,9 @@ class Artifact:
         self, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
     ) -> None:
         assert self._ws is not None
-        download.download_entries(self._ws, entries, root, skip_cache, allow_missing_references)
+        download.download_entries(
+            self._ws, entries, root, skip_cache, allow_missing_references, version=self.qualified_name
+        )
 
     def _download_one(self, entry: ManifestEntry, root: str | os.PathLike | None, skip_cache: bool) -> str:
         self._require_logged("files to download")
@@ -502,7 +504,10 @@ class Artifact:
         target = Path(root) if root is not None else self._default_root()
         problems = download.verify_entries(self.manifest, target)
         if problems:
-            raise ValueError(f"Verification of {self.name!r} in {str(target)!r} failed: " + "; ".join(problems))
+            raise ValueError(
+                f"Verification of {self.qualified_name if self._record is not None else self.name!r} in "
+                f"{str(target)!r} failed: " + "; ".join(problems)
+            )
 
     def file(self, root: str | os.PathLike | None = None) -> str:
         """Download a single-file artifact and return the file's path."""

@@ -1,8 +1,10 @@
 """Downloading and verifying a committed artifact's entries into a local folder.
 
 Stored entries come from the workspace's blob store through the download cache (every blob is verified
-before it is handed out); references are fetched from where they point. Files already in place with the
-right content (known through the stat cache) are not fetched again.
+before it is handed out, and a cache entry is trusted only while its stat, ctime included, matches the
+record made when it was verified); references are fetched from where they point. Files already in place
+with the right content are not fetched again: the stat cache vouches for them by (inode, size, mtime,
+ctime), which an edit cannot restore.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from wandb_dagster.sdk.manifest import ManifestEntry
 from wandb_dagster.sdk.names import validate_entry_path
 from wandb_dagster.sdk.staging import IO_WORKERS
 from wandb_dagster.storage import references
+from wandb_dagster.storage.errors import CorruptBlobError
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
 
 if TYPE_CHECKING:
@@ -55,15 +58,36 @@ class Destinations:
 
 
 def download_entries(
-    ws: Workspace, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
+    ws: Workspace,
+    entries: list[ManifestEntry],
+    root: Path,
+    skip_cache: bool,
+    allow_missing_references: bool,
+    version: str | None = None,
 ) -> None:
     """Place ``entries`` under ``root``: stored files from ``ws``'s blob store, references from their URIs.
-    ``skip_cache`` (or an entry's own ``skip_cache``) bypasses the download cache."""
+    ``skip_cache`` (or an entry's own ``skip_cache``) bypasses the download cache. A corrupt blob is refused
+    naming the entries that hold it and ``version`` (their artifact's qualified name)."""
+    try:
+        _download_entries(ws, entries, root, skip_cache, allow_missing_references)
+    except CorruptBlobError as exc:
+        # The blob store knows only the digest; here is where its entries are known.
+        paths = tuple(e.path for e in entries if e.ref is None and b64_to_hex(e.digest) == exc.expected_hex)
+        raise exc.for_entries(paths, version) from None
+
+
+def _download_entries(
+    ws: Workspace, entries: list[ManifestEntry], root: Path, skip_cache: bool, allow_missing_references: bool
+) -> None:
     destination = Destinations(root)
     plan = [(entry, destination(entry.path)) for entry in entries]
     todo = _not_in_place(ws, [(e, d) for e, d in plan if e.ref is None])
     if todo and ws.blobs.batched_downloads:
         todo = _prefetch_batched(ws, todo, skip_cache)
+    elif todo:
+        # One query of the cache's record for every entry (instead of one per entry): the per-entry fetch
+        # below then finds each checked entry at the cost of a stat.
+        ws.cache.lookup_many([(h, e.size) for e, _, h in todo if not _uncached(e, skip_cache)])
     if todo:
         with ThreadPoolExecutor(IO_WORKERS) as pool:
             done = list(pool.map(lambda item: _fetch_stored(ws, item, skip_cache), todo))

@@ -15,6 +15,7 @@ import re
 from typing import Any, NamedTuple
 
 from wandb_dagster.sdk.values import MAX_NESTING_DEPTH
+from wandb_dagster.storage.verified_write import NAME_MAX
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VERSION_RE = re.compile(r"^v\d+$")
@@ -22,6 +23,12 @@ _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
 MAX_NAME_LEN = 128
 MAX_METADATA_KEYS = 100
 RESERVED_TYPES = ("job",)
+ENTRY_NAME_MAX = NAME_MAX
+"""Longest component of an artifact entry path, in UTF-8 bytes: a longer one could be logged but never
+downloaded (``File name too long``), so it is refused when the entry is added."""
+ENTRY_PATH_MAX = 4096
+"""Longest artifact entry path, in UTF-8 bytes (Linux PATH_MAX), for the same reason."""
+_SHORT_PATH = ENTRY_NAME_MAX // 4  # at most 4 UTF-8 bytes a character: a path this short fits every limit
 RESERVED_TYPE_PREFIX = "wandb-"
 
 
@@ -200,7 +207,35 @@ def validate_entry_path(path: Any) -> str:
             f"Artifact entry path {path!r} is invalid: entry paths are relative POSIX paths without '..', '.', "
             "empty parts, backslashes or a leading '/'."
         )
+    if len(path) > _SHORT_PATH:  # only long paths pay for measuring their bytes
+        _check_entry_path_length(path, parts)
     return path
+
+
+def _utf8_len(text: str) -> int:
+    # Names read from a folder may carry undecodable bytes as surrogate escapes: count those bytes.
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # another lone surrogate: counted as the 3 bytes it would take, erring long
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _check_entry_path_length(path: str, parts: list[str]) -> None:
+    def shown(text: str) -> str:
+        return repr(text) if len(text) <= 80 else f"{text[:40]!r}...{text[-20:]!r} ({len(text)} characters)"
+
+    for part in parts:
+        if len(part) > _SHORT_PATH and (n := _utf8_len(part)) > ENTRY_NAME_MAX:
+            raise ValueError(
+                f"Artifact entry path {shown(path)} has a component of {n} bytes ({shown(part)}); file systems "
+                f"allow at most {ENTRY_NAME_MAX} bytes (NAME_MAX) per file or folder name, so it could never be "
+                "downloaded. Give the entry a shorter name (name=... in add_file/add_dir/add_reference/new_file)."
+            )
+    if len(path) * 4 > ENTRY_PATH_MAX and (n := _utf8_len(path)) > ENTRY_PATH_MAX:
+        raise ValueError(
+            f"Artifact entry path {shown(path)} is {n} bytes long; file systems allow at most {ENTRY_PATH_MAX} bytes "
+            "(PATH_MAX) in a path, so it could never be downloaded. Give the entry a shorter path."
+        )
 
 
 def normalize_entry_path(path: str) -> str:

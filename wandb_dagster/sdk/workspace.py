@@ -53,8 +53,11 @@ class Workspace:
         except BaseException:
             self.store.close()
             raise
-        self.cache = DownloadCache(settings.cache_dir, settings.cache_size, hardlinks=settings.download_hardlinks)
         self.statcache = StatCache(settings.cache_dir / "statcache.db")
+        # The download cache keeps its tamper-evident record of verified entries in the same stat cache.
+        self.cache = DownloadCache(
+            settings.cache_dir, settings.cache_size, hardlinks=settings.download_hardlinks, record=self.statcache
+        )
 
     @staticmethod
     def _key(settings: Settings) -> tuple[str, str, str]:

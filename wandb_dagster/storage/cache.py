@@ -8,22 +8,26 @@ Example::
 
 How an entry proves it is unmodified
 ------------------------------------
-An entry's MD5 is checked once, when it enters the cache. Re-hashing on every lookup would make cached
-downloads as slow as uncached ones, so a lookup only stats the entry: its size must be the blob's size and
-its mtime a *sentinel* derived from the digest (see :func:`sentinel_mtime_ns`), set when it was verified.
-Any write to the file sets its mtime to the current time, so a modified entry fails the check and is dropped.
+An entry's MD5 is checked when it enters the cache. Re-hashing on every lookup would make cached downloads
+as slow as uncached ones, so a lookup trusts an entry by a *tamper-evident record* instead: when an entry
+was verified, its (inode, size, mtime_ns, ctime_ns) went into the stat cache (``statcache.db`` in the cache
+folder, shared by the processes of a machine) next to its MD5, and a lookup accepts the entry only when its
+stat still matches that record exactly. Any write to the file moves its ctime, and no user can set a ctime
+back (``os.utime`` sets it to now), so an entry corrupted in place with its timestamps restored does not
+match: it is hashed again, kept if its bytes are still right (the record is renewed), dropped if not. The
+unchanged case costs a stat plus, per batch of lookups, one query of the record (each process remembers
+what it has looked up, so placing the same entry again costs only the stat).
 
-This matters because :meth:`DownloadCache.place` hard-links where it can: a downloaded file then *is* the
-cache entry (one inode), and a user editing it in place edits the entry. Entries are also read-only
-(0o444) so that such an edit fails for ordinary users; root ignores permissions, and the sentinel check
-catches that case. A hard-linked download therefore shows the sentinel date (around 2000) as its mtime
-and is read-only; reflinked and copied downloads are ordinary new files.
+Our own changes to an entry's inode move its ctime too: the LRU touch (``utime``) and hard-link placement.
+Right after them the entry is stat'ed again and the record renewed, so they cost no re-hash. (An edit
+landing in the microseconds between our check and our touch would be renewed with it; so would one within
+the filesystem's timestamp tick after verification. Both need a writer racing this process on purpose.)
 
-Why not ctime, which users cannot set: every link, unlink, chmod or utime changes it, including our own
-LRU touches and other processes hard-linking the same entry, so it would need an index kept in step across
-processes. The sentinel carries 52 bits of the digest, so even copying one entry's bytes *and* timestamps
-onto another (``cp -p`` between two hard-linked downloads) fails the check unless the two digests share
-their first 13 hex digits and their size.
+Entries also carry a *sentinel* mtime derived from the digest (see :func:`sentinel_mtime_ns`), a cheap
+first filter that needs no record, and are read-only (0o444) so that an edit through a hard-linked download
+fails for ordinary users. :meth:`DownloadCache.place` hard-links only when asked to (then a downloaded file
+*is* the cache entry, one inode, showing the sentinel date of around 2000 as its mtime); reflinked and
+copied downloads are ordinary new files.
 
 The least recently used entries go first when the cache outgrows ``max_bytes``; use is tracked in the
 entry's atime, which lookups set explicitly (so ``noatime`` mounts do not matter) at most once a minute.
@@ -43,7 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from .errors import ContentChangedError, CorruptBlobError
-from .hashing import check_hex
+from .hashing import check_hex, hash_file
+from .statcache import StatCache
 from .verified_write import file_chunks, temp_beside, unique_suffix, unlink_quietly, write_verified
 
 if TYPE_CHECKING:
@@ -56,6 +61,7 @@ _TOUCH_EVERY_NS = 60 * 1_000_000_000  # refreshing atime more often buys no usef
 _STALE_TMP_S = 3600
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_MEMO_MAX = 200_000  # entries a process remembers as checked (about 30 MB); beyond, it asks the record again
 
 PlaceMode = Literal["reflink", "hardlink", "copy"]
 
@@ -76,6 +82,10 @@ def _sentinel_ok(mtime_ns: int, hexdigest: str) -> bool:
     return mtime_ns in (sentinel, sentinel - sentinel % 1_000, sentinel - sentinel % 1_000_000_000)
 
 
+def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 _LOW_WATER = 90  # percent of max_bytes that eviction frees down to
 
 
@@ -94,10 +104,17 @@ class DownloadCache:
         'copy'
     """
 
-    def __init__(self, directory: Path | str, max_bytes: int, hardlinks: bool = False) -> None:
+    def __init__(
+        self, directory: Path | str, max_bytes: int, hardlinks: bool = False, record: StatCache | None = None
+    ) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes={max_bytes} is negative; pass the cache bound in bytes (0 keeps nothing)")
         self.directory = Path(os.path.abspath(os.path.expanduser(directory)))
+        # The tamper-evident record of verified entries (see the module docstring); the workspace passes the
+        # stat cache it keeps in the same folder, so one SQLite file serves both.
+        self._record = record if record is not None else StatCache(self.directory / "statcache.db")
+        # Entry path -> the stat key it was last checked with, in this process: a repeated lookup costs a stat.
+        self._checked: dict[str, tuple[int, int, int, int]] = {}
         self.max_bytes = int(max_bytes)
         self._entries = str(self.directory / "md5")
         self._tmpdir = str(self.directory / "tmp")
@@ -129,30 +146,91 @@ class DownloadCache:
     # -- lookup --------------------------------------------------------------------------------------------
 
     def lookup(self, hexdigest: str, size: int | None) -> Path | None:
-        """The entry's path if it is present and unmodified (one stat); a modified entry is dropped."""
-        path = self._entry(hexdigest)
+        """The entry's path if it is present and unmodified (a stat, and the record when this process has
+        not checked it yet; see the module docstring); a modified entry is dropped."""
+        found = self.lookup_many([(hexdigest, size)])
+        return Path(found[hexdigest]) if hexdigest in found else None
+
+    def lookup_many(self, items: list[tuple[str, int | None]]) -> dict[str, str]:
+        """{hex: entry path} for those (hex, size) entries that are present and unmodified: a stat each and
+        one query of the record for all; an entry the record does not vouch for is hashed again (kept and
+        recorded if its bytes are right, dropped if not)."""
+        stats: dict[str, tuple[str, os.stat_result]] = {}
+        for hexdigest, size in items:
+            path = self._entry(hexdigest)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if (size is not None and st.st_size != size) or not _sentinel_ok(st.st_mtime_ns, hexdigest):
+                self._drop(path, st)
+            else:
+                stats[hexdigest] = (path, st)
+        unknown = [h for h, (path, st) in stats.items() if self._checked.get(path) != _key(st)]
+        if unknown:
+            recorded = self._record.lookup_many([stats[h][1] for h in unknown])
+            renew = []
+            for hexdigest, vouched in zip(unknown, recorded, strict=True):
+                path, st = stats[hexdigest]
+                if vouched == hexdigest or self._rehash_ok(path, st, hexdigest):
+                    self._remember(path, st)
+                    if vouched != hexdigest:
+                        renew.append((st, hexdigest))
+                else:
+                    self._drop(path, st)
+                    del stats[hexdigest]
+            self._renew(renew)
+        self._renew([t for h, (path, st) in stats.items() if (t := self._touch(path, st, h)) is not None])
+        return {h: path for h, (path, _) in stats.items()}
+
+    @staticmethod
+    def _rehash_ok(path: str, st: os.stat_result, hexdigest: str) -> bool:
+        # The stat was taken before reading: a write while hashing moves the ctime, so a stale pair never
+        # matches the next lookup.
+        try:
+            return hash_file(path) == (hexdigest, st.st_size)
+        except FileNotFoundError:
+            return False
+
+    def _verified(self, path: str, st: os.stat_result, hexdigest: str) -> bool:
+        """Whether the entry at ``path`` (stat ``st``) is vouched for; asks the record (or hashes) when this
+        process has not checked it with this very stat."""
+        if not _sentinel_ok(st.st_mtime_ns, hexdigest):
+            return False
+        if self._checked.get(path) == _key(st):
+            return True
+        return hexdigest in self.lookup_many([(hexdigest, st.st_size)])
+
+    def _remember(self, path: str, st: os.stat_result) -> None:
+        if len(self._checked) >= _MEMO_MAX:
+            self._checked.clear()  # crude but bounded; what is forgotten is asked of the record again
+        self._checked[path] = _key(st)
+
+    def _renew(self, checked: list[tuple[os.stat_result, str]]) -> None:
+        """Record entries (stat -> hex) as verified, in one transaction."""
+        if checked:
+            self._record.record_many(checked)
+
+    def _restat_after_own_change(self, path: str, hexdigest: str) -> tuple[os.stat_result, str] | None:
+        """After our own utime or link moved an entry's ctime: remember and return its new stat, to record."""
         try:
             st = os.stat(path)
         except FileNotFoundError:
             return None
-        if not self._intact(st, hexdigest, size):
-            self._drop(path, st)
+        if not _sentinel_ok(st.st_mtime_ns, hexdigest):
             return None
-        self._touch(path, st)
-        return Path(path)
+        self._remember(path, st)
+        return st, hexdigest
 
-    @staticmethod
-    def _intact(st: os.stat_result, hexdigest: str, size: int | None) -> bool:
-        return (size is None or st.st_size == size) and _sentinel_ok(st.st_mtime_ns, hexdigest)
-
-    def _touch(self, path: str, st: os.stat_result) -> None:
+    def _touch(self, path: str, st: os.stat_result, hexdigest: str) -> tuple[os.stat_result, str] | None:
         now = time.time_ns()
         if now - st.st_atime_ns < _TOUCH_EVERY_NS:
-            return
+            return None
         try:
             os.utime(path, ns=(now, st.st_mtime_ns))  # atime only: the mtime is the verification sentinel
         except OSError:
-            pass  # a shared cache owned by another user: LRU order gets less precise, nothing breaks
+            return None  # a shared cache owned by another user: LRU order gets less precise, nothing breaks
+        return self._restat_after_own_change(path, hexdigest)
 
     def _drop(self, path: str, seen: os.stat_result) -> None:
         """Remove a modified entry without ever removing a good one that replaced it meanwhile.
@@ -160,6 +238,7 @@ class DownloadCache:
         A plain unlink could delete a fresh entry another process renamed into place after our stat; so
         move the name aside atomically, and put it back if it is not the inode we judged.
         """
+        self._checked.pop(path, None)
         aside = self._tmp_name("drop")
         try:
             os.rename(path, aside)
@@ -204,7 +283,9 @@ class DownloadCache:
         Each blob is verified on the way in (CorruptBlobError otherwise). Entries may be evicted again by
         the bound before they are used: callers still go through fetch()/place() per entry.
         """
-        missing = [(h, s) for h, s in dict(items).items() if self.lookup(h, s) is None]
+        wanted = dict(items)
+        present = self.lookup_many(list(wanted.items()))
+        missing = [(h, s) for h, s in wanted.items() if h not in present]
         if not missing:
             return
         if not blobstore.batched_downloads:
@@ -212,6 +293,7 @@ class DownloadCache:
                 self.fetch(blobstore, h, s)
             return
         temps = [(h, s, self._tmp_name("fill")) for h, s in missing]
+        filled: list[tuple[os.stat_result, str] | None] = []
         os.makedirs(self._tmpdir, exist_ok=True)
         try:
             blobstore.get_files(temps)  # each temp appears only once its bytes match the digest
@@ -226,8 +308,10 @@ class DownloadCache:
                 os.utime(tmp, ns=(time.time_ns(), sentinel_mtime_ns(h)))
                 final = self._entry(h)
                 self._rename_in(tmp, final)
+                filled.append(self._restat_after_own_change(final, h))
                 self._account(size, keep=final)
         finally:
+            self._renew([f for f in filled if f is not None])
             for _, _, tmp in temps:
                 unlink_quietly(tmp)
 
@@ -270,6 +354,7 @@ class DownloadCache:
             file_chunks(src, size), final, check, tmp=self._tmp_name("fill"), mode=0o444, seal=seal,
             place=self._rename_in,
         )
+        self._renew([f for f in [self._restat_after_own_change(final, hexdigest)] if f is not None])
         self._account(written, keep=final)
         return Path(final)
 
@@ -304,7 +389,7 @@ class DownloadCache:
             st = os.stat(src)
         except FileNotFoundError:
             st = None
-        if st is None or not self._intact(st, hexdigest, None):
+        if st is None or not self._verified(src, st, hexdigest):
             if st is not None:
                 self._drop(src, st)
             raise FileNotFoundError(
@@ -329,6 +414,8 @@ class DownloadCache:
             # rename() between two links to one inode succeeds and does nothing: when dest already was a
             # link to this entry, the temp link is still there.
             unlink_quietly(tmp)
+            # Linking moved the entry's ctime: renew its record (see the module docstring).
+            self._renew([f for f in [self._restat_after_own_change(src, hexdigest)] if f is not None])
         return mode
 
     def _place_into(self, src: str, tmp: str, dev: int) -> PlaceMode:

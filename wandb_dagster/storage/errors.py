@@ -36,19 +36,36 @@ class ContentChangedError(ValueError):
 
 
 class CorruptBlobError(ValueError):
-    """Stored bytes do not hash to the digest that names them."""
+    """Stored bytes do not hash to the digest that names them.
 
-    def __init__(self, hexdigest: str, actual_hex: str, location: str) -> None:
+    The blob store knows only the digest and where the blob is; the layer that knows which artifact entries
+    (and which version) name it adds them with :meth:`for_entries`, so the message says what to re-log.
+    """
+
+    def __init__(
+        self, hexdigest: str, actual_hex: str, location: str, entries: tuple[str, ...] = (), version: str | None = None
+    ) -> None:
         self.expected_hex = hexdigest
         self.actual_hex = actual_hex
         self.location = location
+        self.entries = tuple(entries)
+        self.version = version
+        named = ""
+        if self.entries:
+            shown = ", ".join(repr(e) for e in self.entries[:5])
+            more = f" and {len(self.entries) - 5} more" if len(self.entries) > 5 else ""
+            named = f"artifact entry {shown}{more}" + (f" of {version!r}" if version else "") + ": "
         super().__init__(
-            f"blob {hexdigest} at {location!r} is corrupt: its content hashes to {actual_hex}. "
+            f"{named}blob {hexdigest} at {location!r} is corrupt: its content hashes to {actual_hex}. "
             "Nothing was written to the destination; restore the blob from a backup or log the file again."
         )
 
+    def for_entries(self, entries: tuple[str, ...], version: str | None) -> CorruptBlobError:
+        """The same refusal, naming the artifact entries that hold this blob and their version."""
+        return CorruptBlobError(self.expected_hex, self.actual_hex, self.location, entries, version)
+
     def __reduce__(self):
-        return (type(self), (self.expected_hex, self.actual_hex, self.location))
+        return (type(self), (self.expected_hex, self.actual_hex, self.location, self.entries, self.version))
 
 
 class StorageAccessError(OSError):

@@ -32,8 +32,10 @@ client library sits idle for long stretches (a training epoch) while firewalls d
 
 from __future__ import annotations
 
+import decimal
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,16 +97,41 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+# A JSON string, or a number in exponent notation with a positive exponent (how Python writes 1e16 and up).
+_STRING_OR_BIG_FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?[0-9]+(?:\.[0-9]+)?e\+[0-9]+)')
+
+
+def _fixed_point(match: re.Match[str]) -> str:
+    number = match.group(1)
+    if number is None:
+        return match.group(0)  # a string: unchanged
+    # The same value, exactly (Decimal of the shortest repr), written with a fraction so that it reads back
+    # as a float: see json_dumps.
+    return f"{decimal.Decimal(number):f}.0"
+
+
 def json_dumps(value: Any) -> str:
+    """The JSON text the store writes: strict, compact, and with floats that come back as floats.
+
+    PostgreSQL's ``jsonb`` (``versions.metadata``) keeps numbers as ``numeric`` and prints them in plain
+    notation, keeping only the digits after the point that were written: ``1e308`` came back as a 309-digit
+    integer, so ``json.loads`` returned an ``int``. Floats that Python writes with a positive exponent are
+    therefore written in fixed point with a fraction (``1e+20`` -> ``100000000000000000000.0``), the same
+    value; other floats already carry a point or a negative exponent, which jsonb prints with a fraction.
+    Done for every JSON column on both backends, so the stored text is the same everywhere.
+    """
     # Strict JSON on both backends: PostgreSQL's json type refuses NaN/Infinity, so SQLite must too, or the
     # same code would work on a laptop and fail in the team's database.
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise type(exc)(
             f"{exc}; the store keeps strict JSON: convert values to str, int, float, bool, None, list or dict "
             "(NaN and Infinity included) before storing them"
         ) from None
+    if "e+" in text:  # rare: only then is the text scanned (a string that holds "e+" is left as it is)
+        text = _STRING_OR_BIG_FLOAT.sub(_fixed_point, text)
+    return text
 
 
 def sqlite_read_only(path: Path) -> bool:
