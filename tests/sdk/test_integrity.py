@@ -98,3 +98,44 @@ def test_verify_names_the_entry_and_the_version(any_ws_env: Path):
     with pytest.raises(ValueError) as err:
         artifact.verify(str(root))
     assert "'dir/b.bin'" in str(err.value) and "'tester/p/ds:v0'" in str(err.value)
+
+
+def _blob_bytes(hexdigest: str) -> bytes:
+    return Path(Workspace.default().blobs.blob_path(hexdigest)).read_bytes()
+
+
+@pytest.mark.parametrize("size", [1024, 3 * 1024 * 1024], ids=["small", "large"])
+def test_logging_the_files_again_repairs_a_bit_flipped_blob(any_ws_env: Path, size: int):
+    """A same-size damaged blob is not deduplicated onto when the bytes are read anyway (a file the stat
+    cache does not know): small blobs are compared, large ones replaced by the copy just verified."""
+    good = bytes(range(256)) * (size // 256)
+    (any_ws_env / "src").mkdir()
+    (any_ws_env / "src" / "model.bin").write_bytes(good)
+    artifact = _log(any_ws_env / "src")
+    hexdigest = b64_to_hex(artifact.get_entry("model.bin").digest)
+    blob = Path(Workspace.default().blobs.blob_path(hexdigest))
+    _flip_in_place(blob, offset=size // 2)
+    assert _blob_bytes(hexdigest) != good
+    # The same bytes in a new file (a fresh checkout, another machine): read, hashed and copied again.
+    (any_ws_env / "copy").mkdir()
+    (any_ws_env / "copy" / "model.bin").write_bytes(good)
+    again = _log(any_ws_env / "copy")
+    assert again.digest == artifact.digest
+    assert _blob_bytes(hexdigest) == good, "the damaged blob was trusted"
+    assert oct(os.stat(blob).st_mode & 0o777) == oct(0o444), "a repaired blob stays read-only"
+    Workspace.close_all()
+    out = Path(wandb.Api(overrides={"project": "p"}).artifact("ds:v0").download(root="out", skip_cache=True))
+    assert (out / "model.bin").read_bytes() == good
+
+
+def test_a_sound_small_blob_is_not_rewritten_by_a_duplicate(any_ws_env: Path):
+    (any_ws_env / "src").mkdir()
+    (any_ws_env / "src" / "a.txt").write_bytes(b"alpha" * 100)
+    artifact = _log(any_ws_env / "src")
+    blob = Path(Workspace.default().blobs.blob_path(b64_to_hex(artifact.get_entry("a.txt").digest)))
+    before = os.stat(blob)
+    (any_ws_env / "copy").mkdir()
+    (any_ws_env / "copy" / "a.txt").write_bytes(b"alpha" * 100)
+    _log(any_ws_env / "copy")
+    after = os.stat(blob)
+    assert (after.st_ino, after.st_ctime_ns) == (before.st_ino, before.st_ctime_ns)

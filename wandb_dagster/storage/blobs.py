@@ -75,8 +75,8 @@ _syncfs = local_io.syncfs  # looked up here at each sync, so a test can watch (o
 
 
 class BlobStore:
-    """Content-addressed blobs in the local folder ``root`` (a path or ``file://`` URL); a blob that exists
-    is never written again.
+    """Content-addressed blobs in the local folder ``root`` (a path or ``file://`` URL); a sound blob that
+    exists is never written again (a damaged one met while its bytes are in hand is replaced, see _commit).
 
     Blobs are written to a temp file in ``{root}/tmp/`` first and named only once complete (link or
     rename), so a blob's name only ever shows complete content. Writes are not fsynced one by one: call
@@ -230,7 +230,7 @@ class BlobStore:
             n = os.write(out, data)
             if n != len(data):  # short writes are rare on local files, but legal
                 write_all(out, memoryview(data)[n:])
-            self._commit(tmp, out, hexdigest, len(data))
+            self._commit(tmp, out, hexdigest, len(data), data)
         except BaseException:
             if tmp is not None:
                 unlink_quietly(tmp)
@@ -299,10 +299,18 @@ class BlobStore:
             self._created_root_dirs = True
             return os.open(path, flags, 0o444)
 
-    def _commit(self, tmp: str | None, fd: int, hexdigest: str, size: int) -> None:
-        """Give a complete temp file its blob name, unless a blob of that size is already there.
+    def _commit(self, tmp: str | None, fd: int, hexdigest: str, size: int, data: bytes | None = None) -> None:
+        """Give a complete temp file its blob name, unless a sound blob is already there.
 
-        A blob of another size is the truncated leftover of a crash before sync(): it is replaced. Two
+        The temp file holds bytes just hashed to ``hexdigest``, so a blob found under that name is checked
+        as far as that is cheap before the temp is dropped (issue 18: a new log must not deduplicate onto a
+        damaged blob and leave it damaged):
+        - another size: the truncated leftover of a crash before sync(), replaced;
+        - a small blob (``data`` is its content, in memory): compared byte for byte, one read of at most
+          CHUNK; a blob that differs (a bit flip) is replaced;
+        - a large blob: not read back (that would double the cost of the copy), but replaced by the temp,
+          which costs one rename and leaves the name holding bytes verified a moment ago.
+        Replacing is atomic (rename), so a reader sees the old inode or the new one, never a mix; two
         writers racing here hold identical bytes, so whichever lands first (link) or last (rename) is fine.
         """
         final = self._path(hexdigest)
@@ -311,11 +319,11 @@ class BlobStore:
                 self._link_into_place(fd, final, hexdigest[:2])
                 return
             except FileExistsError:
-                if self._stored_size(hexdigest) == size:
-                    return  # never rewrite an existing blob; closing fd frees the unnamed temp
+                if self._is_sound(final, size, data):
+                    return  # closing fd frees the unnamed temp
                 tmp = self._tmp_name()
                 os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=fd, follow_symlinks=True)
-        elif self._stored_size(hexdigest) == size:
+        elif self._is_sound(final, size, data):
             os.unlink(tmp)
             return
         try:
@@ -329,6 +337,22 @@ class BlobStore:
         except BaseException:
             unlink_quietly(tmp)  # the temp named above is ours to remove; the caller only knows the fd
             raise
+
+    @staticmethod
+    def _is_sound(final: str, size: int, data: bytes | None) -> bool:
+        """Whether the blob at ``final`` can stay: it has ``size`` and, when ``data`` is given, those bytes.
+        Without ``data`` (a large blob) it never stays: the caller's verified temp replaces it."""
+        if data is None:
+            return False
+        try:
+            fd = os.open(final, _O_READ)
+        except FileNotFoundError:
+            return False
+        try:
+            # One byte more than expected notices a blob that is longer than it should be.
+            return os.read(fd, size + 1) == data
+        finally:
+            os.close(fd)
 
     def _link_into_place(self, fd: int, final: str, prefix: str) -> None:
         # linkat(AT_SYMLINK_FOLLOW) on the /proc link of the fd: the documented way to name an O_TMPFILE
