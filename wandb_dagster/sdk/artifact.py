@@ -538,13 +538,17 @@ class Artifact:
         record = self._record
         aliases, tags = validate_aliases(self._aliases), validate_tags(self._tags)
         # Send changes relative to what this copy saw, not whole lists: saving an out-of-date copy must not
-        # undo aliases or tags others added since, nor move 'latest' back (it always names the newest).
+        # undo aliases or tags others added since. 'latest' can be removed, as in W&B (then "name:latest"
+        # is the newest version until the next log moves it again), but only put back on the version
+        # "name:latest" names anyway: never moved back to an older one (docs/behaviour.md section 4).
         added = [a for a in aliases if a not in record.aliases]
         if "latest" in added:
-            raise ValueError(
-                f"'latest' always names the newest version of {record.collection!r}; it cannot be added to "
-                f"v{record.index}. Use a custom alias such as 'best'."
-            )
+            current = self._ws.store.resolve(record.entity, record.project, record.collection, "latest")
+            if current is not None and current.pk != record.pk:
+                raise ValueError(
+                    f"'latest' names v{current.index} of {record.collection!r}, the version logged last; it "
+                    f"cannot be moved back to v{record.index}. Use a custom alias such as 'best'."
+                )
         try:
             fresh = self._ws.store.update_version(
                 record.pk,
@@ -552,7 +556,7 @@ class Artifact:
                 description=self._description,
                 metadata=validate_metadata(self._metadata),
                 add_aliases=added,
-                remove_aliases=[a for a in record.aliases if a not in aliases and a != "latest"],
+                remove_aliases=[a for a in record.aliases if a not in aliases],
                 add_tags=[t for t in tags if t not in record.tags],
                 remove_tags=[t for t in record.tags if t not in tags],
                 run_pk=_acting_run_pk(self._ws),
