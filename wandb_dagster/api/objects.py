@@ -20,7 +20,7 @@ from wandb_dagster.api.summary import Summary
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
 from wandb_dagster.sdk.names import validate_tags
 from wandb_dagster.sdk.run import run_url
-from wandb_dagster.sdk.values import json_value
+from wandb_dagster.sdk.values import iso_timestamp, json_value
 from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
@@ -112,11 +112,20 @@ class ArtifactCollection:
         return self._record.project
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """ISO 8601 text, as in W&B (``created_datetime``: the same as a datetime)."""
+        return iso_timestamp(self._record.created_at)
+
+    @property
+    def updated_at(self) -> str:
+        return iso_timestamp(self._record.updated_at)
+
+    @property
+    def created_datetime(self) -> datetime:
         return self._record.created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
         return self._record.updated_at
 
     def is_sequence(self) -> bool:
@@ -234,7 +243,12 @@ class Project:
         return None if self._record is None else self._record.description
 
     @property
-    def created_at(self) -> datetime | None:
+    def created_at(self) -> str | None:
+        """ISO 8601 text, as in W&B (None for a project that does not exist yet)."""
+        return None if self._record is None else iso_timestamp(self._record.created_at)
+
+    @property
+    def created_datetime(self) -> datetime | None:
         return None if self._record is None else self._record.created_at
 
     @property
@@ -287,9 +301,13 @@ class Run:
         self.notes: str | None = record.notes
         self.host: str | None = record.host
         self.username: str | None = record.username
-        self.created_at: datetime = record.created_at
-        self.heartbeat_at: datetime | None = record.heartbeat_at
-        self.finished_at: datetime | None = record.finished_at
+        # W&B's public Run gives ISO 8601 text; the *_datetime attributes hold the same as datetimes.
+        self.created_datetime: datetime = record.created_at
+        self.heartbeat_datetime: datetime | None = record.heartbeat_at
+        self.finished_datetime: datetime | None = record.finished_at
+        self.created_at: str = iso_timestamp(record.created_at)
+        self.heartbeat_at: str | None = None if record.heartbeat_at is None else iso_timestamp(record.heartbeat_at)
+        self.finished_at: str | None = None if record.finished_at is None else iso_timestamp(record.finished_at)
 
     @property
     def name(self) -> str | None:

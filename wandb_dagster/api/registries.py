@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record
 from wandb_dagster.api.paginator import Paginator
+from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.store.records import REGISTRY_PREFIX, ProjectRecord
 from wandb_dagster.store.scope import Filter, Query, Scope
 
@@ -67,11 +68,20 @@ class Registry:
     entity = organization
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """ISO 8601 text, as in W&B (``created_datetime``: the same as a datetime)."""
+        return iso_timestamp(self._record.created_at)
+
+    @property
+    def updated_at(self) -> str:
+        return iso_timestamp(self._record.updated_at)
+
+    @property
+    def created_datetime(self) -> datetime:
         return self._record.created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
         return self._record.updated_at
 
     def _chain(self) -> _Chain:

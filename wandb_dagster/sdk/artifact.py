@@ -39,6 +39,7 @@ from wandb_dagster.sdk.names import (
     validate_tags,
     validate_type,
 )
+from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.storage import references
 
 if TYPE_CHECKING:
@@ -218,11 +219,23 @@ class Artifact:
         return len(self._manifest)
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """When the version was created, as ISO 8601 text (``2026-01-02T03:04:05.600000Z``), as in W&B."""
+        return iso_timestamp(self.created_datetime)
+
+    @property
+    def updated_at(self) -> str:
+        """When the version was last changed, as ISO 8601 text, as in W&B."""
+        return iso_timestamp(self.updated_datetime)
+
+    @property
+    def created_datetime(self) -> datetime:
+        """``created_at`` as an aware UTC datetime (not in W&B's API)."""
         return self._require_logged("creation time").created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
+        """``updated_at`` as an aware UTC datetime (not in W&B's API)."""
         return self._require_logged("update time").updated_at
 
     @property
