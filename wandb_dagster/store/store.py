@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import catalog, links, members, migrate, paging, runs, versions
+from wandb_dagster.store import catalog, collection_removal, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store.engine import (
@@ -200,16 +200,29 @@ class Store:
             return catalog.collection_aliases(conn, collection_id)
 
     def update_collection(
-        self, collection_id: int, *, description: Any = ..., tags: Sequence[str] | None = None
+        self,
+        collection_id: int,
+        *,
+        description: Any = ...,
+        tags: Sequence[str] | None = None,
+        name: str | None = None,
     ) -> CollectionRecord:
-        """Set a collection's description (``...`` leaves it) and its complete set of tags (None leaves
-        them); NotFoundError if there is no such collection. Returns the collection as saved."""
+        """Set a collection's description (``...`` leaves it), its complete set of tags (None leaves
+        them) and its name (None leaves it; a name the project already uses -> ValueError); NotFoundError if
+        there is no such collection. Returns the collection as saved."""
         with self._write() as conn:
-            catalog.update_collection(conn, collection_id, description=description, tags=tags, now=_now())
+            catalog.update_collection(conn, collection_id, description=description, tags=tags, now=_now(), name=name)
         found = self.collection_by_id(collection_id)
         if found is None:
             raise NotFoundError(f"collection pk {collection_id} was deleted just after it was saved")
         return found
+
+    def delete_collection(self, collection_id: int, *, run_pk: int | None = None) -> None:
+        """Delete collection ``collection_id`` with everything in it, in one transaction (see
+        store/collection_removal.py): its versions with their aliases and registry links, or, for a registry
+        collection, its links. NotFoundError if there is no such collection."""
+        with self._write() as conn:
+            collection_removal.delete(conn, collection_id, run_pk=run_pk, now=_now())
 
     def artifact_types(self, entity: str, project: str) -> list[str]:
         """The artifact types used by collections of ``entity/project``, sorted."""
