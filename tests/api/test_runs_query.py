@@ -118,7 +118,7 @@ def test_run_objects(api_env):
     )
     assert got.name == got.display_name == run.name and got.path == ["tester", "proj", run.id]
     assert got.summary["loss"] == pytest.approx(1 / 12) and got.summary["acc"] == 10
-    assert got.created_at.tzinfo is not None and got.finished_at >= got.created_at
+    assert got.created_datetime.tzinfo is not None and got.finished_datetime >= got.created_datetime
     rows = got.history(pandas=False)
     assert [r["_step"] for r in rows] == list(range(12))
     sampled = got.history(samples=4, pandas=False)

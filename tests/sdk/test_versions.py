@@ -79,8 +79,9 @@ def test_tags_and_the_seed_003_update_snippet(any_ws_env):
     fresh = api.artifact("bike-dataset:v0")
     assert fresh.description == "My new description"
     assert fresh.metadata == {"newKey": "new value"}
-    # 'latest' always names the newest version, so dropping it from the list keeps it.
-    assert sorted(fresh.aliases) == ["latest", "replaced"]
+    # W&B removes 'latest' when the saved list drops it; "name:latest" still finds the newest version.
+    assert fresh.aliases == ["replaced"]
+    assert api.artifact("bike-dataset:latest").id == fresh.id
     assert sorted(fresh.tags) == ["checked", "raw"]
     assert api.artifact("bike-dataset:replaced").id == fresh.id
 
@@ -93,6 +94,58 @@ def test_latest_cannot_be_put_on_an_older_version(any_ws_env):
     old.aliases.append("latest")
     with pytest.raises(ValueError, match="latest"):
         old.save()
+
+
+def test_removing_latest_as_w_and_b_does(any_ws_env):
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"))
+        run.log_artifact(_artifact(any_ws_env, "two"))
+    api = wandb.Api(overrides={"project": "p"})
+    artifact = api.artifact("bike-dataset:latest")
+    artifact.aliases.remove("latest")
+    artifact.save()
+    assert api.artifact("bike-dataset:v1").aliases == []  # removed, not silently kept
+    assert "latest" not in api.artifact_collection("dataset", "bike-dataset").aliases
+    # While no version holds it, "name:latest" (and a bare name) resolve to the newest version.
+    assert api.artifact("bike-dataset:latest").version == "v1"
+    assert api.artifact("bike-dataset").version == "v1"
+    # Put back on the newest version it is accepted; on an older one it is refused (never moved back).
+    old = api.artifact("bike-dataset:v0")
+    old.aliases.append("latest")
+    with pytest.raises(ValueError, match="v1.*v0"):
+        old.save()
+    newest = api.artifact("bike-dataset:v1")
+    newest.aliases.append("latest")
+    newest.save()
+    assert api.artifact("bike-dataset:v1").aliases == ["latest"]
+    newest.aliases.remove("latest")
+    newest.save()
+    # The next log moves it again.
+    with wandb.init(project="p") as run:
+        third = run.log_artifact(_artifact(any_ws_env, "three"))
+    assert third.aliases == ["latest"]
+    assert api.artifact("bike-dataset:latest").version == "v2"
+    # Logging content identical to v0 moves it back there, as always.
+    with wandb.init(project="p") as run:
+        run.log_artifact(_artifact(any_ws_env, "one"))
+    assert api.artifact("bike-dataset:latest").version == "v0"
+
+
+def test_removing_latest_in_a_registry_collection(any_ws_env):
+    with wandb.init(project="p") as run:
+        first = run.log_artifact(_artifact(any_ws_env, "one", name="m", type="model"))
+        second = run.log_artifact(_artifact(any_ws_env, "two", name="m", type="model"))
+        run.link_artifact(first, "wandb-registry-model/models")
+        run.link_artifact(second, "wandb-registry-model/models")
+    api = wandb.Api()
+    link = api.artifact("wandb-registry-model/models:latest")
+    assert link.version == "v1"
+    link.aliases.remove("latest")
+    link.save()
+    assert api.artifact("wandb-registry-model/models:v1").aliases == []
+    assert api.artifact("wandb-registry-model/models:latest").version == "v1"
+    assert api.artifact("p/m:latest").version == "v1"  # the project's own 'latest' is untouched
+    assert api.artifact("p/m:v1").aliases == ["latest"]
 
 
 def test_delete_rules_and_indices_never_reused(any_ws_env):

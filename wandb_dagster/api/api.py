@@ -149,11 +149,13 @@ class Api:
         return True
 
     def artifact_collections(
-        self, project_name: str, type_name: str, per_page: int | None = 50
+        self, project_name: str, type_name: str, per_page: int | None = 50, start: str | None = None
     ) -> Paginator[ArtifactCollection]:
-        """The collections of type ``type_name`` in project ``[entity/]project_name`` (lazy)."""
+        """The collections of type ``type_name`` in project ``[entity/]project_name`` (lazy; ``start``: the
+        ``.cursor`` of an earlier result of this query)."""
         entity, project = self._entity_project(project_name)
-        return collections_paginator(self._ws, Scope(entity=entity, project=project, type=type_name), (), per_page)
+        scope = Scope(entity=entity, project=project, type=type_name)
+        return collections_paginator(self._ws, scope, (), per_page, start)
 
     def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
         """The artifact type ``type_name`` in ``project`` (``[entity/]project``; default: the Api's)."""
@@ -163,19 +165,26 @@ class Api:
             raise ValueError(f"No artifacts of type {type_name!r} in {entity}/{project_name}; types there: {types}")
         return ArtifactType(self._ws, entity, project_name, type_name)
 
-    def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
+    def artifact_types(self, project: str | None = None, start: str | None = None) -> Paginator[ArtifactType]:
+        """The artifact types used in ``project`` (``[entity/]project``; default: the Api's), by name."""
         entity, project_name = self._entity_project(project)
         types = self._store.artifact_types(entity, project_name)
-        return [ArtifactType(self._ws, entity, project_name, t) for t in types]
+        return Paginator.of_list([ArtifactType(self._ws, entity, project_name, t) for t in types], start=start)
 
     def artifacts(
-        self, type_name: str, name: str, per_page: int | None = 50, tags: list[str] | None = None
+        self,
+        type_name: str,
+        name: str,
+        per_page: int | None = 50,
+        tags: list[str] | None = None,
+        start: str | None = None,
     ) -> Paginator[Artifact]:
         """The versions of collection ``[[entity/]project/]name``, oldest first (lazy, ``per_page`` per query);
-        with ``tags``, only versions having all of them."""
+        with ``tags``, only versions having all of them; ``start``: the ``.cursor`` of an earlier result of
+        this query, to continue from there."""
         record = self._collection_record(type_name, name)
         filters: list[Filter] = [("version", {"tag": {"$all": list(tags)}})] if tags else []
-        return versions_paginator(self._ws, Scope(collection_pk=record.pk), filters, per_page)
+        return versions_paginator(self._ws, Scope(collection_pk=record.pk), filters, per_page, start)
 
     def artifact_versions(self, type_name: str, name: str, per_page: int | None = 50) -> Paginator[Artifact]:
         """Deprecated: use :meth:`artifacts`."""
@@ -268,14 +277,20 @@ class Api:
 
     # ------------------------------------------------------------------ registries
 
-    def registries(self, organization: str | None = None, filter: Mapping[str, Any] | None = None) -> Registries:
+    def registries(
+        self,
+        organization: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> Registries:
         """The registries of ``organization`` (an entity; default: the Api's) matching ``filter``.
 
         Chain ``.collections(filter)`` and ``.versions(filter)`` to search inside them (one SQL query).
         Registry fields: name (``wandb-registry-`` is added except in ``$regex``/``$contains``;
         case-insensitive), description, created_at, updated_at.
         """
-        return registries(self._ws, organization or self._organization or self.settings.entity, filter)
+        return registries(self._ws, organization or self._organization or self.settings.entity, filter, per_page, start)
 
     def registry(self, name: str, organization: str | None = None) -> Registry:
         """The registry ``name`` (``model`` or ``wandb-registry-model``, any case)."""

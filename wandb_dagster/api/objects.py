@@ -12,15 +12,15 @@ write changes back. Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.api.summary import Summary
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
-from wandb_dagster.sdk.names import validate_tags
+from wandb_dagster.sdk.names import validate_artifact_name, validate_tags
 from wandb_dagster.sdk.run import run_url
-from wandb_dagster.sdk.values import json_value
+from wandb_dagster.sdk.values import iso_timestamp, json_value
 from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
@@ -81,7 +81,12 @@ def artifact_from_record(ws: Workspace, record: VersionRecord) -> Artifact:
 class ArtifactCollection:
     """A named sequence of versions (where artifacts are logged) or a registry collection of links.
 
-    ``description`` and ``tags`` can be changed and persisted with :meth:`save`, as in W&B.
+    ``name``, ``description`` and ``tags`` can be changed and persisted with :meth:`save`, as in W&B; a new
+    name renames the collection (its versions, aliases, links and history follow). :meth:`delete` deletes
+    it with everything in it::
+
+        >>> coll = api.artifact_collection("dataset", "bike-dataset")       # doctest: +SKIP
+        >>> coll.name = "bike-dataset-2024"; coll.save()                    # doctest: +SKIP
     """
 
     def __init__(self, ws: Workspace, record: CollectionRecord) -> None:
@@ -89,6 +94,7 @@ class ArtifactCollection:
         self._record = record
         self.description: str | None = record.description
         self._tags: list[str] = list(record.tags)
+        self._name: str = record.name
 
     # identity
     @property
@@ -97,7 +103,12 @@ class ArtifactCollection:
 
     @property
     def name(self) -> str:
-        return self._record.name
+        """The collection's name; set it and call :meth:`save` to rename the collection."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = validate_artifact_name(value)
 
     @property
     def type(self) -> str:
@@ -112,11 +123,20 @@ class ArtifactCollection:
         return self._record.project
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """ISO 8601 text, as in W&B (``created_datetime``: the same as a datetime)."""
+        return iso_timestamp(self._record.created_at)
+
+    @property
+    def updated_at(self) -> str:
+        return iso_timestamp(self._record.updated_at)
+
+    @property
+    def created_datetime(self) -> datetime:
         return self._record.created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
         return self._record.updated_at
 
     def is_sequence(self) -> bool:
@@ -136,28 +156,48 @@ class ArtifactCollection:
         """Every alias in use in this collection (sorted), e.g. ``['latest', 'production']``."""
         return self._ws.store.collection_aliases(self._record.pk)
 
-    def artifacts(self, per_page: int = 50) -> Paginator[Artifact]:
-        """The versions in this collection, oldest first (lazy, ``per_page`` per query)."""
-        return versions_paginator(self._ws, Scope(collection_pk=self._record.pk), (), per_page)
+    def artifacts(self, per_page: int = 50, start: str | None = None) -> Paginator[Artifact]:
+        """The versions in this collection, oldest first (lazy, ``per_page`` per query; ``start``: a
+        ``.cursor`` of an earlier result to continue from)."""
+        return versions_paginator(self._ws, Scope(collection_pk=self._record.pk), (), per_page, start)
 
-    def versions(self, per_page: int = 50) -> Paginator[Artifact]:
-        return self.artifacts(per_page=per_page)
+    def versions(self, per_page: int = 50, start: str | None = None) -> Paginator[Artifact]:
+        """The same as :meth:`artifacts`."""
+        return self.artifacts(per_page=per_page, start=start)
 
     def save(self) -> None:
-        """Persist ``description`` and ``tags``."""
+        """Persist ``name`` (a rename), ``description`` and ``tags``, in one transaction."""
         if self.description is not None and not isinstance(self.description, str):
             raise ValueError(f"collection description must be a string or None, got {self.description!r}")
+        name = validate_artifact_name(self._name)
         try:
             self._record = self._ws.store.update_collection(
-                self._record.pk, description=self.description, tags=validate_tags(self._tags)
+                self._record.pk,
+                description=self.description,
+                tags=validate_tags(self._tags),
+                name=None if name == self._record.name else name,
             )
         except LookupError:
             raise ValueError(f"artifact collection {self.path!r} no longer exists; nothing was saved") from None
         self.description, self._tags = self._record.description, list(self._record.tags)
+        self._name = self._record.name
+
+    def delete(self) -> None:
+        """Delete the collection and every version in it, as W&B does: each version is deleted as
+        ``artifact.delete(delete_aliases=True)`` deletes one (its aliases and registry links go, with their
+        events). For a registry collection, its links are removed; the linked versions stay where they were
+        logged. The name can then be used for a new collection, which starts at v0."""
+        from wandb_dagster.sdk.run import acting_run_pk
+
+        try:
+            self._ws.store.delete_collection(self._record.pk, run_pk=acting_run_pk(self._ws))
+        except LookupError:
+            raise ValueError(f"artifact collection {self.path!r} does not exist (deleted already?)") from None
 
     @property
     def path(self) -> str:
-        return f"{self.entity}/{self.project}/{self.name}"
+        """``entity/project/name`` as saved (a new ``name`` counts once :meth:`save` returns)."""
+        return f"{self.entity}/{self.project}/{self._record.name}"
 
     def __repr__(self) -> str:
         return f"<ArtifactCollection {self.path} ({self.type})>"
@@ -170,23 +210,23 @@ class ArtifactCollection:
 
 
 def versions_paginator(
-    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None, start: str | None = None
 ) -> Paginator[Artifact]:
     """The versions in ``scope`` matching ``filters``, in (project, collection, index) order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
     query = ws.store.query("versions", scope, filters)
-    return Paginator.over(ws.store, query, lambda r: artifact_from_record(ws, r), per_page)
+    return Paginator.over(ws.store, query, lambda r: artifact_from_record(ws, r), per_page, start)
 
 
 def collections_paginator(
-    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None
+    ws: Workspace, scope: Scope, filters: Sequence[Filter], per_page: int | None, start: str | None = None
 ) -> Paginator[ArtifactCollection]:
     """The collections in ``scope`` matching ``filters``, in creation order (lazy)."""
     from wandb_dagster.api.paginator import Paginator
 
     query = ws.store.query("collections", scope, filters)
-    return Paginator.over(ws.store, query, lambda r: ArtifactCollection(ws, r), per_page)
+    return Paginator.over(ws.store, query, lambda r: ArtifactCollection(ws, r), per_page, start)
 
 
 class ArtifactType:
@@ -202,8 +242,8 @@ class ArtifactType:
     def _scope(self, collection: str | None = None) -> Scope:
         return Scope(entity=self.entity, project=self.project, type=self.name, collection=collection)
 
-    def collections(self, per_page: int = 50) -> Paginator[ArtifactCollection]:
-        return collections_paginator(self._ws, self._scope(), (), per_page)
+    def collections(self, per_page: int = 50, start: str | None = None) -> Paginator[ArtifactCollection]:
+        return collections_paginator(self._ws, self._scope(), (), per_page, start)
 
     def collection(self, name: str) -> ArtifactCollection:
         store = self._ws.store
@@ -220,21 +260,45 @@ class ArtifactType:
 
 
 class Project:
-    """A project of an entity (registries are projects named ``wandb-registry-*``)."""
+    """A project of an entity (registries are projects named ``wandb-registry-*``), with the attributes of
+    W&B's ``Project``: ``id``, ``name``, ``entity``, ``path``, ``url``, ``created_at``, ``is_benchmark``,
+    ``description``; ``runs()``, ``collections()``, ``artifacts_types()``::
+
+        >>> project = api.project("bikes")                              # doctest: +SKIP
+        >>> [c.name for c in project.collections()]                     # doctest: +SKIP
+    """
+
+    # W&B benchmarks are a feature of W&B's web app; no project here is one.
+    is_benchmark = False
 
     def __init__(self, api: Api, entity: str, name: str, record: ProjectRecord | None = None) -> None:
         self._api, self.entity, self.name, self._record = api, entity, name, record
 
     @property
-    def id(self) -> str | None:
-        return None if self._record is None else str(self._record.pk)
+    def id(self) -> str:
+        """The project's id; ValueError for a project that does not exist (yet), as in W&B."""
+        if self._record is None:
+            raise ValueError(
+                f"Project {self.entity}/{self.name} not found; it is created by the first run or artifact "
+                "logged to it, or by api.create_project(name, entity)."
+            )
+        return str(self._record.pk)
+
+    @property
+    def entity_name(self) -> str:
+        return self.entity
 
     @property
     def description(self) -> str | None:
         return None if self._record is None else self._record.description
 
     @property
-    def created_at(self) -> datetime | None:
+    def created_at(self) -> str | None:
+        """ISO 8601 text, as in W&B (None for a project that does not exist yet)."""
+        return None if self._record is None else iso_timestamp(self._record.created_at)
+
+    @property
+    def created_datetime(self) -> datetime | None:
         return None if self._record is None else self._record.created_at
 
     @property
@@ -242,16 +306,40 @@ class Project:
         return [self.entity, self.name]
 
     @property
-    def url(self) -> None:
-        return None
+    def url(self) -> str:
+        """Where the project is: ``<database url>#/<entity>/<project>`` (password hidden), as ``run.url``;
+        there is no web page (docs/behaviour.md section 7)."""
+        return f"{self._api._ws.display_url}#/{self.entity}/{self.name}"
 
     def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> Paginator[Run]:
         return self._api.runs(f"{self.entity}/{self.name}", filters=filters, order=order, per_page=per_page)
 
-    def artifacts_types(self, per_page: int = 50) -> list[ArtifactType]:
+    def artifacts_types(self, per_page: int = 50) -> Paginator[ArtifactType]:
+        """The artifact types used in this project (lazy, as W&B's ``ArtifactTypes``)."""
         return self._api.artifact_types(project=f"{self.entity}/{self.name}")
 
     artifact_types = artifacts_types
+
+    def collections(
+        self, filters: Mapping[str, Any] | None = None, order: str | None = None, per_page: int = 50
+    ) -> Paginator[ArtifactCollection]:
+        """The artifact collections of this project, of every type, in creation order (lazy). ``filters`` as
+        for registry collections (``name``, ``tag``, ``description``, ``created_at``, ``updated_at``);
+        ``order``: None or ``+created_at`` (creation order is the only order here)."""
+        if order not in (None, "", "+created_at", "created_at", "+createdAt", "createdAt"):
+            raise ValueError(
+                f"order {order!r} is not supported for collections; they come in creation order "
+                "(order=None or '+created_at')"
+            )
+        chosen: list[Filter] = [] if filters is None else [("collection", filters)]
+        scope = Scope(entity=self.entity, project=self.name)
+        return collections_paginator(self._api._ws, scope, chosen, per_page)
+
+    def sweeps(self, per_page: int = 50, filters: dict | None = None, order: str | None = None) -> Any:
+        raise NotImplementedError(
+            "W&B sweeps need W&B's sweep server; wandb_dagster has none. Run a hyperparameter search with "
+            "your own tool (Optuna, Ray Tune, a Dagster partitioned job) and log each trial as a run."
+        )
 
     def __repr__(self) -> str:
         return f"<Project {self.entity}/{self.name}>"
@@ -287,9 +375,13 @@ class Run:
         self.notes: str | None = record.notes
         self.host: str | None = record.host
         self.username: str | None = record.username
-        self.created_at: datetime = record.created_at
-        self.heartbeat_at: datetime | None = record.heartbeat_at
-        self.finished_at: datetime | None = record.finished_at
+        # W&B's public Run gives ISO 8601 text; the *_datetime attributes hold the same as datetimes.
+        self.created_datetime: datetime = record.created_at
+        self.heartbeat_datetime: datetime | None = record.heartbeat_at
+        self.finished_datetime: datetime | None = record.finished_at
+        self.created_at: str = iso_timestamp(record.created_at)
+        self.heartbeat_at: str | None = None if record.heartbeat_at is None else iso_timestamp(record.heartbeat_at)
+        self.finished_at: str | None = None if record.finished_at is None else iso_timestamp(record.finished_at)
 
     @property
     def name(self) -> str | None:

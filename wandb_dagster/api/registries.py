@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.api.objects import ArtifactCollection, artifact_from_record
 from wandb_dagster.api.paginator import Paginator
+from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.store.records import REGISTRY_PREFIX, ProjectRecord
 from wandb_dagster.store.scope import Filter, Query, Scope
 
@@ -67,11 +68,20 @@ class Registry:
     entity = organization
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """ISO 8601 text, as in W&B (``created_datetime``: the same as a datetime)."""
+        return iso_timestamp(self._record.created_at)
+
+    @property
+    def updated_at(self) -> str:
+        return iso_timestamp(self._record.updated_at)
+
+    @property
+    def created_datetime(self) -> datetime:
         return self._record.created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
         return self._record.updated_at
 
     def _chain(self) -> _Chain:
@@ -100,10 +110,10 @@ class Registry:
 class Registries(Paginator[Registry]):
     """The registries of an organization matching a filter; narrow further with collections()/versions()."""
 
-    def __init__(self, chain: _Chain, per_page: int = 100) -> None:
+    def __init__(self, chain: _Chain, per_page: int = 100, start: str | None = None) -> None:
         self._chain = chain
-        inner = Paginator.over(chain.ws.store, chain.query, lambda r: Registry(chain.ws, r), per_page)
-        super().__init__(inner._fetch, inner._count, per_page)
+        inner = Paginator.over(chain.ws.store, chain.query, lambda r: Registry(chain.ws, r), per_page, start)
+        super().__init__(inner._fetch, inner._count, per_page, start)
 
     def collections(self, filter: Mapping[str, Any] | None = None, per_page: int = 100) -> Collections:
         return Collections(self._chain.narrowed("collections", "collection", filter), per_page)
@@ -134,8 +144,10 @@ class Versions(Paginator["Artifact"]):
         super().__init__(inner._fetch, inner._count, per_page)
 
 
-def registries(ws: Workspace, organization: str, filter: Mapping[str, Any] | None, per_page: int = 100) -> Registries:
+def registries(
+    ws: Workspace, organization: str, filter: Mapping[str, Any] | None, per_page: int = 100, start: str | None = None
+) -> Registries:
     ws.store.ensure_core_registries(organization)
     filters: list[Filter] = [] if filter is None else [("registry", filter)]
     query = ws.store.query("projects", Scope(entity=organization, registries=True), filters)
-    return Registries(_Chain(ws, query), per_page)
+    return Registries(_Chain(ws, query), per_page, start)

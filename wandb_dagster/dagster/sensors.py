@@ -74,8 +74,8 @@ def _artifact_record(art: Any) -> dict[str, Any]:
         "index": int(art.version[1:]),
         "description": art.description,
         "metadata": art.metadata,
-        "created_at": art.created_at,
-        "updated_at": art.updated_at,
+        "created_at": art.created_datetime,
+        "updated_at": art.updated_datetime,
     }
 
 

@@ -39,6 +39,7 @@ from wandb_dagster.sdk.names import (
     validate_tags,
     validate_type,
 )
+from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.storage import references
 
 if TYPE_CHECKING:
@@ -218,11 +219,23 @@ class Artifact:
         return len(self._manifest)
 
     @property
-    def created_at(self) -> datetime:
+    def created_at(self) -> str:
+        """When the version was created, as ISO 8601 text (``2026-01-02T03:04:05.600000Z``), as in W&B."""
+        return iso_timestamp(self.created_datetime)
+
+    @property
+    def updated_at(self) -> str:
+        """When the version was last changed, as ISO 8601 text, as in W&B."""
+        return iso_timestamp(self.updated_datetime)
+
+    @property
+    def created_datetime(self) -> datetime:
+        """``created_at`` as an aware UTC datetime (not in W&B's API)."""
         return self._require_logged("creation time").created_at
 
     @property
-    def updated_at(self) -> datetime:
+    def updated_datetime(self) -> datetime:
+        """``updated_at`` as an aware UTC datetime (not in W&B's API)."""
         return self._require_logged("update time").updated_at
 
     @property
@@ -538,13 +551,17 @@ class Artifact:
         record = self._record
         aliases, tags = validate_aliases(self._aliases), validate_tags(self._tags)
         # Send changes relative to what this copy saw, not whole lists: saving an out-of-date copy must not
-        # undo aliases or tags others added since, nor move 'latest' back (it always names the newest).
+        # undo aliases or tags others added since. 'latest' can be removed, as in W&B (then "name:latest"
+        # is the newest version until the next log moves it again), but only put back on the version
+        # "name:latest" names anyway: never moved back to an older one (docs/behaviour.md section 4).
         added = [a for a in aliases if a not in record.aliases]
         if "latest" in added:
-            raise ValueError(
-                f"'latest' always names the newest version of {record.collection!r}; it cannot be added to "
-                f"v{record.index}. Use a custom alias such as 'best'."
-            )
+            current = self._ws.store.resolve(record.entity, record.project, record.collection, "latest")
+            if current is not None and current.pk != record.pk:
+                raise ValueError(
+                    f"'latest' names v{current.index} of {record.collection!r}, the version logged last; it "
+                    f"cannot be moved back to v{record.index}. Use a custom alias such as 'best'."
+                )
         try:
             fresh = self._ws.store.update_version(
                 record.pk,
@@ -552,7 +569,7 @@ class Artifact:
                 description=self._description,
                 metadata=validate_metadata(self._metadata),
                 add_aliases=added,
-                remove_aliases=[a for a in record.aliases if a not in aliases and a != "latest"],
+                remove_aliases=[a for a in record.aliases if a not in aliases],
                 add_tags=[t for t in tags if t not in record.tags],
                 remove_tags=[t for t in record.tags if t not in tags],
                 run_pk=_acting_run_pk(self._ws),

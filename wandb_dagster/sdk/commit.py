@@ -13,7 +13,7 @@ import tempfile
 from typing import TYPE_CHECKING
 
 from wandb_dagster.sdk.artifact import draft_contents, mark_committed
-from wandb_dagster.sdk.manifest import Manifest
+from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
 from wandb_dagster.sdk.names import validate_metadata
 from wandb_dagster.storage.errors import ContentChangedError, MissingBlobsError
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from wandb_dagster.sdk.artifact import Artifact
     from wandb_dagster.sdk.draft import Draft
     from wandb_dagster.sdk.workspace import Workspace
+    from wandb_dagster.store.records import PartRecord
 
 
 def _ensure_blobs(ws: Workspace, source: Workspace, draft: Draft) -> tuple[set[str], dict[str, int]]:
@@ -129,6 +130,130 @@ def _merge_latest(ws: Workspace, draft: Draft, entity: str, project: str) -> Non
         draft.merge(Manifest.from_json(ws.store.manifest(latest.pk), where=where))
 
 
+def _store_draft_blobs(ws: Workspace, artifact: Artifact, entity: str, project: str) -> None:
+    """Step 1 of docs/architecture.md section 4 for a draft: every blob it names stored in ``ws`` and durable."""
+    draft = draft_contents(artifact)
+    # Metadata may have been changed in place since the constructor validated it (NaN -> null).
+    artifact.metadata = validate_metadata(artifact.metadata)
+    if draft.incremental:
+        _merge_latest(ws, draft, entity, project)
+    source = artifact.workspace or ws
+    named, sizes = _ensure_blobs(ws, source, draft)
+    # Every blob the version names, not only those written here: one found already stored may be
+    # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
+    _sync_named(ws, source, draft, named, sizes)
+
+
+def _distributed_draft(artifact: Artifact, what: str) -> None:
+    if not artifact.is_draft():
+        raise ValueError(
+            f"{what} takes a new Artifact, but {artifact.qualified_name!r} is already committed; build the part "
+            "with wandb.Artifact(...) (or artifact.new_draft())."
+        )
+
+
+def upsert_part(
+    ws: Workspace,
+    artifact: Artifact,
+    *,
+    entity: str,
+    project: str,
+    distributed_id: str,
+    aliases: list[str],
+    run_pk: int | None,
+) -> None:
+    """``run.upsert_artifact``: store the draft's blobs durably, then record it as one part of the distributed
+    artifact (invariant 1 holds for parts: a part row never names a blob that is not durable)."""
+    _distributed_draft(artifact, "upsert_artifact")
+    _store_draft_blobs(ws, artifact, entity, project)
+    ws.store.add_artifact_part(
+        entity, project, artifact.collection_name, artifact.type, distributed_id,
+        manifest=artifact.manifest.dumps(), metadata=artifact.metadata, description=artifact.description,
+        aliases=aliases, run_pk=run_pk,
+    )  # fmt: skip
+
+
+# Another finish_artifact merging the same parts concurrently makes a commit fail (nothing written); the
+# parts are then read again. Each retry means another finisher committed, so a few always suffice.
+_FINISH_ATTEMPTS = 8
+
+
+def finish_parts(
+    ws: Workspace,
+    artifact: Artifact,
+    *,
+    entity: str,
+    project: str,
+    distributed_id: str,
+    aliases: list[str],
+    tags: list[str],
+    run_pk: int | None,
+) -> Artifact:
+    """``run.finish_artifact``: one version holding every part upserted under ``distributed_id`` plus this
+    draft's own entries, committed in one transaction that also deletes the parts merged."""
+    from wandb_dagster.store import PartsTakenError
+
+    _distributed_draft(artifact, "finish_artifact")
+    _store_draft_blobs(ws, artifact, entity, project)
+    name = artifact.collection_name
+    for _ in range(_FINISH_ATTEMPTS):
+        parts = ws.store.artifact_parts(entity, project, name, distributed_id)
+        if parts and parts[0].type != artifact.type:
+            raise ValueError(
+                f"The parts of {entity}/{project}/{name} (distributed_id {distributed_id!r}) have type "
+                f"{parts[0].type!r}, not {artifact.type!r}; finish it with type={parts[0].type!r}."
+            )
+        manifest = _merged(artifact.manifest, parts, f"{entity}/{project}/{name}", distributed_id)
+        metadata: dict = {}
+        for part in parts:
+            metadata.update(part.metadata)
+        metadata.update(artifact.metadata)
+        description = artifact.description
+        for part in parts if description is None else ():
+            description = part.description if part.description is not None else description
+        all_aliases = list(dict.fromkeys([a for p in parts for a in p.aliases] + aliases))
+        try:
+            result = ws.store.commit_version(
+                entity, project, name, artifact.type, digest=manifest.digest(), manifest=manifest.dumps(),
+                size=manifest.size(), file_count=len(manifest), metadata=validate_metadata(metadata),
+                description=description, aliases=all_aliases, tags=tags, run_pk=run_pk,
+                parts=[p.pk for p in parts], producers=[p.run_pk for p in parts if p.run_pk is not None],
+            )  # fmt: skip
+        except PartsTakenError:
+            continue
+        # The version holds more than this draft did: its manifest is read from the store when needed.
+        mark_committed(artifact, ws, result.version, created=False)
+        return artifact
+    raise RuntimeError(
+        f"finish_artifact of {entity}/{project}/{name} (distributed_id {distributed_id!r}) lost the race for its "
+        f"parts to other finish_artifact calls {_FINISH_ATTEMPTS} times; call finish_artifact once, after every "
+        "upsert_artifact has returned."
+    )
+
+
+def _merged(own: Manifest, parts: list[PartRecord], where: str, distributed_id: str) -> Manifest:
+    """This draft's entries plus every part's, in upsert order. The finishing draft's own entry at a path wins
+    (that is how a conflict is resolved); parts putting different content at one path are an error."""
+    merged = Manifest(dict(own.entries))
+    added_by: dict[str, str | None] = {}
+    for part in parts:
+        for entry in Manifest.from_json(part.manifest, where=f"part of {where} upserted by run {part.run_id}"):
+            if entry.path in own.entries:
+                continue
+            held: ManifestEntry | None = merged.get(entry.path)
+            if held is None and merged.path_clash(entry.path) is None:
+                merged.add(entry)
+                added_by[entry.path] = part.run_id
+            elif held is None or (held.digest, held.ref) != (entry.digest, entry.ref):
+                raise ValueError(
+                    f"The parts of distributed artifact {where} (distributed_id {distributed_id!r}) disagree at "
+                    f"{entry.path!r}: runs {added_by.get(entry.path, '?')!r} and {part.run_id!r} put different "
+                    "content there (or a file where the other has a folder). Nothing was committed and the parts "
+                    "are kept: add the entry you want to the artifact passed to finish_artifact, which wins."
+                )
+    return merged
+
+
 def commit_artifact(
     ws: Workspace,
     artifact: Artifact,
@@ -148,16 +273,7 @@ def commit_artifact(
             )
         entity, project = artifact.entity, artifact.project
     else:
-        draft = draft_contents(artifact)
-        # Metadata may have been changed in place since the constructor validated it (NaN -> null).
-        artifact.metadata = validate_metadata(artifact.metadata)
-        if draft.incremental:
-            _merge_latest(ws, draft, entity, project)
-        source = artifact.workspace or ws
-        named, sizes = _ensure_blobs(ws, source, draft)
-        # Every blob the version names, not only those written here: one found already stored may be
-        # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
-        _sync_named(ws, source, draft, named, sizes)
+        _store_draft_blobs(ws, artifact, entity, project)
     manifest = artifact.manifest
     result = ws.store.commit_version(
         entity,

@@ -380,6 +380,72 @@ class Run:
         artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")  # noqa: A002
         return self._commit(artifact, aliases, tags, as_output=True)
 
+    def upsert_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Iterable[str] | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Add one part to a distributed artifact, as W&B: several runs (processes, machines) upsert parts
+        under one ``distributed_id`` (default: the run's group), then one :meth:`finish_artifact` makes a
+        single version holding every part. Each part's files are stored durably before it is recorded; the
+        artifact passed stays a draft.
+
+            >>> with wandb.init(group="writers") as run:                   # doctest: +SKIP
+            ...     part = wandb.Artifact("predictions", type="dataset")
+            ...     part.add_file(f"preds_{rank}.csv")
+            ...     run.upsert_artifact(part)
+        """
+        self._check_active("upsert_artifact")
+        distributed_id = self._distributed_id(distributed_id, "upsert")
+        artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")  # noqa: A002
+        from wandb_dagster.sdk.commit import upsert_part
+
+        upsert_part(
+            self._ws, artifact, entity=self.entity, project=self.project, distributed_id=distributed_id,
+            aliases=validate_aliases(list(aliases or [])), run_pk=self._pk,
+        )  # fmt: skip
+        return artifact
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Iterable[str] | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Commit the distributed artifact: one version with every part upserted under ``distributed_id``
+        (default: the run's group) plus this artifact's own entries (which win where a part has the same
+        path), and ``latest`` plus the aliases of every part and these. The parts are consumed: later upserts
+        under the same id start the next version. Every upserting run is recorded as a producer."""
+        self._check_active("finish_artifact")
+        distributed_id = self._distributed_id(distributed_id, "finish")
+        artifact = self._as_artifact(artifact_or_path, name, type or "unspecified")  # noqa: A002
+        from wandb_dagster.sdk.commit import finish_parts
+
+        alias_list = validate_aliases(list(aliases or []))
+        if "latest" not in alias_list:
+            alias_list.append("latest")
+        return finish_parts(
+            self._ws, artifact, entity=self.entity, project=self.project, distributed_id=distributed_id,
+            aliases=alias_list, tags=validate_tags(list(artifact.tags)), run_pk=self._pk,
+        )  # fmt: skip
+
+    def _distributed_id(self, distributed_id: str | None, verb: str) -> str:
+        # As W&B: the id defaults to the run's group; with neither there is nothing to share parts by.
+        if distributed_id is None:
+            distributed_id = self.group
+        if not distributed_id or not isinstance(distributed_id, str):
+            raise TypeError(
+                f"Cannot {verb} artifact unless the run is in a group or distributed_id is provided: pass "
+                f"distributed_id='...' (the same string in every run), or wandb.init(group='...'); got "
+                f"{distributed_id!r}."
+            )
+        return distributed_id
+
     def _as_artifact(self, artifact_or_path: Any, name: str | None, artifact_type: str) -> Artifact:
         if isinstance(artifact_or_path, Artifact):
             return artifact_or_path

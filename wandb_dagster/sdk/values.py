@@ -9,6 +9,7 @@ converted, and NaN/Infinity written as strings (JSON has none; W&B shows them as
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 # How deeply config, summary and history values may nest (docs/architecture.md, "Input limits"): deeper
@@ -61,3 +62,13 @@ def json_value(value: Any, key: str, _depth: int = 0) -> Any:
         f"Value for {key!r} has type {type(value).__name__}, which cannot be recorded; log numbers, strings, "
         "booleans, lists or dicts of them."
     )
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """``moment`` (aware) as the ISO 8601 text W&B's API gives for ``created_at`` and ``updated_at``: UTC with a
+    ``Z``, so that W&B's documented ``datetime.fromisoformat(t.replace("Z", "+00:00"))`` works on it.
+
+    >>> iso_timestamp(datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone.utc))
+    '2026-01-02T03:04:05.600000Z'
+    """
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -16,10 +16,10 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
 - ``Store`` is a facade: each method is one transaction over the functions of the module that owns the
   concept, which take that transaction's connection: :mod:`.runs` (runs and history), :mod:`.versions`
   (the one read path for versions; commit, update, delete), :mod:`.links` (registry links),
-  :mod:`.members` (memberships and aliases), :mod:`.catalog` (entities, projects, registries,
-  collections), :mod:`.paging` (the query API's reads: :mod:`.scope` and filter documents compiled to
-  SQL, the version-page planners), :mod:`.events` (the event feed), :mod:`.migrate`, and :mod:`.sql`
-  (helpers). Only this package builds SQL (tests/test_layers.py).
+  :mod:`.parts` (parts of distributed artifacts), :mod:`.members` (memberships and aliases),
+  :mod:`.catalog` (entities, projects, registries, collections), :mod:`.paging` (the query API's reads:
+  :mod:`.scope` and filter documents compiled to SQL, the version-page planners), :mod:`.events` (the event
+  feed), :mod:`.migrate`, and :mod:`.sql` (helpers). Only this package builds SQL (tests/test_layers.py).
 
 Invariants kept here (docs/architecture.md): a version, its membership, aliases, tags and producer appear in one
 transaction (1); indices in a collection are gapless and never reused, and identical content logged
@@ -31,6 +31,7 @@ from wandb_dagster.store.errors import (
     AliasInUseError,
     DatabaseBusyError,
     NotFoundError,
+    PartsTakenError,
     RunExistsError,
     RunNotFoundError,
     SchemaVersionError,
@@ -54,6 +55,7 @@ __all__ = [
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",
+    "PartsTakenError",
     "ProjectRecord",
     "RunExistsError",
     "RunNotFoundError",

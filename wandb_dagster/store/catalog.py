@@ -230,12 +230,49 @@ def collection_aliases(conn: sa.Connection, collection_id: int) -> list[str]:
 
 
 def update_collection(
-    conn: sa.Connection, collection_id: int, *, description: Any, tags: Sequence[str] | None, now: datetime
+    conn: sa.Connection,
+    collection_id: int,
+    *,
+    description: Any,
+    tags: Sequence[str] | None,
+    now: datetime,
+    name: str | None = None,
 ) -> None:
-    """Set a collection's description (``...`` leaves it) and its complete set of tags (None leaves them)."""
+    """Set a collection's description (``...`` leaves it), its complete set of tags (None leaves them) and
+    its name (None leaves it; another collection of the project with that name -> ValueError). Aliases,
+    links and history refer to the collection's row, so they follow a rename."""
     values: dict[str, Any] = {"updated_at": now}
     if description is not ...:
         values["description"] = description
+    if name is not None:
+        current = conn.execute(
+            sa.select(db.collections.c.project_id, db.collections.c.name)
+            .where(db.collections.c.id == collection_id)
+            .with_for_update()
+        ).first()
+        if current is None:
+            raise NotFoundError(f"no collection with pk {collection_id} (deleted?); nothing was saved")
+        if name != current.name:
+            taken = conn.execute(
+                sa.select(db.collections.c.type).where(
+                    db.collections.c.project_id == current.project_id, db.collections.c.name == name
+                )
+            ).scalar()
+            if taken is not None:
+                raise ValueError(
+                    f"cannot rename collection {current.name!r} to {name!r}: the project already has a {taken!r} "
+                    "collection of that name; choose another name, or delete that collection first"
+                )
+            values["name"] = name
+            # Parts of distributed artifacts waiting for this collection follow it too (store/parts.py).
+            conn.execute(
+                sa.update(db.artifact_parts)
+                .where(
+                    db.artifact_parts.c.project_id == current.project_id,
+                    db.artifact_parts.c.collection == current.name,
+                )
+                .values(collection=name)
+            )
     updated = conn.execute(
         sa.update(db.collections).where(db.collections.c.id == collection_id).values(values)
     ).rowcount

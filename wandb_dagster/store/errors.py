@@ -46,3 +46,7 @@ class DatabaseBusyError(StoreError, TimeoutError):
     Raised instead of the driver's "database is locked" / ``LockNotAvailable`` (docs/architecture.md,
     "Concurrency and crash guarantees"): the message names the database and what to do.
     """
+
+
+class PartsTakenError(NotFoundError):
+    """``commit_version(parts=...)``: another ``finish_artifact`` merged some of those parts first."""

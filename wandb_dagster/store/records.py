@@ -119,6 +119,21 @@ REGISTRY_PREFIX = "wandb-registry-"
 
 
 @dataclasses.dataclass(frozen=True)
+class PartRecord:
+    """One part of a distributed artifact (``run.upsert_artifact``), waiting for ``finish_artifact``."""
+
+    pk: int
+    type: str
+    run_pk: int | None  # the upserting run (None: logged without a run, or the run was deleted)
+    run_id: str | None
+    manifest: str  # manifest JSON of what this upsert added
+    metadata: dict[str, Any]
+    description: str | None
+    aliases: list[str]
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class CommitResult:
     version: VersionRecord
     created: bool  # False when the digest was already a member and the existing version was reused

@@ -178,6 +178,8 @@ def delete(conn: sa.Connection, run_pk: int) -> None:
         raise NotFoundError(f"no run with pk {run_pk}; it may have been deleted already")
     conn.execute(sa.delete(db.run_history).where(db.run_history.c.run_pk == run_pk))
     conn.execute(sa.delete(db.run_artifacts).where(db.run_artifacts.c.run_pk == run_pk))
+    # A deleted run's pending parts of distributed artifacts stay, without a producer (store/parts.py).
+    conn.execute(sa.update(db.artifact_parts).where(db.artifact_parts.c.run_pk == run_pk).values(run_pk=None))
     conn.execute(
         sa.update(db.versions).where(db.versions.c.created_by_run_pk == run_pk).values(created_by_run_pk=None)
     )

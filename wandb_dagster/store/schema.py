@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0007"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -248,6 +248,29 @@ run_artifacts = sa.Table(
     sa.Column("direction", sa.String(), primary_key=True),
     sa.CheckConstraint("direction IN ('input', 'output')", name="direction"),
     sa.Index(None, "version_id"),
+)
+
+# A part of a distributed artifact (``run.upsert_artifact(..., distributed_id=...)``): what one upsert
+# added, waiting for ``run.finish_artifact`` to merge every part of (project, collection, distributed_id)
+# into one version and delete the parts in the same transaction. The blobs a part names are durable before
+# its row is written (invariant 1). Keyed by the collection's name, not its row: the collection is created
+# when the version is, as for any log. ``run_pk`` is the upserting run (a producer of the version); deleting
+# the run clears it and keeps the part.
+artifact_parts = sa.Table(
+    "artifact_parts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("collection", sa.String(), nullable=False),
+    sa.Column("type", sa.String(), nullable=False),
+    sa.Column("distributed_id", sa.String(), nullable=False),
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id")),
+    sa.Column("metadata", sa.JSON(), nullable=False),
+    sa.Column("description", sa.Text()),
+    sa.Column("aliases", sa.JSON(), nullable=False),
+    _created_at(),
+    sa.Column("manifest", sa.Text(), nullable=False),
+    sa.Index(None, "project_id", "collection", "distributed_id"),
 )
 
 # The values of events.type: event types as W&B automations name them, and the run-state change.

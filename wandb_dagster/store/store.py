@@ -21,8 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import catalog, links, members, migrate, paging, runs, versions
+from wandb_dagster.store import catalog, collection_removal, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
+from wandb_dagster.store import parts as _parts
 from wandb_dagster.store.engine import (
     LOCK_TIMEOUT_ENV,
     create_engine,
@@ -36,7 +37,14 @@ from wandb_dagster.store.engine import (
 )
 from wandb_dagster.store.errors import DatabaseBusyError, NotFoundError, ReadOnlyWorkspaceError
 from wandb_dagster.store.filters import prepare_connection
-from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
+from wandb_dagster.store.records import (
+    CollectionRecord,
+    CommitResult,
+    PartRecord,
+    ProjectRecord,
+    RunRecord,
+    VersionRecord,
+)
 from wandb_dagster.store.schema import SCHEMA_REVISION
 from wandb_dagster.store.scope import Filter, Query, Scope
 from wandb_dagster.store.sql import now as _now
@@ -192,16 +200,29 @@ class Store:
             return catalog.collection_aliases(conn, collection_id)
 
     def update_collection(
-        self, collection_id: int, *, description: Any = ..., tags: Sequence[str] | None = None
+        self,
+        collection_id: int,
+        *,
+        description: Any = ...,
+        tags: Sequence[str] | None = None,
+        name: str | None = None,
     ) -> CollectionRecord:
-        """Set a collection's description (``...`` leaves it) and its complete set of tags (None leaves
-        them); NotFoundError if there is no such collection. Returns the collection as saved."""
+        """Set a collection's description (``...`` leaves it), its complete set of tags (None leaves
+        them) and its name (None leaves it; a name the project already uses -> ValueError); NotFoundError if
+        there is no such collection. Returns the collection as saved."""
         with self._write() as conn:
-            catalog.update_collection(conn, collection_id, description=description, tags=tags, now=_now())
+            catalog.update_collection(conn, collection_id, description=description, tags=tags, now=_now(), name=name)
         found = self.collection_by_id(collection_id)
         if found is None:
             raise NotFoundError(f"collection pk {collection_id} was deleted just after it was saved")
         return found
+
+    def delete_collection(self, collection_id: int, *, run_pk: int | None = None) -> None:
+        """Delete collection ``collection_id`` with everything in it, in one transaction (see
+        store/collection_removal.py): its versions with their aliases and registry links, or, for a registry
+        collection, its links. NotFoundError if there is no such collection."""
+        with self._write() as conn:
+            collection_removal.delete(conn, collection_id, run_pk=run_pk, now=_now())
 
     def artifact_types(self, entity: str, project: str) -> list[str]:
         """The artifact types used by collections of ``entity/project``, sorted."""
@@ -335,12 +356,17 @@ class Store:
         aliases: Sequence[str],
         tags: Sequence[str],
         run_pk: int | None,
+        parts: Sequence[int] = (),
+        producers: Sequence[int] = (),
     ) -> CommitResult:
         """Log content ``digest`` into collection ``entity/project/collection`` (created if missing).
 
         If a member of the collection already has this digest, that version is reused (``created=False``);
         otherwise a new version gets the next index. Either way the given aliases move to it (only those:
         pass "latest" explicitly), the tags are added and ``run_pk`` is recorded as a producer.
+        ``parts``: the distributed-artifact parts (:meth:`artifact_parts`) this content was merged from,
+        deleted in the same transaction (PartsTakenError, and nothing committed, if one is gone already);
+        ``producers``: more runs recorded as producers (the runs that upserted those parts).
         """
         aliases = members.unique(aliases)
         tags = members.unique(tags)
@@ -351,12 +377,45 @@ class Store:
         }
         now = _now()
         with self._write() as conn:
+            _parts.take(conn, parts)
             result = versions.commit(
                 conn, entity, project, collection, type, content=content, aliases=aliases, tags=tags,
                 run_pk=run_pk, now=now,
             )
+            for producer in sorted(set(producers) - {run_pk}):
+                versions.link_run(conn, producer, result.version.pk, "output")
             self._fault("commit_version")
         return result
+
+    def add_artifact_part(
+        self,
+        entity: str,
+        project: str,
+        collection: str,
+        type: str,
+        distributed_id: str,
+        *,
+        manifest: str,
+        metadata: dict[str, Any],
+        description: str | None,
+        aliases: Sequence[str],
+        run_pk: int | None,
+    ) -> int:
+        """Record one part of the distributed artifact ``entity/project/collection`` (``distributed_id``),
+        for a later commit of the merged parts. A collection or other parts of another type ->
+        TypeMismatchError. Returns the part's id."""
+        aliases = members.unique(aliases)
+        members.check_aliases(aliases)
+        content = {"manifest": manifest, "metadata": metadata or {}, "description": description, "aliases": aliases}
+        with self._write() as conn:
+            return _parts.add(
+                conn, entity, project, collection, type, distributed_id, content=content, run_pk=run_pk, now=_now()
+            )
+
+    def artifact_parts(self, entity: str, project: str, collection: str, distributed_id: str) -> list[PartRecord]:
+        """The parts waiting under ``distributed_id`` in ``entity/project/collection``, in upsert order."""
+        with self._read() as conn:
+            return _parts.pending(conn, entity, project, collection, distributed_id)
 
     def link_version(
         self,

@@ -31,6 +31,7 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 # A member of a collection, joined with everything a VersionRecord shows. The version's type is its source
 # collection's: a registry link shows the linked version's own type.
 _source = db.collections.alias("source_collection")
+_m = db.memberships.alias("newest_member")
 _VERSIONS = sa.select(
     db.memberships.c.id.label("membership_id"),
     db.memberships.c.version_index,
@@ -131,6 +132,13 @@ def resolve(conn: sa.Connection, entity: str, project: str, collection: str, sel
             db.aliases.c.membership_id == db.memberships.c.id,
         )
         found = records(conn, *named, has_alias) or records(conn, *named, db.versions.c.public_id == selector)
+        if not found and selector == "latest":
+            # No member holds 'latest' (removed with save(), as W&B allows): "name:latest" is the newest
+            # member, as W&B's clients resolve it (docs/behaviour.md section 4).
+            newest_index = sa.select(sa.func.max(_m.c.version_index)).where(
+                _m.c.collection_id == db.memberships.c.collection_id
+            )
+            found = records(conn, *named, db.memberships.c.version_index == newest_index.scalar_subquery())
     return found[0] if found else None
 
 
