@@ -71,8 +71,9 @@ def _parse_storage_options(raw: str) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise ValueError(
-            f"WANDB_DAGSTER_STORAGE_OPTIONS must be a JSON object (a dict of s3fs/gcsfs options), got "
-            f"{type(value).__name__}: {raw[:80]!r}"
+            # The value is not quoted: these options hold credentials (docs/architecture.md invariant 7).
+            f"WANDB_DAGSTER_STORAGE_OPTIONS must be a JSON object (a dict of s3fs/gcsfs options), got a JSON "
+            f"{type(value).__name__}"
         )
     return value
 
@@ -84,18 +85,20 @@ def _check_storage_root(storage: str) -> str:
     """Reject storage roots that cannot work or would leak a secret into the database (invariant 7)."""
     if "://" not in storage:
         return str(Path(storage).expanduser().absolute())
+    from wandb_dagster.storage.uri_credentials import has_credentials, strip_credentials
+
     match = _BUCKET_ROOT_RE.fullmatch(storage)
     scheme = storage.split("://", 1)[0].lower()
     if scheme in ("s3", "s3a", "gs", "gcs"):
         if match is None:
             raise ValueError(
-                f"Storage root {storage!r} is not of the form {scheme}://bucket or {scheme}://bucket/prefix "
-                "(no query string or fragment)."
+                f"Storage root {strip_credentials(storage)!r} is not of the form {scheme}://bucket or "
+                f"{scheme}://bucket/prefix (no query string or fragment)."
             )
         bucket = match.group(2)
         if not bucket:
             raise ValueError(
-                f"Storage root {storage!r} does not name a bucket; use {scheme}://bucket or {scheme}://bucket/prefix."
+                f"Storage root {strip_credentials(storage)!r} does not name a bucket; use {scheme}://bucket or {scheme}://bucket/prefix."
             )
         if "@" in bucket or ":" in bucket:
             raise ValueError(
@@ -104,8 +107,6 @@ def _check_storage_root(storage: str) -> str:
                 "as storage_options (or WANDB_DAGSTER_STORAGE_OPTIONS) or the usual environment instead."
             )
         return storage.rstrip("/") if (match.group(3) or "").strip("/") else f"{scheme}://{bucket}"
-    from wandb_dagster.storage.uri_credentials import has_credentials, strip_credentials
-
     # Any other fsspec root (sftp://user:password@host/..., a signed https:// URL) is recorded as given too.
     if has_credentials(storage) or "@" in storage.split("://", 1)[1].split("/", 1)[0]:
         raise ValueError(

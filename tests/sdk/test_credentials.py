@@ -118,3 +118,107 @@ def test_file_reference_errors_do_not_echo_secrets(ws_env, uri):
     with pytest.raises((ValueError, FileNotFoundError)) as err:
         wandb.Artifact("x", type="t").add_reference(uri)
     assert "FILEPASSWORD" not in str(err.value) and ("'host'" in str(err.value) or "/no/such/file" in str(err.value))
+
+
+# ---------------------------------------------------------------------------------------- messages
+# docs/architecture.md invariant 7: one helper (uri_credentials.redact) masks credentials in every message.
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("not in this workspace ('postgresql://postgres:hunter2@127.0.0.1:5432/db')",
+         "not in this workspace ('postgresql://postgres:***@127.0.0.1:5432/db')"),
+        ("postgresql+psycopg://u:p@ss@host/db", "postgresql+psycopg://u:***@host/db"),  # an unencoded "@"
+        ("s3://AKIAKEY:S3SECRET@bucket/k and ftp://a:b@c/", "s3://AKIAKEY:***@bucket/k and ftp://a:***@c/"),
+        ("redis://:onlypw@h:6379/0", "redis://:***@h:6379/0"),
+        # requests quotes the path and query without the scheme: parameters are masked wherever they are
+        ("Max retries exceeded with url: /a.csv?X-Amz-Credential=AKIA%2F2026&X-Amz-Signature=abc&v=2 (Caused by x)",
+         "Max retries exceeded with url: /a.csv?X-Amz-Credential=***&X-Amz-Signature=***&v=2 (Caused by x)"),
+        ("https://h/a?X-Amz-Security-Token=T&X-Goog-Signature=G&X-Goog-Credential=C&AWSAccessKeyId=K&Signature=S",
+         "https://h/a?X-Amz-Security-Token=***&X-Goog-Signature=***&X-Goog-Credential=***&AWSAccessKeyId=***"
+         "&Signature=***"),
+        ("https://h/a?sig=S;token=T&access_token=A&keep=1", "https://h/a?sig=***;token=***&access_token=***&keep=1"),
+        ("host=127.0.0.1 user=postgres password=hunter2 dbname=x", "host=127.0.0.1 user=postgres password=*** dbname=x"),
+        ("{'key': 'AKIA', 'secret': 'xyz'}", "{'key': 'AKIA', 'secret': '***'}"),
+        # nothing secret: unchanged, even where an "@" or a port looks like userinfo
+        ("postgresql://me@db/ws", "postgresql://me@db/ws"),
+        ("http://host:8080/a@b?versionId=3", "http://host:8080/a@b?versionId=3"),
+        ("sqlite:////tmp/a:b@c/store.db", "sqlite:////tmp/a:b@c/store.db"),
+    ],
+)
+def test_redact_masks_credentials_in_any_text(text, shown):
+    from wandb_dagster.storage.uri_credentials import redact
+
+    assert redact(text) == shown
+    assert redact(shown) == shown  # idempotent: a message redacted twice stays the same
+
+
+def test_redact_exception_copies_a_chain_only_when_it_leaks():
+    import traceback
+
+    from wandb_dagster.storage.uri_credentials import RedactedError, redact_exception
+
+    clean = ValueError("nothing secret")
+    assert redact_exception(clean) is clean
+    url = "postgresql://u:" + "hunter2" + "@h/db"  # not one literal: tracebacks print source lines
+    try:
+        try:
+            raise OSError(f"connect to {url} failed")
+        except OSError as inner:
+            raise RuntimeError("wrapper, clean itself") from inner
+    except RuntimeError as outer:
+        copy = redact_exception(outer)
+    assert isinstance(copy, RedactedError) and str(copy) == "RuntimeError: wrapper, clean itself"
+    assert str(copy.__cause__) == "OSError: connect to postgresql://u:***@h/db failed"
+    printed = "".join(traceback.format_exception(copy))
+    assert "hunter2" not in printed and "raise OSError" in printed  # the original tracebacks are kept
+
+
+SIGNED = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIASIGNEDCRED%2F20260101&X-Amz-Signature=SIGNEDSIG77"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _printed(exc: BaseException) -> str:
+    """Everything a traceback (and Dagster, which follows the same rules) prints of ``exc``'s chain."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
+
+
+def test_log_artifact_of_a_signed_url_keeps_its_credentials_out_of_errors(any_ws_env):
+    """Before: the default name was the URL's basename with its query, and the invalid-name error quoted the
+    signature and the credential."""
+    url = f"http://127.0.0.1:{_closed_port()}/data/a.csv?{SIGNED}"
+    with wandb.init(project="secrets") as run, pytest.raises(ConnectionError) as err:
+        run.log_artifact(url, type="dataset")
+    assert "/data/a.csv" in str(err.value)
+    for secret in ("AKIASIGNEDCRED", "SIGNEDSIG77"):
+        assert secret not in _printed(err.value), secret
+
+
+def test_log_artifact_of_a_signed_url_is_named_from_its_path(ws_env, http_server):
+    url = http_server.put("report.csv", b"a,b\n") + f"?{SIGNED}"
+    with wandb.init(project="secrets") as run:
+        logged = run.log_artifact(url, type="dataset")
+        assert logged.name == f"run-{run.id}-report.csv:v0"
+    assert [e.ref for e in logged.manifest] == [http_server.url("report.csv")]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["http://user:PWSECRET9@/x?sig=SIGSECRET9",  # requests: "Invalid URL '<url>': No host supplied"
+     "http://user:PWSECRET9@127.0.0.1:99999/x?sig=SIGSECRET9"],  # urllib3: "Failed to parse: <url>"
+)
+def test_invalid_url_errors_do_not_quote_the_url_credentials(ws_env, template):
+    with pytest.raises(ValueError) as err:
+        wandb.Artifact("x", type="t").add_reference(template)
+    assert "not a valid URL" in str(err.value)
+    assert "PWSECRET9" not in _printed(err.value) and "SIGSECRET9" not in _printed(err.value)

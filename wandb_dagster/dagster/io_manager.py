@@ -49,6 +49,7 @@ from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.options import METADATA_KEY, InputOptions, OutputOptions, parse_options
 from wandb_dagster.dagster.resources import WandbResource, _current_step_context
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError
+from wandb_dagster.storage.uri_credentials import redact, redact_exception, redacted_errors
 
 PARTITION_ENTRY = ".dagster-partition"
 _META = "dagster"  # key of the version metadata this IO manager writes
@@ -81,7 +82,14 @@ class Reference:
 
 class WandbIOManagerError(Exception):
     """An output could not be stored, or an input could not be loaded. The message names the asset, the
-    partition and the cause. No partial version is ever left behind: versions are committed atomically."""
+    partition and the cause. No partial version is ever left behind: versions are committed atomically.
+
+    The message never carries a credential (a database password, a URL's signature): it is redacted here,
+    because Dagster writes it to its run storage, event log and compute logs (docs/architecture.md
+    invariant 7)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 def _describe(asset_key: Any, partition: Any = None, step_key: str | None = None) -> str:
@@ -124,15 +132,19 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     # ================================================================== outputs
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        with redacted_errors():
+            self._handle_output(context, obj)
+
+    def _handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         asset_key = context.asset_key if context.has_asset_key else None
         partition = self._output_partition(context)
         where = _describe(asset_key, partition, getattr(context, "step_key", None))
         opts: OutputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), OutputOptions, where)
         if obj is None:
-            context.log.warning(
+            context.log.warning(redact(
                 f"{where} returned None: nothing was logged to W&B and downstream inputs cannot load it. "
                 "Return the value (or a Path/Reference/Artifact) to record a version."
-            )
+            ))
             return
         name = collection_name(asset_key if asset_key is not None else [context.step_key, context.name])
         run = self.wandb._run_for_output(context)
@@ -145,7 +157,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             raise WandbIOManagerError(
                 f"{where}: could not store the output as an artifact ({type(exc).__name__}: {exc}); no version "
                 "was created."
-            ) from exc
+            ) from redact_exception(exc)
         links = []
         for link in opts.link_to:
             try:
@@ -154,8 +166,8 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 raise WandbIOManagerError(
                     f"{where}: stored as {logged.qualified_name}, but linking it to {link.target!r} failed "
                     f"({type(exc).__name__}: {exc})."
-                ) from exc
-        metadata = self._materialization_metadata(run, logged, links, info, partition)
+                ) from redact_exception(exc)
+        metadata = _redacted_metadata(self._materialization_metadata(run, logged, links, info, partition))
         context.add_output_metadata(metadata)
         if asset_key is not None:
             _report_data_version(context, asset_key, logged)
@@ -267,6 +279,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     # ================================================================== inputs
 
     def load_input(self, context: dg.InputContext) -> Any:
+        with redacted_errors():
+            return self._load_input(context)
+
+    def _load_input(self, context: dg.InputContext) -> Any:
         if not context.has_asset_key:
             return self._load_op_input(context)
         asset_key = context.asset_key
@@ -359,10 +375,11 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         try:
             art = self.wandb.artifact(name)
         except ArtifactNotFoundError:
+            workspace = redact(self.wandb._settings().database_url)
             raise WandbIOManagerError(
                 f"{where}: the recorded version {recorded.get('wandb/artifact')!r} (id "
-                f"{recorded['wandb/artifact_id']}) is not in this workspace ({self.wandb._settings().database_url!r}"
-                "); was it materialized against another workspace, or deleted?"
+                f"{recorded['wandb/artifact_id']}) is not in this workspace ({workspace!r}); was it materialized "
+                "against another workspace, or deleted?"
             ) from None
         if art.digest != recorded.get("wandb/digest"):
             raise WandbIOManagerError(
@@ -431,6 +448,28 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         except ValueError:  # no such run (the upstream step never ran with this resource)
             return []
         return list(run.logged_artifacts())
+
+
+def _redacted_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Materialization metadata with credentials masked in every text (Dagster stores it in its event log)."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, str):
+            value = redact(value)
+        elif isinstance(value, dg.JsonMetadataValue):
+            value = dg.MetadataValue.json(_redacted_json(value.data))
+        out[key] = value
+    return out
+
+
+def _redacted_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted_json(v) for k, v in value.items()}
+    return value
 
 
 def _report_data_version(context: dg.OutputContext, asset_key: Any, art: Artifact) -> None:
@@ -567,5 +606,5 @@ def load_artifact_object(artifact: Artifact, where: str | None = None) -> Any:
         raise WandbIOManagerError(
             f"{where}: could not load {entry.path!r} of {artifact.qualified_name} with {serializer.name} "
             f"({type(exc).__name__}: {exc})."
-        ) from exc
+        ) from redact_exception(exc)
 

@@ -18,7 +18,8 @@ Example::
     )
 
 Secrets (a PostgreSQL password in ``database_url``) should come through ``dg.EnvVar``: Dagster then shows and
-stores the variable's name, never its value, and this package never writes the URL's password anywhere.
+stores the variable's name, never its value, and this package never writes the URL's password anywhere: every
+error leaving these methods, the IO manager and the sensors is redacted (``uri_credentials.redact``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pydantic import Field
 
 from wandb_dagster.sdk.artifact import Artifact
 from wandb_dagster.settings import Settings
+from wandb_dagster.storage.uri_credentials import redacted_errors
 from wandb_dagster.store.errors import RunExistsError
 
 if TYPE_CHECKING:
@@ -159,6 +161,10 @@ class WandbResource(dg.ConfigurableResource):
 
     def api(self) -> Api:
         """The public query API on this workspace, with this resource's entity and project as defaults."""
+        with redacted_errors():
+            return self._api()
+
+    def _api(self) -> Api:
         from wandb_dagster.api import Api
         from wandb_dagster.sdk.workspace import Workspace
 
@@ -183,7 +189,8 @@ class WandbResource(dg.ConfigurableResource):
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """``api().artifact(name)``: e.g. ``wandb-registry-model/bike-models:production``."""
-        return self.api().artifact(name, type=type)
+        with redacted_errors():
+            return self.api().artifact(name, type=type)
 
     # ------------------------------------------------------------------ the step's run
 
@@ -200,7 +207,8 @@ class WandbResource(dg.ConfigurableResource):
                 "WandbResource.run() was called outside a Dagster step; call it inside an asset or op (or pass "
                 "its context), or use wandb_dagster.init() for a run of your own."
             )
-        return self._run_for_step(_step_from_context(context))
+        with redacted_errors():
+            return self._run_for_step(_step_from_context(context))
 
     def _run_for_step(self, step: _Step) -> Run:
         from wandb_dagster.sdk.run import init
@@ -261,8 +269,9 @@ class WandbResource(dg.ConfigurableResource):
             forget = _forgetters.pop(dagster_run_id, [])
         for hook in forget:
             hook(dagster_run_id)
-        for run in runs:
-            run.finish()
+        with redacted_errors():
+            for run in runs:
+                run.finish()
 
     # ------------------------------------------------------------------ registry helpers
 
@@ -279,11 +288,12 @@ class WandbResource(dg.ConfigurableResource):
         Inside a step the link is made by the step's run (so it is recorded as using the version).
         Returns the linked version (the registry collection's own ``vN``).
         """
-        art = self._as_artifact(artifact)
-        context = _current_step_context()
-        if context is not None:
-            return self.run(context).link_artifact(art, target, aliases=list(aliases or []))
-        return art.link(target, aliases=list(aliases or []))
+        with redacted_errors():
+            art = self._as_artifact(artifact)
+            context = _current_step_context()
+            if context is not None:
+                return self.run(context).link_artifact(art, target, aliases=list(aliases or []))
+            return art.link(target, aliases=list(aliases or []))
 
     def promote(self, artifact: Artifact | str, target: str, alias: str = "production") -> Promotion:
         """Move ``alias`` in the collection ``target`` to ``artifact`` (linking it first if needed), in one
@@ -298,6 +308,10 @@ class WandbResource(dg.ConfigurableResource):
         validate_alias(alias)
         if alias == "latest":
             raise ValueError("'latest' is managed by the system and cannot be promoted; use another alias.")
+        with redacted_errors():
+            return self._promote(artifact, target, alias)
+
+    def _promote(self, artifact: Artifact | str, target: str, alias: str) -> Promotion:
         art = self._as_artifact(artifact)
         api = self.api()
         cursor = self._event_cursor(api)
@@ -380,4 +394,5 @@ def wandb_failure_hook(context: dg.HookContext) -> None:
     resources are torn down, as Dagster tells resources nothing about the outcome). Attach it to a job:
     ``define_asset_job("train", selection=..., hooks={wandb_failure_hook})`` or ``@job(hooks={...})``."""
     resource = context.resources.wandb
-    _mark_step_failed(resource._settings().database_url, context.run_id, context.step_key)
+    with redacted_errors():
+        _mark_step_failed(resource._settings().database_url, context.run_id, context.step_key)

@@ -43,6 +43,7 @@ import dagster as dg
 from wandb_dagster.dagster.resources import WandbResource
 from wandb_dagster.sdk.artifact import ArtifactNotFoundError
 from wandb_dagster.sdk.names import is_registry_project, parse_artifact_path
+from wandb_dagster.storage.uri_credentials import redact, redacted_errors
 from wandb_dagster.store import VERSION_FIELDS, CheckedFilter, validate_filter
 
 EventFn = Callable[[Any], Any]
@@ -185,6 +186,11 @@ def _make_sensor(
         or f"Runs when {collection} " + (f"moves alias {alias!r}" if alias else "gets a new version"),
     )
     def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> Any:
+        # A tick's error is stored by Dagster and shown in the UI: it must not carry the database password.
+        with redacted_errors():
+            return _tick(context)
+
+    def _tick(context: dg.SensorEvaluationContext) -> Any:
         # Dagster passes required resources as keyword arguments when a sensor is called directly, not when
         # the daemon evaluates it; context.resources has them in both cases.
         resource = _resource_of(context, resource_key, name)
@@ -194,7 +200,7 @@ def _make_sensor(
         if cursor is None and start == "now":
             head = api.event_cursor()
             first = f"first tick: watching {entity}/{project}/{coll} from now on"
-            return dg.SensorResult(skip_reason=first, cursor=head)
+            return dg.SensorResult(skip_reason=redact(first), cursor=head)
         feed_filter: dict[str, Any] = {"entity": entity, "project": project, "collection": coll}
         if alias is not None:
             feed_filter["alias"] = alias
@@ -202,12 +208,12 @@ def _make_sensor(
             page = api.events(after=cursor, types=types(project), filter=feed_filter, limit=max_per_tick)
         except ValueError as exc:
             recovered = api.event_cursor() if start == "now" else None
-            context.log.error(
+            context.log.error(redact(
                 f"sensor {name}: its cursor {cursor!r} is unreadable ({exc}). Recovering per start={start!r}: "
                 + ("continuing from the head of the feed; events since the last good cursor are NOT replayed."
                    if start == "now" else "replaying the feed from the beginning; runs already launched are "
                    "skipped by their run_key.")
-            )
+            ))
             page = api.events(after=recovered, types=types(project), filter=feed_filter, limit=max_per_tick)
         requests = []
         new_partitions: list[str] = []
@@ -216,13 +222,15 @@ def _make_sensor(
                 try:
                     art = api.artifact(event.artifact_name)
                 except ArtifactNotFoundError:
-                    context.log.info(f"sensor {name}: {event.artifact_name} no longer exists (deleted); skipped")
+                    gone = f"sensor {name}: {event.artifact_name} no longer exists (deleted); skipped"
+                    context.log.info(redact(gone))
                     continue
                 if not checked.matches(_artifact_record(art)):
                     continue
             tags = _event_tags(event)
             if tags_fn is not None:
                 tags.update({str(k): str(v) for k, v in (tags_fn(event) or {}).items()})
+            tags = {k: redact(v) for k, v in tags.items()}
             partition_key: str | None = None
             if dynamic_partitions_def is not None:
                 partition_key = str(partition_key_fn(event) if partition_key_fn else event.version)

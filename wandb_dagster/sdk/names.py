@@ -39,7 +39,8 @@ class ArtifactPath(NamedTuple):
     selector: str
 
 
-def _suggest_name(name: str) -> str:
+def suggest_artifact_name(name: str) -> str:
+    """A valid artifact name close to ``name`` (invalid characters become ``-``), e.g. for a default name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:MAX_NAME_LEN] or "my-artifact"
 
 
@@ -49,7 +50,7 @@ def validate_artifact_name(name: Any) -> str:
     if len(name) > MAX_NAME_LEN or not _NAME_RE.match(name):
         raise ValueError(
             f"Artifact name {name!r} is invalid: names may contain only letters, digits, '-', '_' and '.', "
-            f"at most {MAX_NAME_LEN} characters. Try {_suggest_name(name)!r}."
+            f"at most {MAX_NAME_LEN} characters. Try {suggest_artifact_name(name)!r}."
         )
     return name
 

@@ -28,10 +28,11 @@ from typing import Any, Literal
 from wandb_dagster.sdk import init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
-from wandb_dagster.sdk.names import parse_artifact_path, validate_aliases, validate_tags
+from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
+from wandb_dagster.storage.uri_credentials import redact, strip_credentials
 
 _HISTORY_FLUSH_ROWS = 100
 _HISTORY_FLUSH_SECONDS = 2.0
@@ -357,7 +358,7 @@ class Run:
             # The error that ended the block is the one to see (a full disk that also stops the run from
             # being marked failed must not be reported as the second failure only).
             warnings.warn(
-                f"run {self.id!r} could not be marked failed ({failure}); it still shows as running. "
+                f"run {self.id!r} could not be marked failed ({redact(str(failure))}); it still shows as running. "
                 "Resume it with wandb.init(id=..., resume='must') and finish it once the cause is fixed.",
                 RuntimeWarning,
                 stacklevel=2,
@@ -455,7 +456,7 @@ class Run:
             )
         path = os.fspath(artifact_or_path)
         if "://" in path:
-            artifact = Artifact(name or f"run-{self.id}-{os.path.basename(path.rstrip('/'))}", artifact_type)
+            artifact = Artifact(name or _reference_artifact_name(self.id, path), artifact_type)
             artifact.add_reference(path)
             return artifact
         if not os.path.exists(path):
@@ -604,6 +605,16 @@ class Run:
         if len(entries) == 1:
             return str(Path(root) / entries[0].path)
         return root
+
+
+def _reference_artifact_name(run_id: str, uri: str) -> str:
+    """``run-<id>-<basename>`` for ``log_artifact(uri)``, as W&B names it, from the URI's path alone: a signed
+    URL's query (its signature and credential) must not end up in the name, or in the error that refuses it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(strip_credentials(uri))
+    base = parts.path.rstrip("/").rpartition("/")[2] or parts.hostname or "reference"
+    return suggest_artifact_name(f"run-{run_id}-{base}")
 
 
 def run_url(ws: Workspace, entity: str, project: str, run_id: str) -> str:

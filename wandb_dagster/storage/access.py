@@ -17,6 +17,8 @@ from __future__ import annotations
 import socket
 import urllib.parse
 
+from wandb_dagster.storage.uri_credentials import redact
+
 PROBE_TIMEOUT_S = 5.0
 
 _UNREACHABLE_ERRORS = frozenset({
@@ -45,7 +47,7 @@ def unreachable(exc: BaseException) -> bool:
 
 def describe_error(root: str, exc: BaseException) -> str:
     """What went wrong reaching ``root``, and what to do, from the exception s3fs/gcsfs raised."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = redact(f"{type(exc).__name__}: {exc}")
     low = text.lower()
     if unreachable(exc):  # by type first: the text of a connection error quotes URLs, which may hold "403"
         return (
@@ -77,7 +79,7 @@ def lost_midway(root: str, exc: BaseException) -> str:
     it when the workspace opened. Nothing partial is kept by the callers."""
     return (
         f"storage root {root!r} could not be reached in the middle of a transfer "
-        f"({type(exc).__name__}: {exc}); nothing partial was kept. Check that the endpoint is up and "
+        f"({redact(f'{type(exc).__name__}: {exc}')}); nothing partial was kept. Check that the endpoint is up and "
         "reachable (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, or endpoint options in "
         "WANDB_DAGSTER_STORAGE_OPTIONS) and try again."
     )

@@ -26,6 +26,7 @@ from typing import Any
 from .access import lost_midway, unreachable
 from .errors import ContentChangedError, StorageAccessError
 from .hashing import CHUNK, hex_to_b64, new_md5
+from .uri_credentials import redact_exception
 
 PART_SIZE = 16 * 1024 * 1024
 """Part of a large upload (S3: >= 5 MiB; GCS: a multiple of 256 KiB), and of a ranged GCS download."""
@@ -52,7 +53,7 @@ class BucketIO:
             return sync(self.fs.loop, fn, *args)
         except Exception as exc:
             if unreachable(exc):
-                raise StorageAccessError(lost_midway(self.root, exc)) from exc
+                raise StorageAccessError(lost_midway(self.root, exc)) from redact_exception(exc)
             raise
 
     def submit(self, coro: Awaitable[Any]) -> concurrent.futures.Future:
@@ -64,7 +65,7 @@ class BucketIO:
             return fut.result()
         except Exception as exc:
             if unreachable(exc):
-                raise StorageAccessError(lost_midway(self.root, exc)) from exc
+                raise StorageAccessError(lost_midway(self.root, exc)) from redact_exception(exc)
             raise
 
     @staticmethod

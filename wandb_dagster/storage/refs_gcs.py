@@ -29,6 +29,7 @@ from typing import Any
 
 from wandb_dagster.storage import references
 from wandb_dagster.storage.references import Reference, changed_error, copy_verified, missing_error, too_many
+from wandb_dagster.storage.uri_credentials import redact, redact_exception
 
 _ENV_KEYS = ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CONFIG")
 _fs_lock = threading.Lock()
@@ -77,8 +78,8 @@ def _check_reachable(uri: str, host: str) -> None:
     except OSError as exc:
         raise ConnectionError(
             f"Reference {references.strip_credentials(uri)!r}: cannot reach the GCS emulator at "
-            f"STORAGE_EMULATOR_HOST={host} ({exc}); start it, or unset STORAGE_EMULATOR_HOST to use Google Cloud "
-            "Storage."
+            f"STORAGE_EMULATOR_HOST={host} ({redact(str(exc))}); start it, or unset STORAGE_EMULATOR_HOST to use "
+            "Google Cloud Storage."
         ) from None
 
 
@@ -117,13 +118,13 @@ def _translate(uri: str, exc: BaseException) -> BaseException:
     clean = references.strip_credentials(uri)
     if isinstance(exc, PermissionError):
         return PermissionError(
-            f"Reference {clean!r}: access denied by {_where()} ({exc}); check that the credentials "
+            f"Reference {clean!r}: access denied by {_where()} ({redact(str(exc))}); check that the credentials "
             "(GOOGLE_APPLICATION_CREDENTIALS / gcloud auth) may list and read this bucket."
         )
     name = type(exc).__name__
     if isinstance(exc, (ConnectionError, TimeoutError)) or name in ("ClientConnectorError", "ServerDisconnectedError"):
         return ConnectionError(
-            f"Reference {clean!r}: cannot reach {_where()} ({exc}); check STORAGE_EMULATOR_HOST (for an "
+            f"Reference {clean!r}: cannot reach {_where()} ({redact(str(exc))}); check STORAGE_EMULATOR_HOST (for an "
             "emulator) or the network."
         )
     return exc
@@ -145,7 +146,7 @@ class GCSHandler:
                     "check the object name and generation."
                 ) from None
             except Exception as exc:
-                raise _translate(uri, exc) from exc
+                raise _translate(uri, exc) from redact_exception(exc)
             return [_reference(bucket, key, name or posixpath.basename(key), info)]
         # A key is a prefix when it is empty, ends in "/", or names no object: one listing (prefix=key)
         # tells which and lists the prefix at the same time.
@@ -156,7 +157,7 @@ class GCSHandler:
                 f"Reference {clean!r}: bucket {bucket!r} does not exist at {_where()}; check the bucket name."
             ) from None
         except Exception as exc:
-            raise _translate(uri, exc) from exc
+            raise _translate(uri, exc) from redact_exception(exc)
         folder = key if key == "" or key.endswith("/") else key + "/"
         found: list[Reference] = []
         for full in sorted(listing):
@@ -207,4 +208,4 @@ class GCSHandler:
         except (ValueError, PermissionError):
             raise
         except Exception as exc:
-            raise _translate(ref, exc) from exc
+            raise _translate(ref, exc) from redact_exception(exc)

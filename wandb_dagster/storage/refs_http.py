@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 from wandb_dagster.storage import references
 from wandb_dagster.storage.hashing import CHUNK, hex_to_b64, new_md5
 from wandb_dagster.storage.references import Reference, changed_error, copy_verified, missing_error
+from wandb_dagster.storage.uri_credentials import redact
 
 _TIMEOUT = (10, 300)  # (connect, read) seconds: fail fast on a dead host, tolerate slow large transfers
 _HEADERS = {"Accept-Encoding": "identity"}
@@ -114,7 +115,7 @@ class HTTPHandler:
                 method, url, headers=_HEADERS, stream=stream, timeout=_TIMEOUT, allow_redirects=True
             )
         except requests.exceptions.InvalidURL as exc:
-            raise ValueError(f"Reference {clean!r} is not a valid URL ({exc}); check it.") from None
+            raise ValueError(f"Reference {clean!r} is not a valid URL ({redact(str(exc))}); check it.") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             host = urlsplit(url).hostname
             raise ConnectionError(

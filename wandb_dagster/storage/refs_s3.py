@@ -32,6 +32,7 @@ from typing import Any
 
 from wandb_dagster.storage import references
 from wandb_dagster.storage.references import Reference, changed_error, copy_verified, missing_error, too_many
+from wandb_dagster.storage.uri_credentials import redact
 
 _HEAD_WORKERS = 16
 _ENV_KEYS = (
@@ -99,14 +100,14 @@ def _call(fs: Any, uri: str, method: str, **kwargs: Any) -> dict:
         raise
     except PermissionError as exc:
         raise _AccessDenied(
-            f"Reference {clean!r}: access denied by {_endpoint()} ({exc}); check the credentials "
+            f"Reference {clean!r}: access denied by {_endpoint()} ({redact(str(exc))}); check the credentials "
             "(AWS_ACCESS_KEY_ID / AWS_PROFILE) and that they allow s3:ListBucket and s3:GetObject on it."
         ) from None
     except Exception as exc:
         name = type(exc).__name__
         if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
             raise PermissionError(
-                f"Reference {clean!r}: no AWS credentials found ({exc}); set AWS_ACCESS_KEY_ID and "
+                f"Reference {clean!r}: no AWS credentials found ({redact(str(exc))}); set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or configure ~/.aws/credentials."
             ) from None
         unreachable = (
@@ -114,7 +115,7 @@ def _call(fs: Any, uri: str, method: str, **kwargs: Any) -> dict:
         )
         if name in unreachable or isinstance(exc, (ConnectionError, TimeoutError)):
             raise ConnectionError(
-                f"Reference {clean!r}: cannot reach the S3 endpoint {_endpoint()} ({exc}); check "
+                f"Reference {clean!r}: cannot reach the S3 endpoint {_endpoint()} ({redact(str(exc))}); check "
                 "AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) and that the server is up and reachable."
             ) from None
         raise
@@ -258,7 +259,7 @@ class S3Handler:
         except FileNotFoundError as exc:
             detail = f" (version {version})" if version else ""
             if "bucket" in str(exc) and "does not exist" in str(exc):
-                detail = f": {exc}"
+                detail = f": {redact(str(exc))}"
             raise missing_error(entry_path, ref, detail) from None
 
     @staticmethod

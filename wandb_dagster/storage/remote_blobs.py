@@ -51,6 +51,7 @@ from .errors import (
     missing_blob,
 )
 from .hashing import check_hex, hash_file, new_md5
+from .uri_credentials import redact, redact_exception
 from .verified_write import write_verified
 
 SMALL_MAX = 16 * 1024 * 1024
@@ -89,15 +90,15 @@ class ObjectStoreBlobs:
             extra = "s3" if root.lower().startswith("s3") else "gcs"
             raise ImportError(
                 f"Storage root {root!r} needs {'s3fs' if extra == 's3' else 'gcsfs'}: pip install "
-                f"'wandb-dagster[{extra}]' ({exc})"
-            ) from exc
+                f"'wandb-dagster[{extra}]' ({redact(str(exc))})"
+            ) from redact_exception(exc)
         except TypeError as exc:  # an option the filesystem does not know
             raise ValueError(
-                f"Storage options for {root!r} were refused by {root.split(':', 1)[0]}fs ({exc}); check "
+                f"Storage options for {root!r} were refused by {root.split(':', 1)[0]}fs ({redact(str(exc))}); check "
                 "storage_options / WANDB_DAGSTER_STORAGE_OPTIONS against the s3fs / gcsfs documentation"
-            ) from exc
+            ) from redact_exception(exc)
         except Exception as exc:  # e.g. gcsfs checking a token it was given
-            raise StorageAccessError(access.describe_error(root, exc)) from exc
+            raise StorageAccessError(access.describe_error(root, exc)) from redact_exception(exc)
         self.root = root.rstrip("/")
         self._fsroot = path.rstrip("/")
         bucket, _, prefix = self._fsroot.partition("/")
@@ -128,18 +129,18 @@ class ObjectStoreBlobs:
             try:
                 access.probe(url)
             except OSError as exc:
-                raise StorageAccessError(
+                raise StorageAccessError(redact(
                     f"storage root {self.root!r} could not be reached: no connection to its endpoint {url} "
                     f"({type(exc).__name__}: {exc}); check the endpoint (AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, "
                     "or endpoint options in WANDB_DAGSTER_STORAGE_OPTIONS) and the network"
-                ) from exc
+                )) from redact_exception(exc)
         try:
             self.requests["list"] += 1
             self._io.run(self._bucket.list_page, self._prefix, None, None)
         except StorageAccessError:
             raise
         except Exception as exc:
-            raise StorageAccessError(access.describe_error(self.root, exc)) from exc
+            raise StorageAccessError(access.describe_error(self.root, exc)) from redact_exception(exc)
 
     # -- existence -----------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ only the aliases it is given: the caller passes "latest" when it should move.
 from wandb_dagster.store.errors import (
     AliasInUseError,
     DatabaseBusyError,
+    DatabaseUnreachableError,
     NotFoundError,
     PartsTakenError,
     RunExistsError,
@@ -52,6 +53,7 @@ __all__ = [
     "AliasInUseError",
     "CheckedFilter",
     "DatabaseBusyError",
+    "DatabaseUnreachableError",
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",

@@ -50,3 +50,9 @@ class DatabaseBusyError(StoreError, TimeoutError):
 
 class PartsTakenError(NotFoundError):
     """``commit_version(parts=...)``: another ``finish_artifact`` merged some of those parts first."""
+
+
+class DatabaseUnreachableError(StoreError, ConnectionError):
+    """No connection to the workspace database could be made (server down, no such database or role, refused
+    login, unreadable SQLite file). Raised instead of the driver's ``OperationalError``: the message names
+    the database with its password hidden, the driver's reason (credentials masked) and what to check."""

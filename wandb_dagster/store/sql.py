@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from wandb_dagster.storage.errors import StorageFullError, free_bytes, out_of_space
+from wandb_dagster.storage.uri_credentials import redact
+from wandb_dagster.store.errors import DatabaseUnreachableError
 
 
 def now() -> datetime:
@@ -50,6 +52,8 @@ def translated_errors(url: str) -> Iterator[None]:
     - A full disk under the database (SQLite "database or disk is full", or "disk I/O error" on a filesystem
       with no room left; PostgreSQL DiskFull): StorageFullError (an OSError, errno ENOSPC) naming the
       database and the bytes free, instead of an OperationalError.
+    - No connection (server down, no such database or role, refused login): DatabaseUnreachableError naming
+      the database with its password hidden (docs/architecture.md invariant 7) and the driver's reason.
     """
     try:
         yield
@@ -59,7 +63,34 @@ def translated_errors(url: str) -> Iterator[None]:
         full = _out_of_space(exc, url)
         if full is not None:
             raise full from None
+        if _no_connection(exc):
+            raise DatabaseUnreachableError(
+                f"cannot connect to the workspace database {display_url(url)!r} ({_driver_reason(exc)}); check "
+                "the database URL (database_url, or WANDB_DAGSTER_DATABASE_URL): that the server is up and "
+                "reachable, the database and the user exist, and the password is right."
+            ) from None
         raise
+
+
+def display_url(url: str) -> str:
+    """``url`` for messages: its password hidden (``***``). Falls back to the text redaction for a URL that
+    SQLAlchemy cannot parse, so no message ever carries the password."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL (its own error is raised elsewhere)
+        return redact(url)
+
+
+def _no_connection(exc: sa.exc.StatementError) -> bool:
+    # SQLAlchemy raises connect failures with no statement: nothing was executed yet.
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) and not exc.statement
+
+
+def _driver_reason(exc: sa.exc.StatementError) -> str:
+    """The driver's own message (psycopg: "connection to server at ... failed: FATAL: ..."), on one line,
+    credentials masked: libpq quotes host and user, and a DSN may carry password=...."""
+    text = " ".join(str(exc.orig).split())
+    return redact(text.removeprefix("connection failed: ")) or type(exc.orig).__name__
 
 
 # Below this many free bytes, SQLite's "disk I/O error" is the full disk it most likely is (a WAL or shared
@@ -70,7 +101,7 @@ _NEARLY_FULL = 1 << 20
 def _out_of_space(exc: sa.exc.StatementError, url: str) -> StorageFullError | None:
     message = str(exc.orig).lower()
     parsed = sa.make_url(url)
-    shown = parsed.render_as_string(hide_password=True)
+    shown = display_url(url)
     if parsed.get_backend_name() == "postgresql":
         if getattr(exc.orig, "sqlstate", None) == "53100" or "no space left on device" in message:
             return StorageFullError(shown, what="the database server")

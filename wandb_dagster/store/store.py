@@ -47,8 +47,8 @@ from wandb_dagster.store.records import (
 )
 from wandb_dagster.store.schema import SCHEMA_REVISION
 from wandb_dagster.store.scope import Filter, Query, Scope
+from wandb_dagster.store.sql import display_url, translated_errors
 from wandb_dagster.store.sql import now as _now
-from wandb_dagster.store.sql import translated_errors
 
 
 class Store:
@@ -135,7 +135,7 @@ class Store:
     @property
     def display_url(self) -> str:
         """:attr:`url` as given, with any password hidden (``***``), for messages and logs."""
-        return sa.engine.make_url(self._url).render_as_string(hide_password=True)
+        return display_url(self._url)
 
     @property
     def dialect(self) -> str:
