@@ -222,3 +222,29 @@ def test_invalid_url_errors_do_not_quote_the_url_credentials(ws_env, template):
         wandb.Artifact("x", type="t").add_reference(template)
     assert "not a valid URL" in str(err.value)
     assert "PWSECRET9" not in _printed(err.value) and "SIGSECRET9" not in _printed(err.value)
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_database_url_query_is_hidden_as_the_userinfo_one(ws_env, postgres_url, tmp_path,
+                                                                              monkeypatch):
+    """libpq also takes the password as ``?password=...``; SQLAlchemy hides only ``user:password@``. Before,
+    ``run.url``, ``repr(store)`` and the cannot-connect error quoted it."""
+    import secrets as tokens
+
+    from sqlalchemy.engine import make_url
+
+    from wandb_dagster.store import DatabaseUnreachableError
+
+    secret = f"querypw{tokens.token_hex(6)}"  # not a literal: tracebacks print source lines
+    url = make_url(postgres_url).set(password=None, query={"password": secret})
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("WANDB_DAGSTER_STORAGE", str(tmp_path / "blobs"))
+    with wandb.init(project="secrets") as run:  # the test server trusts loopback: the password is ignored
+        shown = [run.url, repr(run.workspace.store)]
+    assert all("password=***" in text and secret not in text for text in shown), shown
+
+    down = url.set(port=_closed_port()).render_as_string(hide_password=False)
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", down)
+    with pytest.raises(DatabaseUnreachableError) as err:
+        wandb.init(project="secrets")
+    assert "password=***" in str(err.value) and secret not in _printed(err.value)

@@ -44,6 +44,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
+from wandb_dagster.store.sql import display_url
+
 # How long a statement waits for a lock another process holds before it fails, on both backends. Long,
 # because writers queue behind each other's commits (a large version's commit takes seconds under load);
 # bounded, because a process that holds a transaction open (a stuck client, a forgotten psql session)
@@ -83,7 +85,7 @@ def make_url(url: str | URL) -> URL:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ValueError(
-            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+            f"unsupported database URL {display_url(parsed)!r}: "
             "use 'sqlite:////absolute/path/store.db' or 'postgresql://user@host/dbname'"
         )
     return parsed

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.engine import write_engine
 from wandb_dagster.store.errors import SchemaVersionError
-from wandb_dagster.store.sql import insert, now
+from wandb_dagster.store.sql import display_url, insert, now
 
 # pg_advisory_xact_lock key serialising migrations of one database ("wdmigr" in ASCII). Advisory locks
 # are per database, so workspaces sharing a server do not wait for each other.
@@ -88,7 +88,7 @@ def _upgrade_schema(conn: sa.Connection) -> None:
             ScriptDirectory.from_config(config).get_revision(current)
         except CommandError:
             raise SchemaVersionError(
-                f"the database {conn.engine.url.render_as_string(hide_password=True)!r} has schema revision "
+                f"the database {display_url(conn.engine.url)!r} has schema revision "
                 f"{current!r}, which this wandb_dagster does not know (its newest is {db.SCHEMA_REVISION!r}): "
                 "a newer wandb_dagster created it; upgrade wandb_dagster on this machine"
             ) from None

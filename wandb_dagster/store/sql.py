@@ -72,13 +72,17 @@ def translated_errors(url: str) -> Iterator[None]:
         raise
 
 
-def display_url(url: str) -> str:
-    """``url`` for messages: its password hidden (``***``). Falls back to the text redaction for a URL that
-    SQLAlchemy cannot parse, so no message ever carries the password."""
+def display_url(url: str | sa.engine.URL) -> str:
+    """``url`` for messages: its password hidden (``***``). The one way the package shows a database URL.
+
+    SQLAlchemy hides only the userinfo password; libpq also takes ``?password=...`` (and psycopg passes any
+    query parameter on), so the rendered URL goes through the text redaction too. A URL SQLAlchemy cannot
+    parse gets the text redaction alone, so no message ever carries the password."""
     try:
-        return sa.make_url(url).render_as_string(hide_password=True)
+        shown = sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL (its own error is raised elsewhere)
-        return redact(url)
+        shown = str(url)
+    return redact(shown)
 
 
 def _no_connection(exc: sa.exc.StatementError) -> bool:

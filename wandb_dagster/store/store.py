@@ -152,7 +152,7 @@ class Store:
         self._engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+        return f"Store({display_url(self._engine.url)!r})"
 
     # ------------------------------------------------------------------ entities, projects, collections
 
