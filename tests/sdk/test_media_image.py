@@ -1,0 +1,143 @@
+"""wandb.Image (issue 12): from arrays, PIL images and files; logged in runs (blob store + W&B's JSON in the
+history), in lists, and in artifacts (docs/behaviour.md section 9)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+import wandb_dagster as wandb
+from wandb_dagster.sdk.workspace import Workspace
+from wandb_dagster.storage.hashing import b64_to_hex
+
+
+def _blob(digest: str) -> bytes:
+    with Workspace.default().blobs.open(b64_to_hex(digest)) as f:
+        return f.read()
+
+
+def _png(path, size=(5, 3), color=(255, 0, 0)) -> bytes:
+    PILImage.new("RGB", size, color).save(path)
+    return path.read_bytes()
+
+
+def test_an_array_is_stored_as_a_png_with_w_and_b_conversion():
+    # Floats in [0, 1] are scaled by 255, as W&B does; HWC with 3 channels is RGB.
+    array = np.zeros((3, 4, 3), dtype=np.float32)
+    array[0, 0] = [1.0, 0.5, 0.0]
+    image = wandb.Image(array, caption="one pixel")
+    assert (image.width, image.height, image.format, image.caption) == (4, 3, "png", "one pixel")
+    decoded = np.asarray(PILImage.open(io.BytesIO(image.to_bytes())))
+    assert decoded.shape == (3, 4, 3)
+    assert decoded[0, 0].tolist() == [255, 127, 0]
+    # [-1, 1] maps onto [0, 255]; a greyscale HW array is mode L.
+    grey = wandb.Image(np.array([[-1.0, 1.0]]))
+    assert np.asarray(grey.image).tolist() == [[0, 255]]
+    assert grey.image.mode == "L"
+
+
+def test_a_pil_image_and_a_file_keep_their_pixels(tmp_path):
+    pil = PILImage.new("RGBA", (2, 2), (1, 2, 3, 4))
+    assert np.asarray(wandb.Image(pil).image)[0, 0].tolist() == [1, 2, 3, 4]
+    data = _png(tmp_path / "photo.png")
+    from_file = wandb.Image(str(tmp_path / "photo.png"))
+    assert from_file.to_bytes() == data  # a file is stored as it is
+    assert (from_file.width, from_file.height, from_file.format) == (5, 3, "png")
+
+
+def test_bad_inputs_say_what_to_give(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        wandb.Image(str(tmp_path / "missing.png"))
+    with pytest.raises(ValueError, match=r"shape \[2, 3, 4, 5\] is not an image"):
+        wandb.Image(np.zeros((2, 3, 4, 5)))
+
+
+def test_a_missing_pillow_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)  # as when Pillow is not installed
+    with pytest.raises(ImportError, match=r"pip install pillow .*wandb-dagster\[media\]"):
+        wandb.Image(np.zeros((2, 2)))
+
+
+def test_a_logged_image_is_a_blob_and_the_history_holds_w_and_b_json(any_ws_env):
+    array = (np.arange(24, dtype=np.uint8).reshape(2, 4, 3)) * 10
+    with wandb.init(project="p") as run:
+        run.log({"loss": 1.0})
+        run.log({"sample": wandb.Image(array, caption="cat")})
+    image = wandb.Image(array)
+    rows = wandb.Api().run(f"p/{run.id}").history(pandas=False)
+    value = rows[1]["sample"]
+    sha = hashlib.sha256(image.to_bytes()).hexdigest()
+    assert value == {
+        "_type": "image-file",
+        "path": f"media/images/sample_1_{sha[:20]}.png",
+        "sha256": sha,
+        "size": len(image.to_bytes()),
+        "format": "png",
+        "width": 4,
+        "height": 2,
+        "caption": "cat",
+        "digest": value["digest"],
+    }
+    # The bytes live in the content-addressed blob store, not in the database.
+    assert _blob(value["digest"]) == image.to_bytes()
+    scanned = list(wandb.Api().run(f"p/{run.id}").scan_history(keys=["sample"]))
+    assert scanned[0]["sample"] == value
+    assert wandb.Api().run(f"p/{run.id}").summary_metrics["sample"] == value
+
+
+def test_a_key_with_slashes_names_folders_as_in_w_and_b(ws_env):
+    with wandb.init(project="p") as run:
+        run.log({"val/examples": wandb.Image(np.zeros((2, 2)))}, step=3)
+    value = wandb.Api().run(f"p/{run.id}").history(pandas=False)[0]["val/examples"]
+    assert value["path"].startswith("media/images/val/examples_3_")
+
+
+def test_a_list_of_images_is_images_separated(any_ws_env, tmp_path):
+    first = wandb.Image(np.zeros((2, 3)), caption="a")
+    second = wandb.Image(np.full((2, 3), 255, dtype=np.uint8), caption="b")
+    with wandb.init(project="p") as run:
+        run.log({"batch": [first, second]})
+    value = wandb.Api().run(f"p/{run.id}").history(pandas=False)[0]["batch"]
+    assert {k: value[k] for k in ("_type", "width", "height", "format", "count", "captions")} == {
+        "_type": "images/separated", "width": 3, "height": 2, "format": "png", "count": 2, "captions": ["a", "b"],
+    }  # fmt: skip
+    assert [p.rsplit("_", 1)[0] for p in value["filenames"]] == ["media/images/batch_0"] * 2
+    assert [_blob(d) for d in value["digests"]] == [first.to_bytes(), second.to_bytes()]
+
+
+def test_a_list_mixing_images_and_numbers_is_refused_before_anything_is_logged(ws_env):
+    with wandb.init(project="p") as run:
+        with pytest.raises(ValueError, match=r"mixes W&B data types with \['int'\]"):
+            run.log({"bad": [wandb.Image(np.zeros((2, 2))), 3]})
+        assert run.step == 0
+
+
+def test_an_image_in_an_artifact_is_read_back_with_get(any_ws_env, tmp_path):
+    data = _png(tmp_path / "photo.png")
+    with wandb.init(project="p") as run:
+        art = wandb.Artifact("pics", "dataset")
+        entry = art.add(wandb.Image(str(tmp_path / "photo.png"), caption="red"), "best")
+        assert entry.path == "best.image-file.json"
+        art.add(wandb.Image(np.zeros((2, 2))), "black")
+        run.log_artifact(art)
+    sha = hashlib.sha256(data).hexdigest()
+    got = wandb.Api().artifact("p/pics:v0")
+    # As W&B: a file keeps its name under a folder named by its hash; generated images are named by hash.
+    assert f"media/images/{sha[:20]}/photo.png" in got.manifest.entries
+    best = got.get("best")
+    assert isinstance(best, wandb.Image)
+    assert (best.to_bytes(), best.caption, best.width, best.height) == (data, "red", 5, 3)
+    assert got.get("best.image-file.json") == best
+    assert got.get("black").image.size == (2, 2)
+    assert got.get("nothing") is None
+
+
+def test_artifact_add_refuses_what_is_not_a_data_type(ws_env):
+    art = wandb.Artifact("x", "dataset")
+    with pytest.raises(TypeError, match="use add_file"):
+        art.add("a string", "name")
