@@ -141,3 +141,36 @@ def test_artifact_add_refuses_what_is_not_a_data_type(ws_env):
     art = wandb.Artifact("x", "dataset")
     with pytest.raises(TypeError, match="use add_file"):
         art.add("a string", "name")
+
+
+def test_an_image_blob_is_fsynced_before_the_history_row_naming_it_is_written(ws_env, monkeypatch):
+    """Invariant 1 for history: a row never names a media blob that a crash could still lose."""
+    import os
+
+    from wandb_dagster.storage import blobs as blobs_mod
+    from wandb_dagster.store import Store
+
+    fsynced: list[str] = []
+    at_write: list[list[str]] = []
+    real_fsync, real_update_run = os.fsync, Store.update_run
+
+    def fsync(fd: int) -> None:
+        fsynced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def update_run(self, pk, **fields):  # observes the write, then does it
+        if fields.get("history"):
+            at_write.append(list(fsynced))
+        return real_update_run(self, pk, **fields)
+
+    with wandb.init(project="p") as run:
+        run.log({"warm-up": wandb.Image(np.zeros((2, 2)))})  # the blob store's first write creates its folders
+        run.history()
+        monkeypatch.setattr(blobs_mod.os, "fsync", fsync)
+        monkeypatch.setattr(Store, "update_run", update_run)
+        run.log({"img": wandb.Image(np.full((3, 3), 7, dtype=np.uint8))})
+        run.history()  # flushes
+        monkeypatch.setattr(Store, "update_run", real_update_run)
+    value = wandb.Api().run(f"p/{run.id}").history(pandas=False)[1]["img"]
+    blob_path = os.path.realpath(Workspace.default().blobs.blob_path(b64_to_hex(value["digest"])))
+    assert at_write and blob_path in at_write[0]

@@ -120,3 +120,18 @@ def test_a_table_in_an_artifact_round_trips(any_ws_env):
     assert got.get_column("id") == [1, 2]
     assert got.get_column("score")[0] == 0.5
     got.add_data(3, 0.7)  # a read table takes rows like a new one
+
+
+def test_the_readme_media_block_runs_as_written(ws_env):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Media\n", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.S)
+    ns: dict = {}
+    exec(compile(block, "README.md (Media)", "exec", dont_inherit=True), ns)  # noqa: S102 - the README's code
+    first, second = ns["api_run"].history(pandas=False)
+    assert first["sample"]["_type"] == "image-file" and first["weights"]["_type"] == "histogram"
+    assert second["predictions"]["_type"] == "table-file" and second["pr_table"]["_type"] == "table-file"
+    assert wandb.Api().artifact("bikes/eval-set:latest").get("predictions").get_column("prediction") == [0.9, 0.4]
