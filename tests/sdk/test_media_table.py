@@ -135,3 +135,64 @@ def test_the_readme_media_block_runs_as_written(ws_env):
     assert first["sample"]["_type"] == "image-file" and first["weights"]["_type"] == "histogram"
     assert second["predictions"]["_type"] == "table-file" and second["pr_table"]["_type"] == "table-file"
     assert wandb.Api().artifact("bikes/eval-set:latest").get("predictions").get_column("prediction") == [0.9, 0.4]
+
+
+def _table_versions(run_id: str, name: str) -> list[str]:
+    return [a.name for a in wandb.Api().run(f"p/{run_id}").logged_artifacts() if a.name.startswith(name)]
+
+
+def test_an_immutable_table_relogged_after_a_change_records_what_was_first_logged(ws_env):
+    table = wandb.Table(columns=["a"], data=[[1]])
+    with wandb.init(project="p") as run:
+        run.log({"t": table})
+        run.log({"t": table})  # unchanged: the same file, no new version (W&B's bound table)
+        with pytest.warns(UserWarning, match="log_mode='IMMUTABLE' that has been logged already"):
+            table.add_data(2)
+        run.log({"t": table})
+    first, second, third = (row["t"] for row in wandb.Api().run(f"p/{run.id}").history(pandas=False))
+    assert first == second == third and first["nrows"] == 1
+    assert _table_versions(run.id, f"run-{run.id}-t") == [f"run-{run.id}-t:v0"]
+
+
+def test_a_mutable_table_is_logged_again_after_a_change(ws_env):
+    table = wandb.Table(columns=["a"], data=[[1]], log_mode="MUTABLE")
+    with wandb.init(project="p") as run:
+        run.log({"t": table})
+        table.add_data(2)
+        run.log({"t": table})
+    first, second = (row["t"] for row in wandb.Api().run(f"p/{run.id}").history(pandas=False))
+    assert (first["nrows"], second["nrows"]) == (1, 2) and first["sha256"] != second["sha256"]
+    assert _table_versions(run.id, f"run-{run.id}-t") == [f"run-{run.id}-t:v0", f"run-{run.id}-t:v1"]
+    assert wandb.Api().artifact(f"p/run-{run.id}-t:v1").get("t").get_column("a") == [1, 2]
+
+
+def test_an_incremental_table_logs_only_new_rows_and_continues_in_a_resumed_run(any_ws_env):
+    table = wandb.Table(columns=["step", "loss"], log_mode="INCREMENTAL")
+    with pytest.raises(ValueError, match="add_column.*not supported.*INCREMENTAL"):
+        table.add_column("x", [])
+    with wandb.init(project="p", id="incr1") as run:
+        table.add_data(0, 1.0)
+        run.log({"losses": table})
+        table.add_data(1, 0.5)
+        table.add_data(2, 0.25)
+        run.log({"losses": table})
+        with wandb.init(project="p", reinit="create_new") as other, pytest.raises(ValueError, match="one run"):
+            other.log({"losses": table})
+    first, second = (row["losses"] for row in wandb.Api().run("p/incr1").history(pandas=False))
+    assert first["_type"] == second["_type"] == "incremental-table-file"
+    assert (first["increment_num"], second["increment_num"]) == (0, 1)
+    assert (first["nrows"], second["nrows"]) == (1, 3)
+    assert first["previous_increments_paths"] == [] and second["previous_increments_paths"] == [first["artifact_path"]]
+    # One artifact, each version the previous one plus the new increment; each increment holds its rows.
+    latest = wandb.Api().artifact("p/run-incr1-incr-losses:latest")
+    assert latest.type == "wandb-run-incremental-table" and latest.version == "v1"
+    entries = sorted(latest.manifest.entries)
+    assert [e.split("-")[0] for e in entries] == ["0", "1"]
+    assert [latest.get(e).data for e in entries] == [[[0, 1.0]], [[1, 0.5], [2, 0.25]]]
+    # A resumed run continues the count from its summary, as W&B's does.
+    with wandb.init(project="p", id="incr1", resume="must") as run:
+        again = wandb.Table(columns=["step", "loss"], data=[[3, 0.1]], log_mode="INCREMENTAL")
+        run.log({"losses": again})
+    third = wandb.Api().run("p/incr1").history(pandas=False)[2]["losses"]
+    assert third["increment_num"] == 2
+    assert third["previous_increments_paths"] == [first["artifact_path"], second["artifact_path"]]

@@ -21,6 +21,8 @@ import base64
 import hashlib
 import json
 import re
+import time
+import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,14 @@ class Table(WBValue):
         if log_mode not in (None, "IMMUTABLE", "MUTABLE", "INCREMENTAL"):
             raise ValueError(f"Table(log_mode={log_mode!r}): use 'IMMUTABLE', 'MUTABLE' or 'INCREMENTAL'.")
         self.log_mode = log_mode or "IMMUTABLE"
+        # W&B's binding to a run: the history form of the last log into a run, recorded again (no new file)
+        # until the table changes. MUTABLE: a change unbinds it; IMMUTABLE: a change warns and the table
+        # stays as first logged; INCREMENTAL: a change starts the next increment (only new rows are logged).
+        self._bound: tuple[Any, dict[str, Any]] | None = None
+        self._increments_run: Any = None
+        self._increment_num: int | None = None
+        self._last_logged_idx: int | None = None
+        self._previous_increments_paths: list[str] = []
         if data is None and rows is not None:
             data = rows
         if dataframe is None and _is_dataframe(data):
@@ -92,8 +102,31 @@ class Table(WBValue):
         row = [_cell(value, column) for value, column in zip(data, self.columns, strict=True)]
         # The whole row is checked before the table changes.
         kinds = [self._check_kind(i, value, raw) for i, (value, raw) in enumerate(zip(row, data, strict=True))]
+        self._before_change("add_data")
         self.data.append(row)
         self._kinds = kinds
+        self._after_change()
+
+    def _before_change(self, what: str) -> None:
+        if self.log_mode == "INCREMENTAL" and what != "add_data":
+            raise ValueError(
+                f"Table.{what}() is not supported for tables with log_mode='INCREMENTAL' (only add_data is); "
+                "use log_mode='MUTABLE' or 'IMMUTABLE'."
+            )
+        if self.log_mode == "IMMUTABLE" and self._bound is not None:
+            warnings.warn(
+                "You are mutating a Table with log_mode='IMMUTABLE' that has been logged already. Subsequent "
+                "log() calls will have no effect. Set log_mode='MUTABLE' to enable re-logging after mutations.",
+                stacklevel=3,
+            )
+
+    def _after_change(self) -> None:
+        if self.log_mode == "MUTABLE":
+            self._bound = None
+        elif self.log_mode == "INCREMENTAL" and self._bound is not None:
+            self._previous_increments_paths.append(self._bound[1]["artifact_path"])
+            self._increment_num = (self._increment_num or 0) + 1
+            self._bound = None
 
     def add_row(self, *row: Any) -> None:
         """W&B's older name for :meth:`add_data`."""
@@ -131,6 +164,7 @@ class Table(WBValue):
                 "one value per row."
             )
         cells = [_cell(value, name) for value in values]
+        self._before_change("add_column")
         self.columns.append(name)
         self._kinds.append(None)
         self._optional.append(bool(optional))
@@ -147,6 +181,7 @@ class Table(WBValue):
             self.data = [[] for _ in cells]
         for row, value in zip(self.data, cells, strict=True):
             row.append(value)
+        self._after_change()
 
     def get_column(self, name: str, convert_to: str | None = None) -> Any:
         """The values of column ``name``, as a list (``convert_to="numpy"``: a NumPy array)."""
@@ -183,8 +218,13 @@ class Table(WBValue):
 
     # ---------------------------------------------------------------- JSON forms
 
+    def _rows_to_log(self) -> list[list[Any]]:
+        # An incremental table records the rows added since its last log, as W&B's _to_table_json.
+        start = 0 if self.log_mode != "INCREMENTAL" or self._last_logged_idx is None else self._last_logged_idx + 1
+        return self.data[start : start + self.MAX_ARTIFACT_ROWS]
+
     def to_artifact_json(self, artifact: Artifact) -> dict[str, Any]:
-        rows = self.data[: self.MAX_ARTIFACT_ROWS]
+        rows = self._rows_to_log()
         data = [[cell.to_artifact_json(artifact) if isinstance(cell, WBValue) else cell for cell in row]
                 for row in rows]  # fmt: skip
         return {"_type": self._log_type, "columns": list(self.columns), "data": data, "ncols": len(self.columns),
@@ -205,20 +245,32 @@ class Table(WBValue):
         return table
 
     def to_run_json(self, run: Run, key: str, step: int) -> dict[str, Any]:
-        # As W&B's SDK: the table is the run-table artifact run-<id>-<key>; the history references it.
+        # As W&B's SDK: the table is the run-table artifact run-<id>-<key> (an incremental one:
+        # run-<id>-incr-<key>, one entry per increment); the history references it.
         from wandb_dagster.sdk.artifact import Artifact
 
-        name = sanitize_artifact_name(f"run-{run.id}-{key}")
-        artifact = Artifact(name, "run_table", workspace=run.workspace)
+        if self._bound is not None and self._bound[0] is run:
+            return dict(self._bound[1])  # unchanged since logged: the same file, as W&B's bound table
+        incremental = self.log_mode == "INCREMENTAL"
+        if incremental:
+            self._start_increments(run, key)
+            name = sanitize_artifact_name(f"run-{run.id}-incr-{key}")
+            artifact = Artifact(name, "run_table", incremental=True, workspace=run.workspace)
+            # W&B's own type, reserved for users (names.validate_type): set as W&B's InternalArtifact does.
+            artifact._type = "wandb-run-incremental-table"
+            entry_name = self.with_suffix(f"{self._increment_num}-{time.time_ns() // 1_000_000}.{key}")
+        else:
+            name = sanitize_artifact_name(f"run-{run.id}-{key}")
+            artifact = Artifact(name, "run_table", workspace=run.workspace)
+            entry_name = self.with_suffix(key)
         # The history's file is the artifact's entry: the same bytes, so the same blob.
         payload = json.dumps(self.to_artifact_json(artifact), sort_keys=True).encode("utf-8")
-        entry_name = self.with_suffix(key)
         with artifact.new_file(entry_name, mode="wb") as f:
             f.write(payload)
         logged = run.log_artifact(artifact)
         sha256 = hashlib.sha256(payload).hexdigest()
-        return {
-            "_type": "table-file",
+        value: dict[str, Any] = {
+            "_type": "incremental-table-file" if incremental else "table-file",
             "path": f"media/table/{file_key(key)}_{step}_{sha256[:20]}.table.json",
             "sha256": sha256,
             "size": len(payload),
@@ -229,6 +281,30 @@ class Table(WBValue):
             "_latest_artifact_path": f"wandb-artifact://{logged.entity}/{logged.project}/{name}:latest/{entry_name}",
             "digest": store_media_bytes(run, payload),
         }  # fmt: skip
+        if incremental:
+            value["increment_num"] = self._increment_num
+            value["previous_increments_paths"] = list(self._previous_increments_paths)
+            self._last_logged_idx = len(self.data) - 1
+        self._bound = (run, value)
+        return dict(value)
+
+    def _start_increments(self, run: Run, key: str) -> None:
+        """An incremental table logs into one run; in a resumed run it continues the increments its last
+        log under ``key`` recorded (the run's summary), as W&B's does."""
+        if self._increments_run is not None:
+            if self._increments_run is not run:
+                raise ValueError(
+                    f"An incremental Table can only be logged to one run; this one was logged to "
+                    f"{self._increments_run.path!r}. Create a new table for {run.path!r}."
+                )
+            return
+        self._increments_run = run
+        last = run.summary.get(key) if run.resumed else None
+        if isinstance(last, dict) and last.get("_type") == "incremental-table-file":
+            self._previous_increments_paths = [*last.get("previous_increments_paths", []), last["artifact_path"]]
+            self._increment_num = int(last.get("increment_num", 0)) + 1
+        else:
+            self._increment_num = 0
 
 
 def sanitize_artifact_name(name: str) -> str:
