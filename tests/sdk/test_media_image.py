@@ -174,3 +174,18 @@ def test_an_image_blob_is_fsynced_before_the_history_row_naming_it_is_written(ws
     value = wandb.Api().run(f"p/{run.id}").history(pandas=False)[1]["img"]
     blob_path = os.path.realpath(Workspace.default().blobs.blob_path(b64_to_hex(value["digest"])))
     assert at_write and blob_path in at_write[0]
+
+
+def test_an_image_set_in_the_summary_is_stored_as_when_logged(any_ws_env):
+    image = wandb.Image(np.full((2, 2), 9, dtype=np.uint8), caption="best")
+    with wandb.init(project="p") as run:
+        run.summary["best_sample"] = image
+    value = wandb.Api().run(f"p/{run.id}").summary_metrics["best_sample"]
+    assert value["_type"] == "image-file" and value["caption"] == "best"
+    assert value["path"] == f"media/images/best_sample_summary_{value['sha256'][:20]}.png"  # as W&B names it
+    assert _blob(value["digest"]) == image.to_bytes()
+
+
+def test_overlays_that_are_not_recorded_are_named_in_a_warning():
+    with pytest.warns(UserWarning, match=r"boxes=\.\.\., masks=\.\.\.\): overlays are not recorded"):
+        wandb.Image(np.zeros((2, 2)), boxes={"predictions": {}}, masks={"truth": {}})

@@ -106,6 +106,10 @@ class Summary(dict):
         object.__setattr__(self, "_run", run)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        # A data type (wandb.Image, Table...) set here is recorded as when logged, its file named for the
+        # summary (W&B's "<key>_summary_<hash>"); its blob is synced before the summary is written (_flush).
+        with self._run._lock:
+            value = data_types.history_values(self._run, {key: value}, "summary")[key]
         super().__setitem__(key, _json_value(value, f"summary.{key}"))
         self._run._metrics.set_explicitly(key)
         self._run._dirty_summary = True

@@ -38,8 +38,9 @@ __all__ = [
 ]
 
 
-def history_values(run: Run, data: dict[str, Any], step: int) -> dict[str, Any]:
-    """``data`` with every data type replaced by the JSON a history row records (its bytes stored)."""
+def history_values(run: Run, data: dict[str, Any], step: int | str) -> dict[str, Any]:
+    """``data`` with every data type replaced by the JSON a history row records (its bytes stored); ``step``
+    is the row's step, or ``"summary"`` for a value set in ``run.summary`` (W&B's file names say so)."""
     if not any(_has_media(v) for v in data.values()):
         return data  # the common case (numbers) costs one scan
     data = log_charts(run, data)
@@ -60,7 +61,7 @@ def _is_dataframe(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
 
 
-def _history_value(run: Run, key: str, value: Any, step: int) -> Any:
+def _history_value(run: Run, key: str, value: Any, step: int | str) -> Any:
     # As W&B's val_to_json: a DataFrame is a Table; a list of one batchable media type (Image, Html) is one
     # "images/separated" or "html" value; any other list of data types is a list of their JSON forms.
     if _is_dataframe(value):

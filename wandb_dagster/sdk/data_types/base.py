@@ -54,7 +54,7 @@ class WBValue:
         if cls._log_type:
             WBValue._types[cls._log_type] = cls
 
-    def to_run_json(self, run: Run, key: str, step: int) -> dict[str, Any]:
+    def to_run_json(self, run: Run, key: str, step: int | str) -> dict[str, Any]:
         """The JSON a history row records for this value, logged under ``key`` at ``step``."""
         raise NotImplementedError
 
@@ -108,7 +108,7 @@ class Media(WBValue):
             out["caption"] = self._caption
         return out
 
-    def to_run_json(self, run: Run, key: str, step: int) -> dict[str, Any]:
+    def to_run_json(self, run: Run, key: str, step: int | str) -> dict[str, Any]:
         path = f"{self._media_dir}/{file_key(key)}_{step}_{self._sha256[:20]}{self._extension}"
         digest = store_media_bytes(run, self._bytes)
         return {**self._base(), "_type": self._run_type, "path": path, "sha256": self._sha256, "size": self._size,

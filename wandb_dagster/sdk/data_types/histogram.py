@@ -57,7 +57,7 @@ class Histogram(WBValue):
     def to_json(self, run_or_artifact: Any = None) -> dict[str, Any]:
         return {"_type": self._log_type, "values": self.histogram, "bins": self.bins}
 
-    def to_run_json(self, run: Run, key: str, step: int) -> dict[str, Any]:
+    def to_run_json(self, run: Run, key: str, step: int | str) -> dict[str, Any]:
         return self.to_json()
 
     def to_artifact_json(self, artifact: Artifact) -> dict[str, Any]:

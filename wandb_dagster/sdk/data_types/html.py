@@ -58,7 +58,7 @@ class Html(Media):
         return cls(read_entry_bytes(artifact, obj["path"]).decode("utf-8"), inject=False, data_is_not_path=True)
 
     @classmethod
-    def seq_to_json(cls, pages: Sequence[Html], run: Run, key: str, step: int) -> dict[str, Any]:
+    def seq_to_json(cls, pages: Sequence[Html], run: Run, key: str, step: int | str) -> dict[str, Any]:
         """A list of pages in a history row, as W&B records it: ``{"_type": "html", "count", "html": [...]}``."""
         return {"_type": "html", "count": len(pages), "html": [page.to_run_json(run, key, step) for page in pages]}
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,16 @@ class Image(Media):
         grouping: int | None = None,
         file_type: str | None = None,
         normalize: bool = True,
-        **_ignored: Any,  # classes, boxes, masks: W&B overlays, not recorded here
+        **overlays: Any,
     ) -> None:
+        dropped = sorted(k for k, v in overlays.items() if v is not None)
+        if dropped:
+            # W&B's overlays (boxes, masks, classes) are not recorded yet: say so rather than lose them quietly.
+            warnings.warn(
+                f"wandb.Image({', '.join(f'{k}=...' for k in dropped)}): overlays are not recorded by wandb_dagster; "
+                "the image is logged without them. Log them as a wandb.Table beside the image to keep them.",
+                stacklevel=2,
+            )
         self._grouping = grouping
         self._file_name: str | None = None  # the base name of the file it was read from, if any
         if isinstance(data_or_path, Image):
@@ -108,7 +117,7 @@ class Image(Media):
         return image
 
     @classmethod
-    def seq_to_json(cls, images: Sequence[Image], run: Run, key: str, step: int) -> dict[str, Any]:
+    def seq_to_json(cls, images: Sequence[Image], run: Run, key: str, step: int | str) -> dict[str, Any]:
         """A list of images in a history row, as W&B's ``images/separated``: each image is its own file."""
         files = [image.to_run_json(run, key, step) for image in images]
         out: dict[str, Any] = {

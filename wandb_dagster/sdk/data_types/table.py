@@ -244,7 +244,7 @@ class Table(WBValue):
         )
         return table
 
-    def to_run_json(self, run: Run, key: str, step: int) -> dict[str, Any]:
+    def to_run_json(self, run: Run, key: str, step: int | str) -> dict[str, Any]:
         # As W&B's SDK: the table is the run-table artifact run-<id>-<key> (an incremental one:
         # run-<id>-incr-<key>, one entry per increment); the history references it.
         from wandb_dagster.sdk.artifact import Artifact
