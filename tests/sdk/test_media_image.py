@@ -189,3 +189,45 @@ def test_an_image_set_in_the_summary_is_stored_as_when_logged(any_ws_env):
 def test_overlays_that_are_not_recorded_are_named_in_a_warning():
     with pytest.warns(UserWarning, match=r"boxes=\.\.\., masks=\.\.\.\): overlays are not recorded"):
         wandb.Image(np.zeros((2, 2)), boxes={"predictions": {}}, masks={"truth": {}})
+
+
+def test_media_files_are_readable_through_the_public_api(any_ws_env, tmp_path):
+    first, second = wandb.Image(np.zeros((2, 2))), wandb.Image(np.full((2, 2), 255, dtype=np.uint8))
+    with wandb.init(project="p") as run:
+        run.log({"img": first, "batch": [first, second], "t": wandb.Table(columns=["a"], data=[[1]])})
+        run.summary["best"] = second
+    api_run = wandb.Api().run(f"p/{run.id}")
+    row = api_run.history(pandas=False)[0]
+    names = [f.name for f in api_run.files()]
+    assert row["img"]["path"] in names and row["t"]["path"] in names
+    assert set(row["batch"]["filenames"]) <= set(names)
+    assert api_run.summary_metrics["best"]["path"] in names
+    assert [f.name for f in api_run.files(pattern="%.table.json")] == [row["t"]["path"]]
+    one = api_run.file(row["img"]["path"])
+    assert (one.size, one.mimetype, one.md5) == (row["img"]["size"], "image/png", row["img"]["digest"])
+    with one.download(root=tmp_path / "out") as f:
+        path = f.name
+    with open(path, "rb") as f:
+        assert f.read() == first.to_bytes()
+    assert path == str(tmp_path / "out" / row["img"]["path"])
+    with pytest.raises(ValueError, match="already exists; pass replace=True"):
+        one.download(root=tmp_path / "out")
+    one.download(root=tmp_path / "out", exist_ok=True).close()
+    one.download(root=tmp_path / "out", replace=True).close()
+    with pytest.raises(ValueError, match="has no file 'media/nothing.png'"):
+        api_run.file("media/nothing.png")
+    with pytest.raises(ValueError, match="both names and pattern"):
+        api_run.files(names=["x"], pattern="%")
+
+
+def test_a_file_name_that_climbs_out_of_the_root_is_refused(ws_env, tmp_path):
+    # A hand-made value that looks like a media form cannot make download() write outside its root.
+    with wandb.init(project="p") as run:
+        image = wandb.Image(np.zeros((2, 2)))
+        run.log({"img": image})
+        run.history()
+        digest = wandb.Api().run(f"p/{run.id}").history(pandas=False)[0]["img"]["digest"]
+        run.log({"fake": {"_type": "image-file", "path": "../escape.png", "digest": digest, "size": 1}})
+    with pytest.raises(ValueError, match="escape.png"):
+        wandb.Api().run(f"p/{run.id}").file("../escape.png").download(root=tmp_path / "root")
+    assert not (tmp_path / "escape.png").exists()

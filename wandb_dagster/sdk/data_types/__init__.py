@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wandb_dagster.sdk.data_types.base import Media, WBValue, artifact_add, artifact_get, from_json
+from wandb_dagster.sdk.data_types.base import Media, WBValue, artifact_add, artifact_get, from_json, media_files
 from wandb_dagster.sdk.data_types.custom_chart import CustomChart, CustomChartSpec, log_charts, plot_table
 from wandb_dagster.sdk.data_types.histogram import Histogram
 from wandb_dagster.sdk.data_types.html import Html
@@ -34,6 +34,7 @@ __all__ = [
     "artifact_get",
     "from_json",
     "history_values",
+    "media_files",
     "plot_table",
 ]
 

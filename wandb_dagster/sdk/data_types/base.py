@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from wandb_dagster.storage.hashing import hex_to_b64
@@ -150,6 +151,28 @@ def store_media_bytes(run: Run, data: bytes) -> str:
     hexdigest, size = run.workspace.blobs.put_bytes(data)
     run._media_blobs[hexdigest] = size
     return hex_to_b64(hexdigest)
+
+
+# The history forms that name one stored file (``path`` + ``digest``); "images/separated" names several.
+RUN_FILE_TYPES = frozenset({"image-file", "html-file", "table-file", "incremental-table-file"})
+
+
+def media_files(value: Any) -> Iterator[tuple[str, str, int]]:
+    """``(path, digest, size)`` of each media file a history or summary value names (nested ones too)."""
+    if isinstance(value, dict):
+        kind = value.get("_type")
+        if kind in RUN_FILE_TYPES and isinstance(value.get("path"), str) and isinstance(value.get("digest"), str):
+            yield value["path"], value["digest"], int(value.get("size") or 0)
+        elif kind == "images/separated":
+            names, digests, sizes = value.get("filenames"), value.get("digests"), value.get("sizes")
+            if isinstance(names, list) and isinstance(digests, list) and isinstance(sizes, list):
+                yield from zip(names, digests, sizes, strict=False)
+        for inner in value.values():
+            if isinstance(inner, (dict, list)):
+                yield from media_files(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from media_files(inner)
 
 
 def from_json(obj: dict[str, Any], artifact: Artifact) -> Any:

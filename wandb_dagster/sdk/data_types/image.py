@@ -127,8 +127,10 @@ class Image(Media):
             "format": images[0].format,
             "count": len(images),
             "filenames": [f["path"] for f in files],
-            # Not in W&B's form: the blob of each file, in the order of filenames (wandb_dagster's addition).
+            # Not in W&B's form: the blob and size of each file, in the order of filenames (this project's
+            # addition: there is no run folder to find them in).
             "digests": [f["digest"] for f in files],
+            "sizes": [f["size"] for f in files],
         }
         if images[0].caption is not None:  # as W&B: captions only when the first image has one
             out["captions"] = [image.caption for image in images]
