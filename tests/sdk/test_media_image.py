@@ -231,3 +231,24 @@ def test_a_file_name_that_climbs_out_of_the_root_is_refused(ws_env, tmp_path):
     with pytest.raises(ValueError, match="escape.png"):
         wandb.Api().run(f"p/{run.id}").file("../escape.png").download(root=tmp_path / "root")
     assert not (tmp_path / "escape.png").exists()
+
+
+def test_formats_follow_w_and_b(tmp_path):
+    # A file's format is its extension as written, any file Pillow reads being an image.
+    PILImage.new("RGB", (3, 2)).save(tmp_path / "a.jpeg")
+    PILImage.new("RGB", (3, 2)).save(tmp_path / "b.tiff")
+    assert (wandb.Image(str(tmp_path / "a.jpeg")).format, wandb.Image(str(tmp_path / "b.tiff")).format) == (
+        "jpeg", "tiff",
+    )  # fmt: skip
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match="txt data cannot be read as an image"):
+        wandb.Image(str(tmp_path / "notes.txt"))
+    # Arrays: file_type as given, among W&B's; RGBA as JPEG loses its alpha channel.
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    jpeg = wandb.Image(rgba, file_type="jpeg")
+    assert jpeg.format == "jpeg" and jpeg.image.format == "JPEG" and jpeg.image.mode == "RGB"
+    with pytest.raises(ValueError, match=r"file_type='gif'.*\['png', 'jpg', 'jpeg', 'bmp'\]"):
+        wandb.Image(rgba, file_type="gif")
+    # As W&B, normalisation looks at the values whatever the dtype: a uint8 mask of 0/1 becomes 0/255.
+    assert np.asarray(wandb.Image(np.array([[0, 1]], dtype=np.uint8)).image).tolist() == [[0, 255]]
+    assert np.asarray(wandb.Image(np.array([[0, 1]], dtype=np.uint8), normalize=False).image).tolist() == [[0, 1]]

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from wandb_dagster.sdk.artifact import Artifact
     from wandb_dagster.sdk.run import Run
 
-_FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "gif": "gif", "bmp": "bmp"}
+# The formats W&B writes arrays and PIL images in (file_type), and Pillow's name for each.
+_DATA_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "bmp": "BMP"}
 
 
 class Image(Media):
@@ -148,18 +149,19 @@ def _from_path(path: str) -> tuple[bytes, str, tuple[int, int]]:
         raise ValueError(
             f"wandb.Image({path!r}): no such file; pass an existing image file, an array or a PIL image."
         ) from None
-    fmt = _FORMATS.get(os.path.splitext(path)[1].lower().lstrip("."))
-    if fmt is None:
+    # As W&B: the format is the file's extension as written; any file Pillow reads is an image.
+    fmt = os.path.splitext(path)[1][1:]
+    if not fmt:
         raise ValueError(
-            f"wandb.Image({path!r}): the file type is not one of {sorted(set(_FORMATS))}; convert it, or pass the "
-            "pixels as an array."
+            f"wandb.Image({path!r}): the file has no extension, so its format is unknown; name it .png, .jpg... "
+            "or pass the pixels as an array."
         )
     return data, fmt, _size_of(data, fmt)
 
 
 def _size_of(data: bytes, fmt: str) -> tuple[int, int]:
     # A PNG states its size in its first chunk: logging PNG files needs no Pillow.
-    if fmt == "png" and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
     pil = require("PIL.Image", f"wandb.Image of a {fmt} file")
@@ -172,17 +174,17 @@ def _size_of(data: bytes, fmt: str) -> tuple[int, int]:
 
 def _encode(data: Any, mode: str | None, file_type: str | None, normalize: bool) -> tuple[bytes, str, tuple[int, int]]:
     pil = require("PIL.Image", "wandb.Image of an array or a PIL image")
-    fmt = _FORMATS.get((file_type or "png").lower())
-    if fmt is None or fmt == "gif":
-        raise ValueError(f"wandb.Image(file_type={file_type!r}): use one of 'png', 'jpg', 'jpeg', 'bmp'.")
+    fmt = file_type or "png"
+    if fmt not in _DATA_FORMATS:
+        raise ValueError(f"wandb.Image(file_type={file_type!r}): use one of {list(_DATA_FORMATS)}, as W&B.")
     if isinstance(data, pil.Image):
         image = data
     else:
         image = pil.fromarray(_to_uint8(data, normalize)).convert(mode or _guess_mode(data, fmt))
-    if fmt == "jpg" and image.mode not in ("RGB", "L"):
+    if fmt in ("jpg", "jpeg") and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG has no alpha channel (W&B drops it too)
     buffer = io.BytesIO()
-    image.save(buffer, format={"jpg": "JPEG"}.get(fmt, fmt.upper()))
+    image.save(buffer, format=_DATA_FORMATS[fmt])
     return buffer.getvalue(), fmt, image.size
 
 
@@ -212,7 +214,7 @@ def _guess_mode(data: Any, fmt: str) -> str:
     channels = 1 if array.ndim == 2 else array.shape[-1]
     if channels == 1:
         return "L"
-    if channels == 3 or fmt == "jpg":
+    if channels == 3 or fmt in ("jpg", "jpeg"):
         return "RGB"
     return "RGBA"
 
@@ -222,7 +224,7 @@ def _to_uint8(data: Any, normalize: bool) -> Any:
     array = _as_array(data)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    if normalize and array.dtype != np.uint8:
+    if normalize:  # as W&B, whatever the dtype: a uint8 array of 0s and 1s is scaled by 255 too
         low, high = float(array.min()), float(array.max())
         if low >= 0 and high <= 1:
             array = array * 255
