@@ -196,3 +196,10 @@ def test_an_incremental_table_logs_only_new_rows_and_continues_in_a_resumed_run(
     third = wandb.Api().run("p/incr1").history(pandas=False)[2]["losses"]
     assert third["increment_num"] == 2
     assert third["previous_increments_paths"] == [first["artifact_path"], second["artifact_path"]]
+
+
+def test_a_bad_value_beside_a_table_fails_the_call_before_the_table_is_logged(ws_env):
+    with wandb.init(project="p") as run:
+        with pytest.raises(ValueError, match="'bad' has type object"):
+            run.log({"t": wandb.Table(columns=["a"], data=[[1]]), "bad": object()})
+        assert wandb.Api().run(f"p/{run.id}").logged_artifacts() == []

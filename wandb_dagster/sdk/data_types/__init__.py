@@ -17,6 +17,7 @@ from wandb_dagster.sdk.data_types.histogram import Histogram
 from wandb_dagster.sdk.data_types.html import Html
 from wandb_dagster.sdk.data_types.image import Image
 from wandb_dagster.sdk.data_types.table import Table
+from wandb_dagster.sdk.values import json_value
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.run import Run
@@ -44,6 +45,11 @@ def history_values(run: Run, data: dict[str, Any], step: int | str) -> dict[str,
     is the row's step, or ``"summary"`` for a value set in ``run.summary`` (W&B's file names say so)."""
     if not any(_has_media(v) for v in data.values()):
         return data  # the common case (numbers) costs one scan
+    # The other values are checked first: a value that cannot be recorded fails the call before any media is
+    # stored or any table logged as an artifact.
+    for key, value in data.items():
+        if not _has_media(value):
+            json_value(value, key)
     data = log_charts(run, data)
     return {key: _history_value(run, key, value, step) for key, value in data.items()}
 
