@@ -15,6 +15,8 @@ import wandb_dagster as wandb
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.storage.hashing import b64_to_hex
 
+from .test_remote_workspace import Remote, remote, remote_ws  # noqa: F401 - the bucket fixtures
+
 
 def _blob(digest: str) -> bytes:
     with Workspace.default().blobs.open(b64_to_hex(digest)) as f:
@@ -252,3 +254,16 @@ def test_formats_follow_w_and_b(tmp_path):
     # As W&B, normalisation looks at the values whatever the dtype: a uint8 mask of 0/1 becomes 0/255.
     assert np.asarray(wandb.Image(np.array([[0, 1]], dtype=np.uint8)).image).tolist() == [[0, 255]]
     assert np.asarray(wandb.Image(np.array([[0, 1]], dtype=np.uint8), normalize=False).image).tolist() == [[0, 1]]
+
+
+def test_media_in_a_bucket_workspace_is_stored_there_and_read_back(remote: Remote, remote_ws, tmp_path):  # noqa: F811
+    image = wandb.Image(np.full((3, 2, 3), 200, dtype=np.uint8), caption="remote")
+    with wandb.init(project="p") as run:
+        run.log({"img": image, "t": wandb.Table(columns=["i"], data=[[image]])})
+    api_run = wandb.Api().run(f"p/{run.id}")
+    value = api_run.history(pandas=False)[0]["img"]
+    assert b64_to_hex(value["digest"]) in remote.objects()  # the blob is in the bucket
+    with api_run.file(value["path"]).download(root=tmp_path) as f, open(f.name, "rb") as raw:
+        assert raw.read() == image.to_bytes()
+    [table_version] = api_run.logged_artifacts()
+    assert table_version.get("t").get_column("i") == [image]
