@@ -203,3 +203,10 @@ def test_a_bad_value_beside_a_table_fails_the_call_before_the_table_is_logged(ws
         with pytest.raises(ValueError, match="'bad' has type object"):
             run.log({"t": wandb.Table(columns=["a"], data=[[1]]), "bad": object()})
         assert wandb.Api().run(f"p/{run.id}").logged_artifacts() == []
+
+
+def test_an_image_column_as_numpy_is_its_pixels():
+    table = wandb.Table(columns=["img"])
+    table.add_data(wandb.Image(np.array([[0, 255], [255, 0]], dtype=np.uint8), normalize=False))
+    table.add_data(wandb.Image(np.array([[1, 2], [3, 4]], dtype=np.uint8), normalize=False))
+    assert table.get_column("img", convert_to="numpy").tolist() == [[[0, 255], [255, 0]], [[1, 2], [3, 4]]]

@@ -94,6 +94,12 @@ class Image(Media):
         pil = require("PIL.Image", "wandb.Image.image")
         return pil.open(io.BytesIO(self._bytes))
 
+    def to_data_array(self) -> list[Any]:
+        """The pixels as rows (an int per pixel, or a list of its channels), as W&B's ``to_data_array``;
+        ``Table.get_column(..., convert_to="numpy")`` uses it for image columns."""
+        rows: list[Any] = require("numpy", "wandb.Image.to_data_array()").asarray(self.image).tolist()
+        return rows
+
     def to_bytes(self) -> bytes:
         """The stored file's bytes (PNG for arrays and PIL images)."""
         return self._bytes

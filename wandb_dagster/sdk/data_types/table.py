@@ -189,10 +189,12 @@ class Table(WBValue):
             raise ValueError(f"Table.get_column({name!r}): no such column; columns: {self.columns}.")
         index = self.columns.index(name)
         values = [row[index] for row in self.data]
-        if convert_to == "numpy":
-            return require("numpy", "Table.get_column(convert_to='numpy')").array(values)
-        if convert_to is not None:
+        if convert_to is not None and convert_to != "numpy":
             raise ValueError(f"Table.get_column(convert_to={convert_to!r}): use None or 'numpy'.")
+        if convert_to == "numpy":
+            np = require("numpy", "Table.get_column(convert_to='numpy')")
+            # As W&B: a data type becomes its data array (an image its pixels).
+            return np.array([v.to_data_array() if hasattr(v, "to_data_array") else v for v in values])
         return values
 
     def get_index(self) -> list[int]:
