@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wandb_dagster import plot
 from wandb_dagster.api import Api
 from wandb_dagster.sdk.artifact import (
     Artifact,
@@ -23,6 +24,7 @@ from wandb_dagster.sdk.artifact import (
     ArtifactNotFoundError,
     ArtifactNotLoggedError,
 )
+from wandb_dagster.sdk.data_types import Histogram, Html, Image, Table, plot_table
 from wandb_dagster.sdk.metrics import Metric
 from wandb_dagster.sdk.run import Run, current_run, init
 from wandb_dagster.sdk.wandb_setup import Settings, login, setup, teardown
@@ -35,9 +37,13 @@ __all__ = [
     "ArtifactFinalizedError",
     "ArtifactNotFoundError",
     "ArtifactNotLoggedError",
+    "Histogram",
+    "Html",
+    "Image",
     "Metric",
     "Run",
     "Settings",
+    "Table",
     "define_metric",
     "finish",
     "init",
@@ -45,6 +51,8 @@ __all__ = [
     "log_artifact",
     "log_model",
     "login",
+    "plot",
+    "plot_table",
     "setup",
     "teardown",
     "use_artifact",

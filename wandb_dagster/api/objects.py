@@ -25,6 +25,7 @@ from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
     from wandb_dagster.api.api import Api
+    from wandb_dagster.api.files import File
     from wandb_dagster.api.paginator import Paginator
     from wandb_dagster.sdk.workspace import Workspace
     from wandb_dagster.store.records import CollectionRecord, ProjectRecord, RunRecord, VersionRecord
@@ -503,6 +504,23 @@ class Run:
             if len(rows) < page_size:
                 return
             after = rows[-1]["_step"]
+
+    def files(self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50) -> list[File]:
+        """The run's files: the media files its history and summary name (``wandb.Image``, ``Table``...),
+        all of them, those in ``names``, or those matching ``pattern`` (SQL LIKE: ``"%.png"``), as W&B."""
+        from wandb_dagster.api.files import run_files
+
+        return run_files(self._ws, self, dict(self._record.summary), names, pattern)
+
+    def file(self, name: str) -> File:
+        """The run's file ``name`` (a ``path`` its history names, e.g. ``media/images/sample_0_<hash>.png``)."""
+        found = self.files(names=[name])
+        if not found:
+            raise ValueError(
+                f"Run {'/'.join(self.path)!r} has no file {name!r}; its files are the paths its history and summary "
+                "name (run.files() lists them)."
+            )
+        return found[0]
 
     def logged_artifacts(self, per_page: int = 100) -> list[Artifact]:
         """The versions this run logged (including identical content it logged again), oldest first."""

@@ -426,6 +426,26 @@ class Artifact:
             for r in found
         ]
 
+    def add(self, obj: Any, name: str, overwrite: bool = False) -> ManifestEntry:
+        """Add a W&B data type (``wandb.Image``, ``wandb.Table``...) as ``name``: stored as the entry
+        ``name.<type>.json`` (e.g. ``samples.table.json``) with its files under ``media/``, as W&B does.
+        Adding to a name that is taken returns the existing entry unless ``overwrite``.
+
+            >>> art.add(wandb.Table(columns=["a"], data=[[1]]), "samples")     # doctest: +SKIP
+        """
+        from wandb_dagster.sdk.data_types import artifact_add
+
+        self._ensure_draft()
+        return artifact_add(self, obj, name, overwrite)
+
+    def get(self, name: str) -> Any:
+        """The data type added as ``name`` (:meth:`add`), read back: a ``wandb.Table``, ``wandb.Image``...;
+        None when the artifact has no such entry, as in W&B."""
+        from wandb_dagster.sdk.data_types import artifact_get
+
+        self._require_logged("objects to get")
+        return artifact_get(self, name)
+
     def remove(self, item: str | ManifestEntry) -> None:
         """Remove an entry, or every entry under a directory prefix."""
         draft = self._ensure_draft()

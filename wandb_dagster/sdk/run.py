@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from wandb_dagster.sdk import init_args, wandb_setup
+from wandb_dagster.sdk import data_types, init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
@@ -107,6 +107,10 @@ class Summary(dict):
         object.__setattr__(self, "_run", run)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        # A data type (wandb.Image, Table...) set here is recorded as when logged, its file named for the
+        # summary (W&B's "<key>_summary_<hash>"); its blob is synced before the summary is written (_flush).
+        with self._run._lock:
+            value = data_types.history_values(self._run, {key: value}, "summary")[key]
         super().__setitem__(key, _json_value(value, f"summary.{key}"))
         self._run._metrics.set_explicitly(key)
         self._run._dirty_summary = True
@@ -153,6 +157,7 @@ class Run:
         self._runtime_offset = float(previous) if isinstance(previous, (int, float)) else 0.0
         self._pending: dict[str, Any] = {}
         self._history_buffer: list[dict] = []
+        self._media_blobs: dict[str, int] = {}  # hex -> size of media blobs stored since the last flush
         self._last_flush = time.monotonic()
         self._finished = False
         self._lock = threading.RLock()
@@ -225,23 +230,26 @@ class Run:
         self._check_active("log")
         if not isinstance(data, dict):
             raise ValueError(f"run.log() takes a dict of metrics, got {type(data).__name__}: {data!r}.")
-        clean = {}
-        for key, value in data.items():
+        for key in data:
             if not isinstance(key, str) or key.startswith("_"):
                 raise ValueError(f"Metric key {key!r} is invalid: keys are strings not starting with '_'.")
-            clean[key] = _json_value(value, key)
         with self._lock:
-            if step is not None:
-                if step < self._step:
-                    warnings.warn(
-                        f"run.log(step={step}) is below the current step {self._step}; the data was ignored, "
-                        "as W&B does. Steps must increase.",
-                        stacklevel=2,
-                    )
-                    return
-                if step > self._step:
-                    self._commit_pending()
-                    self._step = step
+            # Media (wandb.Image, Table...) become their JSON form here, their bytes stored in the blob store;
+            # their file names carry the step the row gets. A value that cannot be recorded fails before any
+            # step moves.
+            if step is not None and step < self._step:
+                warnings.warn(
+                    f"run.log(step={step}) is below the current step {self._step}; the data was ignored, "
+                    "as W&B does. Steps must increase.",
+                    stacklevel=2,
+                )
+                return
+            row_step = self._step if step is None else step
+            data = data_types.history_values(self, data, row_step)
+            clean = {key: _json_value(value, key) for key, value in data.items()}
+            if step is not None and step > self._step:
+                self._commit_pending()
+                self._step = step
             clean = self._metrics.process(clean, self._pending)
             self._pending.update(clean)
             values, no_summary = self._metrics.summary_values(clean)
@@ -300,6 +308,10 @@ class Run:
         records; store/engine.py says why that is safe. The final one is durable.
         """
         with self._lock:
+            if self._media_blobs:
+                # The blobs of logged media are durable before a history row names them (invariant 1).
+                self._ws.blobs.sync(list(self._media_blobs), dict(self._media_blobs))
+                self._media_blobs = {}
             fields: dict[str, Any] = {"heartbeat_at": datetime.now(timezone.utc), **final}
             if self._dirty_summary:
                 fields["summary"] = dict(self.summary)

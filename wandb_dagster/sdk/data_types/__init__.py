@@ -1,0 +1,92 @@
+"""W&B's data types for runs and artifacts: ``wandb.Image`` and friends (one module per type).
+
+    >>> import wandb_dagster as wandb
+    >>> with wandb.init(project="demo") as run:                            # doctest: +SKIP
+    ...     run.log({"sample": wandb.Image("photo.png", caption="a bike")})
+
+How each is recorded (blob store, history JSON, artifact entries) is in :mod:`.base`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wandb_dagster.sdk.data_types.base import Media, WBValue, artifact_add, artifact_get, from_json, media_files
+from wandb_dagster.sdk.data_types.custom_chart import CustomChart, CustomChartSpec, log_charts, plot_table
+from wandb_dagster.sdk.data_types.histogram import Histogram
+from wandb_dagster.sdk.data_types.html import Html
+from wandb_dagster.sdk.data_types.image import Image
+from wandb_dagster.sdk.data_types.table import Table
+from wandb_dagster.sdk.values import json_value
+
+if TYPE_CHECKING:
+    from wandb_dagster.sdk.run import Run
+
+__all__ = [
+    "CustomChart",
+    "CustomChartSpec",
+    "Histogram",
+    "Html",
+    "Image",
+    "Media",
+    "Table",
+    "WBValue",
+    "artifact_add",
+    "artifact_get",
+    "from_json",
+    "history_values",
+    "media_files",
+    "plot_table",
+]
+
+
+def history_values(run: Run, data: dict[str, Any], step: int | str) -> dict[str, Any]:
+    """``data`` with every data type replaced by the JSON a history row records (its bytes stored); ``step``
+    is the row's step, or ``"summary"`` for a value set in ``run.summary`` (W&B's file names say so)."""
+    if not any(_has_media(v) for v in data.values()):
+        return data  # the common case (numbers) costs one scan
+    # The other values are checked first: a value that cannot be recorded fails the call before any media is
+    # stored or any table logged as an artifact.
+    for key, value in data.items():
+        if not _has_media(value):
+            json_value(value, key)
+    data = log_charts(run, data)
+    return {key: _history_value(run, key, value, step) for key, value in data.items()}
+
+
+def _has_media(value: Any) -> bool:
+    if isinstance(value, (WBValue, CustomChart)) or _is_dataframe(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, WBValue) for v in value)
+    if isinstance(value, dict):
+        return any(_has_media(v) for v in value.values())
+    return False
+
+
+def _is_dataframe(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
+
+
+def _history_value(run: Run, key: str, value: Any, step: int | str) -> Any:
+    # As W&B's val_to_json: a DataFrame is a Table; a list of one batchable media type (Image, Html) is one
+    # "images/separated" or "html" value; any other list of data types is a list of their JSON forms.
+    if _is_dataframe(value):
+        value = Table(dataframe=value)
+    if isinstance(value, WBValue):
+        return value.to_run_json(run, key, step)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, WBValue) for v in value):
+        if not all(isinstance(v, WBValue) for v in value):
+            others = sorted({type(v).__name__ for v in value if not isinstance(v, WBValue)})
+            raise ValueError(
+                f"run.log({{{key!r}: [...]}}): the list mixes W&B data types with {others} values; log the "
+                "data types and the other values under keys of their own."
+            )
+        first = type(value[0])
+        if issubclass(first, (Image, Html)) and all(type(v) is first for v in value):
+            return first.seq_to_json(list(value), run, key, step)
+        return [_history_value(run, key, v, step) for v in value]
+    if isinstance(value, dict):
+        # W&B names the files of a nested value after its own key, not the dotted path.
+        return {k: _history_value(run, str(k), v, step) for k, v in value.items()}
+    return value
