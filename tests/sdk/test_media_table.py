@@ -135,6 +135,7 @@ def test_the_readme_media_block_runs_as_written(ws_env):
     assert first["sample"]["_type"] == "image-file" and first["weights"]["_type"] == "histogram"
     assert second["predictions"]["_type"] == "table-file" and second["pr_table"]["_type"] == "table-file"
     assert wandb.Api().artifact("bikes/eval-set:latest").get("predictions").get_column("prediction") == [0.9, 0.4]
+    assert (ws_env / "out" / ns["sample"]["path"]).is_file()
 
 
 def _table_versions(run_id: str, name: str) -> list[str]:
