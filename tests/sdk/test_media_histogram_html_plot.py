@@ -136,3 +136,18 @@ def test_a_logged_chart_logs_its_table_and_its_panel_in_the_config(any_ws_env):
     assert query == {"name": "summaryTable", "args": [{"name": "tableKey", "value": "squares_table"}], "fields": []}
     back = [a for a in api_run.logged_artifacts() if a.name.startswith(f"run-{run.id}-squares_table")][0]
     assert back.get("squares_table").data == [[1, 1], [2, 4]]
+
+
+def test_a_logged_array_of_more_than_32_values_is_a_32_bin_histogram_as_in_w_and_b(any_ws_env):
+    big = np.linspace(0.0, 1.0, 100)
+    with wandb.init(project="p") as run:
+        run.log({"weights": big, "small": np.arange(4), "one": np.array([[2.5]]), "nested": {"w": big}})
+        run.summary["kept"] = np.arange(40)  # the summary keeps an array set directly as its values
+    api_run = wandb.Api().run(f"p/{run.id}")
+    row = api_run.history(pandas=False)[0]
+    counts, edges = np.histogram(big, bins=32)
+    expected = {"_type": "histogram", "values": counts.tolist(), "bins": edges.tolist()}
+    assert row["weights"] == expected and row["nested"] == {"w": expected}
+    assert (row["small"], row["one"]) == ([0, 1, 2, 3], 2.5)
+    assert api_run.summary_metrics["weights"] == expected
+    assert api_run.summary_metrics["kept"] == list(range(40))

@@ -40,6 +40,11 @@ def test_dataframes_in_and_out():
     assert (table.columns, table.data) == (["a", "b"], [[1, "x"], [2, "y"]])
     assert wandb.Table(data=frame) == table  # as W&B: a DataFrame as data is the same
     assert table.get_dataframe().equals(frame)
+    # As W&B: NaN, pandas' missing value, counts as None in a column of any type.
+    gaps = wandb.Table(dataframe=pd.DataFrame({"name": ["a", None, float("nan")]}))
+    assert len(gaps.data) == 3 and gaps.get_column("name")[0] == "a"
+    with pytest.raises(TypeError, match="not optional"):
+        wandb.Table(columns=["name"], data=[["a"], [float("nan")]], optional=False)
 
 
 def test_wrong_shapes_and_types_are_refused_and_leave_the_table_as_it_was():
@@ -135,6 +140,7 @@ def test_the_readme_media_block_runs_as_written(ws_env):
     assert first["sample"]["_type"] == "image-file" and first["weights"]["_type"] == "histogram"
     assert second["predictions"]["_type"] == "table-file" and second["pr_table"]["_type"] == "table-file"
     assert wandb.Api().artifact("bikes/eval-set:latest").get("predictions").get_column("prediction") == [0.9, 0.4]
+    assert (ws_env / "out" / ns["sample"]["path"]).is_file()
 
 
 def _table_versions(run_id: str, name: str) -> list[str]:

@@ -57,7 +57,7 @@ def json_value(value: Any, key: str, _depth: int = 0) -> Any:
             try:
                 return json_value(convert(), key, _depth)
             except (TypeError, ValueError):
-                break
+                continue  # an array of several values has no item(), but a tolist()
     raise ValueError(
         f"Value for {key!r} has type {type(value).__name__}, which cannot be recorded; log numbers, strings, "
         "booleans, lists or dicts of them."

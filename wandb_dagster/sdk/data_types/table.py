@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import time
 import warnings
@@ -136,8 +137,12 @@ class Table(WBValue):
         """The kind column ``index`` has once ``value`` (``raw`` as given) is in it; TypeError when it does
         not fit."""
         column, kind = self.columns[index], self._kinds[index]
-        # NaN and the infinities are recorded as text (values.py) but are numbers.
-        found = "number" if isinstance(raw, float) else _kind(value)
+        # As W&B's type_of: a float NaN counts as None (pandas writes it for a missing value in any column);
+        # the infinities are recorded as text (values.py) but are numbers.
+        if raw.__class__ is float and math.isnan(raw):
+            found = None
+        else:
+            found = "number" if isinstance(raw, float) else _kind(value)
         if found is None:
             if not self._optional[index]:
                 raise TypeError(
