@@ -343,6 +343,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
                 "recorded no W&B version: the asset returned None or used another IO manager."
             )
+        if upstream_run is None:
+            # A source asset (wandb_observable_source_asset) is observed, never materialized: its last
+            # observation names the version it saw.
+            observed = _observation(context, asset_key, partition)
+            if observed is not None:
+                return observed
         if not required:
             return None
         if upstream_run is not None:
@@ -497,6 +503,21 @@ def _materialization(context: dg.InputContext, asset_key: Any, partition: str | 
         if run_id is None or not result.has_more:
             return None
         cursor = result.cursor
+
+
+def _observation(context: dg.InputContext, asset_key: Any, partition: str | None) -> dict | None:
+    """The metadata of the newest observation of ``asset_key`` that names a W&B version, or None."""
+    step = _current_step_context()
+    instance = step.instance if step is not None else context.instance
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
+    )
+    for record in instance.fetch_observations(records_filter, limit=20).records:
+        observation = record.event_log_entry.asset_observation
+        metadata = _plain_metadata(observation.metadata if observation is not None else {})
+        if "wandb/artifact_id" in metadata:
+            return metadata
+    return None
 
 
 class _NotMaterialized(WandbIOManagerError):
