@@ -20,6 +20,7 @@ from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.observations import wandb_observable_source_asset
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
 from wandb_dagster.dagster.resources import Promotion, WandbResource, wandb_failure_hook
+from wandb_dagster.dagster.run_sensor import wandb_run_sensor
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "wandb_blob_check",
     "wandb_failure_hook",
     "wandb_observable_source_asset",
+    "wandb_run_sensor",
     "wandb_threshold_check",
 ]
