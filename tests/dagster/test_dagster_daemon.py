@@ -4,6 +4,9 @@ seconds. A finished run matching the filter launches exactly one Dagster run; th
 sensor's cursor is wound back as if that tick's result had been lost, and the restarted daemon replays the
 event without launching it again; a new matching run still launches one more.
 
+A real asset backfill with ``BackfillPolicy.single_run()``, run by the same daemon's backfill loop, writes one
+version per partition from one Dagster run.
+
 One backend (SQLite): the feed and the run keys are the same code on both, and the daemon is slow to start."""
 
 from __future__ import annotations
@@ -159,6 +162,67 @@ def test_run_sensor_under_the_daemon_launches_once_across_a_kill(database_url, t
         seen = ticks()
         _wait("two more ticks", lambda: ticks() >= seen + 2, proc, daemon.log)
         assert sorted(r.tags["wandb/run_id"] for r in runs()) == sorted([good, second])
+    finally:
+        daemon.kill()
+        instance.dispose()
+        Workspace.close_all()
+
+
+_BACKFILL_DEFS = '''
+import dagster as dg
+from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
+
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["east", "north", "south"]),
+          backfill_policy=dg.BackfillPolicy.single_run())
+def counts(context: dg.AssetExecutionContext) -> dict:
+    return {{key: len(key) for key in context.partition_keys}}
+
+
+wandb = WandbResource(database_url={database_url!r}, storage_root={storage_root!r}, entity="tester", project="pipelines")
+defs = dg.Definitions(assets=[counts], resources={{"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb)}})
+'''
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_single_run_backfill_under_the_daemon_writes_one_version_per_partition(database_url, tmp_path, daemon):
+    import importlib.util
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+
+    storage_root = str(tmp_path / "blobs")
+    daemon.defs.write_text(textwrap.dedent(_BACKFILL_DEFS).format(database_url=database_url, storage_root=storage_root))
+    spec = importlib.util.spec_from_file_location("backfill_defs", daemon.defs)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    instance = dg.DagsterInstance.from_config(str(daemon.home))
+    try:
+        backfill = PartitionBackfill.from_asset_partitions(
+            backfill_id=make_new_backfill_id(), asset_graph=module.defs.resolve_asset_graph(),
+            partition_names=["east", "north", "south"], asset_selection=[dg.AssetKey("counts")],
+            backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance, all_partitions=False,
+            title=None, description=None, run_config=None,
+        )
+        instance.add_backfill(backfill)
+        proc = daemon.start()
+        done = (BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED, BulkActionStatus.FAILED)
+        status = _wait("the backfill to complete", lambda: (s := instance.get_backfill(backfill.backfill_id).status)
+                       in done and s, proc, daemon.log, timeout=300)
+        runs = list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id})))
+        assert status == BulkActionStatus.COMPLETED_SUCCESS, [r.status for r in runs]
+        assert len(runs) == 1  # one run for the three partitions
+        records = instance.fetch_materializations(dg.AssetKey("counts"), limit=10).records
+        named = {r.asset_materialization.partition: r.asset_materialization.metadata["wandb/artifact"].value
+                 for r in records}
+        assert sorted(named) == ["east", "north", "south"] and len(set(named.values())) == 3
+        resource = module.wandb
+        for partition, name in named.items():
+            art = resource.artifact(name)
+            assert art.metadata["dagster"]["partition"] == partition
+            assert art.logged_by().group == runs[0].run_id  # the one Dagster run's tracking run
     finally:
         daemon.kill()
         instance.dispose()
