@@ -140,3 +140,82 @@ def test_partition_key_is_queryable(resources, instance, wandb_resource):
     south = [a.version for a in versions if version_matches(
         {"tags": a.tags, "metadata": a.metadata}, {"metadata.dagster.partition": "south", "tag": "regional"})]
     assert south == ["v1"]
+
+
+_RANGE = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def test_single_run_backfill_writes_one_version_per_partition(resources, instance, wandb_resource, mat_meta):
+    regions = dg.StaticPartitionsDefinition(["east", "north", "south"])
+
+    @dg.asset(partitions_def=regions, backfill_policy=dg.BackfillPolicy.single_run())
+    def counts(context: dg.AssetExecutionContext) -> dict:
+        return {key: len(key) for key in context.partition_keys}  # one value per partition of the run
+
+    @dg.asset(partitions_def=regions, backfill_policy=dg.BackfillPolicy.single_run())
+    def doubled(counts: dict) -> dict:  # several partitions in: a dict per partition; out: the same shape
+        return {key: 2 * value for key, value in counts.items()}
+
+    @dg.asset(partitions_def=regions)
+    def one(counts: int) -> int:
+        return counts
+
+    tags = dict(zip(_RANGE, ("east", "south"), strict=True))
+    result = dg.materialize([counts, doubled], resources=resources, instance=instance, tags=tags)
+    assert result.success
+    for key in ("east", "north", "south"):
+        # Each partition's materialization names its own version (not one shared set of metadata).
+        meta = mat_meta(result, ["counts"], key)
+        assert meta["wandb/partition"] == key
+        assert wandb_resource.artifact(meta["wandb/artifact"]).metadata["dagster"]["partition"] == key
+        assert mat_meta(result, ["doubled"], key)["wandb/partition"] == key
+    assert len(_versions(wandb_resource, "counts")) == 3 and len(_versions(wandb_resource, "doubled")) == 3
+
+    # A later run of one partition downstream loads that partition's recorded version.
+    later = dg.materialize([counts, one], selection=[one], resources=resources, instance=instance,
+                           partition_key="north")
+    assert later.output_for_node("one") == 5
+
+    # Any other shape is refused, naming what is expected.
+    @dg.asset(name="counts", partitions_def=regions, backfill_policy=dg.BackfillPolicy.single_run())
+    def wrong(context: dg.AssetExecutionContext) -> dict:
+        return {"east": 1}
+
+    with pytest.raises(WandbIOManagerError, match=r"missing \['north', 'south'\]"):
+        dg.materialize([wrong], resources=resources, instance=instance, tags=tags)
+
+
+def _data_versions(result: Any, key: str) -> dict[str, str]:
+    return {
+        e.materialization.partition: e.materialization.tags["dagster/data_version"]
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(key)
+    }
+
+
+def test_single_run_backfill_of_daily_partitions_and_its_data_version(resources, instance, wandb_resource, mat_meta):
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-10")
+    content = {"2026-01-03": "three"}
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def daily(context: dg.AssetExecutionContext) -> dict:
+        window = context.partition_time_window  # the run's whole range
+        assert (window.start.day, window.end.day) == (2, 5)
+        return {key: content.get(key, key) for key in context.partition_keys}
+
+    tags = dict(zip(_RANGE, ("2026-01-02", "2026-01-04"), strict=True))
+    first = dg.materialize([daily], resources=resources, instance=instance, tags=tags)
+    got = {v.metadata["dagster"]["partition"] for v in _versions(wandb_resource, "daily")}
+    assert got == {"2026-01-02", "2026-01-03", "2026-01-04"}
+    assert mat_meta(first, ["daily"], "2026-01-03")["wandb/partition"] == "2026-01-03"
+    # One DataVersion for the run's partitions (Dagster keeps one per asset and step), derived from their
+    # digests: an unchanged re-run of the range keeps it, so downstream assets stay fresh...
+    [version] = set(_data_versions(first, "daily").values())
+    again = dg.materialize([daily], resources=resources, instance=instance, tags=tags)
+    assert set(_data_versions(again, "daily").values()) == {version}
+    assert len(_versions(wandb_resource, "daily")) == 3  # ...and it made no new versions
+    # ...and a changed partition changes it.
+    content["2026-01-03"] = "changed"
+    changed = dg.materialize([daily], resources=resources, instance=instance, tags=tags)
+    [other] = set(_data_versions(changed, "daily").values())
+    assert other != version and len(_versions(wandb_resource, "daily")) == 4

@@ -9,6 +9,7 @@ event feed. This is the only package of wandb_dagster that imports dagster.
 See the README ("Dagster") for the options, the sensors and the trust model.
 """
 
+from wandb_dagster.dagster.checks import wandb_blob_check, wandb_threshold_check
 from wandb_dagster.dagster.io_manager import (
     Reference,
     WandbArtifactIOManager,
@@ -16,8 +17,10 @@ from wandb_dagster.dagster.io_manager import (
     load_artifact_object,
 )
 from wandb_dagster.dagster.names import collection_name
+from wandb_dagster.dagster.observations import wandb_observable_source_asset
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
 from wandb_dagster.dagster.resources import Promotion, WandbResource, wandb_failure_hook
+from wandb_dagster.dagster.run_sensor import wandb_run_sensor
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
 
 __all__ = [
@@ -34,5 +37,9 @@ __all__ = [
     "version_matches",
     "wandb_alias_sensor",
     "wandb_artifact_sensor",
+    "wandb_blob_check",
     "wandb_failure_hook",
+    "wandb_observable_source_asset",
+    "wandb_run_sensor",
+    "wandb_threshold_check",
 ]

@@ -32,11 +32,12 @@ grant write access as you would grant a deploy key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,9 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             self._handle_output(context, obj)
 
     def _handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            self._handle_partition_range(context, obj)
+            return
         asset_key = context.asset_key if context.has_asset_key else None
         partition = self._output_partition(context)
         where = _describe(asset_key, partition, getattr(context, "step_key", None))
@@ -173,18 +177,55 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             _report_data_version(context, asset_key, logged)
             _remember(run, asset_key, partition, metadata, logged)
 
+    def _handle_partition_range(self, context: dg.OutputContext, obj: Any) -> None:
+        """A run covering several partitions (a single-run backfill, ``BackfillPolicy.single_run()``): the
+        asset returns a dict partition key -> value, as Dagster's own path IO managers expect, and each value
+        is stored as that partition's version, with that partition's materialization metadata."""
+        keys = [str(k) for k in context.asset_partition_keys]
+        # Dagster gives the keys of a run's subset in no stable order; the range is what the user launched.
+        span = context.asset_partition_key_range
+        where = f"{_describe(context.asset_key)} ({len(keys)} partitions, {span.start!r} .. {span.end!r})"
+        if obj is None:
+            context.log.warning(f"{where} returned None: nothing was logged to W&B.")
+            return
+        if not isinstance(obj, Mapping):
+            raise WandbIOManagerError(
+                f"{where}: a run over several partitions must return a dict partition key -> value (one version "
+                f"per partition; context.partition_keys lists them), got {type(obj).__name__}."
+            )
+        values = {str(k): v for k, v in obj.items()}
+        missing = sorted(k for k in keys if k not in values)
+        extra = sorted(set(values) - set(keys))
+        if missing or extra:
+            raise WandbIOManagerError(
+                f"{where}: the returned dict must have exactly the run's partition keys; missing {missing[:10]}, "
+                f"not in this run {extra[:10]}. Return {{key: value for key in context.partition_keys}}."
+            )
+        try:
+            step_context = context.step_context
+        except Exception:
+            raise WandbIOManagerError(
+                f"{where}: storing several partitions in one output needs a Dagster step (materialize or a "
+                "job run), which records each partition's metadata."
+            ) from None
+        digests: dict[str, str] = {}
+        for original in context.asset_partition_keys:  # MultiPartitionKey objects stay what Dagster gave
+            one = _OnePartition(context, step_context, original)
+            self._handle_output(one, values[str(original)])  # type: ignore[arg-type]
+            if one.digest is not None:
+                digests[str(original)] = one.digest
+        # Dagster keeps one DataVersion per asset and step, shared by all the run's partitions. A hash of the
+        # partitions' digests (not Dagster's logical version, new in each run without a code version) keeps
+        # an unchanged re-run of the same range fresh; any changed partition changes it for all of them.
+        if digests:
+            combined = hashlib.sha256(json.dumps(sorted(digests.items())).encode()).hexdigest()
+            step_context.set_data_version(context.asset_key, dg.DataVersion(combined))
+
     @staticmethod
     def _output_partition(context: dg.OutputContext) -> str | None:
         if not context.has_asset_partitions:
             return None
-        keys = context.asset_partition_keys
-        if len(keys) != 1:
-            raise WandbIOManagerError(
-                f"{_describe(context.asset_key)}: this run covers {len(keys)} partitions ({keys[0]!r} .. "
-                f"{keys[-1]!r}) in one output; the W&B IO manager stores one version per partition. Launch one "
-                "run per partition (the default for backfills), or return one value per partition from separate runs."
-            )
-        return str(keys[0])
+        return str(context.asset_partition_keys[0])
 
     def _build(
         self,
@@ -359,6 +400,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
                 "recorded no W&B version: the asset returned None or used another IO manager."
             )
+        if upstream_run is None:
+            # A source asset (wandb_observable_source_asset) is observed, never materialized: its last
+            # observation names the version it saw.
+            observed = _observation(context, asset_key, partition)
+            if observed is not None:
+                return observed
         if not required:
             return None
         if upstream_run is not None:
@@ -472,6 +519,40 @@ def _redacted_json(value: Any) -> Any:
     return value
 
 
+class _OnePartition:
+    """``handle_output``'s view of one partition of an output that covers several: the output context, with
+    that one partition key, and metadata recorded for that partition's materialization only.
+
+    Its step context is hidden, so ``handle_output`` sets no ``DataVersion``: Dagster keeps one data version
+    per asset and step, which cannot be each partition's digest; the caller sets one for the whole range from
+    the digests recorded here (each partition's own digest is in its ``wandb/digest``)."""
+
+    def __init__(self, context: dg.OutputContext, step_context: Any, partition: Any) -> None:
+        self._context = context
+        self._step_context = step_context
+        self._partition = partition
+        self.digest: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    @property
+    def asset_partition_keys(self) -> list[Any]:
+        return [self._partition]
+
+    @property
+    def step_context(self) -> Any:
+        raise AttributeError("one partition of a multi-partition output: no step-wide data version")
+
+    def add_output_metadata(self, metadata: Mapping[str, Any]) -> None:
+        digest = metadata.get("wandb/digest")
+        if digest is not None:
+            self.digest = str(getattr(digest, "value", digest))  # a plain str, or a MetadataValue
+        self._step_context.add_asset_metadata(
+            metadata, asset_key=self._context.asset_key, partition_key=self._partition
+        )
+
+
 def _report_data_version(context: dg.OutputContext, asset_key: Any, art: Artifact) -> None:
     """Make the version's digest the materialization's ``DataVersion``, so that re-materializing unchanged
     content leaves downstream assets fresh, and changed content marks them stale.
@@ -536,6 +617,21 @@ def _materialization(context: dg.InputContext, asset_key: Any, partition: str | 
         if run_id is None or not result.has_more:
             return None
         cursor = result.cursor
+
+
+def _observation(context: dg.InputContext, asset_key: Any, partition: str | None) -> dict | None:
+    """The metadata of the newest observation of ``asset_key`` that names a W&B version, or None."""
+    step = _current_step_context()
+    instance = step.instance if step is not None else context.instance
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
+    )
+    for record in instance.fetch_observations(records_filter, limit=20).records:
+        observation = record.event_log_entry.asset_observation
+        metadata = _plain_metadata(observation.metadata if observation is not None else {})
+        if "wandb/artifact_id" in metadata:
+            return metadata
+    return None
 
 
 class _NotMaterialized(WandbIOManagerError):

@@ -40,7 +40,7 @@ from wandb_dagster.store.errors import (
     TypeMismatchError,
 )
 from wandb_dagster.store.events import EVENT_TYPES
-from wandb_dagster.store.filters import VERSION_FIELDS
+from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
 from wandb_dagster.store.filters import Filter as CheckedFilter
 from wandb_dagster.store.filters import validate as validate_filter
 from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
@@ -49,6 +49,7 @@ from wandb_dagster.store.store import Store
 
 __all__ = [
     "EVENT_TYPES",
+    "RUN_FIELDS",
     "VERSION_FIELDS",
     "AliasInUseError",
     "CheckedFilter",
