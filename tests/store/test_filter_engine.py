@@ -227,7 +227,7 @@ def _sql_ids(store: Store, target: str, flt: dict[str, Any]) -> set[Any]:
 
 # ---------------------------------------------------------------------------------------------- documents
 
-# Regexes in the syntax Python's re and PostgreSQL's POSIX regexes share.
+# Regexes in the dialect RE2 and PostgreSQL read alike (values.check_regex).
 PATTERNS = ["a", "^w", "l$", "o.e", "[ab]", "^$", "A*b", "e|x", "^[^a]", "mod", "[0-9]", "^v[0-9]+$", "é", "Z", "^t"]
 NUMBERS = [
     0,

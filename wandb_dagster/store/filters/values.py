@@ -6,11 +6,14 @@ tests/store/test_filter_engine.py holds both to the same answers on SQLite and P
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
+
+import re2
 
 COMPARE = ("$gt", "$gte", "$lt", "$lte")
 SCALAR = (str, int, float, bool, type(None))
@@ -36,13 +39,151 @@ MISSING: Any = _Missing()
 # ------------------------------------------------------------------------------------------ checks
 
 
+# How long a $regex pattern may be (docs/architecture.md, "Input limits"): longer patterns are refused before
+# either engine compiles them (RE2 bounds the compiled program too, PostgreSQL says "too complex").
+MAX_REGEX_LENGTH = 1_000
+# The largest {n,m} bound PostgreSQL accepts (RE2 accepts 1,000).
+_MAX_REPEAT = 255
+# The POSIX classes ([[:alpha:]]) that RE2 and PostgreSQL both know.
+_CLASSES = frozenset(
+    ("alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper")
+    + ("word", "xdigit")
+)
+# Escapes that mean the same in RE2 and PostgreSQL (classes, then control characters). Others differ: \b is a
+# word boundary in RE2 but a backspace in PostgreSQL, \x takes two hex digits in one and any number in the
+# other, \1 and \k are backreferences PostgreSQL runs by backtracking and RE2 refuses.
+_ESCAPES = frozenset("dDsSwW") | frozenset("tnrfv")
+_BOUND = re.compile(r"\{([0-9]{1,4})(,([0-9]{1,4})?)?\}")
+_DIALECT = (
+    "the supported dialect is what RE2 and PostgreSQL read alike: literals, '.', '^', '$', '|', (...) and (?:...) "
+    "groups, *, +, ?, {n}, {n,}, {n,m} (n, m <= 255; each may be followed by '?'), [...] brackets with "
+    "ranges and [:alpha:]-style classes, the escapes \\d \\D \\s \\S \\w \\W \\t \\n \\r \\f \\v, a "
+    "backslash before punctuation for the literal character, and a leading (?i); no backreferences, "
+    "lookarounds, named groups, possessive quantifiers or other (?...) options (docs/architecture.md, "
+    '"Input limits")'
+)
+
+
+def _refuse(pattern: str, field: str, why: str) -> ValueError:
+    return ValueError(f"$regex {pattern!r} for {field!r} is not supported: {why}; {_DIALECT}")
+
+
+def _bracket(pattern: str, start: int, field: str) -> int:
+    """The index just past the bracket expression that opens at ``start`` (its syntax checked)."""
+    i, n = start + 1, len(pattern)
+    if i < n and pattern[i] == "^":
+        i += 1
+    if i < n and pattern[i] == "]":  # a leading ']' is a literal in both
+        i += 1
+    previous_is_class = False
+    while i < n and pattern[i] != "]":
+        char = pattern[i]
+        is_class = False
+        if char == "[":
+            found = re.compile(r"\[:([a-z]+):\]").match(pattern, i)
+            if found is None or found.group(1) not in _CLASSES:
+                raise _refuse(
+                    pattern, field, f"'[' at offset {i} inside a bracket is neither '\\[' nor a class such as [:alpha:]"
+                )
+            i, is_class = found.end(), True
+        elif char == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if not escaped.isascii() or (escaped.isalnum() and escaped not in _ESCAPES):
+                raise _refuse(pattern, field, f"the escape \\{escaped} at offset {i}")
+            i, is_class = i + 2, escaped in "dDsSwW"
+        elif char == "-" and i + 1 < n and pattern[i + 1] != "]" and i > start + 1:
+            # A range: neither end may be a class (RE2 takes [\d-z] as a set, PostgreSQL refuses it).
+            following = pattern[i + 1 : i + 3]
+            if previous_is_class or following[:2] == "[:" or following[:1] == "\\" and following[1:2] in "dDsSwW":
+                raise _refuse(pattern, field, f"a range at offset {i} with a class as one end")
+            i += 1
+        else:
+            i += 1
+        previous_is_class = is_class
+    return i + 1
+
+
+def _check_dialect(pattern: str, field: str) -> None:
+    # One pass over the pattern for what RE2 accepts but PostgreSQL refuses or reads otherwise; RE2 itself
+    # then refuses what it cannot run in linear time (backreferences, lookarounds).
+    i, n = (4, len(pattern)) if pattern.startswith("(?i)") else (0, len(pattern))
+    operand = False  # whether a quantifier may follow (PostgreSQL refuses '^*', 'a**', 'a{2}{3}')
+    while i < n:
+        char = pattern[i]
+        if char == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if not escaped:
+                raise _refuse(pattern, field, "it ends with a lone backslash")
+            if not escaped.isascii() or (escaped.isalnum() and escaped not in _ESCAPES):
+                raise _refuse(pattern, field, f"the escape \\{escaped} at offset {i}")
+            i, operand = i + 2, True
+        elif char == "[":
+            i, operand = _bracket(pattern, i, field), True
+        elif char == "(":
+            if pattern.startswith("(?:", i):
+                i += 3
+            elif pattern.startswith("(?", i):
+                raise _refuse(pattern, field, f"the group {pattern[i : i + 4]!r}... at offset {i}")
+            else:
+                i += 1
+            operand = False
+        elif char in "*+?{":
+            bound = _BOUND.match(pattern, i) if char == "{" else None
+            if char == "{" and bound is None:
+                raise _refuse(pattern, field, f"a '{{' at offset {i} that is not a bound {{n,m}} (write '\\{{')")
+            if not operand:
+                raise _refuse(pattern, field, f"the quantifier {char!r} at offset {i} follows nothing it can repeat")
+            if bound is not None:
+                counts = [int(c) for c in (bound.group(1), bound.group(3)) if c is not None]
+                if max(counts) > _MAX_REPEAT:
+                    raise _refuse(pattern, field, f"the bound {bound.group(0)} exceeds {_MAX_REPEAT}")
+                i = bound.end()
+            else:
+                i += 1
+            if i < n and pattern[i] == "?":  # lazy: the same answer for a search, in both
+                i += 1
+            operand = False
+        elif char == "}":
+            raise _refuse(pattern, field, f"a '}}' at offset {i} outside a bound (write '\\}}')")
+        else:
+            i, operand = i + 1, char not in "^$|"
+
+
+@functools.lru_cache(maxsize=512)
+def compile_regex(pattern: str, ignore_case: bool = False) -> Any:
+    """``pattern`` compiled by RE2 (linear-time search), as PostgreSQL's ``~`` reads it: ``.`` matches a newline.
+
+    The SQLite ``regexp`` function and the Python evaluation both search with this, so they agree; raises
+    ``re2.error`` for what RE2 refuses (:func:`check_regex` turns that into a ``ValueError``).
+    """
+    options = re2.Options()
+    options.log_errors = False  # it would print each refused pattern to stderr
+    options.dot_nl = True  # PostgreSQL's default (non-newline-sensitive) matching
+    options.case_sensitive = not ignore_case
+    return re2.compile(pattern, options)
+
+
 def check_regex(pattern: Any, field: str) -> str:
+    """``pattern`` when it is in the dialect both engines read alike, else a ``ValueError`` saying why.
+
+    RE2 (SQLite and Python) runs in time linear in the text, so no pattern can hang a query; a pattern it
+    cannot run so (a backreference, a lookaround) is refused, as is one PostgreSQL reads otherwise.
+    """
     if not isinstance(pattern, str):
         raise ValueError(f"$regex for {field!r} must be a string pattern, got {pattern!r}")
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise ValueError(
+            f"$regex for {field!r} is {len(pattern):,} characters long; the limit is {MAX_REGEX_LENGTH:,} "
+            f"(MAX_REGEX_LENGTH): {pattern[:60]!r}..."
+        )
+    if "\x00" in pattern:
+        raise _refuse(pattern, field, "it contains a NUL character")
+    _check_dialect(pattern, field)
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"$regex {pattern!r} for {field!r} is not a valid regular expression: {exc}") from None
+        compile_regex(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise _refuse(pattern, field, f"RE2 refuses it ({reason})") from None
     return pattern
 
 
