@@ -64,6 +64,8 @@ def test_a_catastrophic_regex_returns_in_well_under_a_second(api_env):
         ("a{256}", r"the bound \{256\} exceeds 255"),  # PostgreSQL's limit
         ("(", "RE2 refuses it"),
         ("[[:alpha:]-z]", "a range at offset"),
+        (r"[\W]", r"the escape \\W at offset 1 inside a bracket"),  # PostgreSQL refuses it
+        ("[ab", "the bracket at offset 0 is not closed"),
     ],
 )
 def test_patterns_outside_the_dialect_are_refused_naming_pattern_and_dialect(api_env, pattern, why):
@@ -80,8 +82,11 @@ def test_an_overlong_regex_is_refused_naming_the_limit(api_env):
         _names({"name": {"$regex": "a" * 1_001}})
 
 
-TEXTS = ["x\ny", "a\n", "ab", "AB", "12.5", "a{2}", "foo bar_1", "é", "-]"]
+TEXTS = ["x\ny", "a\n", "ab", "AB", "12.5", "a{2}", "foo bar_1", "é", "-]", "É", "\u00a0", "٣"]
 PATTERNS = ["x.y", "a$", "^a", "(?i)ab", r"\d+\.\d*", r"a\{2\}", r"\w+\s\w+", "[]-]+", "a|é", "(?:ab)+", "a*?b"]
+# Classes are ASCII in both engines (check_regex writes them out): PostgreSQL's own follow the database's
+# locale, and with C.UTF-8 'é' was \w, [[:alpha:]] and [[:upper:]] there but not in RE2.
+PATTERNS += [r"^\w$", r"^\W$", "^[[:alpha:]]$", "[[:upper:]]", "(?i)^[[:lower:]]+$", r"^\s$", r"^\d$", "[[:punct:]]"]
 
 
 def test_supported_patterns_give_the_same_answers_on_both_databases_and_in_python(api_env):
@@ -94,6 +99,8 @@ def test_supported_patterns_give_the_same_answers_on_both_databases_and_in_pytho
     # As PostgreSQL's ~ reads them: '.' matches a newline (Python's re did not), '$' is the end of the text.
     assert _names({"config.s": {"$regex": "x.y"}}) == ["r0"]
     assert _names({"config.s": {"$regex": "a$"}}) == []
+    assert _names({"config.s": {"$regex": r"^\w$"}}) == []  # 'é' (r7) matched on PostgreSQL
+    assert _names({"config.s": {"$regex": r"^\W$"}}) == ["r10", "r11", "r7", "r9"]
 
 
 # ---------------------------------------------------------------------------------------------- size
