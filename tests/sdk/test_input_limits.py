@@ -93,6 +93,52 @@ def test_deep_metadata_and_config_are_refused_naming_the_limit(any_ws_env, depth
         run.log({"m": [_nested(depth)]})
 
 
+# A string that makes its document just over MAX_JSON_BYTES (the quotes and key take the rest).
+BIG = "x" * values.MAX_JSON_BYTES if hasattr(values, "MAX_JSON_BYTES") else "x" * 16 * 2**20
+
+
+def test_oversized_config_is_refused_naming_the_limit_and_nothing_is_saved(any_ws_env):
+    limit = r"the limit is 16,777,216 \(MAX_JSON_BYTES\)"
+    with pytest.raises(ValueError, match="run.config is 16,777,2.. bytes as JSON; " + limit):
+        wandb.init(project="p", id="big", config={"c": BIG})
+    with wandb.init(project="p", config={"ok": 1}) as run:
+        # The total counts, not each value: two halves are refused together.
+        run.config["half"] = BIG[: len(BIG) // 2]
+        with pytest.raises(ValueError, match="run.config .*" + limit):
+            run.config["other"] = BIG[: len(BIG) // 2]
+        with pytest.raises(ValueError, match="run.config .*" + limit):
+            run.config.update({"other": BIG})
+        with pytest.raises(ValueError, match="run.config .*" + limit):
+            run.config.setdefaults({"other": BIG})
+        assert sorted(run.config) == ["half", "ok"]  # refused values did not stay in memory either
+    api_run = wandb.Api().run(f"{run.entity}/p/{run.id}")
+    assert sorted(api_run.config) == ["half", "ok"]
+    api_run.config["other"] = BIG
+    with pytest.raises(ValueError, match="run.config .*" + limit):
+        api_run.update()
+    assert sorted(wandb.Api().run(f"{run.entity}/p/{run.id}").config) == ["half", "ok"]
+    assert [r.id for r in wandb.Api().runs(f"{run.entity}/p")] == [run.id]  # "big" was never created
+
+
+def test_oversized_metadata_is_refused_naming_the_limit(any_ws_env):
+    limit = r"Artifact metadata is 16,777,2.. bytes as JSON; the limit is 16,777,216 \(MAX_JSON_BYTES\)"
+    with pytest.raises(ValueError, match=limit):
+        wandb.Artifact("data", type="dataset", metadata={"m": BIG})
+    # Grown in place after the constructor checked it: refused when logged, and no version is made.
+    (any_ws_env / "a.txt").write_text("hello\n")
+    with wandb.init(project="p") as run:
+        art = wandb.Artifact("data", type="dataset", metadata={"m": "small"})
+        art.add_file("a.txt")
+        art.metadata["m"] = BIG
+        with pytest.raises(ValueError, match=limit):
+            run.log_artifact(art).wait()
+    with pytest.raises(Exception, match="data"):
+        wandb.Api().artifact(f"{run.entity}/p/data:v0")
+    # Just under the limit is stored and read back whole.
+    art = _log(any_ws_env, name="under", metadata={"m": BIG[: -len('{"m":""}')]})
+    assert len(wandb.Api().artifact(f"{art.entity}/p/under:v0").metadata["m"]) == len(BIG) - 8
+
+
 def test_metadata_at_the_nesting_limit_round_trips(any_ws_env):
     metadata = {"m": _nested(MAX_DEPTH - 2)}
     art = _log(any_ws_env, metadata=metadata)

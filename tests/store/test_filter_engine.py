@@ -227,8 +227,11 @@ def _sql_ids(store: Store, target: str, flt: dict[str, Any]) -> set[Any]:
 
 # ---------------------------------------------------------------------------------------------- documents
 
-# Regexes in the syntax Python's re and PostgreSQL's POSIX regexes share.
+# Regexes in the dialect RE2 and PostgreSQL read alike (values.check_regex).
 PATTERNS = ["a", "^w", "l$", "o.e", "[ab]", "^$", "A*b", "e|x", "^[^a]", "mod", "[0-9]", "^v[0-9]+$", "é", "Z", "^t"]
+# Classes, which the engines define differently for non-ASCII text ('é' is \w and [[:alpha:]] in PostgreSQL's
+# C.UTF-8, in neither for RE2) and which check_regex therefore writes out as ASCII sets.
+PATTERNS += [r"^\w+$", r"\W", "[[:alpha:]]", "^[^[:lower:]]+$", r"(?i)^[[:upper:]]$", r"[\d\s]"]
 NUMBERS = [
     0,
     1,

@@ -20,7 +20,7 @@ from wandb_dagster.api.summary import Summary
 from wandb_dagster.sdk.artifact import Artifact as _SdkArtifact
 from wandb_dagster.sdk.names import validate_artifact_name, validate_tags
 from wandb_dagster.sdk.run import run_url
-from wandb_dagster.sdk.values import iso_timestamp, json_value
+from wandb_dagster.sdk.values import check_json_size, iso_timestamp, json_value
 from wandb_dagster.store.scope import Filter, Scope
 
 if TYPE_CHECKING:
@@ -431,7 +431,7 @@ class Run:
                 group=self.group,
                 job_type=self.job_type,
                 notes=self.notes,
-                config=json_value(dict(self.config), "config"),
+                config=check_json_size(json_value(dict(self.config), "config"), "run.config"),
                 summary=self.summary._plain(),
             )
         except LookupError:

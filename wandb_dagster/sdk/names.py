@@ -14,7 +14,7 @@ import posixpath
 import re
 from typing import Any, NamedTuple
 
-from wandb_dagster.sdk.values import MAX_NESTING_DEPTH
+from wandb_dagster.sdk.values import MAX_NESTING_DEPTH, check_json_size
 from wandb_dagster.storage.verified_write import NAME_MAX
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -179,7 +179,8 @@ def _sanitize_json(value: Any, where: str, depth: int = 0) -> Any:
 
 
 def validate_metadata(metadata: Any) -> dict:
-    """Return a JSON-clean copy: NaN becomes None, +-Inf is an error, at most 100 top-level keys."""
+    """Return a JSON-clean copy: NaN becomes None, +-Inf is an error, at most 100 top-level keys, at most
+    MAX_JSON_BYTES as JSON."""
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -189,7 +190,7 @@ def validate_metadata(metadata: Any) -> dict:
             f"Artifact metadata has {len(metadata)} top-level keys; at most {MAX_METADATA_KEYS} are allowed. "
             "Nest related keys under one key."
         )
-    return _sanitize_json(metadata, "metadata")
+    return check_json_size(_sanitize_json(metadata, "metadata"), "Artifact metadata")
 
 
 def validate_entry_path(path: Any) -> str:

@@ -29,6 +29,7 @@ from wandb_dagster.sdk import data_types, init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
+from wandb_dagster.sdk.values import check_json_size
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
@@ -78,21 +79,22 @@ class Config(dict):
         self[key] = value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, _json_value(value, f"config.{key}"))
-        self._run._persist_config()
+        self._apply({key: _json_value(value, f"config.{key}")})
 
     def update(self, data: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
         if data is not None and not isinstance(data, dict) and hasattr(data, "__dict__"):
             data = vars(data)  # argparse.Namespace, as W&B accepts
         merged = dict(data or {}, **kwargs)
-        for key, value in merged.items():
-            super().__setitem__(key, _json_value(value, f"config.{key}"))
-        self._run._persist_config()
+        self._apply({key: _json_value(value, f"config.{key}") for key, value in merged.items()})
 
     def setdefaults(self, data: dict) -> None:
-        for key, value in data.items():
-            if key not in self:
-                super().__setitem__(key, _json_value(value, f"config.{key}"))
+        self._apply({key: _json_value(value, f"config.{key}") for key, value in data.items() if key not in self})
+
+    def _apply(self, changes: dict[str, Any]) -> None:
+        # The size is checked before anything changes, so a refused value leaves the config as it was, both
+        # in memory and in the store.
+        check_json_size({**self, **changes}, "run.config")
+        super().update(changes)
         self._run._persist_config()
 
     def as_dict(self) -> dict:
@@ -783,7 +785,7 @@ def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
         args.run_id,
         display_name=args.name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}",
         # config-defaults.yaml seeds the config; what init() is given wins, as in W&B.
-        config={**args.config_defaults, **args.config},
+        config=check_json_size({**args.config_defaults, **args.config}, "run.config"),
         tags=args.tags or [],
         group=args.group,
         job_type=args.job_type,

@@ -8,6 +8,7 @@ converted, and NaN/Infinity written as strings (JSON has none; W&B shows them as
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +16,23 @@ from typing import Any
 # How deeply config, summary and history values may nest (docs/architecture.md, "Input limits"): deeper
 # values would exhaust Python's recursion here and in the JSON encoders and database drivers.
 MAX_NESTING_DEPTH = 100
+# The largest JSON text (UTF-8 bytes) of a run's whole config or of an artifact version's metadata
+# (docs/architecture.md, "Input limits"). The whole document is rewritten on each change and read back with
+# every run or version listed, so a larger one makes every listing slow; PostgreSQL's jsonb also stops at
+# 255 MB. Large data belongs in an artifact file. A value of a million floats (about 20 MB) is over it.
+MAX_JSON_BYTES = 16 * 2**20
+
+
+def check_json_size(value: Any, what: str) -> Any:
+    """``value`` (already JSON-clean) when its compact JSON text is at most MAX_JSON_BYTES, else a ValueError
+    naming ``what`` and the limit."""
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_JSON_BYTES:
+        raise ValueError(
+            f"{what} is {size:,} bytes as JSON; the limit is {MAX_JSON_BYTES:,} (MAX_JSON_BYTES). Store large "
+            "data as an artifact file and record its name or a summary instead; nothing was saved."
+        )
+    return value
 
 
 def _no_nul(text: str, key: str, what: str) -> str:

@@ -30,7 +30,14 @@ from sqlalchemy.sql.selectable import Join
 from wandb_dagster.store import catalog, runs, versions
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.catalog import COLLECTIONS_FROM, PROJECTS_FROM
-from wandb_dagster.store.filters import COLLECTION_FIELDS, REGISTRY_FIELDS, RUN_FIELDS, VERSION_FIELDS, compile_filter
+from wandb_dagster.store.filters import (
+    COLLECTION_FIELDS,
+    REGISTRY_FIELDS,
+    RUN_FIELDS,
+    VERSION_FIELDS,
+    _Ctx,
+    compile_filter,
+)
 from wandb_dagster.store.records import VersionRecord
 from wandb_dagster.store.scope import FILTER_KINDS, TARGETS, Filter, Query, Scope
 from wandb_dagster.store.sql import one_of
@@ -245,7 +252,7 @@ def _rarest_driver(conn: sa.Connection, drivers: Sequence[Driver], cap: int) -> 
             value, owner, target = db.version_tags.c.tag, db.version_tags.c.version_id, db.memberships.c.version_id
         else:
             value, owner, target = db.aliases.c.alias, db.aliases.c.membership_id, db.memberships.c.id
-        held = sa.select(owner).where(value.in_(driver.values))
+        held = sa.select(owner).where(_Ctx(conn.dialect.name).in_values(value, driver.values))
         rows = conn.execute(sa.select(sa.func.count()).select_from(held.limit(cap).subquery())).scalar_one()
         if rows < best_rows:
             # DISTINCT: a version holding two of the values is still one row of the page.

@@ -25,8 +25,9 @@ holds the SQL and the Python evaluation to the same answers on both backends):
 - A dotted key always names an object member (``metadata.list.0`` is missing for ``{"list": [1]}``).
 - Set fields (``tag``, ``alias``, run ``tags``) match when some element does (``$eq``, ``$in``, ``$gt``...,
   ``$regex``, ``$contains``); ``$all`` needs every value; ``$size`` counts; ``$exists`` means non-empty.
-- ``$regex`` is an unanchored search (Python ``re`` syntax in Python and on SQLite, POSIX ``~`` on
-  PostgreSQL: keep to the common subset).
+- ``$regex`` is an unanchored search: RE2 (linear time) in Python and on SQLite, ``~`` on PostgreSQL.
+  ``values.check_regex`` admits only the dialect both read alike and refuses the rest with a ``ValueError``
+  that says why; ``.`` matches a newline and ``$`` is the end of the text, as in PostgreSQL.
 
 Modules: :mod:`.document` (parsing and checking documents, the entry points), :mod:`.fields` (field kinds),
 :mod:`.jsonpath` (JSON paths), :mod:`.tables` (the field table of each target), :mod:`.values` (value checks

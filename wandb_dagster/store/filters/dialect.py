@@ -1,17 +1,23 @@
 """What differs between SQLite and PostgreSQL when a filter becomes SQL, and the regex both sides share.
 
-Regular expressions: PostgreSQL runs its own (POSIX ``~``); SQLite has no regex, so each connection gets
+Regular expressions: PostgreSQL runs its own (``~``); SQLite has no regex, so each connection gets
 ``regexp``/``wd_iregexp`` functions (:func:`prepare_connection`) that call :func:`regex_search`, the same
-function the Python evaluation uses. Filters should keep to the syntax both understand (see the package
-docstring).
+function (RE2, linear time) the Python evaluation uses. ``values.check_regex`` admits only the syntax both
+engines read alike.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import math
+from collections.abc import Sequence
+from datetime import timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from wandb_dagster.store.filters.values import compile_regex
 
 
 class _Ctx:
@@ -37,6 +43,29 @@ class _Ctx:
         # Registered on each connection by prepare_connection (the store's read connections do it).
         return sa.func.wd_iregexp(pattern, expr) if ignore_case else sa.func.regexp(pattern, expr)
 
+    def in_values(self, expr: Any, values: Sequence[Any], kind: str = "string") -> Any:
+        """``expr IN values``, the values bound as one JSON parameter so that a list of any length works.
+
+        An expanding IN binds one parameter per value, and SQLite refuses more than 32,766 of them, PostgreSQL
+        more than 65,535 (docs/architecture.md, "Input limits"). ``kind``: "string", "number" or "datetime".
+        """
+        items = [_json_item(self, expr, value, kind) for value in values]
+        items = [item for item in items if item is not _SKIP]
+        if not items:
+            return sa.false()
+        param = sa.literal(json.dumps(items), sa.String())
+        if self.pg:
+            elements = sa.func.jsonb_array_elements_text(sa.cast(param, postgresql.JSONB)).table_valued("value")
+            column: Any = elements.c.value
+            if kind == "number":
+                column = sa.cast(column, sa.Numeric())
+            elif kind == "datetime":
+                column = sa.cast(column, sa.DateTime(timezone=True))
+        else:
+            elements = sa.func.json_each(param).table_valued("value")
+            column = elements.c.value
+        return expr.in_(sa.select(column).select_from(elements))
+
     def contains_text(self, expr: Any, needle: str) -> Any:
         # instr/strpos, not LIKE: LIKE is case-insensitive on SQLite and has wildcards to escape.
         func = sa.func.strpos if self.pg else sa.func.instr
@@ -55,20 +84,37 @@ class _Ctx:
         return sa.literal(value, sa.Numeric())
 
 
-_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
+_SQLITE_DIALECT = sqlite.dialect()  # only asked how a column type writes a value on SQLite
+_SKIP: Any = object()
+
+
+def _json_item(ctx: _Ctx, expr: Any, value: Any, kind: str) -> Any:
+    """``value`` as :meth:`_Ctx.in_values` puts it in its JSON list (``_SKIP``: it can equal nothing stored)."""
+    if kind == "number":
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return _SKIP  # JSON has no NaN or Infinity, and no stored number is one (they are kept as strings)
+            # Exact, as _Ctx.number compares: a float this large is an integer.
+            if value.is_integer() and 2**53 <= abs(value) < (2**63 if not ctx.pg else math.inf):
+                return int(value)
+        return value
+    if kind == "datetime":
+        if ctx.pg:
+            return value.astimezone(timezone.utc).isoformat()
+        # As the column's type stores it on SQLite (fixed-width text), so the comparison is of equal forms.
+        process = expr.type.dialect_impl(_SQLITE_DIALECT).bind_processor(_SQLITE_DIALECT)
+        return process(value) if process is not None else value
+    return value
 
 
 def regex_search(pattern: str, value: Any, ignore_case: bool = False) -> bool:
-    """Whether ``pattern`` occurs in ``value`` (unanchored, Python ``re``); False for non-strings."""
+    """Whether ``pattern`` occurs in ``value`` (unanchored, RE2: time linear in ``value``); False for non-strings.
+
+    The pattern was checked by ``check_regex`` when the filter was; the compiled form is cached.
+    """
     if not isinstance(value, str) or not isinstance(pattern, str):
         return False
-    key = (pattern, re.IGNORECASE if ignore_case else 0)
-    found = _PATTERNS.get(key)
-    if found is None:
-        if len(_PATTERNS) > 256:
-            _PATTERNS.clear()
-        found = _PATTERNS[key] = re.compile(pattern, key[1])
-    return found.search(value) is not None
+    return compile_regex(pattern, ignore_case).search(value) is not None
 
 
 def _sqlite_regexp(pattern: str | None, value: Any) -> bool:

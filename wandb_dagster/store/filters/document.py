@@ -19,6 +19,15 @@ from wandb_dagster.store.filters.values import check_integers
 
 _LOGICAL = ("$and", "$or", "$nor")
 
+# Limits on one filter document (docs/architecture.md, "Input limits"), checked before it is parsed, so that no
+# document exhausts Python's recursion (parsing, evaluation, SQLAlchemy's compiler) or the databases' limits:
+# SQLite refuses expressions nested deeper than 1,000 (an $or of 500 conditions is 500 deep), PostgreSQL
+# statements with more than 65,535 parameters. $in/$nin lists are bound as one parameter, so they count only
+# towards MAX_FILTER_ITEMS.
+MAX_FILTER_DEPTH = 64  # dicts and lists nested in one another ({"$or": [{...}]} is two levels)
+MAX_FILTER_ITEMS = 1_000_000  # keys, values and list elements in all
+MAX_FILTER_CONDITIONS = 500  # field conditions; a dotted path counts once per key, $all once per value
+
 
 class Fields:
     """The filterable fields of one kind of object: fixed names plus dotted JSON prefixes.
@@ -129,7 +138,56 @@ class Filter:
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def _document(doc: Any, fields: Fields) -> _Node:
+def _check_size(doc: Any) -> None:
+    """Refuse a document deeper than MAX_FILTER_DEPTH or larger than MAX_FILTER_ITEMS, without recursing."""
+    items, stack = 0, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Any = [*value.keys(), *value.values()]
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if depth > MAX_FILTER_DEPTH:
+            raise ValueError(
+                f"filter nests dicts and lists deeper than {MAX_FILTER_DEPTH} levels (MAX_FILTER_DEPTH); "
+                "flatten it: $and/$or take many filters in one list, and $in takes a list of values"
+            )
+        items += len(children)
+        if items > MAX_FILTER_ITEMS:
+            raise ValueError(
+                f"filter has more than {MAX_FILTER_ITEMS:,} keys, values and list elements (MAX_FILTER_ITEMS); "
+                "split the query, or filter on a coarser field"
+            )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list, tuple)))
+
+
+class _Budget:
+    """Counts the conditions of one document as it is parsed (MAX_FILTER_CONDITIONS)."""
+
+    def __init__(self) -> None:
+        self.conditions = 0
+
+    def spend(self, name: str, field: Field, op: str, value: Any) -> None:
+        weight = len(field.keys) if isinstance(field, JsonPath) else 1
+        if op == "$all" and isinstance(value, (list, tuple)):
+            weight *= max(1, len(value))
+        self.conditions += weight
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise ValueError(
+                f"filter has more than {MAX_FILTER_CONDITIONS} conditions (MAX_FILTER_CONDITIONS; a dotted path "
+                f"counts once per key, $all once per value), reached at {name!r}; for many values of one field "
+                "use one {'$in': [...]}, which takes any number"
+            )
+
+
+def _parse(doc: Any, fields: Fields) -> _Node:
+    _check_size(doc)
+    return _document(doc, fields, _Budget())
+
+
+def _document(doc: Any, fields: Fields, budget: _Budget) -> _Node:
     if not isinstance(doc, Mapping):
         raise ValueError(f"a filter is a dict such as {{'name': 'x'}}, got {doc!r}")
     parts: list[_Node] = []
@@ -144,7 +202,7 @@ def _document(doc: Any, fields: Fields) -> _Node:
                 )
             if not isinstance(value, (list, tuple)) or not value:
                 raise ValueError(f"{key} takes a non-empty list of filters, got {value!r}")
-            subs = [_document(sub, fields) for sub in value]
+            subs = [_document(sub, fields, budget) for sub in value]
             if key == "$and":
                 parts.append(_And(subs))
             elif key == "$or":
@@ -152,25 +210,27 @@ def _document(doc: Any, fields: Fields) -> _Node:
             else:
                 parts.append(_Not(_Or(subs)))
         else:
-            parts.append(_field(key, fields.resolve(key), value))
+            parts.append(_field(key, fields.resolve(key), value, budget))
     return parts[0] if len(parts) == 1 else _And(parts)
 
 
-def _field(name: str, field: Field, value: Any) -> _Node:
+def _field(name: str, field: Field, value: Any, budget: _Budget) -> _Node:
     if isinstance(value, Mapping) and value and all(isinstance(k, str) and k.startswith("$") for k in value):
-        parts = [_operator(name, field, op, arg) for op, arg in value.items()]
+        parts = [_operator(name, field, op, arg, budget) for op, arg in value.items()]
         return parts[0] if len(parts) == 1 else _And(parts)
     if isinstance(value, Mapping):
         raise ValueError(
             f"filter value for {name!r} is a dict without operators ({value!r}); use operators such as "
             f"{{'$gt': 1}}, or a dotted path for nested keys"
         )
-    return _operator(name, field, "$eq", value)
+    return _operator(name, field, "$eq", value, budget)
 
 
-def _operator(name: str, field: Field, op: str, value: Any) -> _Node:
+def _operator(name: str, field: Field, op: str, value: Any, budget: _Budget) -> _Node:
     if op not in field.ops:
         raise ValueError(f"unknown operator {op!r} for {name!r}; valid operators for it: {list(field.ops)}")
+    if op != "$not" or isinstance(value, str):  # $not of operators counts by the conditions inside it
+        budget.spend(name, field, op, value)
     check_integers(name, value)
     if op == "$ne":
         return _Not(_Test(name, field, "$eq", field.check(name, "$eq", value)))
@@ -181,7 +241,7 @@ def _operator(name: str, field: Field, op: str, value: Any) -> _Node:
             return _Not(_Test(name, field, "$regex", field.check(name, "$regex", value)))
         if not isinstance(value, Mapping) or not value or not all(str(k).startswith("$") for k in value):
             raise ValueError(f"$not for {name!r} takes a dict of operators such as {{'$regex': 'x'}}, got {value!r}")
-        return _Not(_field(name, field, value))
+        return _Not(_field(name, field, value, budget))
     return _Test(name, field, op, field.check(name, op, value))
 
 
@@ -196,7 +256,7 @@ def validate(filter: Mapping[str, Any] | None, fields: Fields) -> Filter:
         >>> from wandb_dagster.store.filters import VERSION_FIELDS, validate
         >>> validate({"version": {"$gt": "v9"}}, VERSION_FIELDS).matches(record)   # doctest: +SKIP
     """
-    return Filter(_And([]) if filter is None else _document(filter, fields), fields)
+    return Filter(_And([]) if filter is None else _parse(filter, fields), fields)
 
 
 def compile_filter(filter: Mapping[str, Any] | None, fields: Fields, dialect: str) -> Any:
@@ -210,7 +270,7 @@ def compile_filter(filter: Mapping[str, Any] | None, fields: Fields, dialect: st
     ctx = _Ctx(dialect)
     if filter is None:
         return sa.true()
-    return _document(filter, fields).sql(ctx)
+    return _parse(filter, fields).sql(ctx)
 
 
 def matches(filter: Mapping[str, Any] | None, fields: Fields, obj: Any) -> bool:

@@ -150,13 +150,10 @@ class Column(Field):
         if op == "$in":
             parts = [expr.is_(None) if self.nullable else sa.false()] if None in arg else []
             concrete = [v for v in arg if v is not None]
-            if concrete and self.kind == "number":
-                # Bound with the expression's type: otherwise SQLAlchemy types the list from its first value,
-                # and on PostgreSQL [0, 0.25] became (0::INTEGER, 0.25::INTEGER), i.e. (0, 0).
-                values = sa.bindparam(None, concrete, expanding=True, type_=expr.type, unique=True)
-                parts.append(self._guard(expr, expr.in_(values)))
-            elif concrete:
-                parts.append(self._guard(expr, expr.in_(concrete)))
+            if concrete:
+                # One JSON parameter however long the list (numbers compared as NUMERIC on PostgreSQL, so
+                # [0, 0.25] against an integer column stays exact).
+                parts.append(self._guard(expr, ctx.in_values(expr, concrete, self.kind)))
             return sa.or_(*parts) if parts else sa.false()
         if op == "$exists":
             present = expr.is_not(None) if self.nullable else sa.true()
@@ -233,7 +230,7 @@ class SetField(Field):
         if op in COMPARE:
             return exists(lambda el: ORDER[op](ctx.ordered(el), arg))
         if op == "$in":
-            return exists(lambda el: el.in_(arg)) if arg else sa.false()
+            return exists(lambda el: ctx.in_values(el, arg)) if arg else sa.false()
         if op == "$all":
             if not arg:
                 return sa.false()
