@@ -32,6 +32,7 @@ grant write access as you would grant a deploy key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -118,7 +119,8 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     download_dir: str | None = Field(
         default=None,
         description="Where inputs loaded as paths are downloaded (one folder per version, reused). "
-        "Default: <temp dir>/wandb-dagster-inputs.",
+        "Default: <cache folder>/inputs/<workspace>, the cache folder being WANDB_DAGSTER_CACHE_DIR "
+        "(~/.cache/wandb-dagster).",
     )
 
     # ================================================================== outputs
@@ -129,9 +131,15 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         where = _describe(asset_key, partition, getattr(context, "step_key", None))
         opts: OutputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), OutputOptions, where)
         if obj is None:
+            if asset_key is None or _is_nothing(context):
+                # An op that returns nothing (a side effect, a notification) is the norm when this is the
+                # default io_manager: there is nothing to version and nothing to warn about.
+                context.log.debug(f"{where} returned None: nothing to log to W&B.")
+                return
             context.log.warning(
                 f"{where} returned None: nothing was logged to W&B and downstream inputs cannot load it. "
-                "Return the value (or a Path/Reference/Artifact) to record a version."
+                "Return the value (or a Path/Reference/Artifact) to record a version, or annotate the asset "
+                "'-> None' if it has no value."
             )
             return
         name = collection_name(asset_key if asset_key is not None else [context.step_key, context.name])
@@ -220,11 +228,14 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         serializer = serializers.get(opts.serializer or "pickle")
         entry = f"output.{serializer.extension}"
         target = tmp / entry
-        serializer.dump(obj, target)
+        serializer.dump(obj, target, dict(opts.serializer_params))
         artifact.add_file(str(target), name=entry)
-        return {
+        record: dict[str, Any] = {
             "kind": "object", "serializer": serializer.name, "object_type": serializers.object_type(obj), "entry": entry
         }
+        if opts.serializer_params:
+            record["serializer_params"] = dict(opts.serializer_params)
+        return record
 
     @staticmethod
     def _references(obj: Any) -> list[Reference] | None:
@@ -377,7 +388,15 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             self.wandb.run(step).use_artifact(art)
 
     def _download_root(self, art: Artifact) -> Path:
-        base = Path(self.download_dir) if self.download_dir else Path(tempfile.gettempdir()) / "wandb-dagster-inputs"
+        if self.download_dir:
+            base = Path(self.download_dir)
+        else:
+            # Under this user's cache folder (not a shared temp folder, where users' files clash), one folder
+            # per workspace: version ids are unique within a workspace only.
+            # (Named by the URL with its password hidden: no digest of a secret on disk.)
+            shown = art.workspace.display_url if art.workspace is not None else ""
+            workspace = hashlib.sha256(shown.encode()).hexdigest()[:12]
+            base = self.wandb._settings().cache_dir / "inputs" / workspace
         # One folder per version id: versions are immutable, so a folder is reused, never overwritten.
         return base / f"{art.collection_name}-{art.id}"
 
@@ -419,7 +438,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             run_id = _tracking_run_id(upstream.run_id, upstream.step_key)
             outputs = [a for a in self._logged_by(settings, run_id) if a.collection_name == name]
             if not outputs:
-                raise WandbIOManagerError(f"{where}: its run {run_id} logged no version of {name!r}.")
+                raise WandbIOManagerError(
+                    f"{where}: its run {run_id} logged no version of {name!r}; did the op return None, or run "
+                    "with another io_manager?"
+                )
             art = outputs[-1]
         self._use(art)
         return self._value(art, opts, getattr(context.dagster_type, "typing_type", None), where)
@@ -431,6 +453,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         except ValueError:  # no such run (the upstream step never ran with this resource)
             return []
         return list(run.logged_artifacts())
+
+
+def _is_nothing(context: dg.OutputContext) -> bool:
+    """The output is declared as having no value (``Out(dg.Nothing)``, ``-> None``)."""
+    dagster_type = getattr(context, "dagster_type", None)
+    return bool(dagster_type is not None and (dagster_type.is_nothing or dagster_type.typing_type is type(None)))
 
 
 def _report_data_version(context: dg.OutputContext, asset_key: Any, art: Artifact) -> None:
