@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -165,6 +166,19 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 ) from exc
         metadata = self._materialization_metadata(run, logged, links, info, partition)
         context.add_output_metadata(metadata)
+        # The version label in the run's event list (Dagster gives an IO manager no way to set the
+        # materialization's description).
+        reused = metadata.get("wandb/created_in_dagster_run")
+        reused_note = (
+            f"; identical content, so no new version: created in Dagster run {reused.value}"
+            if isinstance(reused, dg.DagsterRunMetadataValue) and reused.value != context.run_id
+            else ""
+        )
+        context.log.info(
+            f"{where}: logged {logged.collection_name}:{logged.version} ({human_size(logged.size)}, "
+            f"{logged.file_count} file{'s' if logged.file_count != 1 else ''}) in {logged.entity}/{logged.project}"
+            f"{reused_note}"
+        )
         if asset_key is not None:
             _report_data_version(context, asset_key, logged)
             _remember(run, asset_key, partition, metadata, logged)
@@ -245,12 +259,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             return list(obj)
         return None
 
-    @staticmethod
     def _materialization_metadata(
-        run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: str | None
+        self, run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: str | None
     ) -> dict[str, Any]:
         ws = run.workspace
         database = ws.display_url
+        storage = ws.blobs.root
         meta: dict[str, Any] = {
             "wandb/artifact": art.qualified_name,
             "wandb/collection": f"{art.entity}/{art.project}/{art.collection_name}",
@@ -259,14 +273,24 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             "wandb/type": art.type,
             "wandb/digest": art.digest,
             "wandb/size": dg.MetadataValue.int(art.size),
+            "wandb/size_human": dg.MetadataValue.text(human_size(art.size)),
             "wandb/file_count": dg.MetadataValue.int(art.file_count),
             "wandb/aliases": dg.MetadataValue.json(sorted(art.aliases)),
             "wandb/links": dg.MetadataValue.json([link.qualified_name for link in links]),
             "wandb/run": run.path,
             "wandb/workspace": database,
-            "wandb/storage": ws.blobs.root,
+            # A local folder as a path (Dagster shows it with a copy button); a bucket URI as text.
+            "wandb/storage": dg.MetadataValue.path(storage) if "://" not in storage else storage,
             "wandb/kind": info.get("kind", "artifact"),
         }
+        created_in = _creating_dagster_run(ws, art)
+        if created_in is not None:
+            # This run when the version is new; the earlier run when identical content was logged again.
+            meta["wandb/created_in_dagster_run"] = dg.MetadataValue.dagster_run(created_in)
+        app = self.wandb._settings().app_url
+        if app is not None:  # no web app configured: no links to pages that do not exist
+            meta["wandb/version_url"] = dg.MetadataValue.url(version_page(app, art))
+            meta["wandb/run_url"] = dg.MetadataValue.url(run_page(app, run.entity, run.project, run.id))
         if info.get("serializer"):
             meta["wandb/serializer"] = info["serializer"]
         if info.get("entry"):
@@ -453,6 +477,42 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         except ValueError:  # no such run (the upstream step never ran with this resource)
             return []
         return list(run.logged_artifacts())
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes with a binary unit: ``"512 B"``, ``"12.3 MiB"``."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
+
+
+def _page(app_url: str, *parts: str) -> str:
+    return "/".join([app_url, *(quote(p, safe="") for p in parts)])
+
+
+def version_page(app_url: str, art: Artifact) -> str:
+    """The version's page under W&B's path: ``<app>/<entity>/<project>/artifacts/<type>/<name>/<version>``."""
+    return _page(app_url, art.entity, art.project, "artifacts", art.type, art.collection_name, art.version)
+
+
+def run_page(app_url: str, entity: str, project: str, run_id: str) -> str:
+    """The run's page under W&B's path: ``<app>/<entity>/<project>/runs/<id>``."""
+    return _page(app_url, entity, project, "runs", run_id)
+
+
+def _creating_dagster_run(ws: Any, art: Artifact) -> str | None:
+    """The Dagster run whose step created version ``art`` (None: not created by a Dagster step)."""
+    creator = ws.store.version_creator(art._require_logged("creator").pk)
+    if creator is None:
+        return None
+    dagster = (creator.config or {}).get("dagster")
+    run_id = dagster.get("run_id") if isinstance(dagster, dict) else None
+    return run_id if isinstance(run_id, str) else None
 
 
 def _is_nothing(context: dg.OutputContext) -> bool:

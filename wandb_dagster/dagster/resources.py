@@ -146,6 +146,11 @@ class WandbResource(dg.ConfigurableResource):
     storage_root: str | None = Field(
         default=None, description="Blob storage root recorded when the workspace is created (local path, s3://, gs://)."
     )
+    app_url: str | None = Field(
+        default=None,
+        description="Address of a web app that shows this workspace with W&B's page paths; materializations then "
+        "link to the version's and the run's pages. Default: WANDB_DAGSTER_APP_URL, else no links.",
+    )
 
     # ------------------------------------------------------------------ workspace
 
@@ -155,6 +160,7 @@ class WandbResource(dg.ConfigurableResource):
             entity=self.entity,
             project=self.project,
             storage_root=self.storage_root,
+            app_url=self.app_url,
         )
 
     def api(self) -> Api:
