@@ -19,6 +19,9 @@ Example::
 
 Secrets (a PostgreSQL password in ``database_url``) should come through ``dg.EnvVar``: Dagster then shows and
 stores the variable's name, never its value, and this package never writes the URL's password anywhere.
+``dg.EnvVar`` has no fallback: when the variable is unset, every run fails at its start with
+``DagsterInvalidConfigError``. Leaving ``database_url`` unset also keeps the URL out of Dagster's records, and
+reads ``WANDB_DAGSTER_DATABASE_URL`` when the step runs, falling back to the embedded workspace.
 """
 
 from __future__ import annotations
@@ -139,7 +142,8 @@ class WandbResource(dg.ConfigurableResource):
     database_url: str | None = Field(
         default=None,
         description="The workspace's database URL (sqlite:///... or postgresql://...). Pass a password with "
-        "dg.EnvVar. Default: WANDB_DAGSTER_DATABASE_URL, else the embedded workspace.",
+        "dg.EnvVar (a run then fails at its start when the variable is unset), or leave this unset. Default: "
+        "WANDB_DAGSTER_DATABASE_URL, else the embedded workspace.",
     )
     entity: str | None = Field(default=None, description="Default entity (WANDB_ENTITY, else your user name).")
     project: str | None = Field(default=None, description="Project runs and asset artifacts go to.")
