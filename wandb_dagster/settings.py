@@ -21,6 +21,9 @@ Environment variables (W&B's own names where W&B has one):
 - ``WANDB_DAGSTER_CACHE_DIR`` / ``WANDB_DAGSTER_CACHE_SIZE``: the download cache and its bound in bytes.
 - ``WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1``: place downloads as hard links to the (verified) cache: instant, but
   the files are read-only and show the cache's sentinel mtime. Off by default: downloads are ordinary files.
+- ``WANDB_DAGSTER_APP_URL``: the address of a web app that shows this workspace with W&B's page paths
+  (``<app>/<entity>/<project>/runs/<id>``, ``<app>/<entity>/<project>/artifacts/<type>/<name>/<version>``).
+  Unset by default: there is no web app here, and nothing links to one.
 - ``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE``: as in W&B.
 """
 
@@ -117,6 +120,27 @@ def _check_storage_root(storage: str) -> str:
     return storage
 
 
+def _check_app_url(url: str) -> str:
+    """An http(s) address without credentials, query or fragment, without its trailing slash."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    # Shown without userinfo, query and fragment: a rejected URL may carry a token.
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else url.split("@")[-1]
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"app URL {shown!r} (WANDB_DAGSTER_APP_URL or app_url) is not an http(s) address; give the web "
+            "app's address, e.g. 'https://wandb.example.com', or leave it unset"
+        )
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        # It is written into Dagster's materialization metadata, which anyone with Dagster access reads.
+        raise ValueError(
+            f"app URL {shown!r} carries credentials, a query or a fragment; give the bare address (it is "
+            "shown in Dagster's metadata), e.g. 'https://wandb.example.com'"
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
 def _parse_size(value: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE)
     if not match:
@@ -141,6 +165,7 @@ class Settings:
     # repr=False: options may hold credentials (key/secret/token), which must not end up in logs either.
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
+    app_url: str | None = None  # a web app showing this workspace (WANDB_DAGSTER_APP_URL); None: there is none
 
     @classmethod
     def resolve(
@@ -155,6 +180,7 @@ class Settings:
         project: str | None = None,
         storage_options: dict[str, Any] | None = None,
         download_hardlinks: bool | None = None,
+        app_url: str | None = None,
     ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
@@ -189,6 +215,7 @@ class Settings:
                 if download_hardlinks is None
                 else download_hardlinks
             ),
+            app_url=_check_app_url(app) if (app := app_url or env.get("WANDB_DAGSTER_APP_URL", "").strip()) else None,
         )
 
     def replace(self, **changes: Any) -> Settings:

@@ -87,7 +87,34 @@ def test_latest_after_a_deduplicated_relog_is_what_the_readme_says(workspace_env
                 f.write(content)
             logged.append(run.log_artifact(art).version)
     assert logged == ["v0", "v1", "v0"]
-    assert wandb.Api(overrides={"project": "bikes"}).artifact("letters:latest").version == "v0"
+    api = wandb.Api(overrides={"project": "bikes"})
+    assert api.artifact("letters:latest").version == "v0"
+    assert api.artifact("letters:v1").aliases == []  # the newest index holds no alias, as docs/behaviour.md says
+    behaviour = (README.parent / "docs" / "behaviour.md").read_text(encoding="utf-8").replace("\n  ", " ")
+    assert "`name:latest` is v0 while v1, the highest index, holds no alias" in behaviour
+
+
+def test_latest_after_an_unchanged_rematerialization_is_what_the_readme_says(workspace_env):
+    assert "moves `latest` back to it (see Guarantees)" in _section("Dagster").replace("\n  ", " ")
+    from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
+
+    resource = WandbResource(project="bikes")
+    resources = {"wandb": resource, "io_manager": WandbArtifactIOManager(wandb=resource)}
+    content = {"letter": "A"}
+
+    @dg.asset
+    def letter() -> dict:
+        return dict(content)
+
+    versions = []
+    with dg.instance_for_test() as instance:
+        for value in ("A", "B", "A"):
+            content["letter"] = value
+            result = dg.materialize([letter], resources=resources, instance=instance)
+            [event] = result.get_asset_materialization_events()
+            versions.append(event.materialization.metadata["wandb/version"].value)
+    assert versions == ["v0", "v1", "v0"]
+    assert wandb.Api(overrides={"project": "bikes"}).artifact("letter:latest").version == "v0"
 
 
 def test_envvar_for_an_unset_variable_fails_as_the_readme_warns(workspace_env, monkeypatch):

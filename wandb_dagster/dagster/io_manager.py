@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -127,7 +128,8 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
     download_dir: str | None = Field(
         default=None,
         description="Where inputs loaded as paths are downloaded (one folder per version, reused). "
-        "Default: <temp dir>/wandb-dagster-inputs.",
+        "Default: <cache folder>/inputs/<workspace>, the cache folder being WANDB_DAGSTER_CACHE_DIR "
+        "(~/.cache/wandb-dagster).",
     )
 
     # ================================================================== outputs
@@ -145,9 +147,15 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         where = _describe(asset_key, partition, getattr(context, "step_key", None))
         opts: OutputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), OutputOptions, where)
         if obj is None:
+            if asset_key is None or _is_nothing(context):
+                # An op that returns nothing (a side effect, a notification) is the norm when this is the
+                # default io_manager: there is nothing to version and nothing to warn about.
+                context.log.debug(f"{where} returned None: nothing to log to W&B.")
+                return
             context.log.warning(redact(
                 f"{where} returned None: nothing was logged to W&B and downstream inputs cannot load it. "
-                "Return the value (or a Path/Reference/Artifact) to record a version."
+                "Return the value (or a Path/Reference/Artifact) to record a version, or annotate the asset "
+                "'-> None' if it has no value."
             ))
             return
         name = collection_name(asset_key if asset_key is not None else [context.step_key, context.name])
@@ -173,6 +181,19 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 ) from redact_exception(exc)
         metadata = _redacted_metadata(self._materialization_metadata(run, logged, links, info, partition))
         context.add_output_metadata(metadata)
+        # The version label in the run's event list (Dagster gives an IO manager no way to set the
+        # materialization's description).
+        reused = metadata.get("wandb/created_in_dagster_run")
+        reused_note = (
+            f"; identical content, so no new version: created in Dagster run {reused.value}"
+            if isinstance(reused, dg.DagsterRunMetadataValue) and reused.value != context.run_id
+            else ""
+        )
+        context.log.info(
+            f"{where}: logged {logged.collection_name}:{logged.version} ({human_size(logged.size)}, "
+            f"{logged.file_count} file{'s' if logged.file_count != 1 else ''}) in {logged.entity}/{logged.project}"
+            f"{reused_note}"
+        )
         if asset_key is not None:
             _report_data_version(context, asset_key, logged)
             _remember(run, asset_key, partition, metadata, logged)
@@ -273,11 +294,14 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         serializer = serializers.get(opts.serializer or "pickle")
         entry = f"output.{serializer.extension}"
         target = tmp / entry
-        serializer.dump(obj, target)
+        serializer.dump(obj, target, dict(opts.serializer_params))
         artifact.add_file(str(target), name=entry)
-        return {
+        record: dict[str, Any] = {
             "kind": "object", "serializer": serializer.name, "object_type": serializers.object_type(obj), "entry": entry
         }
+        if opts.serializer_params:
+            record["serializer_params"] = dict(opts.serializer_params)
+        return record
 
     @staticmethod
     def _references(obj: Any) -> list[Reference] | None:
@@ -287,12 +311,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             return list(obj)
         return None
 
-    @staticmethod
     def _materialization_metadata(
-        run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: str | None
+        self, run: Any, art: Artifact, links: Sequence[Artifact], info: dict[str, Any], partition: str | None
     ) -> dict[str, Any]:
         ws = run.workspace
         database = ws.display_url
+        storage = ws.blobs.root
         meta: dict[str, Any] = {
             "wandb/artifact": art.qualified_name,
             "wandb/collection": f"{art.entity}/{art.project}/{art.collection_name}",
@@ -301,14 +325,24 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             "wandb/type": art.type,
             "wandb/digest": art.digest,
             "wandb/size": dg.MetadataValue.int(art.size),
+            "wandb/size_human": dg.MetadataValue.text(human_size(art.size)),
             "wandb/file_count": dg.MetadataValue.int(art.file_count),
             "wandb/aliases": dg.MetadataValue.json(sorted(art.aliases)),
             "wandb/links": dg.MetadataValue.json([link.qualified_name for link in links]),
             "wandb/run": run.path,
             "wandb/workspace": database,
-            "wandb/storage": ws.blobs.root,
+            # A local folder as a path (Dagster shows it with a copy button); a bucket URI as text.
+            "wandb/storage": dg.MetadataValue.path(storage) if "://" not in storage else storage,
             "wandb/kind": info.get("kind", "artifact"),
         }
+        created_in = _creating_dagster_run(ws, art)
+        if created_in is not None:
+            # This run when the version is new; the earlier run when identical content was logged again.
+            meta["wandb/created_in_dagster_run"] = dg.MetadataValue.dagster_run(created_in)
+        app = self.wandb._settings().app_url
+        if app is not None:  # no web app configured: no links to pages that do not exist
+            meta["wandb/version_url"] = dg.MetadataValue.url(version_page(app, art))
+            meta["wandb/run_url"] = dg.MetadataValue.url(run_page(app, run.entity, run.project, run.id))
         if info.get("serializer"):
             meta["wandb/serializer"] = info["serializer"]
         if info.get("entry"):
@@ -441,7 +475,15 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             self.wandb.run(step).use_artifact(art)
 
     def _download_root(self, art: Artifact) -> Path:
-        base = Path(self.download_dir) if self.download_dir else Path(tempfile.gettempdir()) / "wandb-dagster-inputs"
+        if self.download_dir:
+            base = Path(self.download_dir)
+        else:
+            # Under this user's cache folder (not a shared temp folder, where users' files clash), one folder
+            # per workspace: version ids are unique within a workspace only.
+            # (Named by the URL with its password hidden: no digest of a secret on disk.)
+            shown = art.workspace.display_url if art.workspace is not None else ""
+            workspace = hashlib.sha256(shown.encode()).hexdigest()[:12]
+            base = self.wandb._settings().cache_dir / "inputs" / workspace
         # One folder per version id: versions are immutable, so a folder is reused, never overwritten.
         return base / f"{art.collection_name}-{art.id}"
 
@@ -483,7 +525,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             run_id = _tracking_run_id(upstream.run_id, upstream.step_key)
             outputs = [a for a in self._logged_by(settings, run_id) if a.collection_name == name]
             if not outputs:
-                raise WandbIOManagerError(f"{where}: its run {run_id} logged no version of {name!r}.")
+                raise WandbIOManagerError(
+                    f"{where}: its run {run_id} logged no version of {name!r}; did the op return None, or run "
+                    "with another io_manager?"
+                )
             art = outputs[-1]
         self._use(art)
         return self._value(art, opts, getattr(context.dagster_type, "typing_type", None), where)
@@ -551,6 +596,48 @@ class _OnePartition:
         self._step_context.add_asset_metadata(
             metadata, asset_key=self._context.asset_key, partition_key=self._partition
         )
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes with a binary unit: ``"512 B"``, ``"12.3 MiB"``."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"
+
+
+def _page(app_url: str, *parts: str) -> str:
+    return "/".join([app_url, *(quote(p, safe="") for p in parts)])
+
+
+def version_page(app_url: str, art: Artifact) -> str:
+    """The version's page under W&B's path: ``<app>/<entity>/<project>/artifacts/<type>/<name>/<version>``."""
+    return _page(app_url, art.entity, art.project, "artifacts", art.type, art.collection_name, art.version)
+
+
+def run_page(app_url: str, entity: str, project: str, run_id: str) -> str:
+    """The run's page under W&B's path: ``<app>/<entity>/<project>/runs/<id>``."""
+    return _page(app_url, entity, project, "runs", run_id)
+
+
+def _creating_dagster_run(ws: Any, art: Artifact) -> str | None:
+    """The Dagster run whose step created version ``art`` (None: not created by a Dagster step)."""
+    creator = ws.store.version_creator(art._require_logged("creator").pk)
+    if creator is None:
+        return None
+    dagster = (creator.config or {}).get("dagster")
+    run_id = dagster.get("run_id") if isinstance(dagster, dict) else None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _is_nothing(context: dg.OutputContext) -> bool:
+    """The output is declared as having no value (``Out(dg.Nothing)``, ``-> None``)."""
+    dagster_type = getattr(context, "dagster_type", None)
+    return bool(dagster_type is not None and (dagster_type.is_nothing or dagster_type.typing_type is type(None)))
 
 
 def _report_data_version(context: dg.OutputContext, asset_key: Any, art: Artifact) -> None:

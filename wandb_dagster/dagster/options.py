@@ -8,7 +8,8 @@ Outputs (``@asset(metadata={"wandb": {...}})`` or ``Out(metadata=...)``)::
         "aliases": ["candidate"],
         "tags": ["bikes"],
         "metadata": {"framework": "numpy"},
-        "serializer": "joblib",                        # pickle (default), cloudpickle, joblib, json, parquet
+        "serializer": "joblib",                        # pickle (default), cloudpickle, dill, joblib, json, parquet
+        "serializer_params": {"compress": 3},          # checked per serializer (pickle: protocol, ...)
         "extra_files": ["README.md"], "extra_dirs": ["plots/"],
         "extra_references": ["s3://bucket/raw/"],
         "link_to": [{"target": "wandb-registry-model/bike-models", "aliases": ["staging"]}],
@@ -28,10 +29,10 @@ from __future__ import annotations
 import difflib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 METADATA_KEY = "wandb"
-SERIALIZERS = ("pickle", "cloudpickle", "joblib", "json", "parquet")
+SERIALIZERS = ("pickle", "cloudpickle", "dill", "joblib", "json", "parquet")
 
 
 class _Strict(BaseModel):
@@ -53,7 +54,8 @@ class OutputOptions(_Strict):
     aliases: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    serializer: Literal["pickle", "cloudpickle", "joblib", "json", "parquet"] | None = None
+    serializer: Literal["pickle", "cloudpickle", "dill", "joblib", "json", "parquet"] | None = None
+    serializer_params: dict[str, Any] = Field(default_factory=dict)
     extra_files: list[str] = Field(default_factory=list)
     extra_dirs: list[str] = Field(default_factory=list)
     extra_references: list[str] = Field(default_factory=list)
@@ -66,6 +68,13 @@ class OutputOptions(_Strict):
         if isinstance(value, (str, dict)):
             value = [value]
         return [{"target": v} if isinstance(v, str) else v for v in value or []]
+
+    @model_validator(mode="after")
+    def _serializer_params(self) -> OutputOptions:
+        from wandb_dagster.dagster.serializers import check_params
+
+        check_params(self.serializer or "pickle", self.serializer_params)
+        return self
 
     @field_validator("aliases", "tags", "extra_files", "extra_dirs", "extra_references", mode="before")
     @classmethod

@@ -20,6 +20,9 @@ Example::
 Secrets (a PostgreSQL password in ``database_url``) should come through ``dg.EnvVar``: Dagster then shows and
 stores the variable's name, never its value, and this package never writes the URL's password anywhere: every
 error leaving these methods, the IO manager and the sensors is redacted (``uri_credentials.redact``).
+``dg.EnvVar`` has no fallback: when the variable is unset, every run fails at its start with
+``DagsterInvalidConfigError``. Leaving ``database_url`` unset also keeps the URL out of Dagster's records, and
+reads ``WANDB_DAGSTER_DATABASE_URL`` when the step runs, falling back to the embedded workspace.
 """
 
 from __future__ import annotations
@@ -141,12 +144,18 @@ class WandbResource(dg.ConfigurableResource):
     database_url: str | None = Field(
         default=None,
         description="The workspace's database URL (sqlite:///... or postgresql://...). Pass a password with "
-        "dg.EnvVar. Default: WANDB_DAGSTER_DATABASE_URL, else the embedded workspace.",
+        "dg.EnvVar (a run then fails at its start when the variable is unset), or leave this unset. Default: "
+        "WANDB_DAGSTER_DATABASE_URL, else the embedded workspace.",
     )
     entity: str | None = Field(default=None, description="Default entity (WANDB_ENTITY, else your user name).")
     project: str | None = Field(default=None, description="Project runs and asset artifacts go to.")
     storage_root: str | None = Field(
         default=None, description="Blob storage root recorded when the workspace is created (local path, s3://, gs://)."
+    )
+    app_url: str | None = Field(
+        default=None,
+        description="Address of a web app that shows this workspace with W&B's page paths; materializations then "
+        "link to the version's and the run's pages. Default: WANDB_DAGSTER_APP_URL, else no links.",
     )
 
     # ------------------------------------------------------------------ workspace
@@ -157,6 +166,7 @@ class WandbResource(dg.ConfigurableResource):
             entity=self.entity,
             project=self.project,
             storage_root=self.storage_root,
+            app_url=self.app_url,
         )
 
     def api(self) -> Api:
@@ -265,13 +275,14 @@ class WandbResource(dg.ConfigurableResource):
             return
         with _step_runs_lock:
             done = [k for k in _step_runs if k[1] == dagster_run_id]
-            runs = [_step_runs.pop(k) for k in done]
+            runs = {k[2]: _step_runs.pop(k) for k in done}
             forget = _forgetters.pop(dagster_run_id, [])
         for hook in forget:
             hook(dagster_run_id)
         with redacted_errors():
-            for run in runs:
-                run.finish()
+            failed = _failed_steps(context, dagster_run_id) if runs else set()
+            for step_key, run in runs.items():
+                run.finish(exit_code=1 if step_key in failed else 0)
 
     # ------------------------------------------------------------------ registry helpers
 
@@ -379,6 +390,27 @@ class WandbResource(dg.ConfigurableResource):
         return registries.collections(filter=collection_filter).versions(filter=version_filter)
 
 
+def _failed_steps(context: dg.InitResourceContext, dagster_run_id: str) -> set[str]:
+    """The steps of this Dagster run that failed, from the run's event log.
+
+    Dagster tells a resource nothing about the outcome of the steps it served, but by teardown each failed
+    step's STEP_FAILURE event is already stored: the event is written where it happens (this process), and
+    teardown comes after the step (multiprocess executor) or after every step (in-process executor). A step
+    that will be retried has STEP_UP_FOR_RETRY instead, so its run stays open for the retry to resume.
+    """
+    instance = getattr(context, "instance", None)
+    if instance is None:  # build_init_resource_context() in a unit test: no event log to read
+        return set()
+    try:
+        records = instance.get_records_for_run(dagster_run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    except Exception as exc:  # an unreadable event log must not turn a finished run into a teardown error
+        logger = getattr(context, "log", None)
+        if logger is not None:
+            logger.warning(f"could not read which steps failed ({type(exc).__name__}); their W&B runs end finished")
+        return set()
+    return {r.event_log_entry.step_key for r in records if r.event_log_entry.step_key}
+
+
 def _mark_step_failed(database_url: str, dagster_run_id: str, step_key: str) -> bool:
     with _step_runs_lock:
         run = _step_runs.pop((database_url, dagster_run_id, step_key), None)
@@ -390,8 +422,11 @@ def _mark_step_failed(database_url: str, dagster_run_id: str, step_key: str) -> 
 
 @dg.failure_hook(required_resource_keys={"wandb"})
 def wandb_failure_hook(context: dg.HookContext) -> None:
-    """Mark the failed step's tracking run ``failed`` (otherwise it ends ``finished`` when the step's
-    resources are torn down, as Dagster tells resources nothing about the outcome). Attach it to a job:
+    """Mark the failed step's tracking run ``failed`` as soon as the step fails.
+
+    Not needed: without it the run is marked ``failed`` when the resource is torn down (it reads the failed
+    steps from the Dagster run's event log). The hook only does it earlier, which matters for long runs on
+    the in-process executor, where teardown comes after the last step. Attach it to a job:
     ``define_asset_job("train", selection=..., hooks={wandb_failure_hook})`` or ``@job(hooks={...})``."""
     resource = context.resources.wandb
     with redacted_errors():
