@@ -232,3 +232,10 @@ def test_no_failure_mode_writes_the_database_password(postgres_url, second_postg
     assert "op.csv" in seen["failing op"] and "cannot reach" in seen["failing op"]
     with psycopg_connect(postgres_url) as conn:  # the failure hook marked the op's tracking run failed
         assert ("failed",) in conn.execute("SELECT state FROM runs").fetchall()
+
+
+def test_a_reference_that_is_not_a_uri_is_refused_with_its_credentials_masked():
+    """Before: the error quoted the value as given, signature included."""
+    with pytest.raises(ValueError) as err:
+        Reference(f"host/data.csv?X-Amz-Signature={SENTINEL}")
+    assert "host/data.csv?X-Amz-Signature=***" in str(err.value) and SENTINEL not in str(err.value)

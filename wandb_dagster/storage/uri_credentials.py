@@ -99,7 +99,8 @@ def _param_name(param: str) -> str:
 
 MASK = "***"
 # A URI scheme and "://"; the userinfo is looked for in the token that follows (up to a space or a quote).
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# A mistyped "scheme:/" or "scheme//" counts too: those are the URLs that end up quoted in an error.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*(?::/{1,3}|//)")
 _TOKEN_END = re.compile(r"[\s'\"`<>]")
 # name=value after "?", "&" or ";": a query parameter wherever it is quoted (a URL, or requests' "url: /p?q").
 _QUERY_PARAM = re.compile(r"(?<=[?&;])([^=&;#?\s'\"`<>]+)=([^&;#\s'\"`<>]*)")
@@ -121,6 +122,8 @@ def redact(text: str) -> str:
     'https://user:***@host/a?X-Goog-Signature=***&x=1'
     >>> redact("postgresql://me@db/ws and http://host:8080/a@b")     # no password: unchanged
     'postgresql://me@db/ws and http://host:8080/a@b'
+    >>> redact("postgresql:/u:pw@db/ws")                               # a mistyped URL too
+    'postgresql:/u:***@db/ws'
     """
     if not isinstance(text, str):
         text = str(text)
