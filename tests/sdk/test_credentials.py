@@ -141,6 +141,10 @@ def test_file_reference_errors_do_not_echo_secrets(ws_env, uri):
         ("https://h/a?sig=S;token=T&access_token=A&keep=1", "https://h/a?sig=***;token=***&access_token=***&keep=1"),
         ("host=127.0.0.1 user=postgres password=hunter2 dbname=x", "host=127.0.0.1 user=postgres password=*** dbname=x"),
         ("{'key': 'AKIA', 'secret': 'xyz'}", "{'key': 'AKIA', 'secret': '***'}"),
+        # storage options quoted by s3fs/gcsfs: a session token, a service-account dict
+        ("{'key': 'AKIA', 'token': 'FwoGZX', 'client_kwargs': {}}", "{'key': 'AKIA', 'token': '***', 'client_kwargs': {}}"),
+        ('{"type": "service_account", "private_key_id": "ab12", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE"}',
+         '{"type": "service_account", "private_key_id": "ab12", "private_key": "***"}'),
         # nothing secret: unchanged, even where an "@" or a port looks like userinfo
         ("postgresql://me@db/ws", "postgresql://me@db/ws"),
         ("http://host:8080/a@b?versionId=3", "http://host:8080/a@b?versionId=3"),

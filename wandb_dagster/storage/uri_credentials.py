@@ -104,9 +104,11 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*(?::/{1,3}|//)")
 _TOKEN_END = re.compile(r"[\s'\"`<>]")
 # name=value after "?", "&" or ";": a query parameter wherever it is quoted (a URL, or requests' "url: /p?q").
 _QUERY_PARAM = re.compile(r"(?<=[?&;])([^=&;#?\s'\"`<>]+)=([^&;#\s'\"`<>]*)")
-# libpq keyword/value connection strings (password=...), and secret keys of a dict or JSON text.
+# libpq keyword/value connection strings (password=...), and secret keys of a dict or JSON text: storage
+# options (s3fs secret/token, a gcsfs service-account dict with its private_key) quoted by a library's error.
 _KEYWORD_SECRET = re.compile(
-    r"(?<![\w.\-])(['\"]?)(password|passwd|pwd|secret|client_secret|aws_secret_access_key|aws_session_token)\1"
+    r"(?<![\w.\-])(['\"]?)(password|passwd|pwd|secret|client_secret|aws_secret_access_key|aws_session_token|"
+    r"private_key|token|access_token|refresh_token|id_token|session_token|api_key|apikey|account_key|sas_token)\1"
     r"(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;&)}'\"]+)",
     re.IGNORECASE,
 )
