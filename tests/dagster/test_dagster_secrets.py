@@ -3,7 +3,9 @@
 Pipelines run through ``dg.materialize`` on a real Dagster instance in a temp folder (SQLite run storage and
 event log, compute log files), with PostgreSQL workspace URLs that carry a sentinel password (the test server
 trusts loopback, so the sentinel is accepted wherever the database exists). Each failure mode that can be
-provoked is run; then every file of the instance and every row of our databases is searched for the
+provoked is run (wrong workspace, missing input version, unreachable server, unknown role, missing database,
+an unreachable signed reference, a misspelled option, a storage root with credentials, the password as libpq's ``?password=``, a failing op with the failure hook, a
+sensor tick); then every file of the instance and every row of our databases is searched for the
 sentinel. The resources get their URL through ``dg.EnvVar`` (as the README recommends), so Dagster's own
 config records hold no value: whatever is found was written by this package.
 
@@ -23,7 +25,13 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import make_url
 
-from wandb_dagster.dagster import Reference, WandbArtifactIOManager, WandbResource, wandb_artifact_sensor
+from wandb_dagster.dagster import (
+    Reference,
+    WandbArtifactIOManager,
+    WandbResource,
+    wandb_artifact_sensor,
+    wandb_failure_hook,
+)
 from wandb_dagster.sdk.workspace import Workspace
 
 pytestmark = pytest.mark.postgres
@@ -40,6 +48,12 @@ def _closed_port() -> int:
 
 def _with_secret(url: str, **parts: Any) -> str:
     return make_url(url).set(password=SENTINEL, **parts).render_as_string(hide_password=False)
+
+
+def _with_query_secret(url: str, **parts: Any) -> str:
+    """The password as libpq's ``?password=`` parameter, which SQLAlchemy does not hide by itself."""
+    return make_url(url).set(password=None, query={"password": SENTINEL}, **parts).render_as_string(
+        hide_password=False)
 
 
 @pytest.fixture
@@ -63,11 +77,12 @@ class _Workspaces:
         self._tmp = tmp_path
         self._count = 0
 
-    def resources(self, url: str) -> dict[str, Any]:
+    def resources(self, url: str, storage_root: str | None = None) -> dict[str, Any]:
         self._count += 1
         variable = f"TEST_SECRET_DATABASE_URL_{self._count}"
         self._monkeypatch.setenv(variable, url)
-        wandb = WandbResource(database_url=dg.EnvVar(variable), storage_root=str(self._tmp / "blobs"),
+        self._monkeypatch.setenv(f"{variable}_STORAGE", storage_root or str(self._tmp / "blobs"))
+        wandb = WandbResource(database_url=dg.EnvVar(variable), storage_root=dg.EnvVar(f"{variable}_STORAGE"),
                               entity="tester", project="secrets")
         io = WandbArtifactIOManager(wandb=wandb, download_dir=str(self._tmp / "inputs"))
         return {"wandb": wandb, "io_manager": io}
@@ -88,6 +103,11 @@ def pinned(upstream: dict) -> int:
     return len(upstream["rows"])
 
 
+@dg.asset(metadata={"wandb": {"serialiser": "json"}})  # misspelled option key
+def misspelled() -> dict:
+    return {}
+
+
 @dg.asset
 def tracked(wandb: WandbResource) -> dict:
     wandb.run().log({"x": 1})  # the asset body opens the workspace itself
@@ -102,6 +122,23 @@ def _signed_reference_asset(port: int) -> Any:
     return signed
 
 
+def _failing_op_job(port: int) -> dg.JobDefinition:
+    """An op (no IO manager involved) whose SDK call fails, with the failure hook marking its run failed."""
+
+    @dg.op
+    def log_signed(wandb: WandbResource) -> None:
+        run = wandb.run()
+        run.log({"step_started": 1})
+        url = f"http://127.0.0.1:{port}/op.csv?X-Amz-Credential=AKIA%2F1&X-Amz-Signature={SENTINEL}"
+        run.log_artifact(url, type="dataset")
+
+    @dg.job(hooks={wandb_failure_hook})
+    def failing_op() -> None:
+        log_signed()
+
+    return failing_op
+
+
 def _failure_text(result: Any) -> str:
     """What Dagster recorded of the run's step failures (message and the whole cause chain)."""
     failures = [e for e in result.all_events if e.is_step_failure]
@@ -109,10 +146,14 @@ def _failure_text(result: Any) -> str:
     return "\n".join(e.step_failure_data.error.to_string() for e in failures)
 
 
-def _database_dump(url: str) -> str:
+def psycopg_connect(url: str) -> Any:
     import psycopg
 
-    with psycopg.connect(make_url(url).set(password=None).render_as_string(hide_password=False)) as conn:
+    return psycopg.connect(make_url(url).set(password=None).render_as_string(hide_password=False))
+
+
+def _database_dump(url: str) -> str:
+    with psycopg_connect(url) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()]
         return "".join(repr(conn.execute(f'SELECT t::text FROM "{t}" t').fetchall()) for t in tables)
@@ -129,9 +170,10 @@ def test_no_failure_mode_writes_the_database_password(postgres_url, second_postg
     try:
         with dg.instance_for_test(temp_dir=str(home)) as instance:
 
-            def run(name: str, assets: list, url: str, selection: Any = None) -> Any:
+            def run(name: str, assets: list, url: str, selection: Any = None, storage_root: str | None = None
+                    ) -> Any:
                 result = dg.materialize(assets, selection=selection, instance=instance,
-                                        resources=workspaces.resources(url), raise_on_error=False)
+                                        resources=workspaces.resources(url, storage_root), raise_on_error=False)
                 if name != "ok":
                     seen[name] = _failure_text(result)
                 return result
@@ -143,6 +185,14 @@ def test_no_failure_mode_writes_the_database_password(postgres_url, second_postg
             run("unknown role", [tracked], _with_secret(postgres_url, username=f"nosuch_{secrets.token_hex(3)}"))
             run("missing database", [upstream], _with_secret(postgres_url, database=f"nosuch_{secrets.token_hex(3)}"))
             run("signed reference", [_signed_reference_asset(port)], ours)
+            # libpq's ?password= form: once working (metadata, run URL), once on a server that is down.
+            assert run("ok", [upstream], _with_query_secret(postgres_url)).success
+            run("query password, unreachable", [tracked], _with_query_secret(postgres_url, port=port))
+            run("misspelled option", [misspelled], ours)
+            run("storage root with credentials", [tracked], ours, storage_root=f"s3://AKIAKEY:{SENTINEL}@bucket")
+            op_job = _failing_op_job(port).execute_in_process(
+                instance=instance, resources={"wandb": workspaces.resources(ours)["wandb"]}, raise_on_error=False)
+            seen["failing op"] = _failure_text(op_job)
 
             # A sensor tick that cannot reach its workspace: Dagster stores the tick's error as printed here.
             sensor = wandb_artifact_sensor(collection="secrets/upstream", job=dg.define_asset_job("j", [upstream]))
@@ -176,3 +226,16 @@ def test_no_failure_mode_writes_the_database_password(postgres_url, second_postg
     assert "does not exist" in seen["unknown role"] and "does not exist" in seen["missing database"]
     assert "data.csv" in seen["signed reference"] and "cannot reach" in seen["signed reference"]
     assert "cannot connect to the workspace database" in seen["sensor tick"]
+    assert "serialiser" in seen["misspelled option"]
+    assert "carries credentials" in seen["storage root with credentials"]
+    assert "?password=***" in seen["query password, unreachable"]
+    assert "op.csv" in seen["failing op"] and "cannot reach" in seen["failing op"]
+    with psycopg_connect(postgres_url) as conn:  # the failure hook marked the op's tracking run failed
+        assert ("failed",) in conn.execute("SELECT state FROM runs").fetchall()
+
+
+def test_a_reference_that_is_not_a_uri_is_refused_with_its_credentials_masked():
+    """Before: the error quoted the value as given, signature included."""
+    with pytest.raises(ValueError) as err:
+        Reference(f"host/data.csv?X-Amz-Signature={SENTINEL}")
+    assert "host/data.csv?X-Amz-Signature=***" in str(err.value) and SENTINEL not in str(err.value)

@@ -141,10 +141,16 @@ def test_file_reference_errors_do_not_echo_secrets(ws_env, uri):
         ("https://h/a?sig=S;token=T&access_token=A&keep=1", "https://h/a?sig=***;token=***&access_token=***&keep=1"),
         ("host=127.0.0.1 user=postgres password=hunter2 dbname=x", "host=127.0.0.1 user=postgres password=*** dbname=x"),
         ("{'key': 'AKIA', 'secret': 'xyz'}", "{'key': 'AKIA', 'secret': '***'}"),
+        # storage options quoted by s3fs/gcsfs: a session token, a service-account dict
+        ("{'key': 'AKIA', 'token': 'FwoGZX', 'client_kwargs': {}}", "{'key': 'AKIA', 'token': '***', 'client_kwargs': {}}"),
+        ('{"type": "service_account", "private_key_id": "ab12", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE"}',
+         '{"type": "service_account", "private_key_id": "ab12", "private_key": "***"}'),
         # nothing secret: unchanged, even where an "@" or a port looks like userinfo
         ("postgresql://me@db/ws", "postgresql://me@db/ws"),
         ("http://host:8080/a@b?versionId=3", "http://host:8080/a@b?versionId=3"),
         ("sqlite:////tmp/a:b@c/store.db", "sqlite:////tmp/a:b@c/store.db"),
+        # a mistyped scheme separator: these are the URLs that end up quoted in errors
+        ("postgresql:/u:pw@h/db and postgresql//u:pw@h/db", "postgresql:/u:***@h/db and postgresql//u:***@h/db"),
     ],
 )
 def test_redact_masks_credentials_in_any_text(text, shown):
@@ -248,3 +254,36 @@ def test_a_password_in_the_database_url_query_is_hidden_as_the_userinfo_one(ws_e
     with pytest.raises(DatabaseUnreachableError) as err:
         wandb.init(project="secrets")
     assert "password=***" in str(err.value) and secret not in _printed(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql:/postgres:{secret}@127.0.0.1/db",  # SQLAlchemy: "Could not parse SQLAlchemy URL"
+     "postgresql://postgres:{secret}@127.0.0.1:54x32/db"],  # a bad port: "invalid literal for int()"
+)
+def test_an_unparsable_database_url_is_named_with_its_password_hidden(ws_env, monkeypatch, url):
+    """Before: SQLAlchemy's ArgumentError, which does not say which URL or what to do."""
+    import secrets as tokens
+
+    secret = f"parsepw{tokens.token_hex(6)}"
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", url.format(secret=secret))
+    with pytest.raises(ValueError) as err:
+        wandb.init(project="secrets")
+    assert "cannot be parsed" in str(err.value) and "postgres:***@127.0.0.1" in str(err.value)
+    assert secret not in _printed(err.value)
+
+
+def test_errors_quoting_a_malformed_uri_mask_its_credentials(ws_env):
+    """Before: "not a URI" and "not a workspace URL" errors quoted the value as given."""
+    from wandb_dagster.api import Api
+
+    secrets = ["AKIA" + "MALFORMED", "S1G" + "9", "APIKEY" + "4242"]  # not literals: tracebacks print source
+    with pytest.raises(ValueError) as err:
+        wandb.Artifact("x", type="t").add_reference(
+            f"host/a.csv?X-Amz-Credential={secrets[0]}&X-Amz-Signature={secrets[1]}")
+    assert "is not a URI" in str(err.value) and "host/a.csv?X-Amz-Credential=***" in str(err.value)
+    with pytest.raises(ValueError) as api_err:
+        Api(overrides={"base_url": f"https://user:{secrets[2]}@api.wandb.ai"})
+    assert "https://user:***@api.wandb.ai" in str(api_err.value)
+    for secret in secrets:
+        assert secret not in _printed(err.value) + _printed(api_err.value), secret

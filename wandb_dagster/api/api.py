@@ -37,6 +37,7 @@ from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path
 from wandb_dagster.sdk.run import fetch_artifact
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
+from wandb_dagster.storage.uri_credentials import redact
 from wandb_dagster.store.scope import Filter, Scope
 
 _OVERRIDE_KEYS = ("entity", "project", "base_url", "storage_root", "root_dir", "organization")
@@ -59,7 +60,7 @@ class Api:
         base_url = overrides.get("base_url")
         if base_url is not None and ("://" not in base_url or base_url.split("://")[0] in ("http", "https")):
             raise ValueError(
-                f"overrides['base_url']={base_url!r} is not a workspace URL; use a database URL such as "
+                f"overrides['base_url']={redact(str(base_url))!r} is not a workspace URL; use a database URL such as "
                 "'sqlite:////path/store.db' or 'postgresql://user@host/db'."
             )
         self.settings = Settings.resolve(

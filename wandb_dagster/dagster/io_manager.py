@@ -77,8 +77,8 @@ class Reference:
     def __post_init__(self) -> None:
         if not isinstance(self.uri, str) or "://" not in self.uri:
             raise ValueError(
-                f"Reference uri {self.uri!r} is not a URI; give e.g. 's3://bucket/key', 'gs://bucket/key', "
-                "'https://host/file' or 'file:///abs/path'."
+                f"Reference uri {redact(str(self.uri))!r} is not a URI; give e.g. 's3://bucket/key', "
+                "'gs://bucket/key', 'https://host/file' or 'file:///abs/path'."
             )
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
-from wandb_dagster.storage.uri_credentials import strip_credentials
+from wandb_dagster.storage.uri_credentials import redact, strip_credentials
 from wandb_dagster.storage.verified_write import read_chunks, write_verified
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def register(scheme: str, factory: Callable[[], Handler]) -> None:
 def _scheme(uri: str) -> str:
     if not isinstance(uri, str) or "://" not in uri:
         raise ValueError(
-            f"Reference {uri!r} is not a URI: use file:///abs/path, s3://bucket/key, gs://bucket/key or "
+            f"Reference {redact(str(uri))!r} is not a URI: use file:///abs/path, s3://bucket/key, gs://bucket/key or "
             "http(s)://host/path (use add_file/add_dir for local paths)."
         )
     return uri.split("://", 1)[0].lower()
@@ -189,14 +189,14 @@ def unchecked(ref: str, digest: str) -> bool:
 
 def missing_error(entry_path: str, uri: str, detail: str = "") -> FileNotFoundError:
     return FileNotFoundError(
-        f"Reference entry {entry_path!r}: {uri} no longer exists{detail}; restore it or pass "
+        f"Reference entry {entry_path!r}: {redact(uri)} no longer exists{detail}; restore it or pass "
         "allow_missing_references=True to skip missing references."
     )
 
 
 def changed_error(entry_path: str, uri: str, recorded: str, current: str) -> ValueError:
     return ValueError(
-        f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded checksum "
+        f"Reference entry {entry_path!r} ({redact(uri)}) has changed since it was logged: recorded checksum "
         f"{recorded!r}, current {current!r}, and no pinned version of the recorded content is available. "
         "Log a new version to track the new content (or restore the object)."
     )
@@ -220,12 +220,12 @@ def copy_verified(
     def check(actual_hex: str, written: int) -> None:
         if expected_b64 is not None and (actual := hex_to_b64(actual_hex)) != expected_b64:
             raise ValueError(
-                f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded digest "
+                f"Reference entry {entry_path!r} ({redact(uri)}) has changed since it was logged: recorded digest "
                 f"{expected_b64}, current content {actual}. Log a new version to track the new content."
             )
         if size is not None and written != size:
             raise ValueError(
-                f"Reference entry {entry_path!r} ({uri}) has changed since it was logged: recorded size "
+                f"Reference entry {entry_path!r} ({redact(uri)}) has changed since it was logged: recorded size "
                 f"{size} bytes, received {written}. Log a new version to track the new content."
             )
 

@@ -99,13 +99,16 @@ def _param_name(param: str) -> str:
 
 MASK = "***"
 # A URI scheme and "://"; the userinfo is looked for in the token that follows (up to a space or a quote).
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# A mistyped "scheme:/" or "scheme//" counts too: those are the URLs that end up quoted in an error.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*(?::/{1,3}|//)")
 _TOKEN_END = re.compile(r"[\s'\"`<>]")
 # name=value after "?", "&" or ";": a query parameter wherever it is quoted (a URL, or requests' "url: /p?q").
 _QUERY_PARAM = re.compile(r"(?<=[?&;])([^=&;#?\s'\"`<>]+)=([^&;#\s'\"`<>]*)")
-# libpq keyword/value connection strings (password=...), and secret keys of a dict or JSON text.
+# libpq keyword/value connection strings (password=...), and secret keys of a dict or JSON text: storage
+# options (s3fs secret/token, a gcsfs service-account dict with its private_key) quoted by a library's error.
 _KEYWORD_SECRET = re.compile(
-    r"(?<![\w.\-])(['\"]?)(password|passwd|pwd|secret|client_secret|aws_secret_access_key|aws_session_token)\1"
+    r"(?<![\w.\-])(['\"]?)(password|passwd|pwd|secret|client_secret|aws_secret_access_key|aws_session_token|"
+    r"private_key|token|access_token|refresh_token|id_token|session_token|api_key|apikey|account_key|sas_token)\1"
     r"(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;&)}'\"]+)",
     re.IGNORECASE,
 )
@@ -121,6 +124,8 @@ def redact(text: str) -> str:
     'https://user:***@host/a?X-Goog-Signature=***&x=1'
     >>> redact("postgresql://me@db/ws and http://host:8080/a@b")     # no password: unchanged
     'postgresql://me@db/ws and http://host:8080/a@b'
+    >>> redact("postgresql:/u:pw@db/ws")                               # a mistyped URL too
+    'postgresql:/u:***@db/ws'
     """
     if not isinstance(text, str):
         text = str(text)

@@ -44,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
+from wandb_dagster.storage.uri_credentials import redact
 from wandb_dagster.store.sql import display_url
 
 # How long a statement waits for a lock another process holds before it fails, on both backends. Long,
@@ -80,7 +81,15 @@ _SYNC_OPTION = "wandb_dagster_sqlite_synchronous"
 
 def make_url(url: str | URL) -> URL:
     """Parse ``url``, mapping plain ``postgresql://`` (and ``postgres://``) to the psycopg 3 driver."""
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        # SQLAlchemy says only "Could not parse" (or quotes the bad port): name the URL, its password hidden.
+        raise ValueError(
+            f"database URL {display_url(url)!r} cannot be parsed ({redact(str(exc))}); use "
+            "'sqlite:////absolute/path/store.db' or 'postgresql://user:password@host:port/dbname', with '@', ':' "
+            "and '/' in the password percent-encoded"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
