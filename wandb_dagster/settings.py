@@ -10,7 +10,8 @@ Example::
 Environment variables (W&B's own names where W&B has one):
 
 - ``WANDB_DAGSTER_DIR``: the embedded workspace folder (default: ``$XDG_DATA_HOME/wandb-dagster``).
-- ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``).
+- ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``). An SQLite
+  file's folder must exist (``create=True`` makes it); the default workspace's folder is made as needed.
 - ``WANDB_DAGSTER_STORAGE``: the blob storage root recorded when a workspace is first created: a folder,
   ``s3://bucket/prefix`` or ``gs://bucket/prefix`` (needs the ``s3`` / ``gcs`` extra).
 - ``WANDB_DAGSTER_STORAGE_OPTIONS``: a JSON object of options for the remote storage root's filesystem
@@ -140,6 +141,9 @@ class Settings:
     # repr=False: options may hold credentials (key/secret/token), which must not end up in logs either.
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
+    # Whether opening the workspace may create a missing SQLite folder. True for the default workspace (its
+    # folder is ours to make); for a URL someone gave, only when asked: a typo must not become a new workspace.
+    create: bool = False
 
     @classmethod
     def resolve(
@@ -154,6 +158,7 @@ class Settings:
         project: str | None = None,
         storage_options: dict[str, Any] | None = None,
         download_hardlinks: bool | None = None,
+        create: bool | None = None,
     ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
@@ -188,6 +193,7 @@ class Settings:
                 if download_hardlinks is None
                 else download_hardlinks
             ),
+            create=bool(create) if create is not None else not (database_url or env.get("WANDB_DAGSTER_DATABASE_URL")),
         )
 
     def replace(self, **changes: Any) -> Settings:

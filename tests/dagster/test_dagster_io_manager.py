@@ -533,7 +533,7 @@ def test_recorded_version_from_another_workspace_is_refused(resources, instance,
         return made_elsewhere
 
     other = WandbResource(database_url=f"sqlite:///{tmp_path / 'other' / 'store.db'}", storage_root=str(tmp_path / "ob"),
-                          entity="tester", project="pipelines")
+                          entity="tester", project="pipelines", create=True)
     from wandb_dagster.dagster import WandbArtifactIOManager
 
     dg.materialize([made_elsewhere], resources={"wandb": other, "io_manager": WandbArtifactIOManager(wandb=other)}, instance=instance)

@@ -4,14 +4,25 @@ on a collection that does not exist, and input errors that say what exists and w
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
-from wandb_dagster.dagster import validate_definitions
+import wandb_dagster as wandb
+from wandb_dagster.dagster import (
+    WandbArtifactIOManager,
+    WandbResource,
+    WandbWorkspaceError,
+    validate_definitions,
+)
+from wandb_dagster.sdk.workspace import Workspace
+from wandb_dagster.store import DatabaseUnreachableError, Store, WorkspaceNotFoundError
 
 # ------------------------------------------------------------------------ options, when definitions load
 
@@ -120,3 +131,141 @@ def test_dagster_definitions_validate_passes_valid_options(tmp_path: Path) -> No
     # Loading opens no workspace (the URL's folder does not exist): only the options are checked, so a code
     # location loads where the database is not reachable; the workspace is checked when a run sets it up.
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+# ------------------------------------------------------------------------ the workspace, in resource setup
+
+
+def _marker_job(tmp_path: Path) -> tuple[Any, Path]:
+    marker = tmp_path / "body-ran"
+
+    @dg.asset
+    def expensive() -> int:
+        marker.write_text("ran")  # stands for hours of compute that must not run for nothing
+        return 1
+
+    return expensive, marker
+
+
+@pytest.mark.parametrize("bound", ["both", "io_manager_only"])
+def test_unreachable_postgres_fails_before_the_body(tmp_path: Path, bound: str) -> None:
+    # Port 1 on loopback: nothing listens, so the connection is refused at once.
+    resource = WandbResource(database_url="postgresql://pipeline:hunter2@127.0.0.1:1/workspace")
+    asset, marker = _marker_job(tmp_path)
+    resources: dict[str, Any] = {"io_manager": WandbArtifactIOManager(wandb=resource)}
+    if bound == "both":
+        resources["wandb"] = resource
+    result = dg.materialize([asset], resources=resources, raise_on_error=False)
+    assert not result.success and not marker.exists()
+    text = _failure_text(result)
+    assert "WandbResource cannot open its workspace 'postgresql://pipeline:***@127.0.0.1:1/workspace'" in text
+    assert "from the resource's database_url" in text and "WANDB_DAGSTER_DATABASE_URL" in text
+    assert "OperationalError" in text and "refused" in text.lower()
+    assert "hunter2" not in text and "sqlalche.me" not in text and "sqlalchemy" not in text.lower(), text
+
+
+def test_store_open_of_an_unreachable_database_is_one_plain_line() -> None:
+    with pytest.raises(DatabaseUnreachableError) as raised:
+        Store.open("postgresql://pipeline:hunter2@127.0.0.1:1/workspace", storage_root="/unused")
+    message = str(raised.value)
+    assert message.startswith("cannot open the workspace database 'postgresql://pipeline:***@127.0.0.1:1/workspace': "
+                              "OperationalError: "), message
+    assert "refused" in message.lower() and "hunter2" not in message and "\n" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no SQLAlchemy chain to print
+
+
+def test_unreachable_storage_root_fails_before_the_body(
+    tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_DAGSTER_STORAGE_OPTIONS", json.dumps(s3_server.storage_options))
+    # The database is fine (its folder exists); the bucket its storage root names does not.
+    resource = WandbResource(database_url=f"sqlite:///{tmp_path / 'store.db'}", storage_root="s3://no-such-bucket-here/ws")
+    asset, marker = _marker_job(tmp_path)
+    result = dg.materialize([asset], resources={"io_manager": WandbArtifactIOManager(wandb=resource)},
+                            raise_on_error=False)
+    assert not result.success and not marker.exists()
+    text = _failure_text(result)
+    assert "WandbResource cannot open its workspace" in text and "StorageAccessError" in text
+    assert "no-such-bucket-here" in text and "its storage root (recorded when the workspace was created) is not" in text
+    Workspace.close_all()
+
+
+def test_env_url_is_named_as_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'store.db'}")
+    with pytest.raises(WandbWorkspaceError) as raised:
+        WandbResource().check_workspace()
+    message = str(raised.value)
+    assert "from WANDB_DAGSTER_DATABASE_URL (the resource's database_url is unset)" in message
+    assert "WorkspaceNotFoundError" in message and "does not exist" in message
+    assert not (tmp_path / "missing").exists()
+
+
+def test_newer_schema_fails_before_the_body(database_url: str, tmp_path: Path) -> None:
+    Store.open(database_url, storage_root=str(tmp_path / "blobs")).close()
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    resource = WandbResource(database_url=database_url)
+    asset, marker = _marker_job(tmp_path)
+    with pytest.raises(Exception) as raised:
+        dg.materialize([asset], resources={"io_manager": WandbArtifactIOManager(wandb=resource)})
+    assert not marker.exists()
+    text = "".join(_messages(raised.value))
+    assert "WandbResource cannot open its workspace" in text and "9999_future" in text
+    Workspace.close_all()
+
+
+def _messages(exc: BaseException) -> list[str]:
+    """The messages of ``exc`` and of what it was raised from, as Python (and Dagster's error records) show
+    them: ``raise ... from None`` hides the context."""
+    out: list[str] = []
+    visited: set[int] = set()
+    seen: BaseException | None = exc
+    while seen is not None and id(seen) not in visited:  # Dagster's error chains can loop back on themselves
+        visited.add(id(seen))
+        out.append(str(seen))
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return out
+
+
+def _failure_text(result: Any) -> str:
+    """Every error Dagster recorded in the run's events (what its UI, event log and run storage show)."""
+    texts = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            texts.append(error.to_string())
+    return "\n".join(texts)
+
+
+# ------------------------------------------------------------------------ no silent workspace creation
+
+
+def test_missing_sqlite_folder_is_an_error_unless_creation_is_asked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nonexistent' / 'dir' / 'store.db'}"
+    with pytest.raises(WorkspaceNotFoundError, match="nonexistent/dir' does not exist.*create=True"):
+        Store.open(url, storage_root=str(tmp_path / "blobs"))
+    resource = WandbResource(database_url=url, storage_root=str(tmp_path / "blobs"))
+    asset, marker = _marker_job(tmp_path)
+    with pytest.raises(Exception) as raised:
+        dg.materialize([asset], resources={"wandb": resource, "io_manager": WandbArtifactIOManager(wandb=resource)})
+    assert "does not exist" in "".join(_messages(raised.value))
+    assert not marker.exists() and not (tmp_path / "nonexistent").exists()
+
+    created = WandbResource(database_url=url, storage_root=str(tmp_path / "blobs"), create=True)
+    dg.materialize([asset], resources={"wandb": created, "io_manager": WandbArtifactIOManager(wandb=created)})
+    assert marker.exists() and (tmp_path / "nonexistent" / "dir" / "store.db").exists()
+    Workspace.close_all()
+
+
+def test_default_workspace_is_still_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_DAGSTER_DIR", str(tmp_path / "fresh" / "home"))
+    monkeypatch.delenv("WANDB_DAGSTER_DATABASE_URL", raising=False)
+    with wandb.init(project="p") as run:
+        run.log({"x": 1})
+    assert (tmp_path / "fresh" / "home" / "store.db").exists()
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", f"sqlite:///{tmp_path / 'typo' / 'store.db'}")
+    with pytest.raises(WorkspaceNotFoundError):
+        wandb.init(project="p")
+    Workspace.close_all()

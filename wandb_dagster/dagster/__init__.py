@@ -17,7 +17,7 @@ from wandb_dagster.dagster.io_manager import (
 )
 from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
-from wandb_dagster.dagster.resources import Promotion, WandbResource, wandb_failure_hook
+from wandb_dagster.dagster.resources import Promotion, WandbResource, WandbWorkspaceError, wandb_failure_hook
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
 from wandb_dagster.dagster.validation import validate_definitions
 
@@ -30,6 +30,7 @@ __all__ = [
     "WandbArtifactIOManager",
     "WandbIOManagerError",
     "WandbResource",
+    "WandbWorkspaceError",
     "collection_name",
     "load_artifact_object",
     "validate_definitions",

@@ -121,6 +121,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         "Default: <temp dir>/wandb-dagster-inputs.",
     )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Before the op body runs (see WandbResource.check_workspace): the workspace opens, or the step fails.
+        self.wandb.check_workspace()
+
     # ================================================================== outputs
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:

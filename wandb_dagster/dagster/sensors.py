@@ -189,6 +189,7 @@ def _make_sensor(
         # the daemon evaluates it; context.resources has them in both cases.
         resource = _resource_of(context, resource_key, name)
         entity, project, coll = _target(collection, resource)
+        resource.check_workspace()  # an unreachable workspace: a message naming database_url, not a traceback
         api = resource.api()
         cursor = context.cursor
         if cursor is None and start == "now":

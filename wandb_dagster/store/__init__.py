@@ -30,6 +30,7 @@ only the aliases it is given: the caller passes "latest" when it should move.
 from wandb_dagster.store.errors import (
     AliasInUseError,
     DatabaseBusyError,
+    DatabaseUnreachableError,
     NotFoundError,
     PartsTakenError,
     RunExistsError,
@@ -37,6 +38,7 @@ from wandb_dagster.store.errors import (
     SchemaVersionError,
     StoreError,
     TypeMismatchError,
+    WorkspaceNotFoundError,
 )
 from wandb_dagster.store.events import EVENT_TYPES
 from wandb_dagster.store.filters import VERSION_FIELDS
@@ -52,6 +54,7 @@ __all__ = [
     "AliasInUseError",
     "CheckedFilter",
     "DatabaseBusyError",
+    "DatabaseUnreachableError",
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",
@@ -66,5 +69,6 @@ __all__ = [
     "StoreError",
     "TypeMismatchError",
     "VersionRecord",
+    "WorkspaceNotFoundError",
     "validate_filter",
 ]

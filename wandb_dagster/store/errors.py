@@ -36,6 +36,17 @@ class SchemaVersionError(StoreError, RuntimeError):
     """The database was migrated by a newer wandb_dagster than this one."""
 
 
+class WorkspaceNotFoundError(StoreError, FileNotFoundError):
+    """The SQLite database's folder does not exist and creating it was not asked for (a mistyped path would
+    otherwise silently become a new, empty workspace)."""
+
+
+class DatabaseUnreachableError(StoreError, ConnectionError):
+    """The workspace database could not be opened: the server refused or did not answer, the credentials or
+    database name are wrong, or the SQLite file cannot be read. The message names the database (password
+    hidden) and the driver's own first line, not SQLAlchemy's wrapper with its SQL and link."""
+
+
 class ReadOnlyWorkspaceError(StoreError, PermissionError):
     """A write to a workspace database this process may only read (a read-only mount, another user's folder)."""
 
