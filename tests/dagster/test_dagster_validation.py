@@ -15,11 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 import wandb_dagster as wandb
+from wandb_dagster import Artifact
 from wandb_dagster.dagster import (
     WandbArtifactIOManager,
     WandbResource,
     WandbWorkspaceError,
     validate_definitions,
+    wandb_alias_sensor,
+    wandb_artifact_sensor,
 )
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.store import DatabaseUnreachableError, Store, WorkspaceNotFoundError
@@ -269,3 +272,61 @@ def test_default_workspace_is_still_created(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(WorkspaceNotFoundError):
         wandb.init(project="p")
     Workspace.close_all()
+
+
+# ------------------------------------------------------------------------ sensors on what does not exist
+
+
+@dg.op
+def _noop() -> None:
+    pass
+
+
+@dg.job
+def react() -> None:
+    _noop()
+
+
+def _log(resource: WandbResource, name: str) -> Artifact:
+    with wandb.init(settings=resource._settings(), job_type="producer") as run:
+        art = Artifact(name, type="dataset")
+        with art.new_file("data.txt") as f:
+            f.write(name)
+        return run.log_artifact(art)
+
+
+def _tick(sensor: dg.SensorDefinition, resource: WandbResource, instance: Any, cursor: str | None) -> Any:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"wandb": resource}) as context:
+        return sensor(context)
+
+
+def _skip(result: Any) -> str:
+    return result.skip_reason.skip_message if result.skip_reason is not None else ""
+
+
+def test_sensor_on_a_missing_collection_says_so(wandb_resource: WandbResource, instance: Any) -> None:
+    _log(wandb_resource, "features")
+    _log(wandb_resource, "labels")
+    sensor = wandb_artifact_sensor(collection="pipelines/featurs", job=react)
+    first = _tick(sensor, wandb_resource, instance, None)
+    assert "collection tester/pipelines/featurs does not exist yet (closest: features)" in _skip(first)
+    later = _tick(sensor, wandb_resource, instance, first.cursor)
+    assert "closest: features" in _skip(later)
+
+    project = wandb_artifact_sensor(collection="pipeline/features", job=react)
+    skip = _skip(_tick(project, wandb_resource, instance, None))
+    assert "project tester/pipeline does not exist yet (closest: pipelines)" in skip
+
+    # A collection that exists: no complaint.
+    fine = wandb_artifact_sensor(collection="pipelines/features", job=react)
+    assert "does not exist" not in _skip(_tick(fine, wandb_resource, instance, None))
+
+
+def test_sensor_on_a_missing_registry_is_an_error(wandb_resource: WandbResource, instance: Any) -> None:
+    art = _log(wandb_resource, "features")
+    wandb_resource.link(art, "wandb-registry-model/bike-models")
+    empty = wandb_alias_sensor(collection="wandb-registry-model/bike-modles", job=react)
+    assert "closest: bike-models" in _skip(_tick(empty, wandb_resource, instance, None))
+    sensor = wandb_alias_sensor(collection="wandb-registry-modle/bike-models", job=react)
+    with pytest.raises(Exception, match="registry tester/wandb-registry-modle does not exist .*wandb-registry-model"):
+        _tick(sensor, wandb_resource, instance, None)
