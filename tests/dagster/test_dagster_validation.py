@@ -330,3 +330,90 @@ def test_sensor_on_a_missing_registry_is_an_error(wandb_resource: WandbResource,
     sensor = wandb_alias_sensor(collection="wandb-registry-modle/bike-models", job=react)
     with pytest.raises(Exception, match="registry tester/wandb-registry-modle does not exist .*wandb-registry-model"):
         _tick(sensor, wandb_resource, instance, None)
+
+
+# ------------------------------------------------------------------------ inputs: what exists, whose input
+
+
+def test_pinned_version_that_does_not_exist_lists_what_does(resources: dict, wandb_resource: WandbResource) -> None:
+    @dg.asset
+    def features() -> dict:
+        return {"x": 1}
+
+    with dg.instance_for_test() as instance:
+        dg.materialize([features], resources=resources, instance=instance)
+        wandb_resource.promote("pipelines/features:v0", "wandb-registry-model/feats", alias="production")
+
+        @dg.asset(name="features")
+        def features_v1() -> dict:
+            return {"x": 2}
+
+        dg.materialize([features_v1], resources=resources, instance=instance)
+
+        @dg.asset(ins={"features": dg.AssetIn(metadata={"wandb": {"version": "v99"}})})
+        def model(features: dict) -> dict:
+            return features
+
+        with pytest.raises(Exception) as raised:
+            dg.materialize([model, features_v1], selection=[model], resources=resources, instance=instance)
+    text = "".join(_messages(raised.value))
+    assert "input 'features' of asset 'model' (reading asset 'features')" in text
+    assert "tester/pipelines/features has no version 'v99'" in text
+    assert "tester/pipelines/features has versions: v0, v1 (latest)" in text
+
+
+def test_pinned_alias_that_does_not_exist_lists_the_aliases(resources: dict, instance: Any) -> None:
+    @dg.asset(metadata={"wandb": {"aliases": ["production"]}})
+    def features() -> dict:
+        return {"x": 1}
+
+    @dg.asset(ins={"features": dg.AssetIn(metadata={"wandb": {"alias": "prodution"}})})
+    def model(features: dict) -> dict:
+        return features
+
+    dg.materialize([features], resources=resources, instance=instance)
+    result = dg.materialize([model, features], selection=[model], resources=resources, instance=instance,
+                            raise_on_error=False)
+    text = _failure_text(result)
+    assert "input 'features' of asset 'model' (reading asset 'features'): tester/pipelines/features has no alias " \
+           "'prodution'; tester/pipelines/features has versions: v0 (latest, production)" in text
+
+
+def test_an_op_input_pinned_to_a_missing_version_names_the_op_and_lists_versions(resources: dict) -> None:
+    @dg.op
+    def produce() -> dict:
+        return {"x": 1}
+
+    @dg.op(ins={"data": dg.In(metadata={"wandb": {"version": "v99"}})})
+    def consume(data: dict) -> dict:
+        return data
+
+    @dg.job(resource_defs=resources)
+    def pipeline() -> None:
+        consume(produce())
+
+    result = pipeline.execute_in_process(raise_on_error=False)
+    text = _failure_text(result)
+    assert "input 'data' of op 'consume' (reading step output 'produce'): tester/pipelines/produce.result has no " \
+           "version 'v99'; tester/pipelines/produce.result has versions: v0 (latest)" in text
+
+
+def test_no_materialization_in_an_ephemeral_instance_says_how(resources: dict) -> None:
+    @dg.asset
+    def features() -> dict:
+        return {"x": 1}
+
+    @dg.asset
+    def model(features: dict) -> dict:
+        return features
+
+    dg.materialize([features], resources=resources)  # an ephemeral instance, forgotten after the call
+    with pytest.raises(Exception) as raised:
+        dg.materialize([model, features], selection=[model], resources=resources)
+    text = "".join(_messages(raised.value))
+    assert "never materialized" not in text
+    assert "input 'features' of asset 'model' (reading asset 'features')" in text
+    assert "has no materialization in this Dagster instance" in text
+    assert "dg.materialize(..., instance=dg.DagsterInstance.get())" in text
+    assert "AssetIn(metadata={'wandb': {'alias': 'latest'}})" in text
+    assert "tester/pipelines/features has versions: v0 (latest)" in text
