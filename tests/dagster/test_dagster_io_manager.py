@@ -519,7 +519,8 @@ def test_never_materialized_upstream_is_a_clear_error(resources, instance):
     def haunted(ghost: int) -> int:
         return ghost
 
-    with pytest.raises(WandbIOManagerError, match="asset 'ghost'.*never materialized"):
+    with pytest.raises(WandbIOManagerError, match="input 'ghost' of asset 'haunted' .*asset 'ghost' has no "
+                       "materialization in this Dagster instance; materialize it in this instance first"):
         dg.materialize([ghost, haunted], resources=resources, instance=instance, selection=[haunted])
 
 
