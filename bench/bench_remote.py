@@ -128,6 +128,7 @@ class Bench:
     def _settings(self, tag: str, cache: str) -> dict[str, Any]:
         return {
             "database_url": f"sqlite:///{self.work / 'db' / tag / 'store.db'}",
+            "create": True,
             "storage_root": f"s3://{self.bucket}/ws-{tag}",
             "storage_options": self.options,
             "cache_dir": str(self.work / "cache" / cache),

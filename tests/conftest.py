@@ -86,6 +86,7 @@ def postgres_url(postgres_admin: object) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """A fresh database per test: an SQLite file under tmp_path, or a new PostgreSQL database."""
     if request.param == "sqlite":
+        (tmp_path / "db").mkdir()  # a named workspace's folder must exist (Store.open creates it only when asked)
         return f"sqlite:///{tmp_path / 'db' / 'store.db'}"
     return request.getfixturevalue("postgres_url")
 

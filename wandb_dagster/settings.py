@@ -10,7 +10,8 @@ Example::
 Environment variables (W&B's own names where W&B has one):
 
 - ``WANDB_DAGSTER_DIR``: the embedded workspace folder (default: ``$XDG_DATA_HOME/wandb-dagster``).
-- ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``).
+- ``WANDB_DAGSTER_DATABASE_URL``: a workspace's database URL (``sqlite:///...`` or ``postgresql://...``). An SQLite
+  file's folder must exist (``create=True`` makes it); the default workspace's folder is made as needed.
 - ``WANDB_DAGSTER_STORAGE``: the blob storage root recorded when a workspace is first created: a folder,
   ``s3://bucket/prefix`` or ``gs://bucket/prefix`` (needs the ``s3`` / ``gcs`` extra).
 - ``WANDB_DAGSTER_STORAGE_OPTIONS``: a JSON object of options for the remote storage root's filesystem
@@ -166,6 +167,9 @@ class Settings:
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
     app_url: str | None = None  # a web app showing this workspace (WANDB_DAGSTER_APP_URL); None: there is none
+    # Whether opening the workspace may create a missing SQLite folder. True for the default workspace (its
+    # folder is ours to make); for a URL someone gave, only when asked: a typo must not become a new workspace.
+    create: bool = False
 
     @classmethod
     def resolve(
@@ -181,6 +185,7 @@ class Settings:
         storage_options: dict[str, Any] | None = None,
         download_hardlinks: bool | None = None,
         app_url: str | None = None,
+        create: bool | None = None,
     ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
@@ -216,6 +221,7 @@ class Settings:
                 else download_hardlinks
             ),
             app_url=_check_app_url(app) if (app := app_url or env.get("WANDB_DAGSTER_APP_URL", "").strip()) else None,
+            create=bool(create) if create is not None else not (database_url or env.get("WANDB_DAGSTER_DATABASE_URL")),
         )
 
     def replace(self, **changes: Any) -> Settings:

@@ -56,7 +56,8 @@ def test_artifact_methods(api_env):
 
 def test_base_url_names_another_workspace(api_env, tmp_path):
     other_url = f"sqlite:///{tmp_path / 'other' / 'store.db'}"
-    with wandb.init(project="elsewhere", settings={"database_url": other_url, "storage_root": str(tmp_path / "ob")}) as run:
+    other = {"database_url": other_url, "storage_root": str(tmp_path / "ob"), "create": True}
+    with wandb.init(project="elsewhere", settings=other) as run:
         _log(run, "data", "x")
     assert wandb.Api(overrides={"base_url": other_url}).artifact("elsewhere/data:v0").version == "v0"
     assert not wandb.Api().artifact_exists("elsewhere/data:v0")

@@ -519,7 +519,8 @@ def test_never_materialized_upstream_is_a_clear_error(resources, instance):
     def haunted(ghost: int) -> int:
         return ghost
 
-    with pytest.raises(WandbIOManagerError, match="asset 'ghost'.*never materialized"):
+    with pytest.raises(WandbIOManagerError, match="input 'ghost' of asset 'haunted' .*asset 'ghost' has no "
+                       "materialization in this Dagster instance; materialize it in this instance first"):
         dg.materialize([ghost, haunted], resources=resources, instance=instance, selection=[haunted])
 
 
@@ -533,7 +534,7 @@ def test_recorded_version_from_another_workspace_is_refused(resources, instance,
         return made_elsewhere
 
     other = WandbResource(database_url=f"sqlite:///{tmp_path / 'other' / 'store.db'}", storage_root=str(tmp_path / "ob"),
-                          entity="tester", project="pipelines")
+                          entity="tester", project="pipelines", create=True)
     from wandb_dagster.dagster import WandbArtifactIOManager
 
     dg.materialize([made_elsewhere], resources={"wandb": other, "io_manager": WandbArtifactIOManager(wandb=other)}, instance=instance)

@@ -82,6 +82,7 @@ def test_a_read_only_workspace_can_be_read(
     monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(mounted.view / "cache"))
     monkeypatch.setenv("WANDB_DAGSTER_STORAGE", str(mounted.view / "blobs"))
     if not postgres:
+        (mounted.view / "ws").mkdir()  # a named workspace's folder must exist (Store.open creates it only when asked)
         monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", f"sqlite:///{mounted.view}/ws/store.db")
     _write_in_another_process(any_ws_env)
     mounted.make_read_only()

@@ -19,9 +19,10 @@ from wandb_dagster.dagster.io_manager import (
 from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.observations import wandb_observable_source_asset
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
-from wandb_dagster.dagster.resources import Promotion, WandbResource, wandb_failure_hook
+from wandb_dagster.dagster.resources import Promotion, WandbResource, WandbWorkspaceError, wandb_failure_hook
 from wandb_dagster.dagster.run_sensor import wandb_run_sensor
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
+from wandb_dagster.dagster.validation import validate_definitions
 
 __all__ = [
     "InputOptions",
@@ -32,8 +33,10 @@ __all__ = [
     "WandbArtifactIOManager",
     "WandbIOManagerError",
     "WandbResource",
+    "WandbWorkspaceError",
     "collection_name",
     "load_artifact_object",
+    "validate_definitions",
     "version_matches",
     "wandb_alias_sensor",
     "wandb_artifact_sensor",

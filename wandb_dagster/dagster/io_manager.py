@@ -132,6 +132,10 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         "(~/.cache/wandb-dagster).",
     )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Before the op body runs (see WandbResource.check_workspace): the workspace opens, or the step fails.
+        self.wandb.check_workspace()
+
     # ================================================================== outputs
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -361,12 +365,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         if not context.has_asset_key:
             return self._load_op_input(context)
         asset_key = context.asset_key
-        where = _describe(asset_key)
+        where = _describe_input(context, asset_key)
         opts: InputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), InputOptions, where)
         want = getattr(context.dagster_type, "typing_type", None)
         if not context.has_asset_partitions:
             art = self._resolve(context, asset_key, None, opts)
-            return self._value(art, opts, want, _describe(asset_key))
+            return self._value(art, opts, want, where)
         keys = list(context.asset_partition_keys)
         if (opts.version or opts.alias) and len(keys) > 1:
             raise WandbIOManagerError(
@@ -381,7 +385,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             except _NotMaterialized:
                 missing.append(key)
                 continue
-            values[key] = self._value(art, opts, want, _describe(asset_key, key))
+            values[key] = self._value(art, opts, want, _describe_input(context, asset_key, key))
         if missing and not opts.allow_missing_partitions:
             raise WandbIOManagerError(
                 f"{where}: partitions {missing} have no version recorded by the W&B IO manager; materialize "
@@ -393,18 +397,14 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         return values
 
     def _resolve(self, context: dg.InputContext, asset_key: Any, partition: str | None, opts: InputOptions) -> Artifact:
-        where = _describe(asset_key, partition)
+        where = _describe_input(context, asset_key, partition)
         api_ws = self.wandb._settings()
         if opts.version or opts.alias:
             recorded = self._recorded(context, asset_key, partition, required=False)
             collection = recorded["wandb/collection"] if recorded else (
                 f"{api_ws.entity}/{api_ws.project}/{collection_name(asset_key)}"
             )
-            selector = opts.version or opts.alias
-            try:
-                art = self.wandb.artifact(f"{collection}:{selector}")
-            except ArtifactNotFoundError as exc:
-                raise WandbIOManagerError(f"{where}: {exc}") from None
+            art = self._pinned(collection, opts, where)
         else:
             known = _recalled(context, asset_key, partition)
             if known is not None:
@@ -431,7 +431,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
             if not required:
                 return None
             raise WandbIOManagerError(
-                f"{_describe(asset_key, partition)}: its materialization (run {record.run_id}) "
+                f"{_describe_input(context, asset_key, partition)}: its materialization (run {record.run_id}) "
                 "recorded no W&B version: the asset returned None or used another IO manager."
             )
         if upstream_run is None:
@@ -442,13 +442,43 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
                 return observed
         if not required:
             return None
+        where = _describe_input(context, asset_key, partition)
         if upstream_run is not None:
             raise WandbIOManagerError(
-                f"{_describe(asset_key, partition)}: no materialization found in run {upstream_run}, which "
-                "produced it; did the upstream step succeed?"
+                f"{where}: no materialization found in run {upstream_run}, which produced it; did the upstream "
+                "step succeed?"
             )
-        raise _NotMaterialized(
-            f"{_describe(asset_key, partition)}: never materialized with the W&B IO manager; materialize it first."
+        raise _NotMaterialized(self._not_in_instance(context, asset_key, where))
+
+    def _pinned(self, collection: str, opts: InputOptions, where: str) -> Artifact:
+        """The version an input pins (``version`` or ``alias``); one that does not exist is an error listing
+        the versions and aliases that do, so a typo (``v99``, ``prodution``) is fixed from the message."""
+        selector = opts.version or opts.alias
+        try:
+            return self.wandb.artifact(f"{collection}:{selector}")
+        except ArtifactNotFoundError:
+            what = "version" if opts.version else "alias"
+            raise WandbIOManagerError(
+                f"{where}: {collection} has no {what} {selector!r}; {_available(self.wandb, collection)}."
+            ) from None
+
+    def _not_in_instance(self, context: dg.InputContext, asset_key: Any, where: str) -> str:
+        """Why no materialization was found, and the ways out: the same instance, or a pinned version."""
+        collection = f"{self.wandb._settings().entity}/{self.wandb._settings().project}/{collection_name(asset_key)}"
+        pin = "or load a version explicitly: AssetIn(metadata={'wandb': {'alias': 'latest'}}) (or 'version': 'vN')"
+        step = _current_step_context()
+        instance = step.instance if step is not None else context.instance
+        if getattr(instance, "is_ephemeral", False):
+            how = (
+                "this run uses an ephemeral Dagster instance (dg.materialize without instance=), which forgets "
+                "materializations between calls. Pass the same persistent instance to every call, e.g. "
+                "dg.materialize(..., instance=dg.DagsterInstance.get()) with DAGSTER_HOME set, "
+            )
+        else:
+            how = "materialize it in this instance first, "
+        return (
+            f"{where}: asset {asset_key.to_user_string()!r} has no materialization in this Dagster instance; {how}"
+            f"{pin}. In W&B: {_available(self.wandb, collection)}."
         )
 
     def _fetch_recorded(self, recorded: dict, where: str) -> Artifact:
@@ -515,12 +545,12 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         upstream = context.upstream_output
         if upstream is None:  # Dagster gives an op input no upstream output only when it is not wired to one
             raise WandbIOManagerError(f"op input {context.name!r}: it reads no upstream output; nothing to load.")
-        where = _describe(None, None, upstream.step_key)
+        where = _describe_input(context, None, step_key=upstream.step_key)
         opts: InputOptions = parse_options(context.definition_metadata.get(METADATA_KEY), InputOptions, where)
         name = collection_name([upstream.step_key, upstream.name])
         settings = self.wandb._settings()
         if opts.version or opts.alias:
-            art = self.wandb.artifact(f"{settings.entity}/{settings.project}/{name}:{opts.version or opts.alias}")
+            art = self._pinned(f"{settings.entity}/{settings.project}/{name}", opts, where)
         else:
             run_id = _tracking_run_id(upstream.run_id, upstream.step_key)
             outputs = [a for a in self._logged_by(settings, run_id) if a.collection_name == name]
@@ -723,6 +753,38 @@ def _observation(context: dg.InputContext, asset_key: Any, partition: str | None
 
 class _NotMaterialized(WandbIOManagerError):
     pass
+
+
+def _describe_input(
+    context: dg.InputContext, asset_key: Any, partition: Any = None, step_key: str | None = None
+) -> str:
+    """An input as its owner sees it: ``input 'features' of asset 'model' (reading asset 'features')``.
+    Errors name the downstream asset (or op) and its input, the step that fails, then what it reads."""
+    reads = _describe(asset_key, partition, step_key)
+    step = _current_step_context()
+    owner = None
+    if step is not None and step.has_assets_def:
+        owner = "asset " + ", ".join(repr(k.to_user_string()) for k in sorted(step.selected_asset_keys, key=str))
+    elif step is not None:
+        owner = f"op {step.op_def.name!r}"
+    if owner is None or not getattr(context, "name", None):
+        return reads
+    return f"input {context.name!r} of {owner} (reading {reads})"
+
+
+def _available(resource: WandbResource, collection: str) -> str:
+    """What ``collection`` holds, for messages: its newest versions and the aliases on them."""
+    api = resource.api()
+    try:
+        versions = list(api.artifacts(None, collection, per_page=200))  # type: ignore[arg-type]
+    except (ArtifactNotFoundError, ValueError):
+        return f"the collection {collection} does not exist in this workspace"
+    if not versions:
+        return f"the collection {collection} has no versions"
+    shown = versions[-20:]  # newest last; enough to spot a typo without flooding the log
+    listed = ", ".join(v.version + (f" ({', '.join(sorted(v.aliases))})" if v.aliases else "") for v in shown)
+    more = f" (newest {len(shown)} of {len(versions)})" if len(versions) > len(shown) else ""
+    return f"{collection} has versions{more}: {listed}"
 
 
 # What this process stored in each Dagster run: (dagster run id, asset key, partition) -> the logged version.

@@ -100,6 +100,25 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
+def _unknown_key(key: Any, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+
+
+# Options whose items are models of their own: an unknown key inside one is reported with that model's keys.
+_NESTED: dict[str, type[BaseModel]] = {"link_to": LinkTarget}
+
+
+def _problem(err: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc) or "options"
+    nested = _NESTED.get(loc[0]) if loc else None
+    if err["type"] == "extra_forbidden" and nested is not None:
+        valid = _field_names(nested)
+        return f"{'.'.join(loc[:-1])}: unknown key {_unknown_key(loc[-1], valid)}; valid keys: {valid}"
+    return f"{where}: {err['msg']}"
+
+
 def parse_options(raw: Any, model: type[BaseModel], where: str) -> Any:
     """Validate ``raw`` (the ``"wandb"`` metadata value, or None) as ``model``; errors name ``where``."""
     if raw is None:
@@ -117,17 +136,14 @@ def parse_options(raw: Any, model: type[BaseModel], where: str) -> Any:
     valid = _field_names(model)
     unknown = [k for k in raw if k not in valid]
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-            hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+        hints = [_unknown_key(key, valid) for key in unknown]
         raise ValueError(
             f"{where}: unknown option {', '.join(hints)} in metadata[{METADATA_KEY!r}]; valid keys: {valid}."
         )
     try:
         return model(**raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ValueError(f"{where}: invalid metadata[{METADATA_KEY!r}]: {problems}.") from None
+    except ValueError as exc:  # a check across fields (model_post_init), which pydantic does not wrap
+        raise ValueError(f"{where}: invalid metadata[{METADATA_KEY!r}]: {exc}.") from None

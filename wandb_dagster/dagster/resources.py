@@ -28,7 +28,9 @@ reads ``WANDB_DAGSTER_DATABASE_URL`` when the step runs, falling back to the emb
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +40,8 @@ from pydantic import Field
 
 from wandb_dagster.sdk.artifact import Artifact
 from wandb_dagster.settings import Settings
-from wandb_dagster.storage.uri_credentials import redacted_errors
+from wandb_dagster.storage.errors import StorageAccessError
+from wandb_dagster.storage.uri_credentials import redact, redacted_errors
 from wandb_dagster.store.errors import RunExistsError
 
 if TYPE_CHECKING:
@@ -64,6 +67,28 @@ def _register_forget(dagster_run_id: str, forget: Any) -> None:
 # One Api per configuration: building one resolves settings and opens the workspace. Kept with the workspace
 # it opened, to tell when that one has been closed since.
 _apis: dict[tuple, tuple[Api, Workspace | None]] = {}
+
+
+class WandbWorkspaceError(RuntimeError):
+    """The workspace a ``WandbResource`` names cannot be opened (unreachable database, missing SQLite folder,
+    a schema newer than this package, unreachable storage root). Raised when the resource is set up, before
+    any op body runs; the message names the setting to fix and the cause, never a password."""
+
+
+def _hide_password(text: str, url: str) -> tuple[str, str]:
+    """``(url shown, text)`` with the password of ``url`` replaced by ``***`` in both (drivers may echo it)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart (a bad port): show nothing of it
+        return "<unparseable URL>", text
+    if not password:
+        return url, text
+    host = parts.netloc.rpartition("@")[2]
+    shown = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    for secret in {password, urllib.parse.unquote(password)}:
+        text = text.replace(secret, "***")
+    return shown, text
 
 
 @dataclass(frozen=True)
@@ -157,6 +182,12 @@ class WandbResource(dg.ConfigurableResource):
         description="Address of a web app that shows this workspace with W&B's page paths; materializations then "
         "link to the version's and the run's pages. Default: WANDB_DAGSTER_APP_URL, else no links.",
     )
+    create: bool = Field(
+        default=False,
+        description="Create the SQLite database's folder when it is missing (a new workspace). Off: a missing "
+        "folder is an error, so a mistyped path never becomes an empty workspace. The default workspace "
+        "(no database_url) is always created as needed.",
+    )
 
     # ------------------------------------------------------------------ workspace
 
@@ -167,7 +198,55 @@ class WandbResource(dg.ConfigurableResource):
             project=self.project,
             storage_root=self.storage_root,
             app_url=self.app_url,
+            create=self.create or None,  # None: the default workspace may be created, a named one may not
         )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Dagster sets resources up before the op body runs: a workspace that cannot be opened fails the step
+        # now, not in handle_output after a possibly hours-long computation.
+        self.check_workspace()
+
+    def check_workspace(self) -> None:
+        """Open the workspace (connect, migrate or check the schema revision, reach the storage root), or raise
+        :class:`WandbWorkspaceError` naming ``database_url`` / ``WANDB_DAGSTER_DATABASE_URL`` and the cause.
+
+        >>> WandbResource(database_url="sqlite:////no/such/dir/store.db").check_workspace()   # doctest: +SKIP
+        Traceback (most recent call last):
+        WandbWorkspaceError: WandbResource cannot open its workspace 'sqlite:////no/such/dir/store.db' ...
+        """
+        try:
+            self.api()
+        except Exception as exc:
+            raise WandbWorkspaceError(self._workspace_problem(exc)) from None
+
+    def _workspace_problem(self, exc: Exception) -> str:
+        url = self._settings().database_url
+        if self.database_url:
+            source = "the resource's database_url"
+        elif os.environ.get("WANDB_DAGSTER_DATABASE_URL"):
+            source = "WANDB_DAGSTER_DATABASE_URL (the resource's database_url is unset)"
+        else:
+            source = "the default workspace (neither database_url nor WANDB_DAGSTER_DATABASE_URL is set)"
+        # The store's and the storage's errors say what failed in one line (the driver's own words, not
+        # SQLAlchemy's wrapper with its SQL and link); anything else is shown by its first line too.
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0].strip() if lines else ''}"
+        if isinstance(exc, StorageAccessError):
+            # The database opened; its recorded storage root did not (a missing bucket, refused credentials).
+            fix = (
+                "The database is reachable; its storage root (recorded when the workspace was created) is not: "
+                "check the bucket and this machine's credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS), or "
+                "fix database_url (or WANDB_DAGSTER_DATABASE_URL) if it names the wrong workspace."
+            )
+        else:
+            fix = (
+                "Fix database_url (or WANDB_DAGSTER_DATABASE_URL): check that the database server is running and "
+                "reachable, and that the database and SQLite folder exist (WandbResource(create=True) makes a new "
+                "SQLite workspace)."
+            )
+        shown, detail = _hide_password(detail, url)
+        # _hide_password also masks the bare password a driver may echo; redact masks every other credential.
+        return redact(f"WandbResource cannot open its workspace {shown!r}, from {source}: {detail}. {fix}")
 
     def api(self) -> Api:
         """The public query API on this workspace, with this resource's entity and project as defaults."""
@@ -185,6 +264,8 @@ class WandbResource(dg.ConfigurableResource):
             # Reuse while its workspace is still the open one (tests and tools may close workspaces).
             if cached is not None and cached[1] is not None and Workspace.current(settings) is cached[1]:
                 return cached[0]
+        # Opened with this resource's settings first (``create`` among them); the Api then finds it open.
+        Workspace.for_settings(settings)
         api = Api(
             overrides={
                 "base_url": settings.database_url,

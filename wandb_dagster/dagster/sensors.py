@@ -34,6 +34,7 @@ The sensors use the ``WandbResource`` bound to the resource key ``resource_key``
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -128,6 +129,46 @@ def _event_tags(event: Any) -> dict[str, str]:
     return tags
 
 
+def _closest(name: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+    if close:
+        return "closest: " + ", ".join(close)
+    if not names:
+        return "none exist"
+    return "existing: " + ", ".join(sorted(names)[:10]) + (" ..." if len(names) > 10 else "")
+
+
+def _missing_target(api: Any, entity: str, project: str, coll: str, sensor: str) -> str | None:
+    """None when the watched collection exists. Else a skip reason naming the closest collections (it may
+    still be created: the first version creates it). A registry that does not exist is an error: registries
+    are created on purpose, so a missing one is a typo that would otherwise tick "no new events" forever."""
+    from wandb_dagster.sdk.workspace import Workspace
+
+    store = Workspace.for_settings(api.settings).store
+    if store.collection(entity, project, coll) is not None:
+        return None
+    if is_registry_project(project):
+        # Listing the registries also creates the core ones (model, dataset) on first use, as the API does.
+        registries = [r.full_name for r in api.registries(organization=entity)]
+        if project not in registries:
+            raise ValueError(
+                f"sensor {sensor!r}: registry {entity}/{project} does not exist ({_closest(project, registries)}); "
+                "fix the sensor's collection or create the registry."
+            )
+    elif store.get_project(entity, project) is None:
+        projects = [p.name for p in api.projects(entity)]
+        return (
+            f"project {entity}/{project} does not exist yet ({_closest(project, projects)}); watching "
+            f"{coll!r} there: the first version logged creates it"
+        )
+    names = sorted({c.name for t in api.artifact_types(f"{entity}/{project}")
+                    for c in api.artifact_collections(f"{entity}/{project}", t.name)})
+    return (
+        f"collection {entity}/{project}/{coll} does not exist yet ({_closest(coll, names)}); check the sensor's "
+        "collection if it should"
+    )
+
+
 def _sensor_name(kind: str, collection: str, alias: str | None) -> str:
     """A Dagster-valid default sensor name (``^[A-Za-z0-9_]+$``) naming what the sensor watches."""
     parts = [kind, collection] + ([alias] if alias else [])
@@ -195,12 +236,14 @@ def _make_sensor(
         # the daemon evaluates it; context.resources has them in both cases.
         resource = _resource_of(context, resource_key, name)
         entity, project, coll = _target(collection, resource)
+        resource.check_workspace()  # an unreachable workspace: a message naming database_url, not a traceback
         api = resource.api()
         cursor = context.cursor
         if cursor is None and start == "now":
             head = api.event_cursor()
             first = f"first tick: watching {entity}/{project}/{coll} from now on"
-            return dg.SensorResult(skip_reason=redact(first), cursor=head)
+            missing = _missing_target(api, entity, project, coll, name)
+            return dg.SensorResult(skip_reason=redact(f"{first}; {missing}" if missing else first), cursor=head)
         feed_filter: dict[str, Any] = {"entity": entity, "project": project, "collection": coll}
         if alias is not None:
             feed_filter["alias"] = alias
@@ -250,6 +293,9 @@ def _make_sensor(
             else None
         )
         skip = None if requests else f"no new matching events ({'more to read' if page.has_more else 'at the head'})"
+        if not requests and not page.has_more:
+            missing = _missing_target(api, entity, project, coll, name)
+            skip = f"{skip}; {missing}" if missing else skip
         return dg.SensorResult(
             run_requests=requests, skip_reason=skip, cursor=page.cursor, dynamic_partitions_requests=dynamic
         )

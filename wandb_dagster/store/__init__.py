@@ -38,6 +38,7 @@ from wandb_dagster.store.errors import (
     SchemaVersionError,
     StoreError,
     TypeMismatchError,
+    WorkspaceNotFoundError,
 )
 from wandb_dagster.store.events import EVENT_TYPES
 from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
@@ -69,5 +70,6 @@ __all__ = [
     "StoreError",
     "TypeMismatchError",
     "VersionRecord",
+    "WorkspaceNotFoundError",
     "validate_filter",
 ]

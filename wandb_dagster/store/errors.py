@@ -36,6 +36,17 @@ class SchemaVersionError(StoreError, RuntimeError):
     """The database was migrated by a newer wandb_dagster than this one."""
 
 
+class WorkspaceNotFoundError(StoreError, FileNotFoundError):
+    """The SQLite database's folder does not exist and creating it was not asked for (a mistyped path would
+    otherwise silently become a new, empty workspace)."""
+
+
+class DatabaseUnreachableError(StoreError, ConnectionError):
+    """The workspace database could not be opened: the server refused or did not answer, the credentials or
+    database name are wrong, or the SQLite file cannot be read. The message names the database (password
+    hidden) and the driver's own first line, not SQLAlchemy's wrapper with its SQL and link."""
+
+
 class ReadOnlyWorkspaceError(StoreError, PermissionError):
     """A write to a workspace database this process may only read (a read-only mount, another user's folder)."""
 
@@ -51,8 +62,3 @@ class DatabaseBusyError(StoreError, TimeoutError):
 class PartsTakenError(NotFoundError):
     """``commit_version(parts=...)``: another ``finish_artifact`` merged some of those parts first."""
 
-
-class DatabaseUnreachableError(StoreError, ConnectionError):
-    """No connection to the workspace database could be made (server down, no such database or role, refused
-    login, unreadable SQLite file). Raised instead of the driver's ``OperationalError``: the message names
-    the database with its password hidden, the driver's reason (credentials masked) and what to check."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wandb_dagster.storage.uri_credentials import redact
 from wandb_dagster.store import catalog, collection_removal, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
@@ -35,7 +36,13 @@ from wandb_dagster.store.engine import (
     sqlite_read_only,
     write_engine,
 )
-from wandb_dagster.store.errors import DatabaseBusyError, NotFoundError, ReadOnlyWorkspaceError
+from wandb_dagster.store.errors import (
+    DatabaseBusyError,
+    DatabaseUnreachableError,
+    NotFoundError,
+    ReadOnlyWorkspaceError,
+    WorkspaceNotFoundError,
+)
 from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import (
     CollectionRecord,
@@ -49,6 +56,19 @@ from wandb_dagster.store.schema import SCHEMA_REVISION
 from wandb_dagster.store.scope import Filter, Query, Scope
 from wandb_dagster.store.sql import display_url, translated_errors
 from wandb_dagster.store.sql import now as _now
+
+
+def _unreachable(url: str, exc: sa.exc.DBAPIError) -> str:
+    """Why ``url`` could not be opened, for :class:`DatabaseUnreachableError`: the driver's own first line
+    (refused, unknown host, bad password, no such database); SQLAlchemy's wrapper adds the SQL and a link to
+    its docs, which say nothing to whoever configured the URL. Drivers may echo the URL: the password is hidden."""
+    parsed = sa.engine.make_url(url)  # as given (the engine's URL names the driver too)
+    cause = exc.orig if exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if parsed.password:
+        first = first.replace(str(parsed.password), "***")
+    return f"cannot open the workspace database {display_url(url)!r}: {type(cause).__name__}: {redact(first)}"
 
 
 class Store:
@@ -81,11 +101,13 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, url: str, *, storage_root: str) -> Store:
-        """Open the workspace database at ``url``, creating and migrating it as needed.
+    def open(cls, url: str, *, storage_root: str, create: bool = False) -> Store:
+        """Open the workspace database at ``url``, creating (its tables) and migrating it as needed.
 
         ``storage_root`` is recorded when the database is created; later opens use the recorded root and
         ignore the argument. Concurrent opens of a fresh database (several processes or machines) are safe.
+        An SQLite file whose folder does not exist is :class:`WorkspaceNotFoundError` unless ``create``: then
+        the folders are made (a mistyped path must not silently become a new, empty workspace).
         """
         parsed = make_url(url)
         read_only = False
@@ -93,7 +115,13 @@ class Store:
             path = sqlite_path(parsed)
             if path is not None:
                 read_only = sqlite_read_only(path)
-                if not read_only:
+                if not read_only and not path.parent.is_dir():
+                    if not create:
+                        raise WorkspaceNotFoundError(
+                            f"The workspace database folder {str(path.parent)!r} does not exist (database URL "
+                            f"{parsed.render_as_string(hide_password=True)!r}). Fix the path, create the folder, or "
+                            "ask for a new workspace there with create=True."
+                        )
                     path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, read_only=read_only)
         try:
@@ -108,6 +136,11 @@ class Store:
                     )
                 if root is None:
                     root = migrate.migrate(engine, storage_root)
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            if is_lock_timeout(exc):  # another opener holds the migration lock: the usual busy error
+                raise
+            raise DatabaseUnreachableError(_unreachable(url, exc)) from None
         except BaseException:
             engine.dispose()
             raise
