@@ -22,6 +22,9 @@ Environment variables (W&B's own names where W&B has one):
 - ``WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1``: place downloads as hard links to the (verified) cache: instant, but
   the files are read-only and show the cache's sentinel mtime. Off by default: downloads are ordinary files.
 - ``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE``: as in W&B.
+- ``WANDB_DAGSTER_ORGANIZATION``: the organization registry paths without one resolve to (default: the
+  workspace's default organization, named ``default`` unless this variable was set when it was created).
+- ``WANDB_USERNAME``: the current user (``Api().viewer``; default: the operating-system user).
 """
 
 from __future__ import annotations
@@ -140,6 +143,8 @@ class Settings:
     # repr=False: options may hold credentials (key/secret/token), which must not end up in logs either.
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
+    organization: str | None = None  # None: the workspace's default organization
+    username: str = ""  # resolve() sets it: WANDB_USERNAME or the operating-system user
 
     @classmethod
     def resolve(
@@ -154,6 +159,7 @@ class Settings:
         project: str | None = None,
         storage_options: dict[str, Any] | None = None,
         download_hardlinks: bool | None = None,
+        organization: str | None = None,
     ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
@@ -188,6 +194,8 @@ class Settings:
                 if download_hardlinks is None
                 else download_hardlinks
             ),
+            organization=organization or env.get("WANDB_DAGSTER_ORGANIZATION") or None,
+            username=env.get("WANDB_USERNAME") or _default_entity(),
         )
 
     def replace(self, **changes: Any) -> Settings:

@@ -325,7 +325,7 @@ def test_asset_options_and_registry_links(mat_meta, resources, instance, wandb_r
     result = dg.materialize([trained], resources=resources, instance=instance)
     meta = mat_meta(result, ["trained"])
     assert meta["wandb/aliases"] == ["candidate", "latest"]
-    assert meta["wandb/links"] == ["tester/wandb-registry-model/bike-models:v0"]
+    assert meta["wandb/links"] == ["default/wandb-registry-model/bike-models:v0"]
     art = wandb_resource.artifact("trained:candidate")
     assert art.type == "model" and art.description == "a model" and art.tags == ["bikes"]
     assert art.metadata["framework"] == "numpy" and art.metadata["dagster"]["kind"] == "object"
