@@ -124,3 +124,20 @@ def test_the_settings_organization_is_where_paths_without_one_go(any_ws_env, mon
     assert [r.name for r in wandb.Api(overrides={"organization": "default"}).registries(filter={"name": "model"})
             ] == ["model"]
 
+
+def test_an_organization_is_named_by_its_name_or_by_its_entity(any_ws_env, monkeypatch):
+    # Team "acme" holds that entity name, so organization "acme" gets the entity "acme-org".
+    monkeypatch.setenv("WANDB_USERNAME", "carol")
+    wandb.Api().create_team("acme")
+    monkeypatch.setenv("WANDB_DAGSTER_ORGANIZATION", "acme")
+    with wandb.init(project="demo") as run:
+        model = _log_model(run, b"weights")
+        run.link_artifact(model, "wandb-registry-model/Shared")
+    api = wandb.Api()
+    registry = api.registry("model", organization="acme-org")
+    assert (registry.organization, registry.entity) == ("acme", "acme-org")
+    for org in ("acme", "acme-org"):
+        assert sorted(r.name for r in api.registries(organization=org)) == ["dataset", "model"]
+        assert api.artifact(f"{org}/wandb-registry-model/Shared:v0").id == model.id
+    # The default organization's model registry is another one.
+    assert [c.name for c in api.registry("model", organization="default").collections()] == []

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from wandb_dagster.api.directory import Team, User
 from wandb_dagster.api.objects import (
     Artifact,
     ArtifactCollection,
@@ -347,6 +348,61 @@ class Api:
         if organization:
             return organization_entity(self._ws, organization, None)
         return organization_entity(self._ws, None, self.settings.organization)
+
+    # ------------------------------------------------------------------ teams and users (seed 001)
+    # A directory, not access control (api/directory.py).
+
+    @property
+    def viewer(self) -> User:
+        """The current user: the configured ``WANDB_USERNAME``, else the operating-system user; recorded in
+        the directory the first time it is asked for."""
+        directory = self._store.directory()
+        found = directory.user(self.settings.username)
+        if found is None or found.username != self.settings.username:  # an email match is someone else
+            found = directory.ensure_user(self.settings.username)
+        return User(directory, found)
+
+    def create_user(self, email: str, admin: bool = False) -> User:
+        """A new user for ``email``; its username is the email's local part (``-2``... if taken)."""
+        if not isinstance(email, str) or "@" not in email:
+            raise ValueError(f"email {email!r} is invalid: give an address such as 'alice@example.com'")
+        directory = self._store.directory()
+        return User(directory, directory.create_user(email, admin=admin))
+
+    def user(self, username_or_email: str) -> User | None:
+        """The user of that username or email, or None (as in W&B)."""
+        directory = self._store.directory()
+        found = directory.user(username_or_email)
+        return None if found is None else User(directory, found)
+
+    def users(self, username_or_email: str) -> list[User]:
+        """Every user whose username or email contains ``username_or_email`` (without case)."""
+        directory = self._store.directory()
+        return [User(directory, u) for u in directory.users(username_or_email)]
+
+    def create_team(self, team: str, admin_username: str | None = None) -> Team:
+        """Team ``team`` with ``admin_username`` (default: the viewer) as its admin; it belongs to the Api's
+        organization. An existing team is returned as it is, as W&B's upsert does."""
+        # A team is an entity: its name is the first part of paths, so it cannot hold "/" or ":".
+        if not isinstance(team, str) or not team.strip() or any(c in team for c in "/: \t\n"):
+            raise ValueError(f"team name {team!r} is invalid: use letters, digits, '-', '_' or '.', e.g. 'my-team'")
+        name = team
+        admin = admin_username if admin_username is not None else self.viewer.username
+        org = self._store.organization(self.settings.organization or self._store.default_organization, create=True)
+        directory = self._store.directory()
+        record, _created = directory.create_team(name, admin=admin, organization_pk=None if org is None else org.pk)
+        return Team(directory, record)
+
+    def team(self, team: str) -> Team:
+        """Team ``team``; ValueError naming the teams when there is none of that name."""
+        directory = self._store.directory()
+        found = directory.team(team)
+        if found is None:
+            raise ValueError(
+                f"no team {team!r} in this workspace; teams: {directory.teams()}. Create it with "
+                f"wandb.Api().create_team({team!r})"
+            )
+        return Team(directory, found)
 
     # ------------------------------------------------------------------ events (contract C)
 
