@@ -141,3 +141,14 @@ def test_an_organization_is_named_by_its_name_or_by_its_entity(any_ws_env, monke
         assert api.artifact(f"{org}/wandb-registry-model/Shared:v0").id == model.id
     # The default organization's model registry is another one.
     assert [c.name for c in api.registry("model", organization="default").collections()] == []
+
+
+def test_artifact_link_outside_a_run_goes_to_the_settings_organization(any_ws_env, monkeypatch):
+    with wandb.init(project="demo") as run:
+        _log_model(run, b"weights")
+    monkeypatch.setenv("WANDB_DAGSTER_ORGANIZATION", "acme")
+    api = wandb.Api()
+    linked = api.artifact("demo/my-model:v0").link("wandb-registry-model/Offline")
+    assert linked.entity == "acme"
+    assert api.artifact("wandb-registry-model/Offline:v0").id == linked.id
+    assert not api.artifact_exists("default/wandb-registry-model/Offline:v0")
