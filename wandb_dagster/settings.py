@@ -26,6 +26,9 @@ Environment variables (W&B's own names where W&B has one):
   (``<app>/<entity>/<project>/runs/<id>``, ``<app>/<entity>/<project>/artifacts/<type>/<name>/<version>``).
   Unset by default: there is no web app here, and nothing links to one.
 - ``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE``: as in W&B.
+- ``WANDB_DAGSTER_ORGANIZATION``: the organization registry paths without one resolve to (default: the
+  workspace's default organization, named ``default`` unless this variable was set when it was created).
+- ``WANDB_USERNAME``: the current user (``Api().viewer``; default: the operating-system user).
 """
 
 from __future__ import annotations
@@ -170,6 +173,8 @@ class Settings:
     # Whether opening the workspace may create a missing SQLite folder. True for the default workspace (its
     # folder is ours to make); for a URL someone gave, only when asked: a typo must not become a new workspace.
     create: bool = False
+    organization: str | None = None  # None: the workspace's default organization
+    username: str = ""  # resolve() sets it: WANDB_USERNAME or the operating-system user
 
     @classmethod
     def resolve(
@@ -186,6 +191,7 @@ class Settings:
         download_hardlinks: bool | None = None,
         app_url: str | None = None,
         create: bool | None = None,
+        organization: str | None = None,
     ) -> Settings:
         env = os.environ
         # Paths are made absolute here: the storage root is recorded in the database and read by clients
@@ -222,6 +228,8 @@ class Settings:
             ),
             app_url=_check_app_url(app) if (app := app_url or env.get("WANDB_DAGSTER_APP_URL", "").strip()) else None,
             create=bool(create) if create is not None else not (database_url or env.get("WANDB_DAGSTER_DATABASE_URL")),
+            organization=organization or env.get("WANDB_DAGSTER_ORGANIZATION") or None,
+            username=env.get("WANDB_USERNAME") or _default_entity(),
         )
 
     def replace(self, **changes: Any) -> Settings:

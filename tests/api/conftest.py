@@ -14,7 +14,7 @@ from wandb_dagster.store import Store
 @pytest.fixture
 def api_env(tmp_path, monkeypatch, database_url):
     """A fresh workspace (SQLite, then PostgreSQL) as the default one; cwd is an empty folder."""
-    for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE"):
+    for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_ORGANIZATION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WANDB_DAGSTER_DIR", str(tmp_path / "workspace"))
     monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(tmp_path / "cache"))

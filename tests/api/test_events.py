@@ -44,8 +44,8 @@ def test_a_training_and_promotion_walkthrough_as_a_sensor_sees_it(api_env) -> No
         ("RUN_STATE_CHANGE", None, None),
         ("CREATE_ARTIFACT", "tester/train/clf:v0", None),
         ("ADD_ARTIFACT_TAG", "tester/train/clf:v0", "nlp"),
-        ("LINK_ARTIFACT", "tester/wandb-registry-model/Classifiers:v0", None),
-        ("ADD_ARTIFACT_ALIAS", "tester/wandb-registry-model/Classifiers:v0", "staging"),
+        ("LINK_ARTIFACT", "default/wandb-registry-model/Classifiers:v0", None),
+        ("ADD_ARTIFACT_ALIAS", "default/wandb-registry-model/Classifiers:v0", "staging"),
         ("RUN_STATE_CHANGE", None, None),
     ]
     start, create, _, link, _, finish = page
@@ -77,7 +77,7 @@ def test_a_training_and_promotion_walkthrough_as_a_sensor_sees_it(api_env) -> No
     # run.link_artifact names its run; so does Artifact.link inside a run.
     assert [e.run_id for e in promoted] == [linker, "promoter", "promoter"]
     # Changing aliases and tags with save(), and unlinking, are events too.
-    fetched = api.artifact("tester/wandb-registry-model/Classifiers:production")
+    fetched = api.artifact("default/wandb-registry-model/Classifiers:production")
     fetched.aliases.append("champion")
     fetched.tags = []
     mark = api.event_cursor()

@@ -31,6 +31,7 @@ def _populate():
         a.link("wandb-registry-model/my_collection", aliases=["best"])
         b.link("wandb-registry-model/my_collection")
         c.link("wandb-registry-model/other")
+        wandb.Api().create_registry("Staging-Models", visibility="organization")  # only core ones need none
         b.link("wandb-registry-Staging-Models/candidates", aliases=["best"])
         data.link("wandb-registry-dataset/corpora")
     api = wandb.Api()
@@ -46,8 +47,10 @@ def test_core_registries_always_exist(api_env):
     regs = api.registries()
     assert [r.name for r in regs] == ["model", "dataset"] and len(regs) == 2
     assert [r.full_name for r in regs] == ["wandb-registry-model", "wandb-registry-dataset"]
-    assert all(isinstance(r, Registry) and r.organization == "tester" and r.description for r in regs)
+    assert all(isinstance(r, Registry) and r.organization == "default" and r.description for r in regs)
     # Every organization (entity) has its own.
+    acme = wandb.Api(overrides={"organization": "acme"})
+    assert [r.organization for r in acme.registries()] == ["acme", "acme"]
     assert [r.organization for r in api.registries(organization="acme")] == ["acme", "acme"]
     assert len(api.registries()) == 2  # listing again creates nothing
     # A registry's description can be changed and saved.
@@ -127,7 +130,7 @@ def test_collection_filters_and_chain_narrowing(api_env):
     assert [c.name for c in model.collections({"name": {"$regex": "^o"}})] == ["other"]
     assert sorted(v.name for v in model.versions({"alias": "best"})) == ["my_collection:v0"]
     # Collections of other organizations are not seen.
-    assert list(api.registries(organization="acme").collections()) == []
+    assert list(wandb.Api(overrides={"organization": "acme"}).registries().collections()) == []
 
 
 def test_collection_objects_and_save(api_env):
@@ -135,7 +138,7 @@ def test_collection_objects_and_save(api_env):
     api = wandb.Api()
     coll = api.artifact_collection("model", "wandb-registry-model/my_collection")
     assert isinstance(coll, ArtifactCollection) and not coll.is_sequence()
-    assert (coll.name, coll.type, coll.entity, coll.project) == ("my_collection", "model", "tester", "wandb-registry-model")
+    assert (coll.name, coll.type, coll.entity, coll.project) == ("my_collection", "model", "default", "wandb-registry-model")
     assert coll.aliases == ["best", "latest"] and coll.tags == ["my_tag", "nlp"]
     assert [v.version for v in coll.artifacts()] == ["v0", "v1"]
     coll.tags = ["nlp", "prod-ready"]
@@ -164,7 +167,7 @@ def test_pages_walk_many_collections_in_order(api_env):
                 "tester", "train", f"src-{c:02d}", "model", digest=f"{c}-{i}", manifest="{}", size=0, file_count=0,
                 metadata={"keep": (c * 7 + i) % 5 == 0}, description=None, aliases=["latest"], tags=[], run_pk=None,
             ).version
-            store.link_version(version.pk, "tester", "wandb-registry-model", f"coll-{c:02d}", aliases=["latest"])
+            store.link_version(version.pk, "default", "wandb-registry-model", f"coll-{c:02d}", aliases=["latest"])
             if (c * 7 + i) % 5 == 0:
                 expected.append(f"coll-{c:02d}:v{i}")
     api = wandb.Api()

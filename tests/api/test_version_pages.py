@@ -23,6 +23,7 @@ REGISTRIES = ("wandb-registry-alpha", "wandb-registry-model")
 def _build(store: Store) -> list[dict]:
     """22 collections in two registries (and one outside any registry), 0-4 members each."""
     members = []
+    store.create_registry(ENTITY, "alpha")  # registries other than the core ones exist before a link
     for r, registry in enumerate(REGISTRIES):
         for c in range(11):
             collection = f"coll-{c:02d}"

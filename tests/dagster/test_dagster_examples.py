@@ -18,9 +18,9 @@ def test_example_pipelines_story(wandb_resource):
     fired = first["fired"]
     assert len(fired) == 4
     assert fired[0].startswith("retrain_on_new_features -> train_model for tester/pipelines/bikes.features:v0")
-    assert fired[1].startswith("deploy_on_production -> deploy_model for tester/wandb-registry-model/bike-rentals:v0")
+    assert fired[1].startswith("deploy_on_production -> deploy_model for default/wandb-registry-model/bike-rentals:v0")
     assert fired[2].startswith("retrain_on_new_features -> train_model for tester/pipelines/bikes.features:v1")
-    assert fired[3].startswith("deploy_on_production -> deploy_model for tester/wandb-registry-model/bike-rentals:v1")
+    assert fired[3].startswith("deploy_on_production -> deploy_model for default/wandb-registry-model/bike-rentals:v1")
     assert any("nightly" in line and "no new version" in line for line in lines)
 
     # The model's tracking run holds the learning curve and the artifact it became.

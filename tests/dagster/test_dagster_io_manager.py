@@ -300,6 +300,18 @@ def test_artifact_output_logged_as_is(mat_meta, resources, instance, wandb_resou
 # ------------------------------------------------------------------------------------- options
 
 
+def test_link_to_a_registry_that_does_not_exist_fails_the_step_naming_the_closest(resources, instance, wandb_resource):
+    # Registries other than the core ones are created explicitly; a typo must not create one (issue 11).
+    @dg.asset(metadata={"wandb": {"type": "model", "link_to": "wandb-registry-modle/bike-models"}})
+    def typo() -> dict:
+        return {"w": 1}
+
+    with pytest.raises(WandbIOManagerError, match=r"linking it to 'wandb-registry-modle/bike-models' failed.*"
+                       r"did you mean 'wandb-registry-model'"):
+        dg.materialize([typo], resources=resources, instance=instance)
+    assert sorted(r.name for r in wandb_resource.api().registries()) == ["dataset", "model"]
+
+
 def test_asset_options_and_registry_links(mat_meta, resources, instance, wandb_resource, tmp_path):
     (tmp_path / "README.md").write_text("readme\n")
     (tmp_path / "plots").mkdir()
@@ -325,7 +337,7 @@ def test_asset_options_and_registry_links(mat_meta, resources, instance, wandb_r
     result = dg.materialize([trained], resources=resources, instance=instance)
     meta = mat_meta(result, ["trained"])
     assert meta["wandb/aliases"] == ["candidate", "latest"]
-    assert meta["wandb/links"] == ["tester/wandb-registry-model/bike-models:v0"]
+    assert meta["wandb/links"] == ["default/wandb-registry-model/bike-models:v0"]
     art = wandb_resource.artifact("trained:candidate")
     assert art.type == "model" and art.description == "a model" and art.tags == ["bikes"]
     assert art.metadata["framework"] == "numpy" and art.metadata["dagster"]["kind"] == "object"

@@ -109,7 +109,7 @@ def test_registry_collection_fires_on_links(wandb_resource, instance):
     assert _tick(sensor, wandb_resource, instance, cursor).run_requests == []  # logged, not yet linked
     wandb_resource.link(art, "wandb-registry-model/bikes")
     [request] = _tick(sensor, wandb_resource, instance, cursor).run_requests
-    assert request.tags["wandb/artifact"] == "tester/wandb-registry-model/bikes:v0"
+    assert request.tags["wandb/artifact"] == "default/wandb-registry-model/bikes:v0"
     assert request.tags["wandb/event"] == "LINK_ARTIFACT"
 
 
@@ -144,14 +144,14 @@ def test_alias_sensor_and_promotion(wandb_resource, instance):
     assert first.previous is None and first.moved and first.current.version == "v0"
     tick = _tick(sensor, wandb_resource, instance, cursor)
     [request] = tick.run_requests
-    assert request.tags["wandb/artifact"] == "tester/wandb-registry-model/bikes:v0"
+    assert request.tags["wandb/artifact"] == "default/wandb-registry-model/bikes:v0"
     assert request.tags["wandb/alias"] == "production" and "wandb/previous_version" not in request.tags
-    assert request.run_config == {"model": "tester/wandb-registry-model/bikes:v0"}
+    assert request.run_config == {"model": "default/wandb-registry-model/bikes:v0"}
 
     second = wandb_resource.promote(m1.qualified_name, "wandb-registry-model/bikes")
     assert second.previous.id == m0.id and second.current.id == m1.id and second.moved
     [request] = _tick(sensor, wandb_resource, instance, tick.cursor).run_requests
-    assert request.tags["wandb/artifact"] == "tester/wandb-registry-model/bikes:v1"
+    assert request.tags["wandb/artifact"] == "default/wandb-registry-model/bikes:v1"
     assert request.tags["wandb/previous_version"] == "v0"
 
     again = wandb_resource.promote(m1, "wandb-registry-model/bikes")

@@ -63,7 +63,7 @@ def test_the_dagster_section_runs_as_written(workspace_env, capsys):
 
         fired = tick(first.cursor)
         [request] = fired.run_requests
-        assert request.tags["wandb/artifact"] == "tester/wandb-registry-model/bike-models:v0"
+        assert request.tags["wandb/artifact"] == "default/wandb-registry-model/bike-models:v0"
         assert request.tags["wandb/alias"] == "production"
         run = ns["deploy_job"].execute_in_process(instance=instance, tags=request.tags)
         assert run.success

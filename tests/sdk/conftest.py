@@ -11,7 +11,10 @@ from wandb_dagster.sdk.workspace import Workspace
 
 
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
-    for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_STORAGE"):
+    for var in (
+        "WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_STORAGE",
+        "WANDB_DAGSTER_ORGANIZATION", "WANDB_USERNAME",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WANDB_DAGSTER_DIR", str(tmp_path / "workspace"))
     monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(tmp_path / "cache"))

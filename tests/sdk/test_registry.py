@@ -67,7 +67,7 @@ def test_linking_copies_nothing_and_numbers_per_collection(any_ws_env):
     assert [e.path for e in fetched.files()] == ["model.bin"]
     assert Path(fetched.download(root="dl"), "model.bin").read_bytes() == b"second"
     store = Workspace.default().store
-    coll = store.collection("tester", "wandb-registry-model", "Demo")
+    coll = store.collection("default", "wandb-registry-model", "Demo")
     assert (coll.kind, coll.type) == ("portfolio", "model")
 
 
@@ -170,6 +170,7 @@ def test_seed_000_registry_query_block(any_ws_env, capsys):
         old.tags = ["text-classification"]
         old.save()
         new = _log_model(run, b"new", name="clf")
+        wandb.Api().create_registry("my-models", visibility="organization")
         old.link("wandb-registry-my-models/Classifiers")
         new.link("wandb-registry-my-models/Classifiers")
         data = wandb.Artifact("data", type="dataset")

@@ -110,6 +110,7 @@ def test_000_registry_query_with_or_over_tag_and_alias(any_ws_env, capsys):
         old, new = versions
         old.tags = ["text-classification"]
         old.save()
+        wandb.Api().create_registry("my-models", visibility="organization")
         old.link("wandb-registry-my-models/Classifiers")
         new.link("wandb-registry-my-models/Classifiers")
         Path("d.txt").write_text("d")

@@ -132,3 +132,47 @@ def test_offline_mode_renders_the_ddl(capsys) -> None:
     command.upgrade(config, "head", sql=True)
     ddl = capsys.readouterr().out
     assert "CREATE TABLE versions" in ddl and "CONSTRAINT uq_memberships_collection_id_version_index" in ddl
+
+
+def test_upgrading_a_0007_workspace_moves_registries_into_the_default_organization(database_url: str) -> None:
+    # A 0007 workspace: registries were created under whatever entity linked first (alice, my-team), with a
+    # collection name in both. Built at head, then taken down to 0007 and laid out as 0007 left it.
+    store = Store.open(database_url, storage_root="/r")
+    v0 = _helpers.commit(store, "d0").version
+    v1 = _helpers.commit(store, "d1").version
+    store.link_version(v0.pk, "alice", "wandb-registry-model", "DemoModels", aliases=["latest", "production"])
+    store.link_version(v1.pk, "my-team", "wandb-registry-model", "DemoModels", aliases=["latest"])
+    store.link_version(v1.pk, "my-team", "wandb-registry-model", "Other", aliases=["latest", "staging"])
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007")
+            conn.execute(sa.text("DELETE FROM entities WHERE name = 'default'"))  # 0007 had no organization
+    finally:
+        engine.dispose()
+    assert _revision(database_url) == "0007"
+
+    upgraded = Store.open(database_url, storage_root="/ignored")
+    try:
+        assert upgraded.default_organization == "default"
+        org = upgraded.organization("default")
+        assert org is not None and org.entity == "default"
+        assert upgraded.registry_names("default") == ["model"]
+        assert upgraded.registry_names("alice") == upgraded.registry_names("my-team") == []
+        production = upgraded.resolve("default", "wandb-registry-model", "DemoModels", "production")
+        assert production is not None and production.id == v0.id and production.index == 0
+        # my-team's DemoModels met alice's: renamed, with its indices and aliases.
+        renamed = upgraded.resolve("default", "wandb-registry-model", "DemoModels-my-team", "v0")
+        assert renamed is not None and renamed.id == v1.id and renamed.aliases == ["latest"]
+        other = upgraded.resolve("default", "wandb-registry-model", "Other", "staging")
+        assert other is not None and other.id == v1.id
+        # Every entity belongs to the default organization.
+        for entity in ("alice", "my-team", _helpers.ENTITY):
+            belongs = upgraded.entity_organization(entity)
+            assert belongs is not None and belongs.name == "default"
+    finally:
+        upgraded.close()
+    assert _revision(database_url) == schema.SCHEMA_REVISION

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from wandb_dagster.api.directory import Team, User
 from wandb_dagster.api.objects import (
     Artifact,
     ArtifactCollection,
@@ -31,9 +32,10 @@ from wandb_dagster.api.objects import (
     versions_paginator,
 )
 from wandb_dagster.api.paginator import Paginator
-from wandb_dagster.api.registries import Registries, Registry, registries
+from wandb_dagster.api.registries import Registries, Registry, create_registry, registries
 from wandb_dagster.sdk.artifact import ArtifactNotFoundError, version_record
 from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path
+from wandb_dagster.sdk.registry_paths import has_entity, organization_entity, registry_location
 from wandb_dagster.sdk.run import fetch_artifact
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
@@ -44,8 +46,9 @@ _OVERRIDE_KEYS = ("entity", "project", "base_url", "storage_root", "root_dir", "
 
 
 class Api:
-    """Query a workspace. ``overrides`` may set ``entity``, ``project``, ``organization`` (registries; default
-    the entity) and ``base_url``: the workspace's database URL (default: the configured workspace).
+    """Query a workspace. ``overrides`` may set ``entity``, ``project``, ``organization`` (where registry paths
+    without one resolve; default: the workspace's default organization) and ``base_url``: the workspace's
+    database URL (default: the configured workspace).
 
     ``timeout`` and ``api_key`` are accepted for W&B compatibility and unused: there is no server.
     """
@@ -69,8 +72,8 @@ class Api:
             project=overrides.get("project"),
             storage_root=overrides.get("storage_root"),
             root_dir=overrides.get("root_dir"),
+            organization=overrides.get("organization"),
         )
-        self._organization = overrides.get("organization")
         self.timeout = timeout
         self._ws = Workspace.for_settings(self.settings)
 
@@ -108,7 +111,9 @@ class Api:
         """The version named ``[[entity/]project/]name[:version|alias]`` (alias defaults to ``latest``)."""
         if not name:
             raise ValueError("You must specify name= to fetch an artifact, e.g. api.artifact('bike-dataset:v0').")
-        found = fetch_artifact(self._ws, name, self.settings.entity, self.settings.project)
+        found = fetch_artifact(
+            self._ws, name, self.settings.entity, self.settings.project, organization=self.settings.organization
+        )
         artifact = artifact_from_record(self._ws, version_record(found, "Api.artifact"))
         if type is not None and artifact.type != type:
             raise ValueError(f"Artifact {artifact.qualified_name!r} has type {artifact.type!r}, not {type!r}.")
@@ -125,16 +130,29 @@ class Api:
             return False
         return True
 
-    def _collection_record(self, type_name: str | None, name: str) -> Any:
+    def collection_path(self, name: str) -> tuple[str, str, str]:
+        """(entity, project, collection) of ``[[entity/]project/]name``, defaults filled in; a registry path
+        resolves to its organization's entity (docs/behaviour.md section 6), as ``artifact()`` does.
+
+        >>> wandb.Api().collection_path("wandb-registry-model/bike-models")   # doctest: +SKIP
+        ('default', 'wandb-registry-model', 'bike-models')
+        """
         path = parse_artifact_path(name.partition(":")[0], self.settings.entity, self.settings.project)
-        record = self._store.collection(path.entity, path.project, path.name)
+        entity, project = registry_location(
+            self._ws, path.entity, path.project, explicit=has_entity(name), organization=self.settings.organization
+        )
+        return entity, project, path.name
+
+    def _collection_record(self, type_name: str | None, name: str) -> Any:
+        entity, project, collection = self.collection_path(name)
+        record = self._store.collection(entity, project, collection)
         if record is None:
             raise ArtifactNotFoundError(
-                f"No artifact collection {path.entity}/{path.project}/{path.name}; check the name and project."
+                f"No artifact collection {entity}/{project}/{collection}; check the name and project."
             )
         if type_name is not None and record.type != type_name:
             raise ValueError(
-                f"Collection {path.entity}/{path.project}/{path.name} has type {record.type!r}, not {type_name!r}."
+                f"Collection {entity}/{project}/{collection} has type {record.type!r}, not {type_name!r}."
             )
         return record
 
@@ -285,20 +303,107 @@ class Api:
         per_page: int = 100,
         start: str | None = None,
     ) -> Registries:
-        """The registries of ``organization`` (an entity; default: the Api's) matching ``filter``.
+        """The registries of ``organization`` (its name or its entity's; default: the Api's organization,
+        else the workspace's default) matching ``filter``.
 
         Chain ``.collections(filter)`` and ``.versions(filter)`` to search inside them (one SQL query).
         Registry fields: name (``wandb-registry-`` is added except in ``$regex``/``$contains``;
         case-insensitive), description, created_at, updated_at.
         """
-        return registries(self._ws, organization or self._organization or self.settings.entity, filter, per_page, start)
+        return registries(self._ws, self._org_entity(organization), filter, per_page, start)
 
     def registry(self, name: str, organization: str | None = None) -> Registry:
-        """The registry ``name`` (``model`` or ``wandb-registry-model``, any case)."""
+        """The registry ``name`` (``model`` or ``wandb-registry-model``, any case) of ``organization``."""
         found = list(self.registries(organization, filter={"name": name}))
         if not found:
-            raise ValueError(f"no registry {name!r} in organization {organization or self.settings.entity!r}")
+            org_entity = self._org_entity(organization)
+            raise ValueError(
+                f"no registry {name!r} in organization {organization or org_entity!r}; registries there: "
+                f"{self._store.registry_names(org_entity)}"
+            )
         return found[0]
+
+    def create_registry(
+        self,
+        name: str,
+        visibility: str,
+        organization: str | None = None,
+        description: str | None = None,
+        artifact_types: list[str] | None = None,
+    ) -> Registry:
+        """Create registry ``name`` (without ``wandb-registry-``) in ``organization`` (default: the Api's).
+
+        ``visibility`` (``"organization"`` or ``"restricted"``) is recorded and shown, not enforced: this is a
+        directory, not access control (README, "Organizations, registries, teams and users"). ``artifact_types``:
+        the types it accepts (default: every type). A registry of that name existing already is a ValueError.
+
+        >>> registry = wandb.Api().create_registry("demo-models", visibility="organization",
+        ...                                        artifact_types=["model"])           # doctest: +SKIP
+        """
+        return create_registry(
+            self._ws, self._org_entity(organization), name, visibility=visibility, description=description,
+            artifact_types=artifact_types,
+        )  # fmt: skip
+
+    def _org_entity(self, organization: str | None) -> str:
+        if organization:
+            return organization_entity(self._ws, organization, None)
+        return organization_entity(self._ws, None, self.settings.organization)
+
+    # ------------------------------------------------------------------ teams and users (seed 001)
+    # A directory, not access control (api/directory.py).
+
+    @property
+    def viewer(self) -> User:
+        """The current user: the configured ``WANDB_USERNAME``, else the operating-system user; recorded in
+        the directory the first time it is asked for."""
+        directory = self._store.directory()
+        found = directory.user(self.settings.username)
+        if found is None or found.username != self.settings.username:  # an email match is someone else
+            found = directory.ensure_user(self.settings.username)
+        return User(directory, found)
+
+    def create_user(self, email: str, admin: bool = False) -> User:
+        """A new user for ``email``; its username is the email's local part (``-2``... if taken)."""
+        if not isinstance(email, str) or "@" not in email:
+            raise ValueError(f"email {email!r} is invalid: give an address such as 'alice@example.com'")
+        directory = self._store.directory()
+        return User(directory, directory.create_user(email, admin=admin))
+
+    def user(self, username_or_email: str) -> User | None:
+        """The user of that username or email, or None (as in W&B)."""
+        directory = self._store.directory()
+        found = directory.user(username_or_email)
+        return None if found is None else User(directory, found)
+
+    def users(self, username_or_email: str) -> list[User]:
+        """Every user whose username or email contains ``username_or_email`` (without case)."""
+        directory = self._store.directory()
+        return [User(directory, u) for u in directory.users(username_or_email)]
+
+    def create_team(self, team: str, admin_username: str | None = None) -> Team:
+        """Team ``team`` with ``admin_username`` (default: the viewer) as its admin; it belongs to the Api's
+        organization. An existing team is returned as it is, as W&B's upsert does."""
+        # A team is an entity: its name is the first part of paths, so it cannot hold "/" or ":".
+        if not isinstance(team, str) or not team.strip() or any(c in team for c in "/: \t\n"):
+            raise ValueError(f"team name {team!r} is invalid: use letters, digits, '-', '_' or '.', e.g. 'my-team'")
+        name = team
+        admin = admin_username if admin_username is not None else self.viewer.username
+        org = self._store.organization(self.settings.organization or self._store.default_organization, create=True)
+        directory = self._store.directory()
+        record, _created = directory.create_team(name, admin=admin, organization_pk=None if org is None else org.pk)
+        return Team(directory, record)
+
+    def team(self, team: str) -> Team:
+        """Team ``team``; ValueError naming the teams when there is none of that name."""
+        directory = self._store.directory()
+        found = directory.team(team)
+        if found is None:
+            raise ValueError(
+                f"no team {team!r} in this workspace; teams: {directory.teams()}. Create it with "
+                f"wandb.Api().create_team({team!r})"
+            )
+        return Team(directory, found)
 
     # ------------------------------------------------------------------ events (contract C)
 

@@ -110,7 +110,9 @@ def _target(collection: str, resource: Any) -> tuple[str, str, str]:
     path = parse_artifact_path(collection, settings.entity, settings.project)
     if path.selector not in ("latest",) and ":" in collection:
         raise ValueError(f"collection {collection!r} must name a collection, not a version; drop ':{path.selector}'.")
-    return path.entity, path.project, path.name
+    # A registry collection belongs to an organization, not to the resource's entity.
+    entity, project, name = resource.api().collection_path(collection)
+    return entity, project, name
 
 
 def _event_tags(event: Any) -> dict[str, str]:

@@ -41,6 +41,7 @@ from wandb_dagster.sdk.names import (
 )
 from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.storage import references
+from wandb_dagster.store import RegistryNotFoundError
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
@@ -618,8 +619,11 @@ class Artifact:
             self.save()
         record = self._require_logged("version to link")
         assert self._ws is not None
+        # Outside a run there are no run settings: the environment's organization, as Settings.resolve reads
+        # it (the shared Workspace's settings are whichever client opened it first).
         return link_version(
-            self._ws, record, target_path, aliases, record.entity, record.project, run_pk=_acting_run_pk(self._ws)
+            self._ws, record, target_path, aliases, record.entity, record.project, run_pk=_acting_run_pk(self._ws),
+            organization=os.environ.get("WANDB_DAGSTER_ORGANIZATION") or None,
         )
 
     def unlink(self) -> None:
@@ -705,15 +709,24 @@ def link_version(
     default_entity: str,
     default_project: str,
     run_pk: int | None = None,
+    organization: str | None = None,
 ) -> Artifact:
     """Link ``record`` into ``target_path`` (see :meth:`Artifact.link`); returns the linked view.
-    ``run_pk``: the run doing it (named as the acting run in the event feed)."""
+    ``run_pk``: the run doing it (named as the acting run in the event feed). A registry target resolves
+    to the registry of ``organization`` (None: the default one; sdk/registry_paths.py)."""
+    from wandb_dagster.sdk.registry_paths import has_entity, registry_location
+
     entity, project, collection, path_alias = parse_link_target(target_path, default_entity, default_project)
+    entity, project = registry_location(
+        ws, entity, project, explicit=has_entity(target_path), organization=organization
+    )
     alias_list = validate_aliases(list(aliases or []) + ([path_alias] if path_alias else []))
     if "latest" not in alias_list:
         alias_list.append("latest")
     try:
         result = ws.store.link_version(record.pk, entity, project, collection, aliases=alias_list, run_pk=run_pk)
+    except RegistryNotFoundError:
+        raise
     except LookupError:
         raise ArtifactNotFoundError(
             f"Artifact {record.entity}/{record.project}/{record.collection}:v{record.index} no longer exists "

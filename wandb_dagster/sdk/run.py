@@ -29,6 +29,7 @@ from wandb_dagster.sdk import data_types, init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
+from wandb_dagster.sdk.registry_paths import has_entity, registry_location
 from wandb_dagster.sdk.values import check_json_size
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
@@ -549,7 +550,7 @@ class Run:
         return artifact
 
     def _fetch(self, name: str) -> Artifact:
-        return fetch_artifact(self._ws, name, self.entity, self.project)
+        return fetch_artifact(self._ws, name, self.entity, self.project, organization=self._settings.organization)
 
     def logged_artifacts(self) -> list[Artifact]:
         return [Artifact.from_record(r, self._ws) for r in self._ws.store.run_outputs(self._pk)]
@@ -577,7 +578,8 @@ class Run:
         artifact = self._committed_here(artifact, None)
         record = version_record(artifact, "version to link")
         return link_version(
-            self._ws, record, target_path, list(aliases or []), self.entity, self.project, run_pk=self._pk
+            self._ws, record, target_path, list(aliases or []), self.entity, self.project, run_pk=self._pk,
+            organization=self._settings.organization,
         )
 
     def link_model(
@@ -637,12 +639,20 @@ def run_url(ws: Workspace, entity: str, project: str, run_id: str) -> str:
     return f"{ws.display_url}#/{entity}/{project}/runs/{run_id}"
 
 
-def fetch_artifact(ws: Workspace, name: str, entity: str, project: str) -> Artifact:
+def fetch_artifact(ws: Workspace, name: str, entity: str, project: str, organization: str | None = None) -> Artifact:
+    """The version ``name`` names (``[[entity/]project/]name[:version|alias]``); a registry path resolves to
+    the organization's registry (sdk/registry_paths.py), ``organization`` None meaning the default one."""
     path = parse_artifact_path(name, entity, project)
-    record = ws.store.resolve(path.entity, path.project, path.name, path.selector)
+    try:
+        entity, project = registry_location(
+            ws, path.entity, path.project, explicit=has_entity(name), organization=organization
+        )
+    except ValueError as exc:
+        raise ArtifactNotFoundError(f"Artifact {name!r} not found: {exc}") from None
+    record = ws.store.resolve(entity, project, path.name, path.selector)
     if record is None:
         raise ArtifactNotFoundError(
-            f"Artifact {path.name}:{path.selector} not found in project {path.entity}/{path.project}; check the "
+            f"Artifact {path.name}:{path.selector} not found in project {entity}/{project}; check the "
             "name, version or alias (e.g. 'bike-dataset:v0' or 'my-project/bike-dataset:latest')."
         )
     return Artifact.from_record(record, ws)

@@ -42,7 +42,12 @@ class Workspace:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store.open(settings.database_url, storage_root=settings.storage_root, create=settings.create)
+        self.store = Store.open(
+            settings.database_url,
+            storage_root=settings.storage_root,
+            create=settings.create,
+            organization=settings.organization,
+        )
         # The database, not this client's settings, says where blobs live (docs/architecture.md: a workspace is named
         # by one database URL).
         try:

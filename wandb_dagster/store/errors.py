@@ -62,3 +62,7 @@ class DatabaseBusyError(StoreError, TimeoutError):
 class PartsTakenError(NotFoundError):
     """``commit_version(parts=...)``: another ``finish_artifact`` merged some of those parts first."""
 
+
+class RegistryNotFoundError(StoreError, LookupError, ValueError):
+    """A link into a registry that does not exist (only the core ``model`` and ``dataset`` registries are
+    created on first use): the message names the registries that exist and the closest match."""

@@ -10,11 +10,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import catalog, events, members, runs, versions
+from wandb_dagster.store import catalog, events, members, organizations, runs, versions
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import NotFoundError, TypeMismatchError
 from wandb_dagster.store.events import Member, Where
-from wandb_dagster.store.records import CommitResult
+from wandb_dagster.store.records import REGISTRY_PREFIX, CommitResult
 
 
 def link(
@@ -38,6 +38,9 @@ def link(
     if version_type is None:
         raise NotFoundError(f"no version with pk {version_pk}; link a version returned by commit_version()")
     coll = catalog.lock_collection_by_name(conn, entity, project, collection)
+    if project.startswith(REGISTRY_PREFIX):
+        # Registries are created explicitly (Api().create_registry), except the core ones.
+        organizations.check_link_target(conn, entity, project, version_type, now)
     if coll is None:
         coll = catalog.create_collection(conn, entity, project, collection, version_type, now, kind="portfolio")
     if coll.kind != "portfolio":

@@ -36,8 +36,10 @@ def recorded_storage_root(engine: sa.Engine) -> str | None:
         return conn.execute(sa.select(db.workspace.c.value).where(db.workspace.c.key == "storage_root")).scalar()
 
 
-def migrate(engine: sa.Engine, storage_root: str) -> str:
+def migrate(engine: sa.Engine, storage_root: str, organization: str | None = None) -> str:
     """Bring the schema to head and record ``storage_root`` if none is; returns the recorded root.
+
+    ``organization`` names the default organization when migration 0008 creates it (default ``default``).
 
     One write transaction, serialised across processes and machines (SQLite: BEGIN IMMEDIATE holds the
     database write lock; PostgreSQL: a transaction-scoped advisory lock), and transactional DDL on both
@@ -46,7 +48,7 @@ def migrate(engine: sa.Engine, storage_root: str) -> str:
     with write_engine(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
-        _upgrade_schema(conn)
+        _upgrade_schema(conn, organization)
         conn.execute(
             insert(conn, db.workspace)
             .values(
@@ -73,7 +75,7 @@ def alembic_config() -> Any:
     return config
 
 
-def _upgrade_schema(conn: sa.Connection) -> None:
+def _upgrade_schema(conn: sa.Connection, organization: str | None) -> None:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -93,4 +95,5 @@ def _upgrade_schema(conn: sa.Connection) -> None:
                 "a newer wandb_dagster created it; upgrade wandb_dagster on this machine"
             ) from None
     config.attributes["connection"] = conn
+    config.attributes["organization"] = organization
     command.upgrade(config, "head")

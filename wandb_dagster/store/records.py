@@ -137,3 +137,42 @@ class PartRecord:
 class CommitResult:
     version: VersionRecord
     created: bool  # False when the digest was already a member and the existing version was reused
+
+
+@dataclasses.dataclass(frozen=True)
+class OrganizationRecord:
+    """An organization: ``name`` (W&B's display name) and ``entity``, the name of its own entity, which
+    holds its registries (W&B's "org entity")."""
+
+    pk: int
+    name: str
+    entity: str
+    entity_pk: int
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class UserRecord:
+    pk: int  # the personal entity's id
+    username: str
+    email: str | None
+    admin: bool
+    created_at: datetime
+    teams: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class TeamRecord:
+    pk: int  # the team entity's id
+    name: str
+    organization: str
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberRecord:
+    pk: int  # the user's entity id
+    username: str
+    email: str | None
+    admin: bool
+    created_at: datetime

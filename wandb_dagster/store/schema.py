@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -105,6 +105,58 @@ entities = sa.Table(
     sa.UniqueConstraint("name"),
 )
 
+# Organizations (migration 0008; docs/behaviour.md section 6). Registries belong to an organization: they are
+# the projects of its own entity (`entity_id`, W&B's "org entity"). The workspace's default organization is
+# named by workspace key "default_organization".
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("name"),
+    sa.UniqueConstraint("entity_id"),
+)
+
+# The organization an entity (user or team) belongs to. An entity without a row here (one a run created
+# by naming it) belongs to the workspace's default organization.
+organization_members = sa.Table(
+    "organization_members",
+    metadata,
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), primary_key=True),
+    sa.Column("organization_id", sa.Integer(), sa.ForeignKey("organizations.id"), nullable=False),
+)
+
+# The directory of users and teams (api/directory.py): names and memberships, not access control. A user's
+# username is the name of its personal entity.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), primary_key=True),
+    sa.Column("email", sa.String()),
+    sa.Column("admin", sa.Boolean(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("email"),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), primary_key=True),
+    _created_at(),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("team_entity_id", sa.Integer(), sa.ForeignKey("teams.entity_id"), primary_key=True),
+    sa.Column("user_entity_id", sa.Integer(), sa.ForeignKey("users.entity_id"), primary_key=True),
+    sa.Column("admin", sa.Boolean(), nullable=False),
+    _created_at(),
+    sa.Index(None, "user_entity_id"),
+)
+
 # Registries are projects named "wandb-registry-<name>", hence description and timestamps.
 projects = sa.Table(
     "projects",
@@ -116,6 +168,17 @@ projects = sa.Table(
     _created_at(),
     _updated_at(),
     sa.UniqueConstraint("entity_id", "name"),
+)
+
+# What Api().create_registry / Registry.save set beyond the project: visibility (recorded, not enforced:
+# there is no access control) and the accepted artifact types (NULL: every type). A registry without a
+# row has the defaults ("organization", every type).
+registry_settings = sa.Table(
+    "registry_settings",
+    metadata,
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("visibility", sa.String(), nullable=False),
+    sa.Column("artifact_types", sa.JSON()),
 )
 
 runs = sa.Table(

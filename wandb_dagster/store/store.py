@@ -22,9 +22,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from wandb_dagster.storage.uri_credentials import redact
-from wandb_dagster.store import catalog, collection_removal, links, members, migrate, paging, runs, versions
+from wandb_dagster.store import (
+    catalog,
+    collection_removal,
+    directory,
+    links,
+    members,
+    migrate,
+    organizations,
+    paging,
+    runs,
+    versions,
+)
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
+from wandb_dagster.store import schema as db
 from wandb_dagster.store.engine import (
     LOCK_TIMEOUT_ENV,
     create_engine,
@@ -45,8 +57,10 @@ from wandb_dagster.store.errors import (
 )
 from wandb_dagster.store.filters import prepare_connection
 from wandb_dagster.store.records import (
+    REGISTRY_PREFIX,
     CollectionRecord,
     CommitResult,
+    OrganizationRecord,
     PartRecord,
     ProjectRecord,
     RunRecord,
@@ -97,17 +111,22 @@ class Store:
         self._storage_root = storage_root
         # Entities whose core registries this Store has seen exist (projects are never deleted).
         self._core_registries_ensured: set[str] = set()
+        # Organizations by name and by entity name (they are never renamed or deleted), and the default's name.
+        self._organizations: dict[str, OrganizationRecord] = {}
+        self._default_organization: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, url: str, *, storage_root: str, create: bool = False) -> Store:
+    def open(cls, url: str, *, storage_root: str, create: bool = False, organization: str | None = None) -> Store:
         """Open the workspace database at ``url``, creating (its tables) and migrating it as needed.
 
-        ``storage_root`` is recorded when the database is created; later opens use the recorded root and
-        ignore the argument. Concurrent opens of a fresh database (several processes or machines) are safe.
-        An SQLite file whose folder does not exist is :class:`WorkspaceNotFoundError` unless ``create``: then
-        the folders are made (a mistyped path must not silently become a new, empty workspace).
+        ``storage_root`` is recorded when the database is created, and ``organization`` (default
+        ``default``) names its default organization when that is created (a new workspace, or one migrated
+        to schema 0008); later opens use what is recorded and ignore the arguments. Concurrent opens of a
+        fresh database (several processes or machines) are safe. An SQLite file whose folder does not exist
+        is :class:`WorkspaceNotFoundError` unless ``create``: then the folders are made (a mistyped path must
+        not silently become a new, empty workspace).
         """
         parsed = make_url(url)
         read_only = False
@@ -135,7 +154,7 @@ class Store:
                         "with write access, or use the wandb_dagster version that wrote it."
                     )
                 if root is None:
-                    root = migrate.migrate(engine, storage_root)
+                    root = migrate.migrate(engine, storage_root, organization)
         except sa.exc.DBAPIError as exc:
             engine.dispose()
             if is_lock_timeout(exc):  # another opener holds the migration lock: the usual busy error
@@ -218,6 +237,114 @@ class Store:
             with self._write() as conn:
                 catalog.create_core_registry(conn, entity, core, _now())
         self._core_registries_ensured.add(entity)
+
+    # ------------------------------------------------------------------ organizations and registries
+
+    @property
+    def default_organization(self) -> str:
+        """The name of the workspace's default organization (recorded when the workspace was created)."""
+        if self._default_organization is None:
+            with self._read() as conn:
+                self._default_organization = organizations.default_name(conn)
+        return self._default_organization
+
+    def organization(self, name_or_entity: str, *, create: bool = False) -> OrganizationRecord | None:
+        """The organization named ``name_or_entity`` (or whose entity is named so); with ``create``, a
+        missing one is created (its entity named like it)."""
+        found = self._organizations.get(name_or_entity)
+        if found is None:
+            with self._read() as conn:
+                found = organizations.find(conn, name_or_entity)
+            if found is None and create and not self._read_only:
+                with self._write() as conn:
+                    found = organizations.ensure(conn, name_or_entity, _now())
+            if found is not None:
+                self._organizations[found.name] = self._organizations[found.entity] = found
+        return found
+
+    def organizations(self) -> list[OrganizationRecord]:
+        """Every organization of the workspace, oldest first."""
+        with self._read() as conn:
+            return organizations.every(conn)
+
+    def entity_organization(self, entity: str) -> OrganizationRecord | None:
+        """The organization entity ``entity`` belongs to; None when there is no such entity."""
+        with self._read() as conn:
+            return organizations.of_entity(conn, entity)
+
+    def registry_names(self, org_entity: str) -> list[str]:
+        """The registries of organization entity ``org_entity`` (names without ``wandb-registry-``), sorted."""
+        with self._read() as conn:
+            return organizations.registry_names(conn, org_entity)
+
+    def create_registry(
+        self,
+        org_entity: str,
+        name: str,
+        *,
+        description: str | None = None,
+        visibility: str = "organization",
+        artifact_types: Sequence[str] | None = None,
+    ) -> ProjectRecord:
+        """Create registry ``wandb-registry-<name>`` of organization entity ``org_entity``; ValueError if
+        it exists. ``artifact_types`` None accepts every type."""
+        with self._write() as conn:
+            organizations.create_registry(
+                conn, org_entity, name, description=description, visibility=visibility,
+                artifact_types=artifact_types, now=_now(),
+            )  # fmt: skip
+        found = self.get_project(org_entity, REGISTRY_PREFIX + name)
+        if found is None:
+            raise NotFoundError(f"registry {name!r} was deleted just after it was created")
+        return found
+
+    def registry_settings(self, project_pk: int) -> tuple[str, list[str] | None, list[str]]:
+        """(visibility, accepted artifact types or None for every type, types used in its collections)."""
+        with self._read() as conn:
+            return organizations.registry_settings(conn, project_pk)
+
+    def update_registry(
+        self,
+        project_pk: int,
+        *,
+        name: str,
+        description: str | None,
+        visibility: str,
+        artifact_types: Sequence[str] | None,
+    ) -> None:
+        """Rename registry ``project_pk`` to ``wandb-registry-<name>`` and set its description, visibility
+        and accepted types (None: every type), in one transaction."""
+        with self._write() as conn:
+            organizations.update_registry(
+                conn, project_pk, name=name, description=description, visibility=visibility,
+                artifact_types=artifact_types, now=_now(),
+            )  # fmt: skip
+
+    def delete_registry(self, project_pk: int) -> None:
+        """Delete registry ``project_pk`` and its collections, in one transaction. The linked versions stay
+        where they were logged; each link is unlinked (UNLINK_ARTIFACT events, as for unlink_version)."""
+        now = _now()
+        with self._write() as conn:
+            name = conn.execute(sa.select(db.projects.c.name).where(db.projects.c.id == project_pk)).scalar()
+            if name is None:
+                raise NotFoundError(f"no registry with pk {project_pk} (deleted already?); nothing was deleted")
+            if name[len(REGISTRY_PREFIX) :] in catalog.CORE_REGISTRIES:
+                raise ValueError(
+                    f"{name!r} is a core registry, which every organization has; it cannot be deleted (unlink or "
+                    "delete its collections instead)"
+                )
+            # As ArtifactCollection.delete() does, collection by collection (store/collection_removal.py).
+            for collection_id in organizations.registry_collections(conn, project_pk):
+                collection_removal.delete(conn, collection_id, run_pk=None, now=now)
+            conn.execute(sa.delete(db.registry_settings).where(db.registry_settings.c.project_id == project_pk))
+            conn.execute(sa.delete(db.projects).where(db.projects.c.id == project_pk))
+        self._core_registries_ensured.clear()
+
+    # ------------------------------------------------------------------ the directory of users and teams
+
+    def directory(self) -> directory.Directory:
+        """Reads and writes of the users and teams directory, each one transaction (store/directory.py)."""
+        return directory.Directory(self._read, self._write)
 
     def collection(self, entity: str, project: str, name: str) -> CollectionRecord | None:
         with self._read() as conn:
