@@ -506,19 +506,21 @@ class Run:
             after = rows[-1]["_step"]
 
     def files(self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50) -> list[File]:
-        """The run's files: the media files its history and summary name (``wandb.Image``, ``Table``...),
-        all of them, those in ``names``, or those matching ``pattern`` (SQL LIKE: ``"%.png"``), as W&B."""
+        """The run's files: those it saved (``run.save``, ``output.log``) and the media files its history and
+        summary name (``wandb.Image``, ``Table``...); all of them, those in ``names``, or those matching
+        ``pattern`` (SQL LIKE: ``"%.png"``), as W&B."""
         from wandb_dagster.api.files import run_files
 
         return run_files(self._ws, self, dict(self._record.summary), names, pattern)
 
     def file(self, name: str) -> File:
-        """The run's file ``name`` (a ``path`` its history names, e.g. ``media/images/sample_0_<hash>.png``)."""
+        """The run's file ``name``: a file it saved (``"output.log"``, a ``run.save`` path) or a ``path`` its
+        history names (e.g. ``media/images/sample_0_<hash>.png``)."""
         found = self.files(names=[name])
         if not found:
             raise ValueError(
-                f"Run {'/'.join(self.path)!r} has no file {name!r}; its files are the paths its history and summary "
-                "name (run.files() lists them)."
+                f"Run {'/'.join(self.path)!r} has no file {name!r}; its files are those it saved (run.save) and the "
+                "paths its history and summary name (run.files() lists them)."
             )
         return found[0]
 

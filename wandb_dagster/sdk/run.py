@@ -29,6 +29,7 @@ from wandb_dagster.sdk import data_types, init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
+from wandb_dagster.sdk.run_files import RunFiles, relative_targets
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
@@ -161,6 +162,7 @@ class Run:
         self._last_flush = time.monotonic()
         self._finished = False
         self._lock = threading.RLock()
+        self._files = RunFiles(ws, record.pk)
 
     def _resume_step(self) -> int:
         rows = self._ws.store.history(self._pk)
@@ -331,6 +333,32 @@ class Run:
             self._flush()
         return self._ws.store.history(self._pk)
 
+    # ---------------------------------------------------------------- files
+
+    def save(
+        self,
+        glob_str: str | os.PathLike[str],
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+        glob: bool = True,
+    ) -> list[str]:
+        """Save files matching ``glob_str`` with the run, as W&B's ``run.save`` (see
+        :mod:`wandb_dagster.sdk.run_files`): each under its path relative to ``base_path``; ``policy`` "live"
+        (now and on every change), "now" (once) or "end" (at finish); ``glob=False`` takes ``glob_str``
+        literally. Returns the absolute paths of the files saved (W&B returns its copies in the run folder;
+        here the run's files are read from where they are)."""
+        self._check_active("save")
+        if isinstance(glob_str, bytes):
+            glob_str = glob_str.decode("utf-8")  # W&B still accepts bytes
+        if isinstance(glob_str, str) and glob_str.startswith(("gs://", "s3://")):
+            warnings.warn(f"{glob_str} is a cloud storage url, can't save file to W&B.", stacklevel=2)
+            return []
+        if policy not in ("live", "now", "end"):
+            raise ValueError(f'policy={policy!r} is invalid; only "live", "end" and "now" policies are supported.')
+        targets = relative_targets(glob_str, base_path, glob)
+        self._files.save(targets, policy)
+        return [str(src) for src, _ in targets]
+
     # ---------------------------------------------------------------- lifecycle
 
     def _check_active(self, what: str) -> None:
@@ -345,6 +373,8 @@ class Run:
         if self._finished:
             return
         with self._lock:
+            # Saved files first (their last content, the "end" ones): a finished run has all its files.
+            self._files.close()
             self._commit_pending()
             dict.__setitem__(self.summary, "_runtime", self._runtime(time.time()))
             self._dirty_summary = True
