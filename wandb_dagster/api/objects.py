@@ -465,10 +465,21 @@ class Run:
     ) -> Any:
         """Up to ``samples`` history rows (evenly spread over the run when there are more), as W&B.
 
-        With ``keys``, only rows that have every key, holding those keys and ``x_axis``. Returns a pandas
-        DataFrame when ``pandas`` is true and pandas is installed, else a list of dicts.
+        With ``keys``, only rows that have every key, holding those keys and ``x_axis``. ``stream="system"``:
+        the system metrics samples instead (W&B's events stream: ``system.cpu``, ``system.memory_percent``...,
+        with ``_timestamp`` and ``_runtime``). Returns a pandas DataFrame when ``pandas`` is true and pandas is
+        installed, else a list of dicts.
         """
-        rows = self._ws.store.history(self._record.pk)
+        if stream not in ("default", "system"):
+            raise ValueError(
+                f"stream={stream!r} is invalid; use 'default' (the logged metrics) or 'system' (machine metrics)."
+            )
+        if stream == "system" and keys:
+            raise ValueError("stream must be 'default' when specifying keys, as in W&B; leave keys out for 'system'.")
+        if stream == "system":
+            rows = self._ws.store.system_metrics(self._record.pk)
+        else:
+            rows = self._ws.store.history(self._record.pk)
         if keys is not None:
             wanted = [x_axis, *[k for k in keys if k != x_axis]]
             rows = [{k: row.get(k) for k in wanted} for row in rows if all(k in row for k in keys)]

@@ -89,6 +89,7 @@ class RunFiles:
         self._policies: dict[str, tuple[Path, str]] = {}  # name -> (source, policy) of live and end files
         self._sent: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) of the content last uploaded
         self._before_poll: list[Callable[[], None]] = []
+        self._skip_empty: set[str] = set()  # names not uploaded while empty (the console log of a quiet run)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -106,10 +107,13 @@ class RunFiles:
         if policy == "live" and targets:
             self._start_watcher()
 
-    def watch(self, src: Path, name: str, flush: Callable[[], None] | None = None) -> None:
-        """Keep ``src`` uploaded as ``name`` while the run goes on and at its end (``flush`` first, each time)."""
+    def watch(self, src: Path, name: str, flush: Callable[[], None] | None = None, skip_empty: bool = False) -> None:
+        """Keep ``src`` uploaded as ``name`` while the run goes on and at its end (``flush`` first, each time;
+        ``skip_empty``: not while it is empty, as W&B writes no ``output.log`` for a run that printed nothing)."""
         with self._lock:
             self._policies[name] = (src, "live")
+            if skip_empty:
+                self._skip_empty.add(name)
             if flush is not None:
                 self._before_poll.append(flush)
         self._start_watcher()
@@ -125,7 +129,7 @@ class RunFiles:
             except FileNotFoundError:
                 continue  # removed since it was saved: its last content stays, as on W&B's server
             signature = (st.st_size, st.st_mtime_ns)
-            if self._sent.get(name) == signature:
+            if self._sent.get(name) == signature or (st.st_size == 0 and name in self._skip_empty):
                 continue
             hexdigest, size = self._ws.blobs.put_file(src)
             stored.append((name, hexdigest, size))
