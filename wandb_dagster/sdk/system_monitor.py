@@ -9,8 +9,8 @@ default ``/``), ``system.network.sent`` / ``recv`` (bytes since the run started)
 ``system.gpu.<i>.gpu`` / ``memory`` / ``memoryAllocated`` / ``temp`` / ``powerWatts`` when ``nvidia-smi`` is
 on the PATH. W&B's charts show them as ``system/...``.
 
-psutil is used when installed (Dagster depends on it; the ``system`` extra adds it); without it, the
-standard library and Linux's ``/proc`` give the same metrics except the network ones. Switched off by W&B's
+psutil is used when it is installed (it is not a dependency); without it, the standard library and
+Linux's ``/proc`` give the same metrics (elsewhere, those of ``/proc`` are left out). Switched off by W&B's
 ``x_disable_stats`` (``WANDB_X_DISABLE_STATS`` / ``WANDB__DISABLE_STATS``); the interval is
 ``x_stats_sampling_interval`` (default 15 s).
 """
@@ -80,13 +80,27 @@ class SystemSampler:
 
     @staticmethod
     def _net_counters() -> tuple[int, int] | None:
-        if _psutil is None:
-            return None
+        """(bytes sent, bytes received) over every interface but loopback, as W&B counts them."""
+        if _psutil is not None:
+            try:
+                counters = _psutil.net_io_counters()
+            except Exception:
+                return None
+            return (counters.bytes_sent, counters.bytes_recv) if counters is not None else None
         try:
-            counters = _psutil.net_io_counters()
-        except Exception:
+            with open("/proc/net/dev") as f:
+                lines = f.readlines()[2:]
+        except OSError:
             return None
-        return (counters.bytes_sent, counters.bytes_recv) if counters is not None else None
+        sent = received = 0
+        for line in lines:
+            name, _, rest = line.partition(":")
+            fields = rest.split()
+            if name.strip() == "lo" or len(fields) < 9:
+                continue
+            received += int(fields[0])
+            sent += int(fields[8])
+        return sent, received
 
     def sample(self) -> dict[str, float]:
         metrics: dict[str, float] = {}
