@@ -372,7 +372,11 @@ class Run:
         if options.console != "off":
             self._local_dir = tempfile.mkdtemp(prefix="wandb-dagster-run-")
             path = Path(self._local_dir) / OUTPUT_LOG
-            previous = next((f for f in self._ws.store.run_files(self._pk) if f.name == OUTPUT_LOG), None)
+            previous = (
+                next((f for f in self._ws.store.run_files(self._pk) if f.name == OUTPUT_LOG), None)
+                if self._resumed
+                else None  # a new run has no files yet: no query on the start of every run
+            )
             if previous is not None:
                 # A resumed run's log goes on from what its earlier sessions printed.
                 self._ws.blobs.get_file(previous.digest, path)
