@@ -96,3 +96,34 @@ def test_public_api_lists_and_downloads_saved_files_beside_media(any_ws_env, tmp
     with one.download(root=tmp_path / "dl") as f:
         assert f.name == str(tmp_path / "dl" / "ckpt" / "model.bin")
     assert (tmp_path / "dl" / "ckpt" / "model.bin").read_bytes() == b"\x00weights"
+
+
+def test_a_saved_file_is_recorded_after_its_blob_is_fsynced(ws_env, monkeypatch) -> None:
+    """docs/architecture.md invariant 1 for run files: the blob a run_files row names is durable before the
+    row's transaction commits."""
+    import os
+
+    from wandb_dagster.storage import blobs as blobs_mod
+    from wandb_dagster.store import Store
+
+    (ws_env / "d").mkdir()
+    (ws_env / "d" / "warm.txt").write_text("creates the blob store's folders")
+    (ws_env / "d" / "model.txt").write_text("the content to keep")
+    run = wandb.init(project="p", settings={"console": "off"})
+    run.save("d/warm.txt", policy="now")
+    fsynced, at_commit = [], []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        fsynced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(blobs_mod.os, "fsync", fsync)
+    monkeypatch.setattr(Store, "_fault_hook", lambda point: at_commit.append((point, list(fsynced))))
+    run.save("d/model.txt", policy="now")
+    monkeypatch.setattr(Store, "_fault_hook", None)
+    run.finish()
+    [(point, before_commit)] = at_commit
+    [row] = [f for f in Workspace.default().store.run_files(run._pk) if f.name == "d/model.txt"]
+    assert point == "put_run_files"
+    assert os.path.realpath(Workspace.default().blobs.blob_path(row.digest)) in before_commit

@@ -347,6 +347,7 @@ class Store:
         already there. The caller makes the blobs durable first (docs/architecture.md invariant 1)."""
         with self._write(durable) as conn:
             _run_files.put(conn, run_pk, files, _now())
+            self._fault("put_run_files")
 
     def run_files(self, run_pk: int) -> list[RunFileRecord]:
         """The files of run ``run_pk`` (``run.save``, ``output.log``), by name."""
