@@ -53,6 +53,7 @@ __all__ = [
     "login",
     "plot",
     "plot_table",
+    "save",
     "setup",
     "teardown",
     "use_artifact",
@@ -113,6 +114,11 @@ def log_model(path: Any, name: str | None = None, aliases: Any = None) -> Artifa
 
 def use_model(name: str) -> str:
     return _active("use_model").use_model(name)
+
+
+def save(glob_str: Any, base_path: Any = None, policy: str = "live", glob: bool = True) -> list[str]:
+    """``wandb.save``: :meth:`Run.save` of the active run."""
+    return _active("save").save(glob_str, base_path=base_path, policy=policy, glob=glob)
 
 
 class _PreInit:

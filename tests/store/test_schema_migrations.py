@@ -176,3 +176,29 @@ def test_upgrading_a_0007_workspace_moves_registries_into_the_default_organizati
     finally:
         upgraded.close()
     assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+def test_upgrade_from_0008_adds_run_files_and_keeps_runs(database_url: str) -> None:
+    # A workspace written before run files (revision 0008) opens at head with its runs intact and files usable.
+    store = Store.open(database_url, storage_root="/r")
+    run = store.create_run("e", "p", "old-run")
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0008")
+        assert not {"run_files", "run_system_metrics"} & set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert _revision(database_url) == "0008"
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        assert store.get_run("e", "p", "old-run") == run
+        store.put_run_files(run.pk, [("output.log", "f" * 32, 4)])
+        assert [f.name for f in store.run_files(run.pk)] == ["output.log"]
+        assert store.run_file_digests() == {"f" * 32}
+    finally:
+        store.close()
+    assert _revision(database_url) == schema.SCHEMA_REVISION

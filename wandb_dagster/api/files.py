@@ -1,12 +1,14 @@
-"""A run's files in the query API (``run.files()``, ``run.file(name)``): the media files its history and
-summary name (``media/images/...``, ``media/table/...``), read from the workspace's blob store.
+"""A run's files in the query API (``run.files()``, ``run.file(name)``): the files it saved (``run.save``,
+the console's ``output.log``) and the media files its history and summary name (``media/images/...``,
+``media/table/...``), read from the workspace's blob store.
 
     >>> row = api_run.history(pandas=False)[0]                                  # doctest: +SKIP
     >>> api_run.file(row["sample"]["path"]).download(root="out").name          # doctest: +SKIP
     'out/media/images/sample_0_....png'
 
-W&B lists every file its server holds for the run; here a run's files are the media its values name (the
-bytes live in the blob store, content-addressed: docs/behaviour.md section 9).
+W&B lists every file its server holds for the run; here a run's files are those it saved (the store's
+``run_files`` rows) and the media its values name (the bytes live in the blob store, content-addressed:
+docs/behaviour.md section 9).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wandb_dagster.sdk.data_types import media_files
 from wandb_dagster.sdk.download import Destinations
-from wandb_dagster.storage.hashing import b64_to_hex
+from wandb_dagster.storage.hashing import b64_to_hex, hex_to_b64
 
 if TYPE_CHECKING:
     from wandb_dagster.api.objects import Run
@@ -65,8 +67,8 @@ class File:
 def run_files(
     ws: Workspace, run: Run, summary: dict[str, Any], names: list[str] | None, pattern: str | None
 ) -> list[File]:
-    """The run's files named by ``names``, or matching the SQL LIKE ``pattern`` (``%.png``), or all of them,
-    in the order they were first logged."""
+    """The run's files named by ``names``, or matching the SQL LIKE ``pattern`` (``%.png``), or all of them:
+    the saved files by name, then the media files in the order they were first logged."""
     if names and pattern:
         raise ValueError(
             "run.files(): querying for files by both names and pattern is not supported; give a list of names or "
@@ -74,11 +76,17 @@ def run_files(
         )
     regex = None if pattern is None else re.compile(_like_to_regex(pattern), re.S)
     found: dict[str, File] = {}
+
+    def wanted(name: str) -> bool:
+        return not (name in found or (names and name not in names) or (regex is not None and not regex.fullmatch(name)))
+
+    for saved in ws.store.run_files(run._record.pk):
+        if wanted(saved.name):
+            found[saved.name] = File(ws, run, saved.name, hex_to_b64(saved.digest), saved.size)
     for value in (*run.scan_history(), summary):
         for name, digest, size in media_files(value):
-            if name in found or (names and name not in names) or (regex is not None and not regex.fullmatch(name)):
-                continue
-            found[name] = File(ws, run, name, digest, size)
+            if wanted(name):
+                found[name] = File(ws, run, name, digest, size)
     return list(found.values())
 
 

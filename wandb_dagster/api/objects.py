@@ -465,10 +465,21 @@ class Run:
     ) -> Any:
         """Up to ``samples`` history rows (evenly spread over the run when there are more), as W&B.
 
-        With ``keys``, only rows that have every key, holding those keys and ``x_axis``. Returns a pandas
-        DataFrame when ``pandas`` is true and pandas is installed, else a list of dicts.
+        With ``keys``, only rows that have every key, holding those keys and ``x_axis``. ``stream="system"``:
+        the system metrics samples instead (W&B's events stream: ``system.cpu``, ``system.memory_percent``...,
+        with ``_timestamp`` and ``_runtime``). Returns a pandas DataFrame when ``pandas`` is true and pandas is
+        installed, else a list of dicts.
         """
-        rows = self._ws.store.history(self._record.pk)
+        if stream not in ("default", "system"):
+            raise ValueError(
+                f"stream={stream!r} is invalid; use 'default' (the logged metrics) or 'system' (machine metrics)."
+            )
+        if stream == "system" and keys:
+            raise ValueError("stream must be 'default' when specifying keys, as in W&B; leave keys out for 'system'.")
+        if stream == "system":
+            rows = self._ws.store.system_metrics(self._record.pk)
+        else:
+            rows = self._ws.store.history(self._record.pk)
         if keys is not None:
             wanted = [x_axis, *[k for k in keys if k != x_axis]]
             rows = [{k: row.get(k) for k in wanted} for row in rows if all(k in row for k in keys)]
@@ -506,19 +517,21 @@ class Run:
             after = rows[-1]["_step"]
 
     def files(self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50) -> list[File]:
-        """The run's files: the media files its history and summary name (``wandb.Image``, ``Table``...),
-        all of them, those in ``names``, or those matching ``pattern`` (SQL LIKE: ``"%.png"``), as W&B."""
+        """The run's files: those it saved (``run.save``, ``output.log``) and the media files its history and
+        summary name (``wandb.Image``, ``Table``...); all of them, those in ``names``, or those matching
+        ``pattern`` (SQL LIKE: ``"%.png"``), as W&B."""
         from wandb_dagster.api.files import run_files
 
         return run_files(self._ws, self, dict(self._record.summary), names, pattern)
 
     def file(self, name: str) -> File:
-        """The run's file ``name`` (a ``path`` its history names, e.g. ``media/images/sample_0_<hash>.png``)."""
+        """The run's file ``name``: a file it saved (``"output.log"``, a ``run.save`` path) or a ``path`` its
+        history names (e.g. ``media/images/sample_0_<hash>.png``)."""
         found = self.files(names=[name])
         if not found:
             raise ValueError(
-                f"Run {'/'.join(self.path)!r} has no file {name!r}; its files are the paths its history and summary "
-                "name (run.files() lists them)."
+                f"Run {'/'.join(self.path)!r} has no file {name!r}; its files are those it saved (run.save) and the "
+                "paths its history and summary name (run.files() lists them)."
             )
         return found[0]
 

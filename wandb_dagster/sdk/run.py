@@ -15,8 +15,10 @@ import contextlib
 import getpass
 import os
 import random
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -27,9 +29,12 @@ from typing import Any, Literal
 
 from wandb_dagster.sdk import data_types, init_args, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
+from wandb_dagster.sdk.console import OUTPUT_LOG, ConsoleCapture
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
 from wandb_dagster.sdk.names import parse_artifact_path, suggest_artifact_name, validate_aliases, validate_tags
 from wandb_dagster.sdk.registry_paths import has_entity, registry_location
+from wandb_dagster.sdk.run_files import RunFiles, relative_targets
+from wandb_dagster.sdk.system_monitor import SystemMonitor
 from wandb_dagster.sdk.values import check_json_size
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
@@ -164,6 +169,10 @@ class Run:
         self._last_flush = time.monotonic()
         self._finished = False
         self._lock = threading.RLock()
+        self._files = RunFiles(ws, record.pk)
+        self._console: ConsoleCapture | None = None
+        self._monitor: SystemMonitor | None = None
+        self._local_dir: str | None = None  # where the console log is written before it is uploaded
 
     def _resume_step(self) -> int:
         rows = self._ws.store.history(self._pk)
@@ -334,6 +343,67 @@ class Run:
             self._flush()
         return self._ws.store.history(self._pk)
 
+    # ---------------------------------------------------------------- files
+
+    def save(
+        self,
+        glob_str: str | os.PathLike[str],
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+        glob: bool = True,
+    ) -> list[str]:
+        """Save files matching ``glob_str`` with the run, as W&B's ``run.save`` (see
+        :mod:`wandb_dagster.sdk.run_files`): each under its path relative to ``base_path``; ``policy`` "live"
+        (now and on every change), "now" (once) or "end" (at finish); ``glob=False`` takes ``glob_str``
+        literally. Returns the absolute paths of the files saved (W&B returns its copies in the run folder;
+        here the run's files are read from where they are)."""
+        self._check_active("save")
+        if isinstance(glob_str, bytes):
+            glob_str = glob_str.decode("utf-8")  # W&B still accepts bytes
+        if isinstance(glob_str, str) and glob_str.startswith(("gs://", "s3://")):
+            warnings.warn(f"{glob_str} is a cloud storage url, can't save file to W&B.", stacklevel=2)
+            return []
+        if policy not in ("live", "now", "end"):
+            raise ValueError(f'policy={policy!r} is invalid; only "live", "end" and "now" policies are supported.')
+        targets = relative_targets(glob_str, base_path, glob)
+        self._files.save(targets, policy)
+        return [str(src) for src, _ in targets]
+
+    def _start_capture(self, options: wandb_setup.RunOptions) -> None:
+        """Start what runs beside the user's code: the console capture into ``output.log`` (unless
+        ``console="off"``) and the system monitor (unless ``x_disable_stats``); :meth:`finish` stops both."""
+        if options.console != "off":
+            self._local_dir = tempfile.mkdtemp(prefix="wandb-dagster-run-")
+            path = Path(self._local_dir) / OUTPUT_LOG
+            previous = (
+                next((f for f in self._ws.store.run_files(self._pk) if f.name == OUTPUT_LOG), None)
+                if self._resumed
+                else None  # a new run has no files yet: no query on the start of every run
+            )
+            if previous is not None:
+                # A resumed run's log goes on from what its earlier sessions printed.
+                self._ws.blobs.get_file(previous.digest, path)
+                os.chmod(path, 0o600)
+            self._console = ConsoleCapture(path)
+            self._console.start()
+            self._files.watch(path, OUTPUT_LOG, flush=self._console.flush, skip_empty=True)
+        if not options.disable_stats:
+            pk, store = self._pk, self._ws.store
+            self._monitor = SystemMonitor(
+                lambda rows: store.append_system_metrics(pk, rows),
+                start_time=self._start,
+                interval=options.stats_interval,
+                disk_paths=options.stats_disk_paths,
+            )
+            self._monitor.start()
+
+    def _stop_capture(self) -> None:
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+        if self._console is not None:
+            self._console.stop()  # the user's streams are theirs again before the last upload
+
     # ---------------------------------------------------------------- lifecycle
 
     def _check_active(self, what: str) -> None:
@@ -348,6 +418,12 @@ class Run:
         if self._finished:
             return
         with self._lock:
+            self._stop_capture()
+            # Saved files first (their last content, the "end" ones, output.log): a finished run has all its files.
+            self._files.close()
+            if self._local_dir is not None:
+                shutil.rmtree(self._local_dir, ignore_errors=True)
+                self._local_dir = None
             self._commit_pending()
             dict.__setitem__(self.summary, "_runtime", self._runtime(time.time()))
             self._dirty_summary = True
@@ -718,6 +794,7 @@ def init(
     compatibility and unused.
     """
     global _global_run
+    options = wandb_setup.run_options(settings)
     defaults, settings = wandb_setup.for_init(settings)
     project, entity, id, name = (
         project or defaults.get("project"), entity or defaults.get("entity"), id or defaults.get("id"),
@@ -761,6 +838,8 @@ def init(
     run = Run(ws, _create_record(ws, args), run_settings, resumed=existed)
     if existed:
         _apply_to_resumed(run, args)
+    if args.mode != "disabled":  # a disabled run records nothing, so it captures nothing either
+        run._start_capture(options)
     _active_runs.add(run)
     if reinit_mode != "create_new" or _global_run is None:
         _global_run = run

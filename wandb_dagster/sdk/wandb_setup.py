@@ -6,17 +6,20 @@
 
 A ``Settings`` holds W&B setting names. Those that mean something here are used: ``mode``, ``project``,
 ``entity``, ``run_id``, ``run_name``, ``run_notes``, ``run_tags``, ``run_group``, ``run_job_type``,
-``resume``, ``reinit``, and this project's workspace settings (``database_url``, ``storage_root``,
-``storage_options``, ``cache_dir``, ``cache_size``, ``root_dir``, ``download_hardlinks``...). W&B's settings
-about its server, its console output and its background process (``silent``, ``console``, ``start_method``,
-``x_*``...) are accepted and have no effect (docs/behaviour.md section 5). A name W&B does not have is a
-ValueError naming the valid ones. ``wandb.init``'s own arguments win over its settings, and those over the
-settings given to ``wandb.setup``.
+``resume``, ``reinit``, the run's console capture and system metrics (``console``, ``x_disable_stats``,
+``x_stats_sampling_interval``, ``x_stats_disk_paths``: :func:`run_options`), and this project's workspace
+settings (``database_url``, ``storage_root``, ``storage_options``, ``cache_dir``, ``cache_size``,
+``root_dir``, ``download_hardlinks``...). W&B's settings about its server and its background process
+(``silent``, ``start_method``, other ``x_*``...) are accepted and have no effect (docs/behaviour.md section
+5). A name W&B does not have is a ValueError naming the valid ones. ``wandb.init``'s own arguments win over
+its settings, and those over the settings given to ``wandb.setup``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from wandb_dagster.settings import Settings as WorkspaceSettings
@@ -30,16 +33,21 @@ INIT_SETTINGS = {
 # W&B settings that concern its server, console, background process or code saving: accepted, no effect.
 NO_EFFECT_SETTINGS = frozenset(
     (  # noqa: SIM905  (a word list reads better as words)
-    "anonymous api_key app_url base_url code_dir console console_multipart disable_code disable_git "
+    "anonymous api_key app_url base_url code_dir console_multipart disable_code disable_git "
     "disable_job_creation email heartbeat_seconds host identity_token_file ignore_globs init_timeout "
     "insecure_disable_ssl label_disable notebook_name program program_abspath program_relpath quiet "
     "relogin save_code show_colors show_emoji show_errors show_info show_warnings silent "
     "start_method strict sweep_id sync_tensorboard table_raise_on_max_row_limit_exceeded username "
-    "x_disable_machine_info x_disable_meta x_disable_stats x_disable_service x_label x_primary "
-    "x_show_operation_stats x_stats_sampling_interval x_update_finish_state "
+    "x_disable_machine_info x_disable_meta x_disable_service x_label x_primary "
+    "x_show_operation_stats x_update_finish_state "
     ).split()
 )
 WORKSPACE_SETTINGS = frozenset(f.name for f in dataclasses.fields(WorkspaceSettings))
+# W&B settings of the run's console capture and system monitor (run_options), with their older names.
+RUN_SETTINGS = frozenset(
+    ("console", "x_disable_stats", "x_stats_sampling_interval", "x_stats_disk_paths", "_disable_stats",
+     "_stats_sample_rate_seconds")
+)  # fmt: skip
 
 
 class Settings:
@@ -55,7 +63,7 @@ class Settings:
         unknown = sorted(
             k for k in settings
             if k not in INIT_SETTINGS and k not in WORKSPACE_SETTINGS and k not in NO_EFFECT_SETTINGS
-            and not k.startswith(("x_", "_"))
+            and k not in RUN_SETTINGS and not k.startswith(("x_", "_"))
         )  # fmt: skip
         if unknown:
             raise ValueError(
@@ -152,6 +160,81 @@ def for_init(settings: Any) -> tuple[dict[str, Any], Any]:
     if merged is None:
         return {}, None
     return merged.init_values(), (merged.workspace_values() or None)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What a run captures besides what it logs: the console (``console``: W&B's modes, ``"off"`` for none)
+    and system metrics (off when ``disable_stats``; a sample every ``stats_interval`` seconds; disk usage of
+    ``stats_disk_paths``)."""
+
+    console: str = "auto"
+    disable_stats: bool = False
+    stats_interval: float = 15.0  # W&B's default x_stats_sampling_interval
+    stats_disk_paths: tuple[str, ...] = ("/",)
+
+
+# W&B setting -> its environment variables (W&B maps WANDB_X_NAME and WANDB__NAME to x_name).
+_RUN_ENV = {
+    "console": ("WANDB_CONSOLE",),
+    "x_disable_stats": ("WANDB_X_DISABLE_STATS", "WANDB__DISABLE_STATS"),
+    "x_stats_sampling_interval": ("WANDB_X_STATS_SAMPLING_INTERVAL", "WANDB__STATS_SAMPLING_INTERVAL"),
+    "x_stats_disk_paths": ("WANDB_X_STATS_DISK_PATHS", "WANDB__STATS_DISK_PATHS"),
+}
+# Older W&B names of the same settings.
+_RUN_ALIASES = {"_disable_stats": "x_disable_stats", "_stats_sample_rate_seconds": "x_stats_sampling_interval"}
+
+
+def run_options(settings: Any, environ: Mapping[str, str] | None = None) -> RunOptions:
+    """The run options ``init``'s ``settings`` (over ``setup``'s, over the environment) ask for, as W&B
+    resolves ``console``, ``x_disable_stats``, ``x_stats_sampling_interval`` and ``x_stats_disk_paths``."""
+    from wandb_dagster.sdk.console import CONSOLE_MODES
+
+    env = os.environ if environ is None else environ
+    merged: Settings | None
+    if isinstance(settings, Settings):
+        merged = settings.merged_over(_global)
+    elif isinstance(settings, dict):
+        merged = Settings(**settings).merged_over(_global)
+    else:
+        merged = _global
+    given = dict(merged._values) if merged is not None else {}
+    values: dict[str, Any] = {}
+    for name, variables in _RUN_ENV.items():
+        for var in variables:
+            if env.get(var, "").strip():
+                values[name] = env[var].strip()
+                break
+    for old, new in _RUN_ALIASES.items():
+        if given.get(old) is not None:
+            values[new] = given[old]
+    values.update({k: v for k, v in given.items() if k in _RUN_ENV and v is not None})
+    console = str(values.get("console", "auto"))
+    if console not in CONSOLE_MODES:
+        raise ValueError(f"console={console!r} is invalid; use one of {list(CONSOLE_MODES)} (or WANDB_CONSOLE=off).")
+    disable = values.get("x_disable_stats", False)
+    if isinstance(disable, str):
+        if disable.lower() not in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            raise ValueError(f"x_disable_stats={disable!r} is not a boolean; use true or false.")
+        disable = disable.lower() in ("true", "1", "yes", "on")
+    raw_interval = values.get("x_stats_sampling_interval", 15.0)
+    try:
+        interval = float(raw_interval)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"x_stats_sampling_interval={raw_interval!r} is not a number of seconds; use e.g. 15."
+        ) from None
+    if not interval >= 0.1:
+        raise ValueError(
+            f"x_stats_sampling_interval={raw_interval!r} is too small: the stats sampling interval cannot be less "
+            "than 0.1 seconds, as in W&B."
+        )
+    paths = values.get("x_stats_disk_paths", ("/",))
+    if isinstance(paths, str):
+        paths = [p for p in paths.split(",") if p]
+    return RunOptions(
+        console=console, disable_stats=bool(disable), stats_interval=interval, stats_disk_paths=tuple(paths or ())
+    )
 
 
 def login(

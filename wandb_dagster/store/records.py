@@ -134,6 +134,16 @@ class PartRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunFileRecord:
+    """A file of a run (``run.save``, ``output.log``): its name, the blob of its newest content, its size."""
+
+    name: str  # relative path, e.g. "config.yaml", "checkpoints/a.txt", "output.log"
+    digest: str  # MD5 hex: the blob's name in the blob store
+    size: int
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class CommitResult:
     version: VersionRecord
     created: bool  # False when the digest was already a member and the existing version was reused

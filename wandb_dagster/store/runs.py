@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import events
+from wandb_dagster.store import events, run_files
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.engine import json_dumps
 from wandb_dagster.store.errors import NotFoundError, RunExistsError, RunNotFoundError
@@ -172,11 +172,14 @@ def logged_versions(conn: sa.Connection, run_pk: int) -> list[int]:
 
 
 def delete(conn: sa.Connection, run_pk: int) -> None:
-    """Remove run ``run_pk``, its history and its lineage rows. Versions it created stay (Store.delete_run
-    deletes them first when asked) and no longer name a producing run, as in W&B after a run is deleted."""
+    """Remove run ``run_pk``, its history, files, system metrics and lineage rows. Versions it created stay
+    (Store.delete_run deletes them first when asked) and no longer name a producing run, as in W&B after a run
+    is deleted."""
     if conn.execute(sa.select(db.runs.c.id).where(db.runs.c.id == run_pk).with_for_update()).first() is None:
         raise NotFoundError(f"no run with pk {run_pk}; it may have been deleted already")
     conn.execute(sa.delete(db.run_history).where(db.run_history.c.run_pk == run_pk))
+    # Its files' blobs stay in the blob store; a garbage collector frees those no longer named.
+    run_files.delete_of_run(conn, run_pk)
     conn.execute(sa.delete(db.run_artifacts).where(db.run_artifacts.c.run_pk == run_pk))
     # A deleted run's pending parts of distributed artifacts stay, without a producer (store/parts.py).
     conn.execute(sa.update(db.artifact_parts).where(db.artifact_parts.c.run_pk == run_pk).values(run_pk=None))

@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -210,6 +210,29 @@ run_history = sa.Table(
     metadata,
     sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("step", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("row", sa.JSON(), nullable=False),
+)
+
+# A run's files (``run.save``, the console's ``output.log``): one row per (run, name), the newest content. The
+# bytes are the blob named by ``digest`` (MD5 hex), made durable before the row is written (docs/architecture.md
+# invariant 1); a garbage collector counts these digests as referenced (store/run_files.py: run_file_digests).
+run_files = sa.Table(
+    "run_files",
+    metadata,
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("digest", sa.String(), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# A run's system metrics (W&B's "events" stream: system/cpu, system/memory...), one row per sample, apart
+# from the history so that they never take a step of run.log.
+run_system_metrics = sa.Table(
+    "run_system_metrics",
+    metadata,
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("row", sa.JSON(), nullable=False),
 )
 

@@ -36,6 +36,7 @@ from wandb_dagster.store import (
 )
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
+from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.engine import (
     LOCK_TIMEOUT_ENV,
@@ -63,6 +64,7 @@ from wandb_dagster.store.records import (
     OrganizationRecord,
     PartRecord,
     ProjectRecord,
+    RunFileRecord,
     RunRecord,
     VersionRecord,
 )
@@ -497,6 +499,36 @@ class Store:
     def _history_conflict(self, run_pk: int, steps: list[int]) -> Exception:
         with self._read() as conn:
             return runs.history_conflict(conn, run_pk, steps)
+
+    # ------------------------------------------------------------------ runs: files and system metrics
+
+    def put_run_files(self, run_pk: int, files: Sequence[tuple[str, str, int]], *, durable: bool = True) -> None:
+        """Record files of run ``run_pk``: (name, blob MD5 hex, size) each, replacing the content of a name
+        already there. The caller makes the blobs durable first (docs/architecture.md invariant 1)."""
+        with self._write(durable) as conn:
+            _run_files.put(conn, run_pk, files, _now())
+            self._fault("put_run_files")
+
+    def run_files(self, run_pk: int) -> list[RunFileRecord]:
+        """The files of run ``run_pk`` (``run.save``, ``output.log``), by name."""
+        with self._read() as conn:
+            return _run_files.of_run(conn, run_pk)
+
+    def run_file_digests(self) -> set[str]:
+        """Every blob (MD5 hex) that a file of any run names: a garbage collector counts them as live."""
+        with self._read() as conn:
+            return _run_files.digests(conn)
+
+    def append_system_metrics(self, run_pk: int, rows: Sequence[dict[str, Any]], *, durable: bool = False) -> None:
+        """Append samples of run ``run_pk``'s system metrics stream (W&B's ``events``), after the last one.
+        Not durable by default: a sample lost to a power cut is as a crashed W&B run's last samples."""
+        with self._write(durable) as conn:
+            _run_files.append_system(conn, run_pk, rows)
+
+    def system_metrics(self, run_pk: int) -> list[dict[str, Any]]:
+        """The system metrics samples of run ``run_pk``, oldest first."""
+        with self._read() as conn:
+            return _run_files.system(conn, run_pk)
 
     # ------------------------------------------------------------------ artifacts: writing
 
