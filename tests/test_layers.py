@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wandb_dagster"
-LAYERS = ("settings", "storage", "store", "sdk", "api", "dagster")
+# cli (the wandb-dagster command line) is on top: its `ui` command will start Dagster's webserver.
+LAYERS = ("settings", "storage", "store", "sdk", "api", "dagster", "cli")
 # The package's __init__ re-exports the SDK and the Api: it sits with the api layer.
 TOP_LEVEL_LAYER = "api"
 STORE_PUBLIC = {"wandb_dagster.store", "wandb_dagster.store.records", "wandb_dagster.store.errors",
@@ -80,6 +81,8 @@ def _layer(relative: str) -> str:
     first = Path(relative).parts[0]
     if first == "__init__.py":
         return TOP_LEVEL_LAYER
+    if first == "__main__.py":  # python -m wandb_dagster: the command line
+        return "cli"
     return first.removesuffix(".py")
 
 

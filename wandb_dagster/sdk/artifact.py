@@ -375,7 +375,10 @@ class Artifact:
         staging.check_policy(policy)
         if not files:
             return []
-        staged = staging.stage(self._bind(), files, policy, started_ns)
+        ws = self._bind()
+        staged = staging.stage(ws, files, policy, started_ns)
+        if staged.present:
+            staging.claim_stored(ws, draft.claim_token, files, staged)
         draft.present.update(staged.present)
         entries = staging.entries_for(files, staged, policy, skip_cache, is_tmp)
         # Renamed temporary files may share a name; files from one walk (or one file) cannot clash.
