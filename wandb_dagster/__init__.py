@@ -22,6 +22,7 @@ from wandb_dagster.sdk.artifact import (
     ArtifactFinalizedError,
     ArtifactNotFoundError,
     ArtifactNotLoggedError,
+    ArtifactTTL,
 )
 from wandb_dagster.sdk.metrics import Metric
 from wandb_dagster.sdk.run import Run, current_run, init
@@ -35,6 +36,7 @@ __all__ = [
     "ArtifactFinalizedError",
     "ArtifactNotFoundError",
     "ArtifactNotLoggedError",
+    "ArtifactTTL",
     "Metric",
     "Run",
     "Settings",

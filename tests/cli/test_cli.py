@@ -150,3 +150,18 @@ def test_the_workspace_comes_from_the_environment_too(cli: Cli) -> None:
     cli("artifact", "put", "data", "--name", "tester/e/ds", options=False)
     assert cli("--json", "verify", options=False).json()["versions"] == 1
     assert os.listdir(cli.storage)
+
+
+def test_artifact_put_with_a_ttl_and_artifact_expire(cli: Cli) -> None:
+    import time
+
+    _tree(cli.cwd / "data")
+    cli("artifact", "put", "data", "--name", "tester/x/ds", "--ttl", "1s")
+    (cli.cwd / "data" / "f0.txt").write_text("changed")
+    cli("artifact", "put", "data", "--name", "tester/x/ds")  # v1 takes 'latest' from v0
+    time.sleep(1.5)
+    dry = cli("--json", "artifact", "expire", "--dry-run").json()
+    assert dry == {"dry_run": True, "deleted": ["tester/x/ds:v0"], "kept": []}
+    assert cli("artifact", "expire").out.splitlines() == ["Deleted 1 expired version(s)", "  tester/x/ds:v0"]
+    assert cli("artifact", "get", "tester/x/ds:v0", check=False).code == 1
+    assert cli("--json", "artifact", "expire").json()["deleted"] == []

@@ -35,10 +35,11 @@ def artifact() -> None:
 @click.option("--alias", "-a", "aliases", multiple=True, help="An alias to add (repeatable); 'latest' always is.")
 @click.option("--description", "-d", default=None, help="The version's description.")
 @click.option("--metadata", default=None, help="A JSON object of metadata.")
+@click.option("--ttl", default=None, help="Time to live from now, e.g. '30d', '12h' (artifact.ttl); default none.")
 @pass_out
 def artifact_put(
     out: Output, path: str, name: str, type_: str, aliases: tuple[str, ...], description: str | None,
-    metadata: str | None,
+    metadata: str | None, ttl: str | None,
 ) -> None:  # fmt: skip
     """Log PATH (a file, a folder, or a URI to reference) as a new version of --name."""
     from wandb_dagster.sdk.artifact import Artifact
@@ -56,6 +57,10 @@ def artifact_put(
     bar = out.progress()
     with report_progress(bar), init(entity=entity, project=project, job_type="auto", reinit="create_new") as run:
         art = Artifact(collection, type=type_, description=description, metadata=meta)
+        if ttl is not None:
+            from datetime import timedelta
+
+            art.ttl = timedelta(seconds=parse_duration(ttl))
         if "://" in path:
             art.add_reference(path)
         elif os.path.isdir(path):
@@ -124,6 +129,24 @@ def artifact_ls(out: Output, path: str, type_: str | None) -> None:
         return "\n".join(lines)
 
     out.emit(rows, text)
+
+
+@artifact.command("expire")
+@click.option("--dry-run", is_flag=True, help="Change nothing; list what would be deleted.")
+@pass_out
+def artifact_expire(out: Output, dry_run: bool) -> None:
+    """Delete the versions whose TTL is up (those holding an alias or linked to a registry are kept)."""
+    from wandb_dagster.sdk.gc import expire_versions
+
+    report = expire_versions(workspace(), dry_run=dry_run)
+
+    def text() -> str:
+        verb = "Would delete" if dry_run else "Deleted"
+        lines = [f"{verb} {len(report.deleted)} expired version(s)"] + [f"  {v}" for v in report.deleted]
+        lines += [f"Kept {k['version']}: {k['reason']}" for k in report.kept]
+        return "\n".join(lines)
+
+    out.emit(report.to_json(), text)
 
 
 @artifact.group("cache")
@@ -344,10 +367,13 @@ def gc(out: Output, dry_run: bool, grace: str) -> None:
 
     def text() -> str:
         verb = "Would delete" if r.dry_run else "Deleted"
-        return (
+        line = (
             f"{verb} {r.deleted} blobs ({human_size(r.bytes_freed)}) of {r.blobs} ({human_size(r.bytes)}); "
             f"{r.unused} unused, {r.waiting} waiting for the grace period ({grace}); "
             f"{r.temps_removed} temp files/uploads removed"
         )
+        if r.expired is not None and (r.expired.deleted or r.expired.kept):
+            line += f"; {len(r.expired.deleted)} expired version(s) deleted, {len(r.expired.kept)} kept"
+        return line
 
     out.emit(report.to_json(), text)

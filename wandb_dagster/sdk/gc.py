@@ -40,6 +40,46 @@ large upload in progress keeps its temp file for a long time."""
 
 
 @dataclasses.dataclass
+class ExpireReport:
+    """Versions whose TTL is up: ``deleted`` (or, in a dry run, to be deleted) and ``kept`` (with the reason:
+    an alias holds them, as :meth:`Artifact.delete` requires, or a registry links them)."""
+
+    dry_run: bool
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    kept: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def expire_versions(ws: Workspace, *, dry_run: bool = False) -> ExpireReport:
+    """Delete the committed versions whose TTL is up (docs/behaviour.md, "Retention"), each with a
+    DELETE_ARTIFACT event; their blobs go at a gc once nothing else names them."""
+    from wandb_dagster.store import AliasInUseError, NotFoundError
+
+    report = ExpireReport(dry_run=dry_run)
+    for row in ws.store.expired_versions():
+        if row["linked"]:
+            report.kept.append({"version": row["version"], "reason": "linked to a registry"})
+            continue
+        if row["aliases"]:
+            report.kept.append({"version": row["version"], "reason": f"has aliases {row['aliases']}"})
+            continue
+        if dry_run:
+            report.deleted.append(row["version"])
+            continue
+        try:
+            ws.store.delete_version(row["pk"], delete_aliases=False)
+        except AliasInUseError as exc:  # an alias added since the read above
+            report.kept.append({"version": row["version"], "reason": str(exc)})
+        except NotFoundError:
+            continue  # deleted meanwhile
+        else:
+            report.deleted.append(row["version"])
+    return report
+
+
+@dataclasses.dataclass
 class GcReport:
     """What a gc found and did (``dry_run``: what it would do)."""
 
@@ -54,6 +94,7 @@ class GcReport:
     waiting: int = 0
     temps_removed: int = 0
     claims_expired: int = 0
+    expired: ExpireReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,14 +118,18 @@ def collect_garbage(
     grace_s: float = DEFAULT_GRACE_S,
     dry_run: bool = False,
     progress: Callable[[int, int], Any] | None = None,
+    expire: bool = True,
 ) -> GcReport:
     """Delete the blobs of ``ws`` that no committed version names and that were found unused by a gc at
     least ``grace_s`` seconds ago (this one, with ``grace_s=0``), temp files of crashed writers and
     unfinished uploads, and expired claims. ``dry_run``: change nothing, report what would go.
-    ``progress(done, total)``: called as blobs are deleted."""
+    ``progress(done, total)``: called as blobs are deleted. ``expire``: first delete the versions whose TTL
+    is up (:func:`expire_versions`), so that their blobs are considered too."""
     if grace_s < 0:
         raise ValueError(f"grace_s={grace_s} is negative; pass the seconds a blob must stay unused (e.g. 3600)")
     report = GcReport(dry_run=dry_run)
+    if expire:
+        report.expired = expire_versions(ws, dry_run=dry_run)
     # Listing first: a blob written after it is not considered at all, and one written before is covered by
     # the claim its writer took before relying on it, which the scan below reads.
     stored = dict(ws.blobs.iter_blobs())

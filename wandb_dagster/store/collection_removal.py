@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import blob_refs, links, versions
+from wandb_dagster.store import blob_refs, links, retention, versions
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import NotFoundError
 
@@ -45,6 +45,7 @@ def delete(conn: sa.Connection, collection_id: int, *, run_pk: int | None, now: 
         conn.execute(sa.delete(db.version_tags).where(db.version_tags.c.version_id.in_(logged_here)))
         # Their blobs are garbage for the next gc unless another version names them.
         blob_refs.forget_versions(conn, logged_here)
+        retention.forget_versions(conn, logged_here)
         conn.execute(sa.delete(db.versions).where(db.versions.c.source_collection_id == collection_id))
         of_collection = (
             db.artifact_parts.c.project_id == row.project_id, db.artifact_parts.c.collection == row.name

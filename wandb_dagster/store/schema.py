@@ -339,6 +339,16 @@ part_blobs = sa.Table(
     sa.Column("part_id", sa.Integer(), sa.ForeignKey("artifact_parts.id"), primary_key=True),
 )
 
+# Retention (store/retention.py): a version's TTL and the expiry it makes from the version's creation.
+version_ttl = sa.Table(
+    "version_ttl",
+    metadata,
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("ttl_seconds", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
 # A writer's intent to name a blob in a version it has not committed yet (one token per draft).
 blob_claims = sa.Table(
     "blob_claims",

@@ -31,6 +31,7 @@ from wandb_dagster.store import (
     members,
     migrate,
     paging,
+    retention,
     runs,
     versions,
 )
@@ -640,6 +641,25 @@ class Store:
         now = _now()
         with self._write() as conn:
             versions.delete(conn, version_pk, delete_aliases=delete_aliases, run_pk=run_pk, now=now)
+
+    # ------------------------------------------------------------------ retention (store/retention.py)
+
+    def set_version_ttl(self, version_pk: int, seconds: int | None) -> None:
+        """Give a version a time to live of ``seconds`` from its creation (None: none)."""
+        with self._write() as conn:
+            retention.set_ttl(conn, version_pk, seconds)
+
+    def version_ttl(self, version_pk: int) -> int | None:
+        """A version's time to live in seconds (None: none)."""
+        with self._read() as conn:
+            return retention.ttl_of(conn, version_pk)
+
+    def expired_versions(self) -> list[dict[str, Any]]:
+        """The committed versions whose TTL is up (store/retention.py ``expired``), with their names."""
+        with self._read(snapshot=True) as conn:
+            found = retention.expired(conn)
+            names = audit.version_names(conn) if found else {}
+        return [{**row, "version": names.get(row["pk"], f"version {row['pk']}")} for row in found]
 
     def record_input(self, run_pk: int, version_pk: int, *, durable: bool = True) -> None:
         """Record that run ``run_pk`` used version ``version_pk`` (idempotent); ``durable`` as for

@@ -1,4 +1,4 @@
-"""Garbage collection: the blobs each version names, writers' claims, gc's marks.
+"""Garbage collection: the blobs each version names, writers' claims, gc's marks; retention (version_ttl).
 
 Revision ID: 0009
 Revises: 0007
@@ -58,6 +58,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hex", "part_id", name=op.f("pk_part_blobs")),
     )
     op.create_table(
+        "version_ttl",
+        sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("ttl_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["version_id"], ["versions.id"], name=op.f("fk_version_ttl_version_id")),
+        sa.PrimaryKeyConstraint("version_id", name=op.f("pk_version_ttl")),
+    )
+    op.create_index(op.f("ix_version_ttl_expires_at"), "version_ttl", ["expires_at"])
+    op.create_table(
         "blob_claims",
         sa.Column("token", sa.String(), nullable=False),
         sa.Column("hex", sa.String(), nullable=False),
@@ -102,4 +111,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_blob_claims_hex"), table_name="blob_claims")
     op.drop_table("blob_claims")
     op.drop_table("part_blobs")
+    op.drop_index(op.f("ix_version_ttl_expires_at"), table_name="version_ttl")
+    op.drop_table("version_ttl")
     op.drop_table("version_blobs")
