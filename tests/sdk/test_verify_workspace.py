@@ -128,3 +128,13 @@ def test_a_corrupt_blob_in_a_bucket_is_found_and_repaired(remote: Remote, remote
     assert [(p["blob"], p["kind"]) for p in report.problems] == [(bad, "corrupt")]
     fixed = verify_workspace(ws, repair=True, sources=[remote_ws / "data"])
     assert fixed.ok and verify_workspace(ws).ok
+
+
+def test_a_damaged_manifest_is_reported_naming_the_version(any_ws_env: Path) -> None:
+    _log_tree(any_ws_env / "a")
+    ws = Workspace.default()
+    with ws.store._engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE versions SET manifest = '{"version": 1, "contents": ["x"]}'"""))
+    (problem,) = verify_workspace(ws).problems
+    assert (problem["kind"], problem["where"]) == ("manifest", "tester/vfy/ds:v0")
+    assert "Damaged the manifest of tester/vfy/ds:v0" in problem["detail"]
