@@ -13,6 +13,8 @@ from wandb_dagster.sdk.gc import collect_garbage
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.storage.hashing import b64_to_hex
 
+from .test_remote_workspace import Remote, remote, remote_ws  # noqa: F401  (fixtures)
+
 
 def _log(name: str, files: dict[str, bytes], where: Path, **kw) -> wandb.Artifact:
     where.mkdir(parents=True, exist_ok=True)
@@ -127,3 +129,26 @@ def test_parts_of_a_distributed_artifact_keep_their_blobs_until_merged_and_after
 def test_gc_refuses_a_negative_grace(ws_env: Path) -> None:
     with pytest.raises(ValueError, match="grace_s=-1 is negative"):
         collect_garbage(Workspace.default(), grace_s=-1)
+
+
+def _current_objects(remote: Remote) -> set[str]:  # noqa: F811
+    """The blobs in the bucket now (the S3 fixture's bucket is versioned: a deleted object keeps old versions,
+    which Remote.objects lists)."""
+    if remote.kind != "s3":
+        return set(remote.objects())
+    pages = remote.server.client().get_paginator("list_objects_v2").paginate(Bucket=remote.bucket, Prefix="team-ws/")
+    return {"".join(o["Key"].split("/")[1:]) for page in pages for o in page.get("Contents", [])}
+
+
+def test_gc_on_a_bucket_deletes_the_orphans_and_keeps_what_versions_name(remote: Remote, remote_ws: Path) -> None:  # noqa: F811
+    kept = _log("kept", {"a.bin": os.urandom(300)}, remote_ws / "a")
+    gone = _log("gone", {"b.bin": os.urandom(200)}, remote_ws / "b")
+    ws = Workspace.default()
+    orphan, _ = ws.blobs.put_bytes(b"an upload nothing names")
+    wandb.Api().artifact("gc/gone:v0").delete(delete_aliases=True)
+    report = collect_garbage(ws, grace_s=0)
+    assert (report.deleted, report.bytes_freed) == (2, 200 + len(b"an upload nothing names"))
+    assert _current_objects(remote) == _hexes(kept)  # seen by the bucket's own client
+    assert orphan not in _current_objects(remote) and not _hexes(gone) & _current_objects(remote)
+    art = wandb.Api().artifact("gc/kept:v0")
+    art.verify(art.download())
