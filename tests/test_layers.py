@@ -4,7 +4,7 @@ under TYPE_CHECKING included):
 - only wandb_dagster/store/ knows SQL: no module outside it imports SQLAlchemy, the store's schema or any
   store module that builds SQL; outside the store, only the package itself (``Store`` and its errors),
   ``store.records``, ``store.errors`` and ``store.scope`` (the typed scope the API reads with) are public;
-- the layers are settings < storage < store < sdk < api < dagster: a module imports its own layer and
+- the layers are settings < storage < store < sdk < api < dagster < cli: a module imports its own layer and
   those below it, never one above;
 - ``import wandb_dagster`` does not import dagster (the Dagster integration is optional).
 """
