@@ -435,7 +435,7 @@ class Artifact:
         ws = self._bind()
         staged = staging.stage(ws, files, policy, started_ns)
         if staged.present:
-            staging.claim_stored(ws, draft.claim_token, files, staged)
+            draft.claimed.update(staging.claim_stored(ws, draft.claim_token, files, staged))
         draft.present.update(staged.present)
         entries = staging.entries_for(files, staged, policy, skip_cache, is_tmp)
         # Renamed temporary files may share a name; files from one walk (or one file) cannot clash.

@@ -153,7 +153,9 @@ def _with_stored_blobs(ws: Workspace, artifact: Artifact, write: Callable[[set[s
         # The claim comes first: from here on a gc leaves these blobs alone, and the checks below see any it
         # deleted before (docs/architecture.md, "Garbage collection"). Not fsynced on SQLite: the commit
         # below is, and makes the claim durable with it.
-        draft.present -= ws.store.claim_blobs(draft.claim_token, draft.stored_blobs()[0], durable=False)
+        unclaimed = [h for h in draft.stored_blobs()[0] if h not in draft.claimed]
+        draft.present -= ws.store.claim_blobs(draft.claim_token, unclaimed, durable=False)
+        draft.claimed.update(unclaimed)
         named, sizes = _ensure_blobs(ws, source, draft)
         # Every blob the version names, not only those written here: one found already stored may be
         # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
@@ -163,7 +165,9 @@ def _with_stored_blobs(ws: Workspace, artifact: Artifact, write: Callable[[set[s
         except BlobClaimLostError:
             if attempt:
                 raise
-            draft.present.clear()  # the claims expired while logging took so long: claim and check again
+            # The claims expired while logging took so long: claim and check every blob again.
+            draft.present.clear()
+            draft.claimed.clear()
     raise AssertionError("unreachable: the loop returns or raises")
 
 

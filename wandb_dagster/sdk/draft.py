@@ -38,6 +38,9 @@ class Draft:
         # The token of this draft's blob claims (store/blob_refs.py): a gc leaves the blobs it names alone
         # until it is committed (docs/architecture.md, "Garbage collection").
         self.claim_token = uuid.uuid4().hex
+        # Blobs claimed under that token by add_* (and checked stored after the claim): the commit claims
+        # only the others; if the claims expired meanwhile the commit's check says so and all are claimed again.
+        self.claimed: set[str] = set()
 
     def _own(self, entry: ManifestEntry) -> ManifestEntry:
         entry._artifact = self.owner
