@@ -4,7 +4,7 @@ under TYPE_CHECKING included):
 - only wandb_dagster/store/ knows SQL: no module outside it imports SQLAlchemy, the store's schema or any
   store module that builds SQL; outside the store, only the package itself (``Store`` and its errors),
   ``store.records``, ``store.errors`` and ``store.scope`` (the typed scope the API reads with) are public;
-- the layers are settings < storage < store < sdk < api < dagster: a module imports its own layer and
+- the layers are settings < storage < store < sdk < api < dagster < cli: a module imports its own layer and
   those below it, never one above;
 - ``import wandb_dagster`` does not import dagster (the Dagster integration is optional).
 """
@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wandb_dagster"
-LAYERS = ("settings", "storage", "store", "sdk", "api", "dagster")
+# cli (the wandb-dagster command line) is on top: its `ui` command will start Dagster's webserver.
+LAYERS = ("settings", "storage", "store", "sdk", "api", "dagster", "cli")
 # The package's __init__ re-exports the SDK and the Api, and plot.py the SDK's charts (``wandb.plot``): they
 # sit with the api layer.
 TOP_LEVEL_LAYER = "api"
@@ -82,6 +83,8 @@ def _layer(relative: str) -> str:
     first = Path(relative).parts[0]
     if first in TOP_LEVEL_MODULES:
         return TOP_LEVEL_LAYER
+    if first == "__main__.py":  # python -m wandb_dagster: the command line
+        return "cli"
     return first.removesuffix(".py")
 
 

@@ -23,6 +23,7 @@ from wandb_dagster.sdk.artifact import (
     ArtifactFinalizedError,
     ArtifactNotFoundError,
     ArtifactNotLoggedError,
+    ArtifactTTL,
 )
 from wandb_dagster.sdk.data_types import Histogram, Html, Image, Table, plot_table
 from wandb_dagster.sdk.metrics import Metric
@@ -40,6 +41,7 @@ __all__ = [
     "Histogram",
     "Html",
     "Image",
+    "ArtifactTTL",
     "Metric",
     "Run",
     "Settings",

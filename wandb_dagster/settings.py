@@ -146,11 +146,15 @@ def _check_app_url(url: str) -> str:
 
 
 def _parse_size(value: str) -> int:
+    return parse_size(value, "WANDB_DAGSTER_CACHE_SIZE")
+
+
+def parse_size(value: str, what: str = "size") -> int:
+    """Bytes from ``'10GB'``, ``'512MiB'``, ``'1.5K'`` or ``'4096'`` (binary units, as W&B's cache sizes);
+    ``what`` names the value in the error."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE)
     if not match:
-        raise ValueError(
-            f"WANDB_DAGSTER_CACHE_SIZE={value!r} is not a size; use bytes or a suffix, e.g. '10GB' or '512MiB'"
-        )
+        raise ValueError(f"{what}={value!r} is not a size; use bytes or a suffix, e.g. '10GB' or '512MiB'")
     number, unit = match.groups()
     return int(float(number) * 1024 ** "_KMGT".index(unit.upper() or "_"))
 

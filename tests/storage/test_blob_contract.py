@@ -32,7 +32,7 @@ HELLO = b"hello\n"
 HELLO_HEX = "b1946ac92492d2347c6235b4d2611184"
 PROTOCOL = [
     "root", "is_local", "max_workers", "batched_downloads", "blob_path", "exists", "exists_many", "put_bytes",
-    "put_file", "put_files", "open", "get_file", "get_files", "sync", "check_access", "iter_hexes", "delete",
+    "put_file", "put_files", "open", "get_file", "get_files", "sync", "check_access", "iter_hexes", "iter_blobs", "delete",
     "remove_stale_temps",
 ]
 

@@ -134,3 +134,16 @@ def test_an_endpoint_lost_midway_is_reported_with_the_root(s3_server, tmp_path: 
     assert not out.exists() or list(out.iterdir()) == []  # no partial or temp file
     with pytest.raises(StorageAccessError, match="could not be reached"):
         store.exists_many([hexdigest])
+
+
+def test_gc_aborts_the_unfinished_uploads_under_its_root_only(s3_server, s3_bucket) -> None:
+    """A writer killed mid-upload leaves an S3 multipart upload (its parts billed until aborted);
+    remove_stale_temps (gc) aborts those under the store's root older than the age given, and no others."""
+    client = s3_server.client()
+    mine = client.create_multipart_upload(Bucket=s3_bucket, Key="root/ab/" + "c" * 30)["UploadId"]
+    other = client.create_multipart_upload(Bucket=s3_bucket, Key="elsewhere/ab/" + "c" * 30)["UploadId"]
+    store = open_blob_store(f"s3://{s3_bucket}/root", s3_server.storage_options)
+    # (moto reports every upload as initiated in 2010, so the age cut-off itself cannot be shown here.)
+    assert store.remove_stale_temps(older_than_s=3600) == 1
+    left = {u["UploadId"] for u in client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])}
+    assert mine not in left and other in left

@@ -10,18 +10,23 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from wandb_dagster.sdk.artifact import draft_contents, mark_committed
 from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
 from wandb_dagster.sdk.names import validate_metadata
 from wandb_dagster.storage.errors import ContentChangedError, MissingBlobsError
+from wandb_dagster.storage.hashing import b64_to_hex
+from wandb_dagster.store.errors import BlobClaimLostError
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.artifact import Artifact
     from wandb_dagster.sdk.draft import Draft
     from wandb_dagster.sdk.workspace import Workspace
-    from wandb_dagster.store.records import PartRecord
+    from wandb_dagster.store.records import CommitResult, PartRecord
+
+T = TypeVar("T")
 
 
 def _ensure_blobs(ws: Workspace, source: Workspace, draft: Draft) -> tuple[set[str], dict[str, int]]:
@@ -130,18 +135,45 @@ def _merge_latest(ws: Workspace, draft: Draft, entity: str, project: str) -> Non
         draft.merge(Manifest.from_json(ws.store.manifest(latest.pk), where=where))
 
 
-def _store_draft_blobs(ws: Workspace, artifact: Artifact, entity: str, project: str) -> None:
-    """Step 1 of docs/architecture.md section 4 for a draft: every blob it names stored in ``ws`` and durable."""
+def _prepare_draft(ws: Workspace, artifact: Artifact, entity: str, project: str) -> None:
     draft = draft_contents(artifact)
     # Metadata may have been changed in place since the constructor validated it (NaN -> null).
     artifact.metadata = validate_metadata(artifact.metadata)
     if draft.incremental:
         _merge_latest(ws, draft, entity, project)
+
+
+def _with_stored_blobs(ws: Workspace, artifact: Artifact, write: Callable[[set[str], str], T]) -> T:
+    """Step 1 of docs/architecture.md section 4 for a draft: every blob it names claimed, stored in ``ws``
+    and durable; then ``write(named, claim_token)`` records what names them (a version or a part), which
+    checks the claims in its transaction and fails with BlobClaimLostError if they expired meanwhile."""
+    draft = draft_contents(artifact)
     source = artifact.workspace or ws
-    named, sizes = _ensure_blobs(ws, source, draft)
-    # Every blob the version names, not only those written here: one found already stored may be
-    # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
-    _sync_named(ws, source, draft, named, sizes)
+    for attempt in range(2):
+        # The claim comes first: from here on a gc leaves these blobs alone, and the checks below see any it
+        # deleted before (docs/architecture.md, "Garbage collection"). Not fsynced on SQLite: the commit
+        # below is, and makes the claim durable with it.
+        unclaimed = [h for h in draft.stored_blobs()[0] if h not in draft.claimed]
+        draft.present -= ws.store.claim_blobs(draft.claim_token, unclaimed, durable=False)
+        draft.claimed.update(unclaimed)
+        named, sizes = _ensure_blobs(ws, source, draft)
+        # Every blob the version names, not only those written here: one found already stored may be
+        # another writer's that is not durable yet. A few are fsynced one by one, many with one syncfs.
+        _sync_named(ws, source, draft, named, sizes)
+        try:
+            return write(named, draft.claim_token)
+        except BlobClaimLostError:
+            if attempt:
+                raise
+            # The claims expired while logging took so long: claim and check every blob again.
+            draft.present.clear()
+            draft.claimed.clear()
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def stored_hexes(manifest: Manifest) -> set[str]:
+    """The blobs (hex) a manifest's stored entries name (references name none)."""
+    return {b64_to_hex(e.digest) for e in manifest if e.ref is None}
 
 
 def _distributed_draft(artifact: Artifact, what: str) -> None:
@@ -165,12 +197,16 @@ def upsert_part(
     """``run.upsert_artifact``: store the draft's blobs durably, then record it as one part of the distributed
     artifact (invariant 1 holds for parts: a part row never names a blob that is not durable)."""
     _distributed_draft(artifact, "upsert_artifact")
-    _store_draft_blobs(ws, artifact, entity, project)
-    ws.store.add_artifact_part(
-        entity, project, artifact.collection_name, artifact.type, distributed_id,
-        manifest=artifact.manifest.dumps(), metadata=artifact.metadata, description=artifact.description,
-        aliases=aliases, run_pk=run_pk,
-    )  # fmt: skip
+    _prepare_draft(ws, artifact, entity, project)
+
+    def write(named: set[str], claim: str) -> None:
+        ws.store.add_artifact_part(
+            entity, project, artifact.collection_name, artifact.type, distributed_id,
+            manifest=artifact.manifest.dumps(), metadata=artifact.metadata, description=artifact.description,
+            aliases=aliases, run_pk=run_pk, blobs=sorted(named), claim=claim,
+        )  # fmt: skip
+
+    _with_stored_blobs(ws, artifact, write)
 
 
 # Another finish_artifact merging the same parts concurrently makes a commit fail (nothing written); the
@@ -191,10 +227,29 @@ def finish_parts(
 ) -> Artifact:
     """``run.finish_artifact``: one version holding every part upserted under ``distributed_id`` plus this
     draft's own entries, committed in one transaction that also deletes the parts merged."""
+    _distributed_draft(artifact, "finish_artifact")
+    _prepare_draft(ws, artifact, entity, project)
+
+    def write(named: set[str], claim: str) -> Artifact:
+        return _finish(ws, artifact, entity, project, distributed_id, aliases, tags, run_pk, named, claim)
+
+    return _with_stored_blobs(ws, artifact, write)
+
+
+def _finish(
+    ws: Workspace,
+    artifact: Artifact,
+    entity: str,
+    project: str,
+    distributed_id: str,
+    aliases: list[str],
+    tags: list[str],
+    run_pk: int | None,
+    named: set[str],
+    claim: str,
+) -> Artifact:
     from wandb_dagster.store import PartsTakenError
 
-    _distributed_draft(artifact, "finish_artifact")
-    _store_draft_blobs(ws, artifact, entity, project)
     name = artifact.collection_name
     for _ in range(_FINISH_ATTEMPTS):
         parts = ws.store.artifact_parts(entity, project, name, distributed_id)
@@ -218,6 +273,9 @@ def finish_parts(
                 size=manifest.size(), file_count=len(manifest), metadata=validate_metadata(metadata),
                 description=description, aliases=all_aliases, tags=tags, run_pk=run_pk,
                 parts=[p.pk for p in parts], producers=[p.run_pk for p in parts if p.run_pk is not None],
+                # The parts' blobs are protected by their part_blobs rows until this transaction swaps them
+                # for the version's; only the finishing draft's own are claimed.
+                blobs=sorted(stored_hexes(manifest) | named), claim=claim, claimed=sorted(named),
             )  # fmt: skip
         except PartsTakenError:
             continue
@@ -271,11 +329,31 @@ def commit_artifact(
                 f"Artifact {artifact.qualified_name!r} belongs to another workspace ({artifact.workspace!r}); "
                 "use artifact.new_draft() and log the draft instead."
             )
-        entity, project = artifact.entity, artifact.project
+        # Already a version of this collection: its blobs are recorded, nothing new is named.
+        result = _commit(ws, artifact, artifact.entity, artifact.project, aliases, tags, run_pk, None, None)
     else:
-        _store_draft_blobs(ws, artifact, entity, project)
+        _prepare_draft(ws, artifact, entity, project)
+        result = _with_stored_blobs(
+            ws, artifact,
+            lambda named, claim: _commit(ws, artifact, entity, project, aliases, tags, run_pk, named, claim),
+        )  # fmt: skip
+    mark_committed(artifact, ws, result.version, created=result.created)
+    return artifact
+
+
+def _commit(
+    ws: Workspace,
+    artifact: Artifact,
+    entity: str,
+    project: str,
+    aliases: list[str],
+    tags: list[str],
+    run_pk: int | None,
+    blobs: set[str] | None,
+    claim: str | None,
+) -> CommitResult:
     manifest = artifact.manifest
-    result = ws.store.commit_version(
+    return ws.store.commit_version(
         entity,
         project,
         artifact.collection_name,
@@ -289,6 +367,6 @@ def commit_artifact(
         aliases=aliases,
         tags=tags,
         run_pk=run_pk,
+        blobs=sorted(blobs) if blobs is not None else None,
+        claim=claim,
     )
-    mark_committed(artifact, ws, result.version, created=result.created)
-    return artifact

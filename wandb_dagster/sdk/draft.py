@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,12 @@ class Draft:
         # Blobs known to be in the artifact's workspace's store (checked or written by add_*), so that commit
         # need not ask again.
         self.present: set[str] = set()
+        # The token of this draft's blob claims (store/blob_refs.py): a gc leaves the blobs it names alone
+        # until it is committed (docs/architecture.md, "Garbage collection").
+        self.claim_token = uuid.uuid4().hex
+        # Blobs claimed under that token by add_* (and checked stored after the claim): the commit claims
+        # only the others; if the claims expired meanwhile the commit's check says so and all are claimed again.
+        self.claimed: set[str] = set()
 
     def _own(self, entry: ManifestEntry) -> ManifestEntry:
         entry._artifact = self.owner

@@ -112,6 +112,25 @@ def _copy_into_store(
     return digests, sizes, set(digests)
 
 
+def claim_stored(ws: Workspace, token: str, files: list[LocalFile], staged: Staged) -> set[str]:
+    """Claim the blobs just stored (or found stored) for the draft ``token``, so that a gc leaves them alone
+    until it commits; returns those claimed (docs/architecture.md, "Garbage collection"). A blob a gc deleted
+    between our existence check and the claim is stored again from its file. A database held locked past
+    the lock timeout skips the claim (nothing claimed): the commit claims every blob and checks it is stored,
+    and reports the busy database itself."""
+    from wandb_dagster.store import DatabaseBusyError
+
+    try:
+        deleted = ws.store.claim_blobs(token, staged.present, durable=False)
+    except DatabaseBusyError:
+        return set()
+    if deleted:
+        todo = [i for i, d in enumerate(staged.digests) if d in deleted]
+        first = {staged.digests[i]: files[i][0] for i in reversed(todo)}
+        ws.blobs.put_files(list(first.values()), expected=list(first))
+    return set(staged.present)
+
+
 def _hash_unknown(files: list[LocalFile], known: list[str | None]) -> tuple[list[str], list[int]]:
     sizes = [st.st_size for _, _, st in files]
     digests: list[str] = [d or "" for d in known]  # every unknown one is filled in below

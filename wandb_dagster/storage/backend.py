@@ -121,12 +121,18 @@ class BlobBackend(Protocol):
         """Every stored digest (in no particular order); temp files are not blobs and are skipped."""
         ...
 
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        """Every stored blob as (hex digest, size in bytes), in no particular order (for gc and verify: one
+        listing, no request per blob on a bucket)."""
+        ...
+
     def delete(self, hexdigest: str) -> None:
         """Remove a blob (for gc). Missing -> FileNotFoundError naming the digest."""
         ...
 
     def remove_stale_temps(self, older_than_s: float = 24 * 3600) -> int:
-        """Delete temp files older than ``older_than_s`` left by crashed writers (for gc); returns how many."""
+        """Delete temp files (a bucket: unfinished multipart uploads) older than ``older_than_s`` left by
+        crashed writers (for gc); returns how many."""
         ...
 
 

@@ -572,6 +572,21 @@ class BlobStore:
                     if _REST_RE.fullmatch(f.name):
                         yield d.name + f.name
 
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        """Every stored blob as (hex, size): a stat per blob, from the same scan as :meth:`iter_hexes`."""
+        try:
+            top = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return
+        for d in top:
+            if _PREFIX_RE.fullmatch(d.name) and d.is_dir(follow_symlinks=False):
+                for f in os.scandir(d.path):
+                    if _REST_RE.fullmatch(f.name):
+                        try:
+                            yield d.name + f.name, f.stat(follow_symlinks=False).st_size
+                        except FileNotFoundError:
+                            pass  # deleted since the scan (another gc)
+
     def delete(self, hexdigest: str) -> None:
         """Remove a blob (for gc). Missing -> FileNotFoundError naming the digest."""
         try:

@@ -126,6 +126,11 @@ class _Bucket:
     async def delete(self, key: str) -> None:
         await self.fs._rm_file(f"{self.bucket}/{key}")
 
+    async def abort_stale_uploads(self, prefix: str, older_than_s: float) -> int:
+        """Abort unfinished uploads under ``prefix`` older than ``older_than_s``; how many (none by default:
+        only S3 lists them)."""
+        return 0
+
     def upload(self, f: Any, path: str | os.PathLike[str], key: str, hexdigest: str, size: int, track: Any) -> int:
         """Stream the open file ``f`` (``size`` bytes by its stat) to ``key``; completed only if the bytes
         sent hash to ``hexdigest`` (ContentChangedError otherwise, nothing stored). Returns bytes sent."""
@@ -151,6 +156,24 @@ class S3Bucket(_Bucket):
         except FileNotFoundError:
             return None
         return int(out["ContentLength"])
+
+    async def abort_stale_uploads(self, prefix: str, older_than_s: float) -> int:
+        import datetime
+
+        cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than_s)
+        aborted = 0
+        kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            out = await self.fs._call_s3("list_multipart_uploads", **kw)
+            for upload in out.get("Uploads", ()):
+                if upload["Initiated"] < cutoff:
+                    await self.fs._call_s3(
+                        "abort_multipart_upload", Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+            if not out.get("IsTruncated"):
+                return aborted
+            kw["KeyMarker"], kw["UploadIdMarker"] = out["NextKeyMarker"], out["NextUploadIdMarker"]
 
     async def list_page(self, prefix, start, token):
         kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}

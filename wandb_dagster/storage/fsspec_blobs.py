@@ -269,6 +269,16 @@ class FsspecBlobStore:
             if _PREFIX_RE.fullmatch(prefix) and _REST_RE.fullmatch(rest):
                 yield prefix + rest
 
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        root = self._fsroot.strip("/")
+        for path, info in self._fs.find(self._fsroot, detail=True).items():
+            rel = path.strip("/")
+            if not rel.startswith(root):
+                continue
+            prefix, _, rest = rel[len(root) :].lstrip("/").partition("/")
+            if _PREFIX_RE.fullmatch(prefix) and _REST_RE.fullmatch(rest):
+                yield prefix + rest, int(info.get("size") or 0)
+
     def delete(self, hexdigest: str) -> None:
         try:
             self._fs.rm_file(self._path(check_hex(hexdigest)))

@@ -400,12 +400,25 @@ class ObjectStoreBlobs:
             if token is None:
                 return
 
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        token: str | None = None
+        while True:
+            self.requests["list"] += 1
+            items, token = self._io.run(self._bucket.list_page, self._prefix, None, token)
+            for name, size in items:
+                m = _SHARD_RE.fullmatch(name[len(self._prefix) :])
+                if m is not None:
+                    yield m.group(1) + m.group(2), size
+            if token is None:
+                return
+
     def delete(self, hexdigest: str) -> None:
         if self._stored_size(check_hex(hexdigest)) is None:
             raise missing_blob(hexdigest, self.root)
         self._io.run(self._bucket.delete, self._key(hexdigest))
 
     def remove_stale_temps(self, older_than_s: float = 24 * 3600) -> int:
-        """Nothing to do: remote blobs are written to their final key directly, never through a temp key.
-        (Multipart uploads abandoned by a crash are invisible; a bucket lifecycle rule reclaims them.)"""
-        return 0
+        """Abort unfinished uploads under the root started more than ``older_than_s`` ago: blobs are written
+        to their final key directly, so a crashed writer leaves only an S3 multipart upload, whose parts are
+        billed until aborted. GCS resumable uploads cannot be listed and expire by themselves (a week)."""
+        return int(self._io.run(self._bucket.abort_stale_uploads, self._prefix, older_than_s))

@@ -19,7 +19,9 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
   :mod:`.parts` (parts of distributed artifacts), :mod:`.members` (memberships and aliases),
   :mod:`.catalog` (entities, projects, registries, collections), :mod:`.paging` (the query API's reads:
   :mod:`.scope` and filter documents compiled to SQL, the version-page planners), :mod:`.events` (the event
-  feed), :mod:`.migrate`, and :mod:`.sql` (helpers). Only this package builds SQL (tests/test_layers.py).
+  feed), :mod:`.blob_refs` (which blobs are in use, for gc), :mod:`.retention` (TTLs), :mod:`.audit` (the
+  database's own consistency, for verify), :mod:`.migrate`, and :mod:`.sql` (helpers). Only this package
+  builds SQL (tests/test_layers.py).
 
 Invariants kept here (docs/architecture.md): a version, its membership, aliases, tags and producer appear in one
 transaction (1); indices in a collection are gapless and never reused, and identical content logged

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import links, versions
+from wandb_dagster.store import blob_refs, links, retention, versions
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import NotFoundError
 
@@ -43,11 +43,14 @@ def delete(conn: sa.Connection, collection_id: int, *, run_pk: int | None, now: 
         logged_here = sa.select(db.versions.c.id).where(db.versions.c.source_collection_id == collection_id)
         conn.execute(sa.delete(db.run_artifacts).where(db.run_artifacts.c.version_id.in_(logged_here)))
         conn.execute(sa.delete(db.version_tags).where(db.version_tags.c.version_id.in_(logged_here)))
+        # Their blobs are garbage for the next gc unless another version names them.
+        blob_refs.forget_versions(conn, logged_here)
+        retention.forget_versions(conn, logged_here)
         conn.execute(sa.delete(db.versions).where(db.versions.c.source_collection_id == collection_id))
-        conn.execute(
-            sa.delete(db.artifact_parts).where(
-                db.artifact_parts.c.project_id == row.project_id, db.artifact_parts.c.collection == row.name
-            )
+        of_collection = (
+            db.artifact_parts.c.project_id == row.project_id, db.artifact_parts.c.collection == row.name
         )
+        blob_refs.forget_parts(conn, sa.select(db.artifact_parts.c.id).where(*of_collection))
+        conn.execute(sa.delete(db.artifact_parts).where(*of_collection))
     conn.execute(sa.delete(db.collection_tags).where(db.collection_tags.c.collection_id == collection_id))
     conn.execute(sa.delete(db.collections).where(db.collections.c.id == collection_id))

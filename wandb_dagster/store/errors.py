@@ -66,3 +66,16 @@ class PartsTakenError(NotFoundError):
 class RegistryNotFoundError(StoreError, LookupError, ValueError):
     """A link into a registry that does not exist (only the core ``model`` and ``dataset`` registries are
     created on first use): the message names the registries that exist and the closest match."""
+
+
+class BlobClaimLostError(StoreError, RuntimeError):
+    """A version's commit found that blobs it names are no longer claimed by its writer (the claims expired
+    while it was being logged), so a garbage collector may have deleted them; the SDK claims them again,
+    checks they are stored and retries (docs/architecture.md, "Garbage collection")."""
+
+    def __init__(self, hexdigests: list[str]) -> None:
+        self.hexdigests = hexdigests
+        super().__init__(
+            f"{len(hexdigests)} blob(s) this version names are no longer claimed by its writer (first: "
+            f"{hexdigests[0]}); claim them again and check they are stored before committing"
+        )

@@ -36,6 +36,28 @@ def recorded_storage_root(engine: sa.Engine) -> str | None:
         return conn.execute(sa.select(db.workspace.c.value).where(db.workspace.c.key == "storage_root")).scalar()
 
 
+def current_revision(url: str) -> str | None:
+    """The schema revision of the database at ``url`` without changing it (None: no schema yet, or no
+    database file)."""
+    from wandb_dagster.store.engine import create_engine, make_url, sqlite_path
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None and not path.exists():
+            return None  # connecting would create the file
+    engine = create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            try:
+                revision: str | None = conn.execute(sa.select(_alembic_version.c.version_num)).scalar()
+            except sa.exc.DBAPIError:
+                return None
+            return revision
+    finally:
+        engine.dispose()
+
+
 def migrate(engine: sa.Engine, storage_root: str, organization: str | None = None) -> str:
     """Bring the schema to head and record ``storage_root`` if none is; returns the recorded root.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import catalog
+from wandb_dagster.store import blob_refs, catalog
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import PartsTakenError, TypeMismatchError
 from wandb_dagster.store.records import PartRecord
@@ -117,5 +117,6 @@ def take(conn: sa.Connection, part_pks: Sequence[int]) -> None:
             f"{len(set(part_pks)) - len(locked)} of the parts being merged were merged by another "
             "finish_artifact first"
         )
+    blob_refs.forget_parts(conn, list(part_pks))
     conn.execute(sa.delete(db.artifact_parts).where(db.artifact_parts.c.id.in_(list(part_pks))))
 

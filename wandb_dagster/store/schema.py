@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -404,4 +404,52 @@ events = sa.Table(
     sa.Column("tag", sa.String()),
     sa.Column("run_id", sa.String()),
     sa.Column("payload", sa.JSON(), nullable=False),
+)
+
+# Garbage collection (docs/architecture.md, "Garbage collection"; written by store/blob_refs.py, migration
+# 0010). The blobs each version names, recorded in its commit transaction: gc's "is this blob in use?" is an
+# index lookup, not a parse of every manifest.
+version_blobs = sa.Table(
+    "version_blobs",
+    metadata,
+    sa.Column("hex", sa.String(), primary_key=True),
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+)
+
+# The blobs each distributed-artifact part names (recorded with the part; the finish that merges the part
+# swaps them for the version's version_blobs rows in its transaction).
+part_blobs = sa.Table(
+    "part_blobs",
+    metadata,
+    sa.Column("hex", sa.String(), primary_key=True),
+    sa.Column("part_id", sa.Integer(), sa.ForeignKey("artifact_parts.id"), primary_key=True),
+)
+
+# Retention (store/retention.py): a version's TTL and the expiry it makes from the version's creation.
+version_ttl = sa.Table(
+    "version_ttl",
+    metadata,
+    sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("ttl_seconds", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+# A writer's intent to name a blob in a version it has not committed yet (one token per draft).
+blob_claims = sa.Table(
+    "blob_claims",
+    metadata,
+    sa.Column("token", sa.String(), primary_key=True),
+    sa.Column("hex", sa.String(), primary_key=True),
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "hex"),
+)
+
+# gc's marks: unreferenced and unclaimed since marked_at; deleted_at once gc deleted the blob.
+blob_marks = sa.Table(
+    "blob_marks",
+    metadata,
+    sa.Column("hex", sa.String(), primary_key=True),
+    sa.Column("marked_at", UTCDateTime(), nullable=False),
+    sa.Column("deleted_at", UTCDateTime()),
 )

@@ -16,13 +16,16 @@ same lock. Everything a commit writes is in one transaction: a crash at any poin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from wandb_dagster.storage.uri_credentials import redact
 from wandb_dagster.store import (
+    audit,
+    blob_refs,
     catalog,
     collection_removal,
     directory,
@@ -31,6 +34,7 @@ from wandb_dagster.store import (
     migrate,
     organizations,
     paging,
+    retention,
     runs,
     versions,
 )
@@ -185,6 +189,20 @@ class Store:
     def events_head(self) -> int:
         """The id of the newest committed event (0 for an empty feed)."""
         return _events.head(self)
+
+    HEAD_REVISION = SCHEMA_REVISION
+    """The schema revision this wandb_dagster creates and expects (``wandb-dagster db current``)."""
+
+    @staticmethod
+    def schema_revision(url: str) -> str | None:
+        """The schema revision of the database at ``url``, read without changing anything (None: no schema
+        yet, or no SQLite file)."""
+        return migrate.current_revision(url)
+
+    @staticmethod
+    def shown_url(url: str) -> str:
+        """``url`` with any password hidden (``***``), for output and messages."""
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
 
     @property
     def display_url(self) -> str:
@@ -550,6 +568,9 @@ class Store:
         run_pk: int | None,
         parts: Sequence[int] = (),
         producers: Sequence[int] = (),
+        blobs: Sequence[str] | None = None,
+        claim: str | None = None,
+        claimed: Sequence[str] | None = None,
     ) -> CommitResult:
         """Log content ``digest`` into collection ``entity/project/collection`` (created if missing).
 
@@ -559,6 +580,11 @@ class Store:
         ``parts``: the distributed-artifact parts (:meth:`artifact_parts`) this content was merged from,
         deleted in the same transaction (PartsTakenError, and nothing committed, if one is gone already);
         ``producers``: more runs recorded as producers (the runs that upserted those parts).
+
+        ``blobs``: the hex digests of the blobs the content names, recorded for gc; ``claim``: the token that
+        claimed them (:meth:`claim_blobs`), checked and released in the same transaction
+        (:class:`~wandb_dagster.store.errors.BlobClaimLostError` if a claim expired); ``claimed``: those of
+        ``blobs`` the claim must cover (default: all).
         """
         aliases = members.unique(aliases)
         tags = members.unique(tags)
@@ -572,7 +598,7 @@ class Store:
             _parts.take(conn, parts)
             result = versions.commit(
                 conn, entity, project, collection, type, content=content, aliases=aliases, tags=tags,
-                run_pk=run_pk, now=now,
+                run_pk=run_pk, now=now, blobs=blobs, claim=claim, claimed=claimed,
             )
             for producer in sorted(set(producers) - {run_pk}):
                 versions.link_run(conn, producer, result.version.pk, "output")
@@ -592,22 +618,117 @@ class Store:
         description: str | None,
         aliases: Sequence[str],
         run_pk: int | None,
+        blobs: Sequence[str] = (),
+        claim: str | None = None,
     ) -> int:
         """Record one part of the distributed artifact ``entity/project/collection`` (``distributed_id``),
         for a later commit of the merged parts. A collection or other parts of another type ->
-        TypeMismatchError. Returns the part's id."""
+        TypeMismatchError. Returns the part's id. ``blobs`` and ``claim``: as for :meth:`commit_version`
+        (the part's blobs are recorded for gc until a finish merges it)."""
         aliases = members.unique(aliases)
         members.check_aliases(aliases)
         content = {"manifest": manifest, "metadata": metadata or {}, "description": description, "aliases": aliases}
         with self._write() as conn:
-            return _parts.add(
+            if claim is not None:
+                blob_refs.check_and_release(conn, claim, blobs)
+            part_pk = _parts.add(
                 conn, entity, project, collection, type, distributed_id, content=content, run_pk=run_pk, now=_now()
             )
+            blob_refs.record_part(conn, part_pk, blobs)
+            return part_pk
 
     def artifact_parts(self, entity: str, project: str, collection: str, distributed_id: str) -> list[PartRecord]:
         """The parts waiting under ``distributed_id`` in ``entity/project/collection``, in upsert order."""
         with self._read() as conn:
             return _parts.pending(conn, entity, project, collection, distributed_id)
+
+    # ------------------------------------------------------------------ blobs in use (gc; store/blob_refs.py)
+
+    def claim_blobs(self, token: str, hexes: Iterable[str], *, durable: bool = True) -> set[str]:
+        """Claim blobs for a draft (``token``) before relying on them being stored; returns those a gc
+        deleted since it marked them (store them again). ``durable=False``: SQLite may skip the fsync (a
+        claim a power cut takes back belonged to a writer the power cut stopped too)."""
+        hexes = list(hexes)
+        if not hexes:
+            return set()
+        with self._write(durable=durable) as conn:
+            return blob_refs.claim(conn, token, hexes)
+
+    def gc_scan(self) -> tuple[set[str], set[str], dict[str, tuple[datetime, datetime | None]], datetime]:
+        """(blobs committed versions name, blobs live claims name, gc's marks, the database's clock), read
+        in one snapshot."""
+        with self._read(snapshot=True) as conn:
+            return blob_refs.referenced(conn), blob_refs.claimed(conn), blob_refs.marks(conn), blob_refs.db_now(conn)
+
+    def gc_mark(self, mark: Iterable[str], unmark: Iterable[str]) -> int:
+        """Mark blobs gc found unused (now, on the database's clock) and drop the marks of blobs in use
+        again or gone; returns how many were marked."""
+        with self._write() as conn:
+            blob_refs.unmark(conn, unmark)
+            return blob_refs.mark(conn, mark)
+
+    @contextlib.contextmanager
+    def gc_deleting(self, hexes: Sequence[str], grace_s: float) -> Iterator[list[str]]:
+        """A transaction in which gc deletes blobs: yields those of ``hexes`` still unused and marked more
+        than ``grace_s`` ago, with every claim excluded until it ends; delete them from storage inside the
+        block. On a normal exit they are recorded as deleted; on an exception nothing is."""
+        with self._write() as conn:
+            doomed = blob_refs.lock_for_delete(conn, hexes, grace_s)
+            yield doomed
+            blob_refs.set_deleted(conn, doomed)
+
+    def gc_expire(self) -> int:
+        """Drop expired claims and old deletion records; returns the claims dropped."""
+        with self._write() as conn:
+            return blob_refs.expire(conn)
+
+    def committed_manifests(self, batch: int = 200) -> Iterator[tuple[int, str]]:
+        """(version pk, manifest JSON) of every committed version, read a batch at a time."""
+        v = db.versions.c
+        yield from self._manifests(db.versions, v.state == "COMMITTED", batch)
+
+    def part_manifests(self, batch: int = 200) -> Iterator[tuple[int, str]]:
+        """(part pk, manifest JSON) of every distributed-artifact part not merged yet."""
+        yield from self._manifests(db.artifact_parts, sa.true(), batch)
+
+    def _manifests(self, table: sa.Table, where: Any, batch: int) -> Iterator[tuple[int, str]]:
+        with self._read() as conn:
+            ids = list(conn.execute(sa.select(table.c.id).where(where).order_by(table.c.id)).scalars())
+        for i in range(0, len(ids), batch):  # a few manifests in memory at a time
+            with self._read() as conn:
+                query = sa.select(table.c.id, table.c.manifest).where(table.c.id.in_(ids[i : i + batch]))
+                rows = conn.execute(query.order_by(table.c.id)).all()
+            yield from ((pk, text) for pk, text in rows)
+
+    def version_names(self) -> dict[int, str]:
+        """version pk -> ``entity/project/collection:vN`` (its source collection) of every committed version."""
+        with self._read(snapshot=True) as conn:
+            return audit.version_names(conn)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The database's own inconsistencies (store/audit.py): ``{"kind", "where", "detail"}`` each."""
+        with self._read(snapshot=True) as conn:
+            return audit.problems(conn)
+
+    def counts(self) -> dict[str, int]:
+        """Rows of the main tables and the bytes of committed versions (``workspace info``)."""
+        with self._read(snapshot=True) as conn:
+            return audit.counts(conn)
+
+    def release_claims(self, token: str) -> None:
+        """Drop the claims of ``token`` (a repair that is done with its blobs)."""
+        with self._write(durable=False) as conn:
+            conn.execute(sa.delete(db.blob_claims).where(db.blob_claims.c.token == token))
+
+    def version_blob_map(self) -> dict[int, set[str]]:
+        """version pk -> the blobs recorded for it (``version_blobs``), for every committed version."""
+        vb, v = db.version_blobs.c, db.versions.c
+        out: dict[int, set[str]] = {}
+        with self._read() as conn:
+            query = sa.select(vb.version_id, vb.hex).join_from(db.version_blobs, db.versions, v.id == vb.version_id)
+            for pk, h in conn.execute(query.where(v.state == "COMMITTED")):
+                out.setdefault(pk, set()).add(h)
+        return out
 
     def link_version(
         self,
@@ -702,6 +823,25 @@ class Store:
         now = _now()
         with self._write() as conn:
             versions.delete(conn, version_pk, delete_aliases=delete_aliases, run_pk=run_pk, now=now)
+
+    # ------------------------------------------------------------------ retention (store/retention.py)
+
+    def set_version_ttl(self, version_pk: int, seconds: int | None) -> None:
+        """Give a version a time to live of ``seconds`` from its creation (None: none)."""
+        with self._write() as conn:
+            retention.set_ttl(conn, version_pk, seconds)
+
+    def version_ttl(self, version_pk: int) -> int | None:
+        """A version's time to live in seconds (None: none)."""
+        with self._read() as conn:
+            return retention.ttl_of(conn, version_pk)
+
+    def expired_versions(self) -> list[dict[str, Any]]:
+        """The committed versions whose TTL is up (store/retention.py ``expired``), with their names."""
+        with self._read(snapshot=True) as conn:
+            found = retention.expired(conn)
+            names = audit.version_names(conn) if found else {}
+        return [{**row, "version": names.get(row["pk"], f"version {row['pk']}")} for row in found]
 
     def record_input(self, run_pk: int, version_pk: int, *, durable: bool = True) -> None:
         """Record that run ``run_pk`` used version ``version_pk`` (idempotent); ``durable`` as for

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import catalog, events, members, runs
+from wandb_dagster.store import blob_refs, catalog, events, members, runs
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import AliasInUseError, NotFoundError, TypeMismatchError
 from wandb_dagster.store.events import Member, Removed, Where
@@ -245,10 +245,17 @@ def commit(
     tags: list[str],
     run_pk: int | None,
     now: datetime,
+    blobs: Sequence[str] | None = None,
+    claim: str | None = None,
+    claimed: Sequence[str] | None = None,
 ) -> CommitResult:
     """Store.commit_version inside its transaction; ``content``: digest, manifest, size, file_count,
-    metadata, description. ``aliases`` and ``tags`` are checked and without repeats."""
+    metadata, description. ``aliases`` and ``tags`` are checked and without repeats. ``blobs``: the hex
+    digests of the blobs the content names, claimed by the token ``claim`` (store/blob_refs.py); ``claimed``:
+    the part of ``blobs`` that must be claimed (default all; a finish's parts protect their own)."""
     coll = _logged_into(conn, entity, project, collection, type, now)
+    if claim is not None:
+        blob_refs.check_and_release(conn, claim, (blobs or ()) if claimed is None else claimed)
     created_by = runs.run_id(conn, run_pk) if run_pk is not None else None
     existing = _member_with_digest(conn, coll, content["digest"])
     if existing is not None:
@@ -266,6 +273,8 @@ def commit(
         ).scalar_one()
         index, new_tags = coll.next_index, tags
         membership = members.add(conn, coll, version_pk, now)
+        if blobs:
+            blob_refs.record(conn, version_pk, blobs)
     where, member = Where(entity, project, collection, coll.type), Member(membership, index, public_id)
     if existing is None:
         payload = {key: content[key] for key in ("digest", "size", "file_count")}
