@@ -25,7 +25,7 @@ from wandb_dagster.sdk.values import iso_timestamp
 from wandb_dagster.store.records import MemberRecord, TeamRecord, UserRecord
 
 if TYPE_CHECKING:
-    from wandb_dagster.store.directory import Directory
+    from wandb_dagster.store import Directory
 
 _NO_KEYS = (
     "wandb_dagster has no server, so there are no API keys or service accounts: whoever can reach the "

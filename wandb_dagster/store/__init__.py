@@ -43,6 +43,7 @@ from wandb_dagster.store.errors import (
     TypeMismatchError,
     WorkspaceNotFoundError,
 )
+from wandb_dagster.store.directory import Directory
 from wandb_dagster.store.events import EVENT_TYPES
 from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
 from wandb_dagster.store.filters import Filter as CheckedFilter
@@ -59,6 +60,7 @@ __all__ = [
     "CheckedFilter",
     "DatabaseBusyError",
     "DatabaseUnreachableError",
+    "Directory",
     "CollectionRecord",
     "CommitResult",
     "NotFoundError",
