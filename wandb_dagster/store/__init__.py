@@ -16,7 +16,8 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
 - ``Store`` is a facade: each method is one transaction over the functions of the module that owns the
   concept, which take that transaction's connection: :mod:`.runs` (runs and history), :mod:`.versions`
   (the one read path for versions; commit, update, delete), :mod:`.links` (registry links),
-  :mod:`.parts` (parts of distributed artifacts), :mod:`.members` (memberships and aliases),
+  :mod:`.parts` (parts of distributed artifacts), :mod:`.sweeps` (sweeps and their claimed trials),
+  :mod:`.members` (memberships and aliases),
   :mod:`.catalog` (entities, projects, registries, collections), :mod:`.paging` (the query API's reads:
   :mod:`.scope` and filter documents compiled to SQL, the version-page planners), :mod:`.events` (the event
   feed), :mod:`.migrate`, and :mod:`.sql` (helpers). Only this package builds SQL (tests/test_layers.py).
@@ -43,7 +44,15 @@ from wandb_dagster.store.events import EVENT_TYPES
 from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
 from wandb_dagster.store.filters import Filter as CheckedFilter
 from wandb_dagster.store.filters import validate as validate_filter
-from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
+from wandb_dagster.store.records import (
+    CollectionRecord,
+    CommitResult,
+    ProjectRecord,
+    RunRecord,
+    SweepRecord,
+    TrialRecord,
+    VersionRecord,
+)
 from wandb_dagster.store.scope import Scope
 from wandb_dagster.store.store import Store
 
@@ -67,6 +76,8 @@ __all__ = [
     "Scope",
     "Store",
     "StoreError",
+    "SweepRecord",
+    "TrialRecord",
     "TypeMismatchError",
     "VersionRecord",
     "validate_filter",

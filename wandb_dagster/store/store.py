@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from wandb_dagster.store import catalog, collection_removal, links, members, migrate, paging, runs, versions
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
+from wandb_dagster.store import sweeps as _sweeps
 from wandb_dagster.store.engine import (
     LOCK_TIMEOUT_ENV,
     create_engine,
@@ -43,6 +44,8 @@ from wandb_dagster.store.records import (
     PartRecord,
     ProjectRecord,
     RunRecord,
+    SweepRecord,
+    TrialRecord,
     VersionRecord,
 )
 from wandb_dagster.store.schema import SCHEMA_REVISION
@@ -246,22 +249,31 @@ class Store:
         host: str | None = None,
         username: str | None = None,
         resume: str | None = None,
+        sweep_pk: int | None = None,
     ) -> RunRecord:
         """Create run ``entity/project/run_id`` or, depending on ``resume``, continue the existing one.
 
         ``resume`` None or "never": the id must be new. "allow"/"auto": continue the run if it exists, else
         create it. "must": the run must exist. A continued run goes back to state "running"; its other
-        fields are left as they were (change them with :meth:`update_run`).
+        fields are left as they were (change them with :meth:`update_run`). ``sweep_pk``: the sweep a new
+        run is a trial of (:meth:`claim_sweep_trial`).
         """
         if resume not in runs.RESUME_MODES:
             raise ValueError(f"resume={resume!r} is not one of {list(runs.RESUME_MODES)}")
-        fields = {
+        fields: dict[str, Any] = {
             "display_name": display_name, "config": config, "tags": tags, "group": group, "job_type": job_type,
             "notes": notes, "host": host, "username": username,
         }
         now = _now()
         with self._write() as conn:
             project_id = catalog.project_id(conn, entity, project, now)
+            if sweep_pk is not None:
+                sweep = _sweeps.by_pk(conn, sweep_pk)
+                if sweep is None or (sweep.entity, sweep.project) != (entity, project):
+                    raise NotFoundError(
+                        f"no sweep with pk {sweep_pk} in {entity}/{project}; a run joins a sweep of its own project"
+                    )
+                fields.update(sweep_pk=sweep_pk, sweep=sweep.id)
             return runs.create(conn, project_id, entity, project, run_id, fields, resume, now)
 
     def get_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
@@ -337,6 +349,48 @@ class Store:
     def _history_conflict(self, run_pk: int, steps: list[int]) -> Exception:
         with self._read() as conn:
             return runs.history_conflict(conn, run_pk, steps)
+
+    # ------------------------------------------------------------------ sweeps
+
+    def create_sweep(
+        self, entity: str, project: str, sweep_id: str, *, name: str | None, method: str, config: dict[str, Any]
+    ) -> SweepRecord:
+        """Record sweep ``entity/project/sweep_id`` (RUNNING) with its validated W&B ``config``."""
+        now = _now()
+        with self._write() as conn:
+            project_pk = catalog.project_id(conn, entity, project, now)
+            return _sweeps.create(conn, project_pk, sweep_id, name=name, method=method, config=config, now=now)
+
+    def get_sweep(self, entity: str, project: str, sweep_id: str) -> SweepRecord | None:
+        with self._read() as conn:
+            return _sweeps.get(conn, entity, project, sweep_id)
+
+    def set_sweep_state(self, sweep_pk: int, state: str) -> None:
+        """Set the sweep's state: RUNNING, PAUSED, FINISHED or CANCELED (W&B's)."""
+        with self._write() as conn:
+            _sweeps.set_state(conn, sweep_pk, state, _now())
+
+    def claim_sweep_trial(
+        self, sweep_pk: int, suggest: _sweeps.Suggest, *, run_cap: int | None, run_id: str
+    ) -> TrialRecord | None:
+        """Claim the next trial of sweep ``sweep_pk`` in one transaction (store/sweeps.py ``claim``):
+        ``suggest`` sees the trials claimed so far under the sweep's lock. None: nothing more to run."""
+        with self._write() as conn:
+            return _sweeps.claim(conn, sweep_pk, suggest, run_cap=run_cap, run_id=run_id, now=_now())
+
+    def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
+        """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""
+        with self._write() as conn:
+            _sweeps.add_runs(conn, sweep_pk, list(run_pks))
+
+    def sweep_trials(self, sweep_pk: int) -> list[TrialRecord]:
+        with self._read() as conn:
+            return _sweeps.trials(conn, sweep_pk)
+
+    def sweep_runs(self, sweep_pk: int) -> list[RunRecord]:
+        """The runs of sweep ``sweep_pk``, oldest first."""
+        with self._read() as conn:
+            return runs.of_sweep(conn, sweep_pk)
 
     # ------------------------------------------------------------------ artifacts: writing
 
