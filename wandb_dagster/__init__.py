@@ -27,6 +27,7 @@ from wandb_dagster.sdk.artifact import (
 from wandb_dagster.sdk.data_types import Histogram, Html, Image, Table, plot_table
 from wandb_dagster.sdk.metrics import Metric
 from wandb_dagster.sdk.run import Run, current_run, init
+from wandb_dagster.sdk.sweeps import agent, sweep
 from wandb_dagster.sdk.wandb_setup import Settings, login, setup, teardown
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "Run",
     "Settings",
     "Table",
+    "agent",
     "define_metric",
     "finish",
     "init",
@@ -54,6 +56,7 @@ __all__ = [
     "plot",
     "plot_table",
     "setup",
+    "sweep",
     "teardown",
     "use_artifact",
     "use_model",
