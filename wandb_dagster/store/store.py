@@ -365,6 +365,11 @@ class Store:
         with self._read() as conn:
             return _sweeps.get(conn, entity, project, sweep_id)
 
+    def project_sweeps(self, entity: str, project: str) -> list[SweepRecord]:
+        """The sweeps of ``entity/project``, oldest first."""
+        with self._read() as conn:
+            return _sweeps.in_project(conn, entity, project)
+
     def set_sweep_state(self, sweep_pk: int, state: str) -> None:
         """Set the sweep's state: RUNNING, PAUSED, FINISHED or CANCELED (W&B's)."""
         with self._write() as conn:

@@ -68,6 +68,13 @@ def get(conn: sa.Connection, entity: str, project: str, sweep_id: str) -> SweepR
     return None if row is None else _record(row)
 
 
+def in_project(conn: sa.Connection, entity: str, project: str) -> list[SweepRecord]:
+    rows = conn.execute(
+        _SWEEPS.where(db.entities.c.name == entity, db.projects.c.name == project).order_by(db.sweeps.c.id)
+    ).all()
+    return [_record(row) for row in rows]
+
+
 def by_pk(conn: sa.Connection, sweep_pk: int) -> SweepRecord | None:
     row = conn.execute(_SWEEPS.where(db.sweeps.c.id == sweep_pk)).first()
     return None if row is None else _record(row)
