@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
+import time
 from collections import Counter
 from typing import Any
 
@@ -128,8 +130,19 @@ def _run_agents(sweep_id: str, agents: int = 4) -> list[list[Any]]:
     procs = [ctx.Process(target=_agent_process, args=(sweep_id, barrier, results)) for _ in range(agents)]
     for p in procs:
         p.start()
+    collected: list[list[Any]] = []
+    deadline = time.monotonic() + 300
     try:
-        collected = [results.get(timeout=300) for _ in procs]
+        while len(collected) < agents:
+            try:
+                collected.append(results.get(timeout=0.2))
+                continue
+            except queue.Empty:
+                pass
+            # An agent that died (e.g. a grid point claimed twice) fails the test now, not at the deadline.
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not failed, f"agent process(es) failed with exit codes {failed}; see captured stderr"
+            assert time.monotonic() < deadline, f"agents produced {len(collected)} of {agents} results in 300 s"
     finally:
         for p in procs:
             p.join(60)
