@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import signal
 import time
 from collections import Counter
 from typing import Any
@@ -124,12 +126,44 @@ def _agent_process(sweep_id: str, barrier: Any, results: Any) -> None:
     results.put(got)
 
 
-def _run_agents(sweep_id: str, agents: int = 4) -> list[list[Any]]:
+def _victim_process(sweep_id: str, marker: str, barrier: Any, results: Any) -> None:
+    import time as time_in_child
+    from pathlib import Path
+
+    import wandb_dagster as wandb_in_child
+
+    def train() -> None:
+        wandb_in_child.init()
+        Path(marker).write_text("in a trial")
+        time_in_child.sleep(600)  # killed here, mid-trial
+
+    barrier.wait(120)
+    wandb_in_child.agent(sweep_id, function=train, project="many")
+
+
+def _run_agents(sweep_id: str, agents: int = 4, victim_marker: str | None = None) -> list[list[Any]]:
+    """Run ``agents`` agents in spawned processes; with ``victim_marker``, one of them is killed (SIGKILL)
+    in the middle of its first trial, and the others' results are returned."""
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(agents), ctx.Queue()
-    procs = [ctx.Process(target=_agent_process, args=(sweep_id, barrier, results)) for _ in range(agents)]
+    procs = [
+        ctx.Process(target=_agent_process, args=(sweep_id, barrier, results))
+        for _ in range(agents - (victim_marker is not None))
+    ]
+    victim = None
+    if victim_marker is not None:
+        victim = ctx.Process(target=_victim_process, args=(sweep_id, victim_marker, barrier, results))
+        victim.start()
     for p in procs:
         p.start()
+    if victim is not None:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(victim_marker):  # type: ignore[arg-type]
+            assert time.monotonic() < deadline and victim.exitcode is None, "the victim agent never began a trial"
+            time.sleep(0.05)
+        os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        victim.join()
+        agents -= 1
     collected: list[list[Any]] = []
     deadline = time.monotonic() + 300
     try:
@@ -148,7 +182,7 @@ def _run_agents(sweep_id: str, agents: int = 4) -> list[list[Any]]:
             p.join(60)
             if p.is_alive():
                 p.kill()
-    assert [p.exitcode for p in procs] == [0] * agents
+    assert [p.exitcode for p in procs] == [0] * len(procs)
     return collected
 
 
@@ -168,3 +202,21 @@ def test_four_agents_in_four_processes_share_a_grid_and_a_run_cap(any_ws_env) ->
     assert sum(len(got) for got in per_agent) == 10
     capped = store.get_sweep("tester", "many", capped_id)
     assert len(store.sweep_trials(capped.pk)) == 10 and len(store.sweep_runs(capped.pk)) == 10  # type: ignore[union-attr]
+
+
+def test_an_agent_killed_mid_trial_leaves_it_crashed_and_its_point_goes_back(any_ws_env, monkeypatch, tmp_path) -> None:
+    # A short heartbeat timeout (inherited by the spawned agents) so the test need not wait two minutes.
+    monkeypatch.setenv("WANDB_DAGSTER_SWEEP_HEARTBEAT_TIMEOUT", "2")
+    grid_id = wandb.sweep(GRID_24, project="many")
+    per_agent = _run_agents(grid_id, victim_marker=str(tmp_path / "victim-began"))
+    points = [repr(sorted(point.items())) for got in per_agent for point in got]
+    # The three survivors ran all 24 points, the killed agent's one included, each once.
+    assert len(points) == 24 and max(Counter(points).values()) == 1
+    store = _store()
+    sweep = store.get_sweep("tester", "many", grid_id)
+    assert sweep is not None and sweep.state == "FINISHED"
+    trials = store.sweep_trials(sweep.pk)
+    assert Counter(t.state for t in trials) == {"finished": 24, "crashed": 1}
+    crashed = next(t for t in trials if t.state == "crashed")
+    assert store.get_run("tester", "many", crashed.run_id).state == "crashed"  # type: ignore[union-attr]
+    assert sorted(t.grid_index for t in trials if t.state == "finished") == list(range(24))  # type: ignore[type-var]

@@ -36,6 +36,10 @@ def test_claims_hand_out_each_grid_point_once_then_finish_the_sweep(store: Store
     assert [None if t is None else (t.number, t.grid_index, t.params, t.run_id) for t in claimed] == [
         (0, 0, {"x": 0}, "r0"), (1, 1, {"x": 1}, "r1"), (2, 2, {"x": 2}, "r2"), None,
     ]
+    assert store.get_sweep("e", "p", "g").state == "RUNNING"  # trials still run: one may crash and free its point
+    for trial in claimed[:3]:
+        store.end_sweep_trial(trial.pk)  # type: ignore[union-attr]
+    assert store.claim_sweep_trial(sweep.pk, _grid(3), run_cap=None, run_id="r4") is None
     assert store.get_sweep("e", "p", "g").state == "FINISHED"  # type: ignore[union-attr]
     assert [t.run_id for t in store.sweep_trials(sweep.pk)] == ["r0", "r1", "r2"]
 
@@ -76,3 +80,24 @@ def test_runs_of_a_sweep_name_it(store: Store) -> None:
     assert store.get_run("e", "p", "plain").sweep is None  # type: ignore[union-attr]
     with pytest.raises(NotFoundError, match="a run joins a sweep of its own project"):
         store.create_run("e", "other", "t2", sweep_pk=sweep.pk)
+
+
+def test_a_trial_without_heartbeat_crashes_and_frees_its_point(store: Store) -> None:
+    sweep = store.create_sweep("e", "p", "hb", name=None, method="grid", config={})
+    first = store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r0")
+    second = store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r1")
+    assert first is not None and second is not None
+    store.create_run("e", "p", "r0", sweep_pk=sweep.pk)
+    store.end_sweep_trial(second.pk)
+    # Grid done, but trial 0 still runs: nothing to hand out, and the sweep is not finished yet.
+    assert store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r2", heartbeat_timeout_s=3600) is None
+    assert store.get_sweep("e", "p", "hb").state == "RUNNING"  # type: ignore[union-attr]
+    # Its agent stopped beating: the next claim crashes it (and its run) and hands its point out again.
+    again = store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r3", heartbeat_timeout_s=0)
+    assert again is not None and (again.grid_index, again.number) == (0, 2)
+    assert store.get_run("e", "p", "r0").state == "crashed"  # type: ignore[union-attr]
+    assert [t.state for t in store.sweep_trials(sweep.pk)] == ["crashed", "finished", "running"]
+    assert store.beat_sweep_trial(first.pk) is False and store.beat_sweep_trial(again.pk) is True
+    store.end_sweep_trial(again.pk)
+    assert store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r4", heartbeat_timeout_s=0) is None
+    assert store.get_sweep("e", "p", "hb").state == "FINISHED"  # type: ignore[union-attr]

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
+import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from wandb_dagster.sdk import init_args, sweep_config, wandb_setup
 from wandb_dagster.sdk.workspace import Workspace
 
 _log = logging.getLogger(__name__)
+HEARTBEAT_TIMEOUT_ENV = "WANDB_DAGSTER_SWEEP_HEARTBEAT_TIMEOUT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +122,9 @@ def agent(
 ) -> None:
     """Run trials of sweep ``sweep_id`` in this process until the search is done (grid), ``run_cap`` is
     reached, the sweep is no longer RUNNING, or ``count`` trials have run. Each trial calls ``function``,
-    whose ``wandb.init()`` starts the trial's run (module docstring)."""
+    whose ``wandb.init()`` starts the trial's run (module docstring). While a trial runs the agent renews its
+    heartbeat; the trial of an agent that died is crashed by the next claim after
+    :func:`heartbeat_timeout_s`, and its grid point (or its place under run_cap) is handed out again."""
     global current_trial
     if function is None:
         raise ValueError(
@@ -135,19 +141,67 @@ def agent(
     if record is None:
         raise ValueError(f"sweep {entity}/{project}/{sweep_id} does not exist; create it with wandb.sweep() first")
     suggest = _suggest(record.config, random.Random())
+    timeout = heartbeat_timeout_s()
     done = 0
     while count is None or done < count:
         trial = ws.store.claim_sweep_trial(
-            record.pk, suggest, run_cap=record.config.get("run_cap"), run_id=init_args.new_run_id()
+            record.pk, suggest, run_cap=record.config.get("run_cap"), run_id=init_args.new_run_id(),
+            heartbeat_timeout_s=timeout,
         )
         if trial is None:
-            return
+            current = ws.store.get_sweep(entity, project, sweep_id)
+            if current is None or current.state != "RUNNING":
+                return
+            # Nothing free now, but another agent's trial is running: if its agent dies, its point comes
+            # back after the heartbeat timeout, so wait and claim again (the sweep ends when none is left).
+            time.sleep(min(1.0, timeout / 4))
+            continue
         done += 1
         current_trial = Trial(record.pk, sweep_id, entity, project, trial.run_id, trial.params)
+        beating = _Heartbeat(ws, trial.pk, timeout / 4)
         try:
             _run_trial(function, trial.run_id)
         finally:
             current_trial = None
+            beating.stop()
+            ws.store.end_sweep_trial(trial.pk)
+
+
+def heartbeat_timeout_s() -> float:
+    """Seconds without a heartbeat after which another agent marks a trial crashed (its agent died):
+    ``WANDB_DAGSTER_SWEEP_HEARTBEAT_TIMEOUT``, default 120. Agents beat four times per timeout."""
+    raw = os.environ.get(HEARTBEAT_TIMEOUT_ENV, "120")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{HEARTBEAT_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
+    return value
+
+
+class _Heartbeat:
+    """Renews a trial's heartbeat from a daemon thread while the trial's function runs."""
+
+    def __init__(self, ws: Workspace, trial_pk: int, interval_s: float) -> None:
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ws, trial_pk, interval_s), name="wandb-dagster-sweep-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, ws: Workspace, trial_pk: int, interval_s: float) -> None:
+        while not self._stopped.wait(interval_s):
+            try:
+                if not ws.store.beat_sweep_trial(trial_pk):
+                    return  # crashed by another agent (this one was too slow): nothing left to renew
+            except Exception:
+                # A missed beat (database busy or briefly unreachable) is retried at the next interval.
+                _log.warning("could not renew the heartbeat of sweep trial %s", trial_pk, exc_info=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 def _run_trial(function: Callable[[], Any], run_id: str) -> None:

@@ -168,3 +168,4 @@ class TrialRecord:
     params: dict[str, Any]
     run_id: str
     created_at: datetime
+    state: str = "running"  # running | finished | crashed

@@ -294,7 +294,7 @@ sweeps = sa.Table(
     sa.UniqueConstraint("project_id", "sweep_id"),
 )
 
-# One claimed suggestion of a sweep: ``number`` counts the sweep's trials from 0 (run_cap is a bound on it),
+# One claimed suggestion of a sweep: ``number`` counts the sweep's trials from 0,
 # ``grid_index`` is the grid point's place in W&B's grid order (NULL for random search). Both uniques are
 # the invariants that several agents rely on: a number, and a grid point, are claimed at most once. The
 # trial's run is created by the agent afterwards with ``run_id``, in the sweep's project.
@@ -307,6 +307,11 @@ sweep_trials = sa.Table(
     sa.Column("grid_index", sa.Integer()),
     sa.Column("params", sa.JSON(), nullable=False),
     sa.Column("run_id", sa.String(), nullable=False),
+    # running | finished | crashed. An agent beats heartbeat_at while its trial runs; a running trial whose
+    # heartbeat is older than the timeout is crashed by the next claim, which frees its grid point
+    # (grid_index NULL) and stops counting it towards run_cap.
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     _created_at(),
     sa.UniqueConstraint("sweep_pk", "number"),
     sa.UniqueConstraint("sweep_pk", "grid_index"),

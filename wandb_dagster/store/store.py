@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -376,12 +377,32 @@ class Store:
             _sweeps.set_state(conn, sweep_pk, state, _now())
 
     def claim_sweep_trial(
-        self, sweep_pk: int, suggest: _sweeps.Suggest, *, run_cap: int | None, run_id: str
+        self,
+        sweep_pk: int,
+        suggest: _sweeps.Suggest,
+        *,
+        run_cap: int | None,
+        run_id: str,
+        heartbeat_timeout_s: float | None = None,
     ) -> TrialRecord | None:
         """Claim the next trial of sweep ``sweep_pk`` in one transaction (store/sweeps.py ``claim``):
-        ``suggest`` sees the trials claimed so far under the sweep's lock. None: nothing more to run."""
+        ``suggest`` sees the live trials under the sweep's lock; running trials whose heartbeat is older
+        than ``heartbeat_timeout_s`` are crashed first. None: nothing to run now (the sweep's state says
+        whether it is FINISHED or a running trial may still free a point)."""
+        now = _now()
+        stale = None if heartbeat_timeout_s is None else now - timedelta(seconds=heartbeat_timeout_s)
         with self._write() as conn:
-            return _sweeps.claim(conn, sweep_pk, suggest, run_cap=run_cap, run_id=run_id, now=_now())
+            return _sweeps.claim(conn, sweep_pk, suggest, run_cap=run_cap, run_id=run_id, now=now, stale_before=stale)
+
+    def beat_sweep_trial(self, trial_pk: int) -> bool:
+        """Renew a running trial's heartbeat; False if it was crashed meanwhile."""
+        with self._write() as conn:
+            return _sweeps.beat(conn, trial_pk, _now())
+
+    def end_sweep_trial(self, trial_pk: int) -> None:
+        """Mark a trial finished (its function returned or raised; its run holds the outcome)."""
+        with self._write() as conn:
+            _sweeps.end(conn, trial_pk, _now())
 
     def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
         """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wandb_dagster.store import runs
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import NotFoundError
 from wandb_dagster.store.records import SweepRecord, TrialRecord
@@ -99,10 +100,23 @@ def trials(conn: sa.Connection, sweep_pk: int) -> list[TrialRecord]:
 
 
 def claim(
-    conn: sa.Connection, sweep_pk: int, suggest: Suggest, *, run_cap: int | None, run_id: str, now: datetime
+    conn: sa.Connection,
+    sweep_pk: int,
+    suggest: Suggest,
+    *,
+    run_cap: int | None,
+    run_id: str,
+    now: datetime,
+    stale_before: datetime | None = None,
 ) -> TrialRecord | None:
-    """Claim the sweep's next trial for run ``run_id`` (see the module docstring); None when the sweep is not
-    RUNNING, has ``run_cap`` trials, or ``suggest`` has nothing left (then the sweep becomes FINISHED)."""
+    """Claim the sweep's next trial for run ``run_id`` (see the module docstring).
+
+    First, running trials whose heartbeat is older than ``stale_before`` become crashed (their agent died),
+    with their runs: a crashed trial's grid point is free again and it no longer counts towards
+    ``run_cap``. ``suggest`` then sees the other trials. None when the sweep is not RUNNING, has ``run_cap``
+    trials, or ``suggest`` has nothing left; the sweep becomes FINISHED then, unless a trial is still
+    running (it may yet crash and free its point: the caller waits and claims again).
+    """
     state = conn.execute(
         sa.select(db.sweeps.c.state).where(db.sweeps.c.id == sweep_pk).with_for_update()
     ).scalar()
@@ -110,20 +124,65 @@ def claim(
         raise NotFoundError(f"no sweep with pk {sweep_pk}; create it with create_sweep() first")
     if state != "RUNNING":
         return None
+    if stale_before is not None:
+        _crash_stale(conn, sweep_pk, stale_before, now)
     claimed = trials(conn, sweep_pk)
-    suggestion = None if run_cap is not None and len(claimed) >= run_cap else suggest(claimed)
+    live = [trial for trial in claimed if trial.state != "crashed"]
+    suggestion = None if run_cap is not None and len(live) >= run_cap else suggest(live)
     if suggestion is None:
-        set_state(conn, sweep_pk, "FINISHED", now)
+        if not any(trial.state == "running" for trial in live):
+            set_state(conn, sweep_pk, "FINISHED", now)
         return None
     grid_index, params = suggestion
     values = {
         "sweep_pk": sweep_pk, "number": len(claimed), "grid_index": grid_index, "params": params, "run_id": run_id,
-        "created_at": now,
+        "state": "running", "heartbeat_at": now, "created_at": now,
     }
     pk = conn.execute(sa.insert(db.sweep_trials).values(values).returning(db.sweep_trials.c.id)).scalar_one()
     return TrialRecord(
         pk=pk, sweep_pk=sweep_pk, number=len(claimed), grid_index=grid_index, params=params, run_id=run_id,
         created_at=now,
+    )
+
+
+def _crash_stale(conn: sa.Connection, sweep_pk: int, stale_before: datetime, now: datetime) -> None:
+    t = db.sweep_trials.c
+    stale = conn.execute(
+        sa.select(t.id, t.run_id).where(t.sweep_pk == sweep_pk, t.state == "running", t.heartbeat_at < stale_before)
+    ).all()
+    if not stale:
+        return
+    # grid_index NULL frees the point for the unique (sweep, grid_index); params keep what was tried.
+    conn.execute(
+        sa.update(db.sweep_trials).where(t.id.in_([row.id for row in stale])).values(state="crashed", grid_index=None)
+    )
+    project_pk = conn.execute(sa.select(db.sweeps.c.project_id).where(db.sweeps.c.id == sweep_pk)).scalar_one()
+    for row in stale:
+        run = conn.execute(
+            sa.select(db.runs.c.id, db.runs.c.state).where(
+                db.runs.c.project_id == project_pk, db.runs.c.run_id == row.run_id
+            )
+        ).first()
+        if run is not None and run.state == "running":
+            runs.update(conn, run.id, {"state": "crashed", "finished_at": now}, [], now)
+
+
+def beat(conn: sa.Connection, trial_pk: int, now: datetime) -> bool:
+    """Renew a running trial's heartbeat; False when it is no longer running (crashed by another agent)."""
+    t = db.sweep_trials.c
+    updated = conn.execute(
+        sa.update(db.sweep_trials).where(t.id == trial_pk, t.state == "running").values(heartbeat_at=now)
+    ).rowcount
+    return bool(updated)
+
+
+def end(conn: sa.Connection, trial_pk: int, now: datetime) -> None:
+    """A trial's function returned (or raised): the trial is finished, whatever its run's state."""
+    t = db.sweep_trials.c
+    conn.execute(
+        sa.update(db.sweep_trials)
+        .where(t.id == trial_pk, t.state == "running")
+        .values(state="finished", heartbeat_at=now)
     )
 
 
@@ -146,5 +205,5 @@ def _record(row: sa.Row[Any]) -> SweepRecord:
 def _trial(row: sa.Row[Any]) -> TrialRecord:
     return TrialRecord(
         pk=row.id, sweep_pk=row.sweep_pk, number=row.number, grid_index=row.grid_index, params=row.params,
-        run_id=row.run_id, created_at=row.created_at,
+        run_id=row.run_id, created_at=row.created_at, state=row.state,
     )

@@ -46,6 +46,8 @@ def upgrade() -> None:
         sa.Column("grid_index", sa.Integer(), nullable=True),
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("run_id", sa.String(), nullable=False),
+        sa.Column("state", sa.String(), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["sweep_pk"], ["sweeps.id"], name=op.f("fk_sweep_trials_sweep_pk")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sweep_trials")),
