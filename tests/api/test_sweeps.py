@@ -74,3 +74,12 @@ def test_the_readme_sweeps_block_runs_as_written(api_env) -> None:
     exec(compile(block, "README.md (Sweeps)", "exec", dont_inherit=True), ns)  # noqa: S102 - the README's code
     assert len(ns["sweep"].runs) == 6 and ns["sweep"].state == "FINISHED"
     assert (ns["best"].config["lr"], ns["best"].config["layers"]) == (0.01, 3)
+
+
+def test_the_event_feed_announces_each_new_best_trial(api_env) -> None:
+    api = wandb.Api()
+    cursor = api.event_cursor()
+    sweep_id = _search(goal="maximize")  # lr 0.3, 0.1, then 0.2 without a loss
+    page = api.events(after=cursor, types=["SWEEP_BEST_RUN"])
+    assert [(e.payload["sweep"], e.payload["value"]) for e in page] == [(sweep_id, 0.3)]
+    assert [e.run_id for e in page] == [api.sweep(f"proj/{sweep_id}").best_run().id]

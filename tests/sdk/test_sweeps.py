@@ -126,7 +126,7 @@ def _agent_process(sweep_id: str, barrier: Any, results: Any) -> None:
     results.put(got)
 
 
-def _victim_process(sweep_id: str, marker: str, barrier: Any, results: Any) -> None:
+def _victim_process(sweep_id: str, marker: str) -> None:
     import time as time_in_child
     from pathlib import Path
 
@@ -137,33 +137,32 @@ def _victim_process(sweep_id: str, marker: str, barrier: Any, results: Any) -> N
         Path(marker).write_text("in a trial")
         time_in_child.sleep(600)  # killed here, mid-trial
 
-    barrier.wait(120)
     wandb_in_child.agent(sweep_id, function=train, project="many")
 
 
 def _run_agents(sweep_id: str, agents: int = 4, victim_marker: str | None = None) -> list[list[Any]]:
-    """Run ``agents`` agents in spawned processes; with ``victim_marker``, one of them is killed (SIGKILL)
-    in the middle of its first trial, and the others' results are returned."""
+    """Run ``agents`` agents in spawned processes; with ``victim_marker``, one of them begins its first trial
+    before the others start (so it surely gets one) and is killed (SIGKILL) in the middle of it while the
+    others run; the others' results are returned."""
     ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(agents), ctx.Queue()
-    procs = [
-        ctx.Process(target=_agent_process, args=(sweep_id, barrier, results))
-        for _ in range(agents - (victim_marker is not None))
-    ]
+    survivors = agents - (victim_marker is not None)
+    barrier, results = ctx.Barrier(survivors), ctx.Queue()
+    procs = [ctx.Process(target=_agent_process, args=(sweep_id, barrier, results)) for _ in range(survivors)]
     victim = None
     if victim_marker is not None:
-        victim = ctx.Process(target=_victim_process, args=(sweep_id, victim_marker, barrier, results))
+        victim = ctx.Process(target=_victim_process, args=(sweep_id, victim_marker))
         victim.start()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(victim_marker):
+            assert time.monotonic() < deadline and victim.exitcode is None, "the victim agent never began a trial"
+            time.sleep(0.05)
     for p in procs:
         p.start()
     if victim is not None:
-        deadline = time.monotonic() + 120
-        while not os.path.exists(victim_marker):  # type: ignore[arg-type]
-            assert time.monotonic() < deadline and victim.exitcode is None, "the victim agent never began a trial"
-            time.sleep(0.05)
+        time.sleep(1.0)  # the others are claiming by now
         os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
         victim.join()
-        agents -= 1
+    agents = survivors
     collected: list[list[Any]] = []
     deadline = time.monotonic() + 300
     try:

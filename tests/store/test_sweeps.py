@@ -101,3 +101,23 @@ def test_a_trial_without_heartbeat_crashes_and_frees_its_point(store: Store) -> 
     store.end_sweep_trial(again.pk)
     assert store.claim_sweep_trial(sweep.pk, _grid(2), run_cap=2, run_id="r4", heartbeat_timeout_s=0) is None
     assert store.get_sweep("e", "p", "hb").state == "FINISHED"  # type: ignore[union-attr]
+
+
+def test_ending_a_trial_that_beats_the_sweep_appends_sweep_best_run(store: Store) -> None:
+    sweep = store.create_sweep("e", "p", "best", name=None, method="grid", config={})
+    losses = [0.5, 0.7, 0.2, None, 0.2]
+    for i, loss in enumerate(losses):
+        trial = store.claim_sweep_trial(sweep.pk, _grid(len(losses)), run_cap=None, run_id=f"r{i}")
+        run = store.create_run("e", "p", f"r{i}", sweep_pk=sweep.pk)
+        store.update_run(run.pk, summary={} if loss is None else {"loss": loss}, state="finished")
+        store.end_sweep_trial(trial.pk, metric=("loss", "minimize"))  # type: ignore[union-attr]
+    feed = store.read_events(after_id=0, filter=None, types=["SWEEP_BEST_RUN"], limit=100).rows
+    # r0 is the first best, r2 beats it; r1 is worse, r3 has no loss, r4 only ties.
+    assert [(e.run_id, e.payload["value"], e.payload["previous_run_id"]) for e in feed] == [
+        ("r0", 0.5, None), ("r2", 0.2, "r0"),
+    ]
+    assert feed[1].payload == {
+        "sweep": "best", "metric": "loss", "goal": "minimize", "value": 0.2, "previous_value": 0.5,
+        "previous_run_id": "r0",
+    }
+    assert (feed[1].entity, feed[1].project) == ("e", "p")

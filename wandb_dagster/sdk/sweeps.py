@@ -142,6 +142,8 @@ def agent(
         raise ValueError(f"sweep {entity}/{project}/{sweep_id} does not exist; create it with wandb.sweep() first")
     suggest = _suggest(record.config, random.Random())
     timeout = heartbeat_timeout_s()
+    declared = record.config.get("metric")
+    metric = (declared["name"], declared["goal"]) if declared else None  # for the SWEEP_BEST_RUN event
     done = 0
     while count is None or done < count:
         trial = ws.store.claim_sweep_trial(
@@ -164,7 +166,7 @@ def agent(
         finally:
             current_trial = None
             beating.stop()
-            ws.store.end_sweep_trial(trial.pk)
+            ws.store.end_sweep_trial(trial.pk, metric=metric)
 
 
 def heartbeat_timeout_s() -> float:

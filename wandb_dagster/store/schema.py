@@ -327,6 +327,9 @@ ADD_ARTIFACT_TAG = "ADD_ARTIFACT_TAG"
 REMOVE_ARTIFACT_TAG = "REMOVE_ARTIFACT_TAG"
 DELETE_ARTIFACT = "DELETE_ARTIFACT"
 RUN_STATE_CHANGE = "RUN_STATE_CHANGE"
+# A finished trial of a sweep beat every other run of the sweep on the sweep's metric ("a sweep found a
+# better model"); payload: sweep, metric, goal, value, previous_value, previous_run_id.
+SWEEP_BEST_RUN = "SWEEP_BEST_RUN"
 EVENT_TYPES = (
     CREATE_ARTIFACT,
     LINK_ARTIFACT,
@@ -337,6 +340,7 @@ EVENT_TYPES = (
     REMOVE_ARTIFACT_TAG,
     DELETE_ARTIFACT,
     RUN_STATE_CHANGE,
+    SWEEP_BEST_RUN,
 )
 
 # The event feed (docs/architecture.md invariant 5; written by store/events.py, read by api/events.py).

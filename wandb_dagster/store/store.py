@@ -399,10 +399,11 @@ class Store:
         with self._write() as conn:
             return _sweeps.beat(conn, trial_pk, _now())
 
-    def end_sweep_trial(self, trial_pk: int) -> None:
-        """Mark a trial finished (its function returned or raised; its run holds the outcome)."""
+    def end_sweep_trial(self, trial_pk: int, *, metric: tuple[str, str] | None = None) -> None:
+        """Mark a trial finished (its function returned or raised; its run holds the outcome). ``metric``
+        (name, goal): append SWEEP_BEST_RUN when the trial's run is the sweep's new best on it."""
         with self._write() as conn:
-            _sweeps.end(conn, trial_pk, _now())
+            _sweeps.end(conn, trial_pk, _now(), metric)
 
     def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
         """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""

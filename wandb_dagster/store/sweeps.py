@@ -10,13 +10,14 @@ exactly; the uniques of ``sweep_trials`` state the same invariants to the databa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from wandb_dagster.store import runs
+from wandb_dagster.store import events, runs
 from wandb_dagster.store import schema as db
 from wandb_dagster.store.errors import NotFoundError
 from wandb_dagster.store.records import SweepRecord, TrialRecord
@@ -176,13 +177,64 @@ def beat(conn: sa.Connection, trial_pk: int, now: datetime) -> bool:
     return bool(updated)
 
 
-def end(conn: sa.Connection, trial_pk: int, now: datetime) -> None:
-    """A trial's function returned (or raised): the trial is finished, whatever its run's state."""
+def end(conn: sa.Connection, trial_pk: int, now: datetime, metric: tuple[str, str] | None = None) -> None:
+    """A trial's function returned (or raised): the trial is finished, whatever its run's state.
+
+    ``metric`` (name, goal "minimize"/"maximize"): when the trial's run has a numeric summary value for it
+    that beats every other run of the sweep, a SWEEP_BEST_RUN event is appended to this transaction. Ends
+    of one sweep serialise on the sweep's row, so each new best is announced once, in order.
+    """
     t = db.sweep_trials.c
+    trial = conn.execute(sa.select(t.sweep_pk, t.run_id).where(t.id == trial_pk)).first()
+    if trial is None:
+        raise NotFoundError(f"no sweep trial with pk {trial_pk}; claim it with claim_sweep_trial() first")
+    conn.execute(sa.select(db.sweeps.c.id).where(db.sweeps.c.id == trial.sweep_pk).with_for_update())
     conn.execute(
         sa.update(db.sweep_trials)
         .where(t.id == trial_pk, t.state == "running")
         .values(state="finished", heartbeat_at=now)
+    )
+    if metric is not None:
+        _announce_best(conn, trial.sweep_pk, trial.run_id, metric, now)
+
+
+def _metric_value(summary: Any, name: str) -> float | None:
+    value = summary.get(name) if isinstance(summary, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _announce_best(conn: sa.Connection, sweep_pk: int, run_id: str, metric: tuple[str, str], now: datetime) -> None:
+    name, goal = metric
+    sweep = by_pk(conn, sweep_pk)
+    assert sweep is not None  # locked by the caller
+    candidates = conn.execute(
+        sa.select(db.runs.c.run_id, db.runs.c.summary).where(db.runs.c.sweep_pk == sweep_pk).order_by(db.runs.c.id)
+    ).all()
+    mine = next((_metric_value(row.summary, name) for row in candidates if row.run_id == run_id), None)
+    if mine is None:
+        return
+    sign = -1.0 if goal == "maximize" else 1.0
+    others = [
+        (value, row.run_id)
+        for row in candidates
+        if row.run_id != run_id and (value := _metric_value(row.summary, name)) is not None
+    ]
+    best = min(others, key=lambda pair: sign * pair[0]) if others else None
+    if best is not None and not sign * mine < sign * best[0]:
+        return
+    events.append(
+        conn,
+        db.SWEEP_BEST_RUN,
+        created_at=now,
+        entity=sweep.entity,
+        project=sweep.project,
+        run_id=run_id,
+        payload={
+            "sweep": sweep.id, "metric": name, "goal": goal, "value": mine,
+            "previous_value": None if best is None else best[0], "previous_run_id": None if best is None else best[1],
+        },
     )
 
 
