@@ -28,6 +28,7 @@ from wandb_dagster.sdk.artifact import (
 from wandb_dagster.sdk.data_types import Histogram, Html, Image, Table, plot_table
 from wandb_dagster.sdk.metrics import Metric
 from wandb_dagster.sdk.run import Run, current_run, init
+from wandb_dagster.sdk.sweeps import agent, sweep
 from wandb_dagster.sdk.wandb_setup import Settings, login, setup, teardown
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "Run",
     "Settings",
     "Table",
+    "agent",
     "define_metric",
     "finish",
     "init",
@@ -57,6 +59,7 @@ __all__ = [
     "plot_table",
     "save",
     "setup",
+    "sweep",
     "teardown",
     "use_artifact",
     "use_model",

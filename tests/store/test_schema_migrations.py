@@ -202,3 +202,44 @@ def test_upgrade_from_0008_adds_run_files_and_keeps_runs(database_url: str) -> N
     finally:
         store.close()
     assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+def test_0011_adds_sweeps_and_keeps_the_runs_of_an_0010_database(database_url: str) -> None:
+    # A workspace from before sweeps: its runs come through the upgrade as runs of no sweep, and a run can
+    # then be a trial of a sweep; downgrading drops the sweeps again and keeps the run.
+    Store.open(database_url, storage_root="/r").close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010")
+        assert not {"sweeps", "sweep_trials"} & set(sa.inspect(engine).get_table_names())
+        assert "sweep_pk" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
+    finally:
+        engine.dispose()
+    # Store.open migrates 0010 -> head.
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        old = store.create_run("e", "p", "old-run")
+        sweep = store.create_sweep("e", "p", "sw1", name="s", method="grid", config={"method": "grid"})
+        new = store.create_run("e", "p", "trial-run", sweep_pk=sweep.pk)
+        assert (store.get_run("e", "p", "old-run").sweep, new.sweep) == (None, "sw1")  # type: ignore[union-attr]
+        assert [r.id for r in store.sweep_runs(sweep.pk)] == ["trial-run"]
+        assert old.sweep is None
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 2
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()

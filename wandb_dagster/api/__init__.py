@@ -5,5 +5,6 @@ from wandb_dagster.api.api import Api
 from wandb_dagster.api.objects import Artifact, ArtifactCollection, ArtifactType, Project, Run
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.api.registries import Registry
+from wandb_dagster.api.sweeps import Sweep
 
-__all__ = ["Api", "Artifact", "ArtifactCollection", "ArtifactType", "Paginator", "Project", "Registry", "Run"]
+__all__ = ["Api", "Artifact", "ArtifactCollection", "ArtifactType", "Paginator", "Project", "Registry", "Run", "Sweep"]

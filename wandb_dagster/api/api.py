@@ -33,6 +33,7 @@ from wandb_dagster.api.objects import (
 )
 from wandb_dagster.api.paginator import Paginator
 from wandb_dagster.api.registries import Registries, Registry, create_registry, registries
+from wandb_dagster.api.sweeps import Sweep
 from wandb_dagster.sdk.artifact import ArtifactNotFoundError, version_record
 from wandb_dagster.sdk.names import normalize_project_name, parse_artifact_path
 from wandb_dagster.sdk.registry_paths import has_entity, organization_entity, registry_location
@@ -274,25 +275,49 @@ class Api:
         ``heartbeat_at``, ``config.<key>.value`` (W&B's form; ``config.<key>`` works too) or
         ``summary_metrics.<key>``; an empty order is ``+created_at``, as in W&B. Along a JSON key, missing or
         null values come first, then booleans, numbers, strings, and anything else. An order that is not
-        one of these is a ValueError naming it.
+        one of these is a ValueError naming it. ``include_sweeps=False`` leaves out the runs of sweeps.
         """
         order = order or "+created_at"
         entity, project = self._entity_project(path)
-        query = self._store.query("runs", Scope(entity=entity, project=project), [("run", filters)], order=order)
+        chosen: list[Filter] = [("run", filters)] if filters is not None else []
+        if not include_sweeps:
+            chosen.append(("run", {"sweep": None}))  # the runs of no sweep
+        query = self._store.query("runs", Scope(entity=entity, project=project), chosen, order=order)
         return Paginator.over(self._store, query, lambda r: Run(self._ws, r), per_page)
 
-    def from_path(self, path: str) -> Project | Run:
-        """A project (``project``, ``entity/project``) or a run (``entity/project/runs/id``, ``entity/project/id``)."""
+    def sweep(self, path: str = "") -> Sweep:
+        """The sweep at ``entity/project/sweep_id`` (or ``project/sweep_id``, ``sweep_id``,
+        ``entity/project/sweeps/sweep_id``)."""
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) == 4 and parts[2] == "sweeps":
+            parts = [parts[0], parts[1], parts[3]]
+        if not 1 <= len(parts) <= 3:
+            raise ValueError(f"sweep path {path!r} is invalid: use 'entity/project/sweep_id'")
+        entity, project = self._entity_project("/".join(parts[:-1]) or None)
+        record = self._store.get_sweep(entity, project, parts[-1])
+        if record is None:
+            raise ValueError(
+                f"Could not find sweep {entity}/{project}/{parts[-1]}; check the path (entity/project/sweep_id)."
+            )
+        return Sweep(self._ws, record)
+
+    def from_path(self, path: str) -> Project | Run | Sweep:
+        """A project (``project``, ``entity/project``), a run (``entity/project/runs/id``, ``entity/project/id``)
+        or a sweep (``entity/project/sweeps/id``)."""
         parts = [p for p in path.strip("/").split("/") if p]
         if len(parts) in (1, 2):
             entity, project = self._entity_project("/".join(parts))
             return self.project(project, entity)
         if len(parts) == 3 or (len(parts) == 4 and parts[2] == "runs"):
             return self.run("/".join(parts))
-        kinds = {"sweeps": "sweeps", "reports": "reports"}
-        if len(parts) == 4 and parts[2] in kinds:
-            raise ValueError(f"path {path!r} names a W&B {parts[2][:-1]}; wandb_dagster has runs and projects only")
-        raise ValueError(f"path {path!r} is invalid: use 'entity/project' or 'entity/project/runs/run_id'")
+        if len(parts) == 4 and parts[2] == "sweeps":
+            return self.sweep("/".join(parts))
+        if len(parts) == 4 and parts[2] == "reports":
+            raise ValueError(f"path {path!r} names a W&B report; wandb_dagster has projects, runs and sweeps only")
+        raise ValueError(
+            f"path {path!r} is invalid: use 'entity/project', 'entity/project/runs/run_id' or "
+            "'entity/project/sweeps/sweep_id'"
+        )
 
     # ------------------------------------------------------------------ registries
 

@@ -337,10 +337,13 @@ class Project:
         return collections_paginator(self._api._ws, scope, chosen, per_page)
 
     def sweeps(self, per_page: int = 50, filters: dict | None = None, order: str | None = None) -> Any:
-        raise NotImplementedError(
-            "W&B sweeps need W&B's sweep server; wandb_dagster has none. Run a hyperparameter search with "
-            "your own tool (Optuna, Ray Tune, a Dagster partitioned job) and log each trial as a run."
-        )
+        """The project's sweeps, oldest first. ``filters`` and ``order`` are not supported yet."""
+        from wandb_dagster.api.sweeps import Sweep
+
+        if filters or order:
+            raise ValueError("Project.sweeps(filters=..., order=...) is not supported yet; call it without them")
+        store = self._api._ws.store
+        return [Sweep(self._api._ws, record) for record in store.project_sweeps(self.entity, self.name)]
 
     def __repr__(self) -> str:
         return f"<Project {self.entity}/{self.name}>"
@@ -376,6 +379,7 @@ class Run:
         self.notes: str | None = record.notes
         self.host: str | None = record.host
         self.username: str | None = record.username
+        self.sweep_id: str | None = record.sweep  # the sweep this run is a trial of (None: no sweep)
         # W&B's public Run gives ISO 8601 text; the *_datetime attributes hold the same as datetimes.
         self.created_datetime: datetime = record.created_at
         self.heartbeat_datetime: datetime | None = record.heartbeat_at
@@ -395,6 +399,16 @@ class Run:
     @property
     def path(self) -> list[str]:
         return [self.entity, self.project, self.id]
+
+    @property
+    def sweep(self) -> Any:
+        """The :class:`~wandb_dagster.api.sweeps.Sweep` this run is a trial of, or None, as W&B's ``run.sweep``."""
+        from wandb_dagster.api.sweeps import Sweep
+
+        if self.sweep_id is None:
+            return None
+        record = self._ws.store.get_sweep(self.entity, self.project, self.sweep_id)
+        return None if record is None else Sweep(self._ws, record)
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import getpass
 import os
 import random
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from wandb_dagster.sdk import data_types, init_args, wandb_setup
+from wandb_dagster.sdk import data_types, init_args, sweeps, wandb_setup
 from wandb_dagster.sdk.artifact import Artifact, ArtifactNotFoundError, link_version, version_record
 from wandb_dagster.sdk.console import OUTPUT_LOG, ConsoleCapture
 from wandb_dagster.sdk.metrics import Metric, MetricDefinitions
@@ -188,6 +189,12 @@ class Run:
     def name(self, value: str) -> None:
         self._name = value
         self._ws.store.update_run(self._pk, display_name=value)
+
+    @property
+    def sweep_id(self) -> str | None:
+        """The id of the sweep this run is a trial of (None outside sweeps), as W&B's ``run.sweep_id``."""
+        sweep: str | None = self._record.sweep
+        return sweep
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -826,16 +833,28 @@ def init(
                     stacklevel=2,
                 )
             return previous
+    trial = sweeps.current_trial
+    if trial is not None:
+        # Inside wandb.agent(): the run is the trial's, in the sweep's project, as W&B's agent makes it.
+        if project and project != trial.project:
+            warnings.warn(
+                f"wandb.init(project={project!r}) is ignored inside a sweep: its runs are in {trial.project!r}",
+                stacklevel=2,
+            )
+        entity, project, id, resume = trial.entity, trial.project, trial.run_id, None
     args = init_args.validate(
         project=project, entity=entity, config=config, job_type=job_type, name=name, tags=tags, group=group,
         id=id, resume=resume, notes=notes, settings=settings, mode=mode,
         config_exclude_keys=config_exclude_keys, config_include_keys=config_include_keys,
     )  # fmt: skip
+    if trial is not None:
+        # The suggested values win over what init() is given, as in W&B.
+        args = dataclasses.replace(args, config={**args.config, **trial.params})
     run_settings = _scratch_settings(args.settings) if args.mode == "disabled" else args.settings
     ws = Workspace.for_settings(run_settings)
     # Whether the run exists decides run.resumed (resume="allow" with a new id starts a new run).
     existed = args.resumed and ws.store.get_run(args.settings.entity, args.settings.project, args.run_id) is not None
-    run = Run(ws, _create_record(ws, args), run_settings, resumed=existed)
+    run = Run(ws, _create_record(ws, args, None if trial is None else trial.sweep_pk), run_settings, resumed=existed)
     if existed:
         _apply_to_resumed(run, args)
     if args.mode != "disabled":  # a disabled run records nothing, so it captures nothing either
@@ -861,7 +880,7 @@ def _reinit_mode(reinit: bool | str | None) -> str:
     return reinit
 
 
-def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
+def _create_record(ws: Workspace, args: init_args.InitArgs, sweep_pk: int | None = None) -> Any:
     """The run's record: created, or (resume) the existing one; RunExistsError / a missing run per the
     resume mode, as the store decides."""
     try:
@@ -882,6 +901,7 @@ def _create_record(ws: Workspace, args: init_args.InitArgs) -> Any:
         host=socket.gethostname(),
         username=username,
         resume=args.resume,
+        sweep_pk=sweep_pk,
     )
 
 

@@ -16,7 +16,8 @@ SQLAlchemy Core 2 (no ORM) over SQLite (the embedded default) or PostgreSQL (a t
 - ``Store`` is a facade: each method is one transaction over the functions of the module that owns the
   concept, which take that transaction's connection: :mod:`.runs` (runs and history), :mod:`.versions`
   (the one read path for versions; commit, update, delete), :mod:`.links` (registry links),
-  :mod:`.parts` (parts of distributed artifacts), :mod:`.members` (memberships and aliases),
+  :mod:`.parts` (parts of distributed artifacts), :mod:`.sweeps` (sweeps and their claimed trials),
+  :mod:`.members` (memberships and aliases),
   :mod:`.catalog` (entities, projects, registries, collections), :mod:`.paging` (the query API's reads:
   :mod:`.scope` and filter documents compiled to SQL, the version-page planners), :mod:`.events` (the event
   feed), :mod:`.blob_refs` (which blobs are in use, for gc), :mod:`.retention` (TTLs), :mod:`.audit` (the
@@ -29,6 +30,7 @@ concurrently yields one version (2); an alias names at most one member of a coll
 only the aliases it is given: the caller passes "latest" when it should move.
 """
 
+from wandb_dagster.store.directory import Directory
 from wandb_dagster.store.errors import (
     AliasInUseError,
     DatabaseBusyError,
@@ -43,12 +45,19 @@ from wandb_dagster.store.errors import (
     TypeMismatchError,
     WorkspaceNotFoundError,
 )
-from wandb_dagster.store.directory import Directory
 from wandb_dagster.store.events import EVENT_TYPES
 from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
 from wandb_dagster.store.filters import Filter as CheckedFilter
 from wandb_dagster.store.filters import validate as validate_filter
-from wandb_dagster.store.records import CollectionRecord, CommitResult, ProjectRecord, RunRecord, VersionRecord
+from wandb_dagster.store.records import (
+    CollectionRecord,
+    CommitResult,
+    ProjectRecord,
+    RunRecord,
+    SweepRecord,
+    TrialRecord,
+    VersionRecord,
+)
 from wandb_dagster.store.scope import Scope
 from wandb_dagster.store.store import Store
 
@@ -74,6 +83,8 @@ __all__ = [
     "Scope",
     "Store",
     "StoreError",
+    "SweepRecord",
+    "TrialRecord",
     "TypeMismatchError",
     "VersionRecord",
     "WorkspaceNotFoundError",

@@ -32,6 +32,7 @@ class RunRecord:
     created_at: datetime
     heartbeat_at: datetime | None
     finished_at: datetime | None
+    sweep: str | None = None  # the id of the sweep this run is a trial of (W&B's run.sweep_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,3 +187,34 @@ class MemberRecord:
     email: str | None
     admin: bool
     created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRecord:
+    """A sweep (store/sweeps.py). ``config`` is its W&B configuration, as validated by the SDK."""
+
+    pk: int
+    id: str  # the sweep id users see, unique per project
+    entity: str
+    project: str
+    name: str | None
+    method: str
+    state: str  # RUNNING | PAUSED | FINISHED | CANCELED, as W&B's
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """One claimed suggestion of a sweep: trial ``number`` (from 0), its grid point's index (grid search
+    only), the suggested parameter values and the id of the run that tries them."""
+
+    pk: int
+    sweep_pk: int
+    number: int
+    grid_index: int | None
+    params: dict[str, Any]
+    run_id: str
+    created_at: datetime
+    state: str = "running"  # running | finished | crashed

@@ -43,9 +43,11 @@ _ORDER_FORMS = (
 RUNS_FROM = db.runs.join(db.projects, db.projects.c.id == db.runs.c.project_id).join(
     db.entities, db.entities.c.id == db.projects.c.entity_id
 )
-_RUNS = sa.select(db.runs, db.entities.c.name.label("entity"), db.projects.c.name.label("project")).select_from(
-    RUNS_FROM
-)
+# The sweep's public id comes along for RunRecord.sweep (W&B's run.sweep_id).
+_RUNS = sa.select(
+    db.runs, db.entities.c.name.label("entity"), db.projects.c.name.label("project"),
+    db.sweeps.c.sweep_id.label("sweep_public_id"),
+).select_from(RUNS_FROM.outerjoin(db.sweeps, db.sweeps.c.id == db.runs.c.sweep_pk))
 
 
 def create(
@@ -59,7 +61,8 @@ def create(
     now: datetime,
 ) -> RunRecord:
     """Create run ``run_id`` in project ``project_id`` or, depending on ``resume``, continue it (see
-    Store.create_run). ``fields``: display_name, config, tags, group, job_type, notes, host, username."""
+    Store.create_run). ``fields``: display_name, config, tags, group, job_type, notes, host, username and
+    sweep_pk (with ``sweep``, its public id, for the record)."""
     if resume != "must":
         # Insert first: a new run (every Dagster step, most init() calls) costs no lookup before and
         # no read-back after; an existing id (a conflict, nothing written) continues below.
@@ -81,6 +84,7 @@ def create(
                 username=fields["username"],
                 created_at=now,
                 heartbeat_at=now,
+                sweep_pk=fields.get("sweep_pk"),
             )
             .on_conflict_do_nothing()
             .returning(db.runs.c.id)
@@ -93,6 +97,7 @@ def create(
                 state="running", config=config, summary={}, tags=tags, group=fields["group"],
                 job_type=fields["job_type"], notes=fields["notes"], host=fields["host"],
                 username=fields["username"], created_at=now, heartbeat_at=now, finished_at=None,
+                sweep=fields.get("sweep"),
             )
     run_pk = conn.execute(
         sa.select(db.runs.c.id)
@@ -234,7 +239,14 @@ def record(row: sa.Row[Any]) -> RunRecord:
         created_at=row.created_at,
         heartbeat_at=row.heartbeat_at,
         finished_at=row.finished_at,
+        sweep=row.sweep_public_id,
     )
+
+
+def of_sweep(conn: sa.Connection, sweep_pk: int) -> list[RunRecord]:
+    """The runs of sweep ``sweep_pk``, oldest first."""
+    rows = conn.execute(_RUNS.where(db.runs.c.sweep_pk == sweep_pk).order_by(db.runs.c.id)).all()
+    return [record(row) for row in rows]
 
 
 # --------------------------------------------------------------------------------------- history

@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -201,7 +201,10 @@ runs = sa.Table(
     _created_at(),
     sa.Column("heartbeat_at", UTCDateTime()),
     sa.Column("finished_at", UTCDateTime()),
+    # The sweep this run is a trial of (W&B's run.sweep_id); migration 0011.
+    sa.Column("sweep_pk", sa.Integer(), sa.ForeignKey("sweeps.id")),
     sa.UniqueConstraint("project_id", "run_id"),
+    sa.Index(None, "sweep_pk"),
 )
 
 # One row per logged step; the primary key keeps steps unique and ordered per run.
@@ -359,6 +362,47 @@ artifact_parts = sa.Table(
     sa.Index(None, "project_id", "collection", "distributed_id"),
 )
 
+# A hyperparameter sweep (``wandb.sweep``; store/sweeps.py): its W&B configuration as given (validated by the
+# SDK, which alone understands it), with the method and name copied out for queries. ``sweep_id`` is the id
+# users see, unique per project as W&B's. state: W&B's sweep states (RUNNING, PAUSED, FINISHED, CANCELED).
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("sweep_id", sa.String(), nullable=False),
+    sa.Column("name", sa.String()),
+    sa.Column("method", sa.String(), nullable=False),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("config", sa.JSON(), nullable=False),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("project_id", "sweep_id"),
+)
+
+# One claimed suggestion of a sweep: ``number`` counts the sweep's trials from 0,
+# ``grid_index`` is the grid point's place in W&B's grid order (NULL for random search). Both uniques are
+# the invariants that several agents rely on: a number, and a grid point, are claimed at most once. The
+# trial's run is created by the agent afterwards with ``run_id``, in the sweep's project.
+sweep_trials = sa.Table(
+    "sweep_trials",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("sweep_pk", sa.Integer(), sa.ForeignKey("sweeps.id"), nullable=False),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("grid_index", sa.Integer()),
+    sa.Column("params", sa.JSON(), nullable=False),
+    sa.Column("run_id", sa.String(), nullable=False),
+    # running | finished | crashed. An agent beats heartbeat_at while its trial runs; a running trial whose
+    # heartbeat is older than the timeout is crashed by the next claim, which frees its grid point
+    # (grid_index NULL) and stops counting it towards run_cap.
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("sweep_pk", "number"),
+    sa.UniqueConstraint("sweep_pk", "grid_index"),
+)
+
 # The values of events.type: event types as W&B automations name them, and the run-state change.
 CREATE_ARTIFACT = "CREATE_ARTIFACT"
 LINK_ARTIFACT = "LINK_ARTIFACT"
@@ -369,6 +413,9 @@ ADD_ARTIFACT_TAG = "ADD_ARTIFACT_TAG"
 REMOVE_ARTIFACT_TAG = "REMOVE_ARTIFACT_TAG"
 DELETE_ARTIFACT = "DELETE_ARTIFACT"
 RUN_STATE_CHANGE = "RUN_STATE_CHANGE"
+# A finished trial of a sweep beat every other run of the sweep on the sweep's metric ("a sweep found a
+# better model"); payload: sweep, metric, goal, value, previous_value, previous_run_id.
+SWEEP_BEST_RUN = "SWEEP_BEST_RUN"
 EVENT_TYPES = (
     CREATE_ARTIFACT,
     LINK_ARTIFACT,
@@ -379,6 +426,7 @@ EVENT_TYPES = (
     REMOVE_ARTIFACT_TAG,
     DELETE_ARTIFACT,
     RUN_STATE_CHANGE,
+    SWEEP_BEST_RUN,
 )
 
 # The event feed (docs/architecture.md invariant 5; written by store/events.py, read by api/events.py).

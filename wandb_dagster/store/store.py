@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
+from wandb_dagster.store import sweeps as _sweeps
 from wandb_dagster.store.engine import (
     LOCK_TIMEOUT_ENV,
     create_engine,
@@ -70,6 +71,8 @@ from wandb_dagster.store.records import (
     ProjectRecord,
     RunFileRecord,
     RunRecord,
+    SweepRecord,
+    TrialRecord,
     VersionRecord,
 )
 from wandb_dagster.store.schema import SCHEMA_REVISION
@@ -426,22 +429,31 @@ class Store:
         host: str | None = None,
         username: str | None = None,
         resume: str | None = None,
+        sweep_pk: int | None = None,
     ) -> RunRecord:
         """Create run ``entity/project/run_id`` or, depending on ``resume``, continue the existing one.
 
         ``resume`` None or "never": the id must be new. "allow"/"auto": continue the run if it exists, else
         create it. "must": the run must exist. A continued run goes back to state "running"; its other
-        fields are left as they were (change them with :meth:`update_run`).
+        fields are left as they were (change them with :meth:`update_run`). ``sweep_pk``: the sweep a new
+        run is a trial of (:meth:`claim_sweep_trial`).
         """
         if resume not in runs.RESUME_MODES:
             raise ValueError(f"resume={resume!r} is not one of {list(runs.RESUME_MODES)}")
-        fields = {
+        fields: dict[str, Any] = {
             "display_name": display_name, "config": config, "tags": tags, "group": group, "job_type": job_type,
             "notes": notes, "host": host, "username": username,
         }
         now = _now()
         with self._write() as conn:
             project_id = catalog.project_id(conn, entity, project, now)
+            if sweep_pk is not None:
+                sweep = _sweeps.by_pk(conn, sweep_pk)
+                if sweep is None or (sweep.entity, sweep.project) != (entity, project):
+                    raise NotFoundError(
+                        f"no sweep with pk {sweep_pk} in {entity}/{project}; a run joins a sweep of its own project"
+                    )
+                fields.update(sweep_pk=sweep_pk, sweep=sweep.id)
             return runs.create(conn, project_id, entity, project, run_id, fields, resume, now)
 
     def get_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
@@ -547,6 +559,73 @@ class Store:
         """The system metrics samples of run ``run_pk``, oldest first."""
         with self._read() as conn:
             return _run_files.system(conn, run_pk)
+    # ------------------------------------------------------------------ sweeps
+
+    def create_sweep(
+        self, entity: str, project: str, sweep_id: str, *, name: str | None, method: str, config: dict[str, Any]
+    ) -> SweepRecord:
+        """Record sweep ``entity/project/sweep_id`` (RUNNING) with its validated W&B ``config``."""
+        now = _now()
+        with self._write() as conn:
+            project_pk = catalog.project_id(conn, entity, project, now)
+            return _sweeps.create(conn, project_pk, sweep_id, name=name, method=method, config=config, now=now)
+
+    def get_sweep(self, entity: str, project: str, sweep_id: str) -> SweepRecord | None:
+        with self._read() as conn:
+            return _sweeps.get(conn, entity, project, sweep_id)
+
+    def project_sweeps(self, entity: str, project: str) -> list[SweepRecord]:
+        """The sweeps of ``entity/project``, oldest first."""
+        with self._read() as conn:
+            return _sweeps.in_project(conn, entity, project)
+
+    def set_sweep_state(self, sweep_pk: int, state: str) -> None:
+        """Set the sweep's state: RUNNING, PAUSED, FINISHED or CANCELED (W&B's)."""
+        with self._write() as conn:
+            _sweeps.set_state(conn, sweep_pk, state, _now())
+
+    def claim_sweep_trial(
+        self,
+        sweep_pk: int,
+        suggest: _sweeps.Suggest,
+        *,
+        run_cap: int | None,
+        run_id: str,
+        heartbeat_timeout_s: float | None = None,
+    ) -> TrialRecord | None:
+        """Claim the next trial of sweep ``sweep_pk`` in one transaction (store/sweeps.py ``claim``):
+        ``suggest`` sees the live trials under the sweep's lock; running trials whose heartbeat is older
+        than ``heartbeat_timeout_s`` are crashed first. None: nothing to run now (the sweep's state says
+        whether it is FINISHED or a running trial may still free a point)."""
+        now = _now()
+        stale = None if heartbeat_timeout_s is None else now - timedelta(seconds=heartbeat_timeout_s)
+        with self._write() as conn:
+            return _sweeps.claim(conn, sweep_pk, suggest, run_cap=run_cap, run_id=run_id, now=now, stale_before=stale)
+
+    def beat_sweep_trial(self, trial_pk: int) -> bool:
+        """Renew a running trial's heartbeat; False if it was crashed meanwhile."""
+        with self._write() as conn:
+            return _sweeps.beat(conn, trial_pk, _now())
+
+    def end_sweep_trial(self, trial_pk: int, *, metric: tuple[str, str] | None = None) -> None:
+        """Mark a trial finished (its function returned or raised; its run holds the outcome). ``metric``
+        (name, goal): append SWEEP_BEST_RUN when the trial's run is the sweep's new best on it."""
+        with self._write() as conn:
+            _sweeps.end(conn, trial_pk, _now(), metric)
+
+    def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
+        """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""
+        with self._write() as conn:
+            _sweeps.add_runs(conn, sweep_pk, list(run_pks))
+
+    def sweep_trials(self, sweep_pk: int) -> list[TrialRecord]:
+        with self._read() as conn:
+            return _sweeps.trials(conn, sweep_pk)
+
+    def sweep_runs(self, sweep_pk: int) -> list[RunRecord]:
+        """The runs of sweep ``sweep_pk``, oldest first."""
+        with self._read() as conn:
+            return runs.of_sweep(conn, sweep_pk)
 
     # ------------------------------------------------------------------ artifacts: writing
 

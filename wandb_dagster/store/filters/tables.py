@@ -111,6 +111,7 @@ def _t(expr: Any, get: str, nullable: bool = False) -> Column:
 
 
 _r = _db.runs.c
+_sw = _db.sweeps.alias("run_sweep")
 RUN_FIELDS = Fields(
     "runs",
     {
@@ -125,6 +126,13 @@ RUN_FIELDS = Fields(
         "job_type": _s(_r.job_type, "job_type", nullable=True),
         "name": _s(_r.run_id, "id"),
         "state": _s(_r.state, "state"),
+        # The id of the run's sweep (W&B's filter key "sweep"); None for a run of no sweep. An alias of sweeps,
+        # correlated to runs only: the runs' page query joins sweeps itself (for RunRecord.sweep).
+        "sweep": _s(
+            sa.select(_sw.c.sweep_id).where(_sw.c.id == _r.sweep_pk).correlate_except(_sw).scalar_subquery(),
+            "sweep",
+            nullable=True,
+        ),
         "tags": _json_string_array(_r.tags, "tags"),
         "username": _s(_r.username, "username", nullable=True),
     },
