@@ -57,7 +57,7 @@ def test_observes_the_alias_version_and_downstream_loads_it(wandb_resource, reso
     assert observation.tags["dagster/data_version"] == v0.digest
     metadata = {k: v.value for k, v in observation.metadata.items()}
     assert metadata["wandb/version"] == "v0" and metadata["wandb/digest"] == v0.digest
-    assert metadata["wandb/artifact"] == "tester/wandb-registry-model/weights-reg:v0"
+    assert metadata["wandb/artifact"] == "default/wandb-registry-model/weights-reg:v0"  # registries are the organization's
 
     # The downstream asset loads the observed version (no materialization of `served` exists).
     result = dg.materialize([source, report], selection=[report.key], resources=resources, instance=instance)

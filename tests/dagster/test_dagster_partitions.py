@@ -115,7 +115,7 @@ def test_dynamic_partitions_and_missing_ones(resources, instance, wandb_resource
     instance.add_dynamic_partitions("experiments", ["exp-a", "exp-b", "exp-c"])
     for key in ("exp-a", "exp-b"):
         dg.materialize([scores], resources=resources, instance=instance, partition_key=key)
-    with pytest.raises(WandbIOManagerError, match=r"asset 'scores': partitions \['exp-c'\] have no version"):
+    with pytest.raises(WandbIOManagerError, match=r"input 'scores' of asset 'best' \(reading asset 'scores'\): partitions \['exp-c'\] have no version"):
         dg.materialize([scores, best], resources=resources, instance=instance, selection=[best])
     result = dg.materialize([scores, best_so_far], resources=resources, instance=instance, selection=[best_so_far])
     assert result.output_for_node("best_so_far") == ["exp-a", "exp-b"]

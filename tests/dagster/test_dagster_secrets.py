@@ -140,10 +140,12 @@ def _failing_op_job(port: int) -> dg.JobDefinition:
 
 
 def _failure_text(result: Any) -> str:
-    """What Dagster recorded of the run's step failures (message and the whole cause chain)."""
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert failures, "the run was expected to fail"
-    return "\n".join(e.step_failure_data.error.to_string() for e in failures)
+    """Every error Dagster recorded of the run (a step failure, or a resource's setup failing before any
+    step ran: the workspace is checked there), message and the whole cause chain."""
+    errors = [e.event_specific_data.error for e in result.all_events
+              if getattr(e.event_specific_data, "error", None) is not None]
+    assert errors and not result.success, "the run was expected to fail"
+    return "\n".join(error.to_string() for error in errors)
 
 
 def psycopg_connect(url: str) -> Any:
