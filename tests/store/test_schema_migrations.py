@@ -243,3 +243,46 @@ def test_0011_adds_sweeps_and_keeps_the_runs_of_an_0010_database(database_url: s
             assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0009_records_the_media_existing_runs_name_for_gc(database_url: str) -> None:
+    # Runs logged before gc's tables (0009): the media their history rows and summary name must count as in
+    # use after the upgrade, or the first gc deletes them.
+    import base64
+
+    def b64(h: str) -> str:
+        return base64.b64encode(bytes.fromhex(h)).decode()
+
+    image, listed, table, best, other = ("a" * 32, "b" * 32, "c" * 32, "d" * 32, "e" * 32)
+    store = Store.open(database_url, storage_root="/r")
+    run = store.create_run("e", "p", "old-run")
+    history = [
+        {"_step": 0, "img": {"_type": "image-file", "path": "media/images/img_0.png", "digest": b64(image)}},
+        {"_step": 1, "imgs": {"_type": "images/separated", "filenames": ["media/images/a.png"],
+                              "digests": [b64(listed)], "sizes": [3]},
+         "nested": {"t": {"_type": "table-file", "path": "media/table/t_1.table.json", "digest": b64(table)}}},
+        {"_step": 2, "loss": 0.5, "text": "not media", "bad": {"_type": "image-file", "digest": "not base64!"}},
+    ]  # fmt: skip
+    summary = {"best": {"_type": "image-file", "path": "media/images/best_summary.png", "digest": b64(best)}}
+    store.update_run(run.pk, history=history, summary=summary)
+    store.create_run("e", "p", "no-media")
+    store.put_run_files(run.pk, [("output.log", other, 4)])
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0009")
+        assert "run_blobs" not in set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        referenced, _, _, _ = store.gc_scan()
+        assert referenced == {image, listed, table, best, other}
+        store.delete_run(run.pk)
+        assert store.gc_scan()[0] == set()  # the run's rows went with it
+    finally:
+        store.close()
+    assert _revision(database_url) == schema.SCHEMA_REVISION

@@ -1,10 +1,12 @@
-"""Garbage collection: delete the blobs no committed version names, safely while other processes log.
+"""Garbage collection: delete the blobs no committed version, pending part or run names, safely while other
+processes log.
 
 The protocol (docs/architecture.md, "Garbage collection"; the SQL is store/blob_refs.py):
 
-1. List the blob storage, then read in one snapshot which blobs committed versions name and which live
-   claims name (writers claim blobs before they rely on them), and read every committed manifest too, so a
-   version whose blob list is missing still protects its blobs.
+1. List the blob storage, then read in one snapshot which blobs committed versions, pending parts and runs
+   (their files, their history's and summary's media) name and which live claims name (writers claim blobs
+   before they rely on them), and read every committed manifest too, so a version whose blob list is missing
+   still protects its blobs.
 2. Mark the blobs found unused (on the database's clock); drop the marks of blobs in use again.
 3. Delete, in batches, blobs marked longer ago than the grace period: each batch is one transaction that
    excludes every claim, re-checks claims and references, deletes the blobs from storage and records the
@@ -120,9 +122,9 @@ def collect_garbage(
     progress: Callable[[int, int], Any] | None = None,
     expire: bool = True,
 ) -> GcReport:
-    """Delete the blobs of ``ws`` that no committed version names and that were found unused by a gc at
-    least ``grace_s`` seconds ago (this one, with ``grace_s=0``), temp files of crashed writers and
-    unfinished uploads, and expired claims. ``dry_run``: change nothing, report what would go.
+    """Delete the blobs of ``ws`` that no committed version, pending part or run names and that were found
+    unused by a gc at least ``grace_s`` seconds ago (this one, with ``grace_s=0``), temp files of crashed
+    writers and unfinished uploads, and expired claims. ``dry_run``: change nothing, report what would go.
     ``progress(done, total)``: called as blobs are deleted. ``expire``: first delete the versions whose TTL
     is up (:func:`expire_versions`), so that their blobs are considered too."""
     if grace_s < 0:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -40,7 +41,9 @@ from wandb_dagster.sdk.values import check_json_size
 from wandb_dagster.sdk.values import json_value as _json_value
 from wandb_dagster.sdk.workspace import Workspace
 from wandb_dagster.settings import Settings
+from wandb_dagster.storage.hashing import new_md5
 from wandb_dagster.storage.uri_credentials import redact, strip_credentials
+from wandb_dagster.store.errors import BlobClaimLostError, DatabaseBusyError
 
 _HISTORY_FLUSH_ROWS = 100
 _HISTORY_FLUSH_SECONDS = 2.0
@@ -167,6 +170,10 @@ class Run:
         self._pending: dict[str, Any] = {}
         self._history_buffer: list[dict] = []
         self._media_blobs: dict[str, int] = {}  # hex -> size of media blobs stored since the last flush
+        # The claims on those blobs (store/blob_refs.py): taken before each is stored, released by the flush
+        # that writes the rows naming them. Bytes whose claim found the database busy wait here for the flush.
+        self._media_token = uuid.uuid4().hex
+        self._media_unclaimed: dict[str, bytes] = {}
         self._last_flush = time.monotonic()
         self._finished = False
         self._lock = threading.RLock()
@@ -318,6 +325,46 @@ class Run:
     def _runtime(self, now: float) -> float:
         return self._runtime_offset + now - self._start
 
+    def _store_media(self, data: bytes) -> str:
+        """Claim, then store, the blob of a media value (the caller holds ``_lock``); returns its hex. The
+        claim comes first, so that a gc either sees it or has deleted the blob before it, and then
+        ``put_bytes`` stores the blob again (docs/architecture.md, "Garbage collection")."""
+        hexdigest = new_md5(data).hexdigest()
+        try:
+            self._ws.store.claim_blobs(self._media_token, [hexdigest], durable=False)
+        except DatabaseBusyError:
+            # As an artifact's add_*: the flush claims it (or reports the busy database itself).
+            self._media_unclaimed[hexdigest] = data
+        hexdigest, size = self._ws.blobs.put_bytes(data)
+        self._media_blobs[hexdigest] = size
+        return hexdigest
+
+    def _write_flush(self, fields: dict[str, Any], durable: bool) -> None:
+        """The flush's write: history rows, fields and the media blobs they name, the media claims checked
+        and released in the same transaction; the blobs claimed and proven stored and durable first."""
+        for hexdigest, data in list(self._media_unclaimed.items()):
+            self._ws.store.claim_blobs(self._media_token, [hexdigest], durable=False)
+            self._ws.blobs.put_bytes(data)
+            del self._media_unclaimed[hexdigest]
+        media = sorted(self._media_blobs)
+        for attempt in range(2):
+            if media:
+                # The blobs of logged media are durable before a history row names them (invariant 1); the
+                # claim makes this check last until the write.
+                self._ws.blobs.sync(media, dict(self._media_blobs))
+            try:
+                self._ws.store.update_run(
+                    self._pk, history=self._history_buffer, durable=durable, media=media,
+                    claim=self._media_token if media else None, **fields,
+                )  # fmt: skip
+                return
+            except BlobClaimLostError:
+                if attempt:
+                    raise
+                # The claims expired (a flush held back a day): claim again; the sync above proves the blobs
+                # are still stored, or says which are not.
+                self._ws.store.claim_blobs(self._media_token, media, durable=False)
+
     def _flush(self, **final: Any) -> None:
         """Write buffered history rows, the summary if it changed and a heartbeat, in one transaction
         (with ``final`` fields, e.g. the finished state, in the same one).
@@ -327,15 +374,12 @@ class Run:
         records; store/engine.py says why that is safe. The final one is durable.
         """
         with self._lock:
-            if self._media_blobs:
-                # The blobs of logged media are durable before a history row names them (invariant 1).
-                self._ws.blobs.sync(list(self._media_blobs), dict(self._media_blobs))
-                self._media_blobs = {}
             fields: dict[str, Any] = {"heartbeat_at": datetime.now(timezone.utc), **final}
             if self._dirty_summary:
                 fields["summary"] = dict(self.summary)
-            self._ws.store.update_run(self._pk, history=self._history_buffer, durable=bool(final), **fields)
-            # Only once committed: after a failed write the rows and the summary are still pending.
+            self._write_flush(fields, durable=bool(final))
+            # Only once committed: after a failed write the rows, the summary and the media are still pending.
+            self._media_blobs = {}
             self._history_buffer = []
             self._dirty_summary = False
             self._last_flush = time.monotonic()

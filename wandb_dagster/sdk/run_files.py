@@ -17,10 +17,14 @@ from __future__ import annotations
 import glob as _glob
 import os
 import threading
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Literal
+
+from wandb_dagster.storage.errors import ContentChangedError
+from wandb_dagster.store.errors import BlobClaimLostError
 
 if TYPE_CHECKING:
     from wandb_dagster.sdk.workspace import Workspace
@@ -122,6 +126,7 @@ class RunFiles:
         """Store each changed file's content as a blob, make the blobs durable, then record the rows."""
         stored: list[tuple[str, str, int]] = []
         sizes: dict[str, int] = {}
+        sources: dict[str, Path] = {}
         signatures: dict[str, tuple[int, int]] = {}
         for src, name in targets:
             try:
@@ -135,13 +140,49 @@ class RunFiles:
             stored.append((name, hexdigest, size))
             sizes[hexdigest] = size
             signatures[name] = signature
+            sources[hexdigest] = src
         if not stored:
             return
-        # The blobs are durable before a row names them (docs/architecture.md invariant 1).
-        self._ws.blobs.sync(list(sizes), sizes)
-        self._ws.store.put_run_files(self._run_pk, stored, durable=durable)
+        # A token per upload: the watcher thread and run.save may upload at once (store/blob_refs.py).
+        token = uuid.uuid4().hex
+        for attempt in range(2):
+            self._claim(token, stored, sizes, sources, signatures)
+            if not stored:
+                return
+            # The blobs are durable before a row names them (docs/architecture.md invariant 1); the claim
+            # makes this proof last until the rows are written.
+            self._ws.blobs.sync(list(sizes), sizes)
+            try:
+                self._ws.store.put_run_files(self._run_pk, stored, durable=durable, claim=token)
+                break
+            except BlobClaimLostError:
+                if attempt:
+                    raise
+                # The claims expired between the claim and the write (a process held back a day): again.
         with self._lock:
             self._sent.update(signatures)
+
+    def _claim(
+        self,
+        token: str,
+        stored: list[tuple[str, str, int]],
+        sizes: dict[str, int],
+        sources: dict[str, Path],
+        signatures: dict[str, tuple[int, int]],
+    ) -> None:
+        """Claim the blobs just stored (a deduplicated one may be garbage that a gc is deleting); those a gc
+        deleted before the claim are stored again from their file. A file whose content changed since is
+        left for the next upload (its signature is dropped, so it is read again then)."""
+        deleted = self._ws.store.claim_blobs(token, list(sizes), durable=False)
+        for hexdigest in sorted(deleted):
+            try:
+                self._ws.blobs.put_file(sources[hexdigest], expected_hex=hexdigest)
+            except (ContentChangedError, FileNotFoundError):
+                dropped = {name for name, h, _ in stored if h == hexdigest}
+                stored[:] = [row for row in stored if row[0] not in dropped]
+                for name in dropped:
+                    signatures.pop(name, None)
+                sizes.pop(hexdigest, None)
 
     def poll(self, *, durable: bool = False, final: bool = False) -> None:
         """Upload the live files that changed (``final``: the "end" files too)."""

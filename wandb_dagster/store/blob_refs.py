@@ -1,6 +1,6 @@
 """Which blobs are in use, for a garbage collector that is safe while other processes log.
 
-Four tables (migration 0010; the protocol is docs/architecture.md, "Garbage collection"):
+Four tables (migration 0010; the protocol is docs/architecture.md, "Garbage collection"), and what runs name:
 
 - ``version_blobs``: the blobs each version names, written in the version's commit transaction;
 - ``part_blobs``: the same for each part of a distributed artifact (``run.upsert_artifact``), written with
@@ -11,7 +11,10 @@ Four tables (migration 0010; the protocol is docs/architecture.md, "Garbage coll
   clock) no longer protects anything;
 - ``blob_marks``: gc's record that a blob was unreferenced and unclaimed since ``marked_at``; gc deletes a
   marked blob only once the mark is older than its grace period, and then sets ``deleted_at`` so that a
-  writer that found the blob stored just before knows to store it again.
+  writer that found the blob stored just before knows to store it again;
+- runs' blobs, live as long as the run: ``run_files`` rows (``run.save``, ``output.log``; digest in hex) and
+  ``run_blobs`` rows (the media its history rows and summary name), each written in the transaction that
+  writes what names the blob, replacing the writer's claim (:func:`check_and_release`) as a commit does.
 
 Claims and gc's deletions exclude each other: a claim transaction holds PostgreSQL's advisory lock
 :data:`GC_LOCK_KEY` shared, gc's delete transaction holds it exclusive (SQLite: every write transaction
@@ -121,6 +124,14 @@ def record_part(conn: sa.Connection, part_pk: int, hexes: Iterable[str]) -> None
         conn.execute(sa.insert(db.part_blobs), rows[i : i + _BATCH])
 
 
+def record_run(conn: sa.Connection, run_pk: int, hexes: Iterable[str]) -> None:
+    """The media blobs a run's new history rows or summary name (in the transaction that writes them); a blob
+    the run named before keeps its one row."""
+    rows = [{"run_pk": run_pk, "hex": h} for h in sorted(set(hexes))]
+    for i in range(0, len(rows), _BATCH):
+        conn.execute(insert(conn, db.run_blobs).on_conflict_do_nothing(), rows[i : i + _BATCH])
+
+
 def forget_parts(conn: sa.Connection, part_pks: Any) -> None:
     """Before parts are deleted (merged by a finish, or their collection deleted): their blob rows. ``part_pks``:
     a list or a subquery of ``artifact_parts.id``."""
@@ -134,11 +145,14 @@ def forget_versions(conn: sa.Connection, version_pks: Any) -> None:
 
 
 def referenced(conn: sa.Connection) -> set[str]:
-    """Every blob a committed version or a pending distributed-artifact part names."""
+    """Every blob a committed version, a pending distributed-artifact part or a run (its files, its media)
+    names."""
     vb, v = db.version_blobs.c, db.versions.c
     query = sa.select(vb.hex).distinct().join_from(db.version_blobs, db.versions, v.id == vb.version_id)
     out = set(conn.execute(query.where(v.state == "COMMITTED")).scalars())
     out.update(conn.execute(sa.select(db.part_blobs.c.hex).distinct()).scalars())
+    out.update(conn.execute(sa.select(db.run_files.c.digest).distinct()).scalars())
+    out.update(conn.execute(sa.select(db.run_blobs.c.hex).distinct()).scalars())
     return out
 
 
@@ -156,10 +170,12 @@ def marks(conn: sa.Connection) -> dict[str, tuple[datetime, datetime | None]]:
 
 
 def _unprotected(conn: sa.Connection, hexes: Sequence[str]) -> Any:
-    """``blob_marks`` rows among ``hexes`` that no live claim, no committed version and no pending part names
-    (one statement, so one snapshot: a commit that swaps a claim or ``part_blobs`` rows for ``version_blobs``
-    rows is seen before or after)."""
+    """``blob_marks`` rows among ``hexes`` that no live claim, no committed version, no pending part and no run
+    (a ``run_files`` or ``run_blobs`` row) names (one statement, so one snapshot: a commit that swaps a claim or
+    ``part_blobs`` rows for ``version_blobs`` rows, or a run's write that swaps a claim for its rows, is seen
+    before or after)."""
     m, c, vb, v, pb = db.blob_marks.c, db.blob_claims.c, db.version_blobs.c, db.versions.c, db.part_blobs.c
+    rf, rb = db.run_files.c, db.run_blobs.c
     cutoff_claim = db_now(conn) - timedelta(seconds=CLAIM_TTL_S)
     live_claim = sa.exists().where(c.hex == m.hex, c.claimed_at > cutoff_claim)
     in_use = (
@@ -168,7 +184,9 @@ def _unprotected(conn: sa.Connection, hexes: Sequence[str]) -> Any:
         .where(v.id == vb.version_id, v.state == "COMMITTED")
     )
     in_part = sa.exists().where(pb.hex == m.hex)
-    return sa.and_(m.hex.in_(hexes), ~live_claim, ~in_use, ~in_part)
+    # run_files.digest and run_blobs.hex are MD5 hex, as version_blobs.hex (not the manifests' base64).
+    in_run = sa.or_(sa.exists().where(rf.digest == m.hex), sa.exists().where(rb.hex == m.hex))
+    return sa.and_(m.hex.in_(hexes), ~live_claim, ~in_use, ~in_part, ~in_run)
 
 
 def mark(conn: sa.Connection, hexes: Iterable[str]) -> int:

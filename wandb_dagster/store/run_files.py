@@ -82,5 +82,8 @@ def system(conn: sa.Connection, run_pk: int) -> list[dict[str, Any]]:
 
 
 def delete_of_run(conn: sa.Connection, run_pk: int) -> None:
+    """The run's files, the media blobs it named and its system metrics: its blobs are garbage for the next gc
+    unless something else names them."""
     conn.execute(sa.delete(db.run_files).where(db.run_files.c.run_pk == run_pk))
+    conn.execute(sa.delete(db.run_blobs).where(db.run_blobs.c.run_pk == run_pk))
     conn.execute(sa.delete(db.run_system_metrics).where(db.run_system_metrics.c.run_pk == run_pk))

@@ -218,7 +218,8 @@ run_history = sa.Table(
 
 # A run's files (``run.save``, the console's ``output.log``): one row per (run, name), the newest content. The
 # bytes are the blob named by ``digest`` (MD5 hex), made durable before the row is written (docs/architecture.md
-# invariant 1); a garbage collector counts these digests as referenced (store/run_files.py: run_file_digests).
+# invariant 1); a garbage collector counts these digests as referenced (store/blob_refs.py; the index is its
+# lookup, migration 0010).
 run_files = sa.Table(
     "run_files",
     metadata,
@@ -227,6 +228,7 @@ run_files = sa.Table(
     sa.Column("digest", sa.String(), nullable=False),
     sa.Column("size", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "digest"),
 )
 
 # A run's system metrics (W&B's "events" stream: system/cpu, system/memory...), one row per sample, apart
@@ -471,6 +473,17 @@ part_blobs = sa.Table(
     metadata,
     sa.Column("hex", sa.String(), primary_key=True),
     sa.Column("part_id", sa.Integer(), sa.ForeignKey("artifact_parts.id"), primary_key=True),
+)
+
+# The media blobs (MD5 hex) a run's history rows and summary name (wandb.Image, Table...), recorded in the
+# transaction that writes the row or summary naming them, kept until the run is deleted (history rows are never
+# rewritten; a media value replaced in the summary keeps its blob until then too).
+run_blobs = sa.Table(
+    "run_blobs",
+    metadata,
+    sa.Column("run_pk", sa.Integer(), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("hex", sa.String(), primary_key=True),
+    sa.Index(None, "hex"),
 )
 
 # Retention (store/retention.py): a version's TTL and the expiry it makes from the version's creation.

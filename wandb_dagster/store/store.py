@@ -461,7 +461,14 @@ class Store:
             return runs.get(conn, entity, project, run_id)
 
     def update_run(
-        self, run_pk: int, *, history: Sequence[dict[str, Any]] = (), durable: bool = True, **fields: Any
+        self,
+        run_pk: int,
+        *,
+        history: Sequence[dict[str, Any]] = (),
+        durable: bool = True,
+        media: Sequence[str] = (),
+        claim: str | None = None,
+        **fields: Any,
     ) -> None:
         """Set the given fields of run ``run_pk``; JSON fields (config, summary, tags) are replaced whole.
 
@@ -470,6 +477,9 @@ class Store:
         last metrics, its summary and its final state are one commit, all or none. ``durable=False`` is for a
         running run's own periodic flush: on SQLite a power cut may then take the commit back (store/engine.py
         says why that is acceptable there); it cannot be combined with a change of ``state``.
+        ``media``: the blobs (hex) the rows and the summary name, recorded for gc in the same transaction;
+        ``claim``: the token that claimed them (:meth:`claim_blobs`), checked and released there
+        (:class:`~wandb_dagster.store.errors.BlobClaimLostError` if a claim expired).
 
         Example::
 
@@ -479,11 +489,15 @@ class Store:
         values = runs.update_values(fields)
         params = runs.history_params(run_pk, history)
         if not fields:
-            self._insert_history(run_pk, params, durable)
+            self._insert_history(run_pk, params, durable, media, claim)
             return
         try:
             with self._write(durable) as conn:
+                if claim is not None:
+                    blob_refs.check_and_release(conn, claim, media)
                 runs.update(conn, run_pk, values, params, _now())
+                # After the update: on PostgreSQL a state change locks the run row first (store/runs.py).
+                blob_refs.record_run(conn, run_pk, media)
         except sa.exc.IntegrityError:
             if not params:
                 raise
@@ -517,13 +531,26 @@ class Store:
         with self._read() as conn:
             return runs.history(conn, run_pk, after_step=after_step, limit=limit)
 
-    def _insert_history(self, run_pk: int, params: list[dict[str, Any]], durable: bool) -> None:
-        if not params:
+    def _insert_history(
+        self,
+        run_pk: int,
+        params: list[dict[str, Any]],
+        durable: bool,
+        media: Sequence[str] = (),
+        claim: str | None = None,
+    ) -> None:
+        if not params and not media:
             return
         try:
             with self._write(durable) as conn:
-                runs.append_history(conn, params)
+                if claim is not None:
+                    blob_refs.check_and_release(conn, claim, media)
+                if params:
+                    runs.append_history(conn, params)
+                blob_refs.record_run(conn, run_pk, media)
         except sa.exc.IntegrityError:
+            if not params:
+                raise
             raise self._history_conflict(run_pk, [p["step"] for p in params]) from None
 
     def _history_conflict(self, run_pk: int, steps: list[int]) -> Exception:
@@ -532,10 +559,16 @@ class Store:
 
     # ------------------------------------------------------------------ runs: files and system metrics
 
-    def put_run_files(self, run_pk: int, files: Sequence[tuple[str, str, int]], *, durable: bool = True) -> None:
+    def put_run_files(
+        self, run_pk: int, files: Sequence[tuple[str, str, int]], *, durable: bool = True, claim: str | None = None
+    ) -> None:
         """Record files of run ``run_pk``: (name, blob MD5 hex, size) each, replacing the content of a name
-        already there. The caller makes the blobs durable first (docs/architecture.md invariant 1)."""
+        already there. The caller makes the blobs durable first (docs/architecture.md invariant 1). ``claim``:
+        the token that claimed the blobs (:meth:`claim_blobs`), checked and released in the same transaction
+        (:class:`~wandb_dagster.store.errors.BlobClaimLostError` if a claim expired)."""
         with self._write(durable) as conn:
+            if claim is not None:
+                blob_refs.check_and_release(conn, claim, [digest for _, digest, _ in files])
             _run_files.put(conn, run_pk, files, _now())
             self._fault("put_run_files")
 

@@ -145,12 +145,11 @@ def file_key(key: str) -> str:
 def store_media_bytes(run: Run, data: bytes) -> str:
     """Store ``data`` in the run's workspace blob store; returns its base64 MD5 (the history's ``digest``).
 
-    The blob is made durable before the history row that names it is written (Run._flush syncs the
-    blobs it logged: docs/architecture.md invariant 1 applies to history too).
+    The blob is claimed for the run before it is stored (a gc leaves it alone until the row naming it is
+    written) and made durable before that row is written (Run._flush: docs/architecture.md invariant 1 and
+    "Garbage collection").
     """
-    hexdigest, size = run.workspace.blobs.put_bytes(data)
-    run._media_blobs[hexdigest] = size
-    return hex_to_b64(hexdigest)
+    return hex_to_b64(run._store_media(data))
 
 
 # The history forms that name one stored file (``path`` + ``digest``); "images/separated" names several.

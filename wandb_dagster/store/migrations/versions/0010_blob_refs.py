@@ -7,8 +7,10 @@ Create Date: 2026-12-04
 The protocol is docs/architecture.md, "Garbage collection" (store/blob_refs.py). ``version_blobs`` and
 ``part_blobs`` are filled here from the manifests of the versions and distributed-artifact parts already
 logged (every stored entry's digest: an entry without a ``ref``), so that a gc after the upgrade never takes
-a blob an existing version or part names. Written out in full (a
-migration is a snapshot; see 0001): the manifest is parsed with the standard library only.
+a blob an existing version or part names. ``run_blobs`` (the media blobs runs name) is filled from every run's
+summary and history rows (the media values' ``digest``/``digests``, as sdk/data_types/base.py's
+``media_files`` reads them), and ``run_files.digest`` gets the index gc looks it up by. Written out in full (a
+migration is a snapshot; see 0001): manifests and rows are parsed with the standard library only.
 """
 import base64
 import binascii
@@ -40,6 +42,47 @@ def _stored_hexes(manifest: str) -> set[str]:
             if len(raw) == 16:
                 hexes.add(raw.hex())
     return hexes
+
+
+# The media types whose run JSON names one stored file (``digest``) and the one naming several (``digests``).
+_ONE_FILE = frozenset({"image-file", "html-file", "table-file", "incremental-table-file"})
+
+
+def _hex_of(digest: object) -> str | None:
+    if not isinstance(digest, str):
+        return None
+    try:
+        raw = base64.b64decode(digest, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 16 else None
+
+
+def _media_hexes(value: object, out: set[str]) -> None:
+    """The blobs (hex) the media values in ``value`` (a summary or history row, nested ones too) name."""
+    if isinstance(value, dict):
+        kind = value.get("_type")
+        if kind in _ONE_FILE:
+            h = _hex_of(value.get("digest"))
+            if h is not None:
+                out.add(h)
+        elif kind == "images/separated" and isinstance(value.get("digests"), list):
+            out.update(h for h in map(_hex_of, value["digests"]) if h is not None)
+        for inner in value.values():
+            if isinstance(inner, (dict, list)):
+                _media_hexes(inner, out)
+    elif isinstance(value, list):
+        for inner in value:
+            _media_hexes(inner, out)
+
+
+def _loaded(value: object) -> object:
+    if isinstance(value, str):  # a JSON column read without its type: the text
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 def upgrade() -> None:
@@ -81,12 +124,38 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("hex", name=op.f("pk_blob_marks")),
     )
+    op.create_table(
+        "run_blobs",
+        sa.Column("run_pk", sa.Integer(), nullable=False),
+        sa.Column("hex", sa.String(), nullable=False),
+        sa.ForeignKeyConstraint(["run_pk"], ["runs.id"], name=op.f("fk_run_blobs_run_pk")),
+        sa.PrimaryKeyConstraint("run_pk", "hex", name=op.f("pk_run_blobs")),
+    )
+    op.create_index(op.f("ix_run_blobs_hex"), "run_blobs", ["hex"])
+    op.create_index(op.f("ix_run_files_digest"), "run_files", ["digest"])
     if op.get_context().as_sql:
         # Offline (SQL script) mode cannot read the manifests; gc also reads every committed manifest
         # before it marks anything, so a workspace upgraded this way loses no blob either.
         return
     _backfill("versions", "version_blobs", "version_id")
     _backfill("artifact_parts", "part_blobs", "part_id")
+    _backfill_runs()
+
+
+def _backfill_runs() -> None:
+    """``run_blobs`` of the runs already logged: the media their summary and history rows name (a run's
+    rows read a run at a time, so memory holds one run's history)."""
+    conn = op.get_bind()
+    runs = sa.table("runs", sa.column("id", sa.Integer()), sa.column("summary", sa.JSON()))
+    history = sa.table("run_history", sa.column("run_pk", sa.Integer()), sa.column("row", sa.JSON()))
+    blobs = sa.table("run_blobs", sa.column("run_pk", sa.Integer()), sa.column("hex", sa.String()))
+    for pk, summary in conn.execute(sa.select(runs.c.id, runs.c.summary).order_by(runs.c.id)).all():
+        found: set[str] = set()
+        _media_hexes(_loaded(summary), found)
+        for row in conn.execute(sa.select(history.c.row).where(history.c.run_pk == pk)).scalars():
+            _media_hexes(_loaded(row), found)
+        if found:
+            conn.execute(sa.insert(blobs), [{"run_pk": pk, "hex": h} for h in sorted(found)])
 
 
 def _backfill(source: str, target: str, key: str) -> None:
@@ -107,6 +176,9 @@ def _backfill(source: str, target: str, key: str) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_run_files_digest"), table_name="run_files")
+    op.drop_index(op.f("ix_run_blobs_hex"), table_name="run_blobs")
+    op.drop_table("run_blobs")
     op.drop_table("blob_marks")
     op.drop_index(op.f("ix_blob_claims_hex"), table_name="blob_claims")
     op.drop_table("blob_claims")
