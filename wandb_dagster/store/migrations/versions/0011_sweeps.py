@@ -65,9 +65,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_runs_sweep_pk"), table_name="runs")
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("PRAGMA defer_foreign_keys = ON")
-        with op.batch_alter_table("runs", recreate="always") as batch:
-            batch.drop_column("sweep_pk")
+        # SQLite (3.35+) drops the column in place. Rebuilding the runs table instead fails at commit once
+        # any table refers to a run (history, files): dropping the old table counts every such row as a
+        # deferred foreign-key violation that renaming the new table in does not clear.
+        op.execute("ALTER TABLE runs DROP COLUMN sweep_pk")
     else:
         op.drop_constraint(op.f("fk_runs_sweep_pk"), "runs", type_="foreignkey")
         op.drop_column("runs", "sweep_pk")
