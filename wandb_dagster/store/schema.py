@@ -464,6 +464,8 @@ version_blobs = sa.Table(
     metadata,
     sa.Column("hex", sa.String(), primary_key=True),
     sa.Column("version_id", sa.Integer(), sa.ForeignKey("versions.id"), primary_key=True),
+    # SQLite looks up child rows on every write of a parent version: without it, each commit scans the table.
+    sa.Index(None, "version_id"),
 )
 
 # The blobs each distributed-artifact part names (recorded with the part; the finish that merges the part
@@ -473,6 +475,7 @@ part_blobs = sa.Table(
     metadata,
     sa.Column("hex", sa.String(), primary_key=True),
     sa.Column("part_id", sa.Integer(), sa.ForeignKey("artifact_parts.id"), primary_key=True),
+    sa.Index(None, "part_id"),
 )
 
 # The media blobs (MD5 hex) a run's history rows and summary name (wandb.Image, Table...), recorded in the

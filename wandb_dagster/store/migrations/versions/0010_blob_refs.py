@@ -100,6 +100,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["part_id"], ["artifact_parts.id"], name=op.f("fk_part_blobs_part_id")),
         sa.PrimaryKeyConstraint("hex", "part_id", name=op.f("pk_part_blobs")),
     )
+    op.create_index(op.f("ix_version_blobs_version_id"), "version_blobs", ["version_id"])
+    op.create_index(op.f("ix_part_blobs_part_id"), "part_blobs", ["part_id"])
     op.create_table(
         "version_ttl",
         sa.Column("version_id", sa.Integer(), nullable=False),
