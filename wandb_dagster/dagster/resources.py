@@ -246,7 +246,7 @@ class WandbResource(dg.ConfigurableResource):
             )
         shown, detail = _hide_password(detail, url)
         # _hide_password also masks the bare password a driver may echo; redact masks every other credential.
-        return redact(f"WandbResource cannot open its workspace {shown!r}, from {source}: {detail}. {fix}")
+        return redact(f"WandbResource cannot open its workspace {shown!r}, from {source}: {detail.rstrip('.')}. {fix}")
 
     def api(self) -> Api:
         """The public query API on this workspace, with this resource's entity and project as defaults."""
