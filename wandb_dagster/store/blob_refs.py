@@ -86,15 +86,20 @@ def claim(conn: sa.Connection, token: str, hexes: Iterable[str]) -> set[str]:
     deleted: set[str] = set()
     m = db.blob_marks.c
     for part in _chunks(wanted):
-        # A claimed blob is in use again: its pending mark goes (a later gc starts its grace period afresh).
-        conn.execute(sa.delete(db.blob_marks).where(m.hex.in_(part), m.deleted_at.is_(None)))
-        # A deletion record stays until it expires: every writer that found the blob stored before gc deleted
-        # it must hear of the deletion at its own claim. Consumed by the first claimer, it left a second one
-        # relying on a blob the first had not stored again yet (seen as a refused log under load, S3 +
-        # PostgreSQL, tests/sdk/test_gc_concurrency.py).
-        deleted.update(
-            conn.execute(sa.select(m.hex).where(m.hex.in_(part), m.deleted_at.is_not(None))).scalars()
-        )
+        # One read in the usual case (no marks among them): only pending marks are then deleted.
+        pending: list[str] = []
+        for h, deleted_at in conn.execute(sa.select(m.hex, m.deleted_at).where(m.hex.in_(part))):
+            # A deletion record stays until it expires: every writer that found the blob stored before gc
+            # deleted it must hear of the deletion at its own claim. Consumed by the first claimer, it left a
+            # second one relying on a blob the first had not stored again yet (seen as a refused log under
+            # load, S3 + PostgreSQL, tests/sdk/test_gc_concurrency.py).
+            if deleted_at is None:
+                pending.append(h)
+            else:
+                deleted.add(h)
+        if pending:
+            # A claimed blob is in use again: its pending mark goes (a later gc starts its grace period afresh).
+            conn.execute(sa.delete(db.blob_marks).where(m.hex.in_(pending), m.deleted_at.is_(None)))
     return deleted
 
 
