@@ -4,8 +4,8 @@ under TYPE_CHECKING included):
 - only wandb_dagster/store/ knows SQL: no module outside it imports SQLAlchemy, the store's schema or any
   store module that builds SQL; outside the store, only the package itself (``Store`` and its errors),
   ``store.records``, ``store.errors`` and ``store.scope`` (the typed scope the API reads with) are public;
-- the layers are settings < storage < store < sdk < api < dagster < cli: a module imports its own layer and
-  those below it, never one above;
+- the layers are settings < storage < store < sdk < api < app < dagster < cli (reports/ and launch/ sit with
+  api): a module imports its own layer and those below it, never one above;
 - ``import wandb_dagster`` does not import dagster (the Dagster integration is optional).
 """
 
@@ -17,8 +17,11 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wandb_dagster"
-# cli (the wandb-dagster command line) is on top: its `ui` command will start Dagster's webserver.
-LAYERS = ("settings", "storage", "store", "sdk", "api", "dagster", "cli")
+# app is the web app (`wandb-dagster ui`, Starlette); cli (the wandb-dagster command line) is on top.
+LAYERS = ("settings", "storage", "store", "sdk", "api", "app", "dagster", "cli")
+# Packages that sit with the api layer: the Report API (``Api().reports`` returns its objects) and Launch
+# (``Api().job(...).call`` enqueues through it).
+API_LEVEL_PACKAGES = {"reports", "launch"}
 # The package's __init__ re-exports the SDK and the Api, and plot.py the SDK's charts (``wandb.plot``): they
 # sit with the api layer.
 TOP_LEVEL_LAYER = "api"
@@ -85,7 +88,8 @@ def _layer(relative: str) -> str:
         return TOP_LEVEL_LAYER
     if first == "__main__.py":  # python -m wandb_dagster: the command line
         return "cli"
-    return first.removesuffix(".py")
+    name = first.removesuffix(".py")
+    return "api" if name in API_LEVEL_PACKAGES else name
 
 
 def _layer_violations(relative: str, source: str) -> list[str]:
@@ -97,8 +101,9 @@ def _layer_violations(relative: str, source: str) -> list[str]:
             bad.append(f"wandb_dagster/{relative}:{line} imports dagster (only wandb_dagster/dagster/ may)")
         if (relative, name) in LAYER_EXCEPTIONS:
             continue
-        if parts[0] == "wandb_dagster" and len(parts) > 1 and parts[1] in LAYERS and LAYERS.index(parts[1]) > own:
-            bad.append(f"wandb_dagster/{relative}:{line} ({LAYERS[own]}) imports {name} ({parts[1]}, a higher layer)")
+        target = "api" if len(parts) > 1 and parts[1] in API_LEVEL_PACKAGES else (parts[1] if len(parts) > 1 else "")
+        if parts[0] == "wandb_dagster" and target in LAYERS and LAYERS.index(target) > own:
+            bad.append(f"wandb_dagster/{relative}:{line} ({LAYERS[own]}) imports {name} ({target}, a higher layer)")
     return bad
 
 
