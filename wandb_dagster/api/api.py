@@ -271,6 +271,7 @@ class Api:
         order: str = "+created_at",
         per_page: int = 50,
         include_sweeps: bool = True,
+        start: str | None = None,
     ) -> Paginator[Run]:
         """Runs of project ``[entity/]project`` matching ``filters`` (MongoDB style), sorted by ``order``.
 
@@ -279,6 +280,7 @@ class Api:
         ``summary_metrics.<key>``; an empty order is ``+created_at``, as in W&B. Along a JSON key, missing or
         null values come first, then booleans, numbers, strings, and anything else. An order that is not
         one of these is a ValueError naming it. ``include_sweeps=False`` leaves out the runs of sweeps.
+        ``start``: the ``.cursor`` of an earlier result of the same query, to continue after it.
         """
         order = order or "+created_at"
         entity, project = self._entity_project(path)
@@ -286,7 +288,7 @@ class Api:
         if not include_sweeps:
             chosen.append(("run", {"sweep": None}))  # the runs of no sweep
         query = self._store.query("runs", Scope(entity=entity, project=project), chosen, order=order)
-        return Paginator.over(self._store, query, lambda r: Run(self._ws, r), per_page)
+        return Paginator.over(self._store, query, lambda r: Run(self._ws, r), per_page, start)
 
     def sweep(self, path: str = "") -> Sweep:
         """The sweep at ``entity/project/sweep_id`` (or ``project/sweep_id``, ``sweep_id``,

@@ -16,6 +16,7 @@ same lock. Everything a commit writes is in one transaction: a crash at any poin
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from wandb_dagster.store import (
     versions,
 )
 from wandb_dagster.store import events as _events
+from wandb_dagster.store import history_buckets as _history_buckets
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
@@ -530,6 +532,55 @@ class Store:
         """Up to ``limit`` history rows of run ``run_pk`` with ``_step`` above ``after_step``, in step order."""
         with self._read() as conn:
             return runs.history(conn, run_pk, after_step=after_step, limit=limit)
+
+    def history_keys(self, run_pk: int) -> list[str]:
+        """The keys holding a number in some history row of run ``run_pk`` (what its charts show), sorted."""
+        with self._read() as conn:
+            return _history_buckets.numeric_keys(conn, run_pk)
+
+    def history_buckets(
+        self,
+        run_pk: int,
+        keys: Sequence[str],
+        *,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        buckets: int = 1500,
+    ) -> tuple[tuple[int, int] | None, dict[str, list[tuple[float, float, float, float]]]]:
+        """Run ``run_pk``'s history of each key downsampled for a chart: the steps found within [min_step,
+        max_step] (None: no row there), and per key at most ``buckets`` points (mean step, mean, min, max) of
+        equal-width step buckets, in step order (store/history_buckets.py). One statement per 100 keys."""
+        if buckets < 1:
+            raise ValueError(f"buckets must be at least 1, got {buckets}")
+        with self._read(snapshot=True) as conn:
+            found = _history_buckets.step_range(conn, run_pk, min_step, max_step)
+            if found is None:
+                return None, {key: [] for key in keys}
+            return found, _history_buckets.buckets(conn, run_pk, list(keys), found[0], found[1], buckets)
+
+    def history_media(self, run_pk: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` history rows of run ``run_pk`` that hold a media value, newest first."""
+        with self._read() as conn:
+            return _history_buckets.media_rows(conn, run_pk, limit)
+
+    def run_names_blob(self, run_pk: int, hexdigest: str) -> bool:
+        """Whether run ``run_pk``'s history, summary or files name blob ``hexdigest`` (MD5 hex)."""
+        with self._read() as conn:
+            return _history_buckets.names_blob(conn, run_pk, hexdigest)
+
+    def system_metric_buckets(
+        self, run_pk: int, *, buckets: int = 1500
+    ) -> dict[str, list[tuple[float, float, float, float]]]:
+        """Run ``run_pk``'s system metrics downsampled as :meth:`history_buckets`, along ``_runtime``
+        (seconds; the samples are few, so this is done in Python over them)."""
+        rows = self.system_metrics(run_pk)
+        times = [r["_runtime"] for r in rows if isinstance(r.get("_runtime"), (int, float))]
+        if not times:
+            return {}
+        keys = sorted({k for r in rows for k, v in r.items() if not k.startswith("_")
+                       and isinstance(v, (int, float)) and not isinstance(v, bool)})
+        lo, hi = math.floor(min(times)), math.ceil(max(times))
+        return _history_buckets.bucket_rows(rows, keys, lo, hi, buckets, x_key="_runtime")
 
     def _insert_history(
         self,

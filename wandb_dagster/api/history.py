@@ -1,0 +1,155 @@
+"""A run's history as charts need it: the keys to chart, each key downsampled to at most ``points`` points
+per view (each point a bucket's mean with its minimum and maximum, as W&B's run page draws), the system
+metrics the same way, and the media the history holds. The web app and exported reports read these.
+
+    >>> run = wandb.Api().run("tester/bikes/abc123")                                 # doctest: +SKIP
+    >>> chart_keys(run)                                                               # doctest: +SKIP
+    ['acc', 'loss']
+    >>> view = sampled_history(run, ["loss"], min_step=0, max_step=999, points=500)   # doctest: +SKIP
+    >>> view["keys"]["loss"]["y"][:3], view["keys"]["loss"]["min"][:3]                # doctest: +SKIP
+
+The downsampling itself runs in the database (``Store.history_buckets``: one statement per view), so a
+run of any length costs one scan of the rows in the viewed step range, never a transfer of every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from wandb_dagster.storage.hashing import b64_to_hex, check_hex, new_md5
+
+if TYPE_CHECKING:
+    from wandb_dagster.api.objects import Run
+
+# W&B's run page draws at most about this many points per series and view.
+DEFAULT_POINTS = 1500
+MAX_POINTS = 10_000
+
+
+def chart_keys(run: Run) -> list[str]:
+    """The history keys holding numbers, as W&B's default workspace charts them (one chart per key);
+    W&B's own ``_step``, ``_runtime`` and ``_timestamp`` are left out."""
+    return [k for k in run._ws.store.history_keys(run._record.pk) if not k.startswith("_")]
+
+
+def _series(points: list[tuple[float, float, float, float]]) -> dict[str, list[float]]:
+    return {
+        "x": [p[0] for p in points],
+        "y": [p[1] for p in points],
+        "min": [p[2] for p in points],
+        "max": [p[3] for p in points],
+    }
+
+
+def sampled_history(
+    run: Run,
+    keys: Sequence[str] | None = None,
+    *,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    points: int = DEFAULT_POINTS,
+) -> dict[str, Any]:
+    """``keys`` (default: :func:`chart_keys`) of ``run`` between ``min_step`` and ``max_step`` (inclusive;
+    None: the first / last step), each as ``{"x": steps, "y": means, "min": [...], "max": [...]}`` of at most
+    ``points`` buckets of steps; with no more steps than ``points`` in the range, every logged value as it
+    is. Returns ``{"run", "min_step", "max_step", "points", "keys": {key: series}}``, the steps being those
+    found in the range (None when there is none)."""
+    if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= MAX_POINTS:
+        raise ValueError(f"points={points!r} is invalid; give an integer from 1 to {MAX_POINTS}")
+    if min_step is not None and max_step is not None and min_step > max_step:
+        raise ValueError(f"min_step={min_step} is above max_step={max_step}; give min_step <= max_step")
+    chosen = chart_keys(run) if keys is None else list(keys)
+    found, buckets = run._ws.store.history_buckets(
+        run._record.pk, chosen, min_step=min_step, max_step=max_step, buckets=points
+    )
+    return {
+        "run": run.id,
+        "min_step": None if found is None else found[0],
+        "max_step": None if found is None else found[1],
+        "points": points,
+        "keys": {key: _series(buckets.get(key, [])) for key in chosen},
+    }
+
+
+def system_history(run: Run, points: int = DEFAULT_POINTS) -> dict[str, Any]:
+    """The run's system metrics (``system.cpu``, ``system.memory_percent``...), each downsampled as
+    :func:`sampled_history` along ``_runtime`` (seconds since the run started)."""
+    buckets = run._ws.store.system_metric_buckets(run._record.pk, buckets=points)
+    return {"run": run.id, "keys": {key: _series(found) for key, found in sorted(buckets.items())}}
+
+
+def media_items(run: Run, limit: int = 100) -> list[dict[str, Any]]:
+    """The images the run's newest ``limit`` media-holding history rows (and its summary) show, newest step
+    first: ``{"key", "step", "name", "hex", "caption", "width", "height"}`` each. Other media (tables,
+    HTML...) are among the run's files."""
+    found: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    rows = run._ws.store.history_media(run._record.pk, limit)
+    for row in rows:
+        step = row.get("_step")
+        for key, value in sorted(row.items()):
+            for item in _images(value):
+                if (key, item["hex"]) not in seen:
+                    seen.add((key, item["hex"]))
+                    found.append({"key": key, "step": step, **item})
+    return found
+
+
+def _images(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, dict):
+        return []
+    kind = value.get("_type")
+    try:
+        if kind == "image-file" and isinstance(value.get("digest"), str):
+            return [_image(value["path"], value["digest"], value)]
+        if kind == "images/separated":
+            names, digests = value.get("filenames") or [], value.get("digests") or []
+            captions = value.get("captions") or [None] * len(names)
+            return [
+                _image(n, d, {**value, "caption": c}) for n, d, c in zip(names, digests, captions, strict=False)
+            ]
+    except (TypeError, ValueError):
+        return []  # a value that is not W&B's form shows no image rather than failing the page
+    return []
+
+
+def _image(name: Any, digest: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": str(name),
+        "hex": b64_to_hex(digest),
+        "caption": value.get("caption"),
+        "width": value.get("width"),
+        "height": value.get("height"),
+    }
+
+
+def read_run_blob(run: Run, hexdigest: str, max_bytes: int) -> bytes:
+    """The bytes of blob ``hexdigest`` when the run names it (a media value or one of its files), checked
+    against the digest. LookupError: the run names no such blob, or it is missing from the storage;
+    ValueError: the stored bytes do not match (damaged), or it is larger than ``max_bytes``."""
+    hexdigest = check_hex(hexdigest)
+    if not run._ws.store.run_names_blob(run._record.pk, hexdigest):
+        raise LookupError(f"run {'/'.join(run.path)} names no file with MD5 {hexdigest}")
+    try:
+        with run._ws.blobs.open(hexdigest) as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise LookupError(f"the blob {hexdigest} of run {'/'.join(run.path)} is missing from the storage") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"the blob {hexdigest} is larger than {max_bytes} bytes")
+    if new_md5(data).hexdigest() != hexdigest:
+        raise ValueError(f"the blob {hexdigest} of run {'/'.join(run.path)} is damaged (its MD5 differs)")
+    return data
+
+
+def saved_files(run: Run) -> list[Any]:
+    """The files the run saved (``run.save``, the console's ``output.log``): records with ``name``,
+    ``digest`` (MD5 hex), ``size`` and ``updated_at``, by name; without scanning the history (as
+    ``run.files()`` does for media)."""
+    return list(run._ws.store.run_files(run._record.pk))
+
+
+def blobs_present(run: Run, hexdigests: set[str]) -> set[str]:
+    """Those of ``hexdigests`` that the workspace's blob storage holds (one batched check)."""
+    return set(run._ws.blobs.exists_many(sorted(hexdigests))) if hexdigests else set()

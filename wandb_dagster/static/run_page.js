@@ -1,0 +1,87 @@
+/* The run page's and the compare page's charts: one chart per history key (W&B's default workspace),
+ * every run of the page a series on it, drawn by WDCharts.line from the server's downsampled history.
+ *
+ *   WDRunPage.start({runs: [{id, name, history, system}], keys: [...], system: true|false})
+ *
+ * Each chart is a <div class="chart" data-key="..."> in #charts. Selecting an x range on a chart fetches
+ * that range again (finer buckets); a double click goes back to the whole run. When every chart is drawn,
+ * document.body.dataset.chartsDrawn holds their number (the browser tests and the bench wait for it).
+ */
+(function (global) {
+  "use strict";
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { return r.text().then(function (t) { throw new Error(url + ": " + r.status + " " + t); }); }
+      return r.json();
+    });
+  }
+
+  function historyUrl(run, keys, lo, hi) {
+    var q = [];
+    if (keys) { q.push("keys=" + keys.map(encodeURIComponent).join(",")); }
+    if (lo !== null && lo !== undefined) { q.push("min_step=" + Math.floor(lo)); }
+    if (hi !== null && hi !== undefined) { q.push("max_step=" + Math.ceil(hi)); }
+    return run.history + (q.length ? "?" + q.join("&") : "");
+  }
+
+  function seriesOf(runs, views, key) {
+    var out = [];
+    runs.forEach(function (run, i) {
+      var s = views[i] && views[i].keys[key];
+      if (s && s.x.length) { out.push({name: run.name, x: s.x, y: s.y, min: s.min, max: s.max}); }
+    });
+    return out;
+  }
+
+  function draw(element, key, runs, views, xLabel) {
+    var spec = {title: key, x_label: xLabel, series: seriesOf(runs, views, key)};
+    spec.onzoom = function (lo, hi) {
+      Promise.all(runs.map(function (run) { return getJSON(historyUrl(run, [key], lo, hi)); }))
+        .then(function (zoomed) { draw(element, key, runs, zoomed, xLabel); })
+        .catch(function (err) { element.dataset.error = String(err); });
+    };
+    WDCharts.line(element, spec);
+  }
+
+  function drawSystem(run) {
+    var box = document.getElementById("system-charts");
+    if (!box) { return Promise.resolve(); }
+    return getJSON(run.system).then(function (view) {
+      var keys = Object.keys(view.keys);
+      if (!keys.length) { box.outerHTML = '<p class="muted" id="system-charts">No system metrics sampled.</p>'; return; }
+      keys.forEach(function (key) {
+        var div = document.createElement("div");
+        div.className = "chart";
+        div.dataset.key = key;
+        box.appendChild(div);
+        var s = view.keys[key];
+        WDCharts.line(div, {title: key, x_label: "_runtime (s)",
+                            series: [{name: run.name, x: s.x, y: s.y, min: s.min, max: s.max}]});
+      });
+    });
+  }
+
+  function start(config) {
+    var elements = Array.prototype.slice.call(document.querySelectorAll("#charts .chart[data-key]"));
+    // The keys are named (they are known already: no second scan for them) unless there are very many.
+    var keys = config.keys.length <= 200 ? config.keys : null;
+    var done = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, keys)); }))
+      .then(function (views) {
+        elements.forEach(function (el) { draw(el, el.dataset.key, config.runs, views, "_step"); });
+        return new Promise(function (resolve) { requestAnimationFrame(function () { resolve(); }); });
+      })
+      .then(function () {
+        // Milliseconds since navigation started, when the last chart was drawn (the bench reads it).
+        document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
+        document.body.dataset.chartsDrawn = String(elements.length);
+      })
+      .catch(function (err) { document.body.dataset.chartsError = String(err); throw err; });
+    if (config.system && config.runs.length === 1) {
+      drawSystem(config.runs[0]).catch(function (err) { document.body.dataset.systemError = String(err); });
+    }
+    return done;
+  }
+
+  global.WDRunPage = {start: start};
+})(window);
