@@ -53,7 +53,7 @@ def make_many_runs(store: Store, count: int) -> None:
     for i in range(count):
         run = store.create_run("bench", "many", f"run{i:05d}", display_name=f"run-{i}",
                                config={"lr": rng.random(), "batch": rng.choice([16, 32, 64])}, tags=["bench"])
-        store.update_run(run.pk, state="finished", summary={"loss": rng.random(), "acc": rng.random()}, durable=False)
+        store.update_run(run.pk, state="finished", summary={"loss": rng.random(), "acc": rng.random()})
 
 
 class Server:

@@ -14,6 +14,8 @@ run of any length costs one scan of the rows in the viewed step range, never a t
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,11 @@ from wandb_dagster.storage.hashing import b64_to_hex, check_hex, new_md5
 if TYPE_CHECKING:
     from wandb_dagster.api.objects import Run
 
+# Views of finished runs, newest last (sampled_history); keyed by the run's state and times, so a resumed
+# run is read again.
+_CACHE: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 64
 # W&B's run page draws at most about this many points per series and view.
 DEFAULT_POINTS = 1500
 MAX_POINTS = 10_000
@@ -50,26 +57,45 @@ def sampled_history(
     max_step: int | None = None,
     points: int = DEFAULT_POINTS,
 ) -> dict[str, Any]:
-    """``keys`` (default: :func:`chart_keys`) of ``run`` between ``min_step`` and ``max_step`` (inclusive;
-    None: the first / last step), each as ``{"x": steps, "y": means, "min": [...], "max": [...]}`` of at most
-    ``points`` buckets of steps; with no more steps than ``points`` in the range, every logged value as it
-    is. Returns ``{"run", "min_step", "max_step", "points", "keys": {key: series}}``, the steps being those
-    found in the range (None when there is none)."""
+    """``keys`` (default: every key holding numbers, as :func:`chart_keys`) of ``run`` between ``min_step``
+    and ``max_step`` (inclusive; None: the first / last step), each as ``{"x": steps, "y": means, "min":
+    [...], "max": [...]}`` of at most ``points`` buckets of steps; with no more steps than ``points`` in the
+    range, every logged value as it is. Returns ``{"run", "min_step", "max_step", "points", "keys": {key:
+    series}}``, the steps being those found in the range (None when there is none).
+
+    A run that is not running any more does not change: its views are kept (a few dozen, per process), so
+    a page shown again or zoomed back out costs no query."""
     if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= MAX_POINTS:
         raise ValueError(f"points={points!r} is invalid; give an integer from 1 to {MAX_POINTS}")
     if min_step is not None and max_step is not None and min_step > max_step:
         raise ValueError(f"min_step={min_step} is above max_step={max_step}; give min_step <= max_step")
-    chosen = chart_keys(run) if keys is None else list(keys)
+    chosen = None if keys is None else tuple(keys)
+    record = run._record
+    cache_key = None
+    if record.state != "running":
+        cache_key = (id(run._ws.store), record.pk, record.state, record.heartbeat_at, record.finished_at,
+                     chosen, min_step, max_step, points)  # fmt: skip
+        with _CACHE_LOCK:
+            if cache_key in _CACHE:
+                _CACHE.move_to_end(cache_key)
+                return _CACHE[cache_key]
     found, buckets = run._ws.store.history_buckets(
-        run._record.pk, chosen, min_step=min_step, max_step=max_step, buckets=points
+        record.pk, chosen, min_step=min_step, max_step=max_step, buckets=points
     )
-    return {
+    names = sorted(buckets) if chosen is None else chosen
+    view = {
         "run": run.id,
         "min_step": None if found is None else found[0],
         "max_step": None if found is None else found[1],
         "points": points,
-        "keys": {key: _series(buckets.get(key, [])) for key in chosen},
+        "keys": {key: _series(buckets.get(key, [])) for key in names},
     }
+    if cache_key is not None:
+        with _CACHE_LOCK:
+            _CACHE[cache_key] = view
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return view
 
 
 def system_history(run: Run, points: int = DEFAULT_POINTS) -> dict[str, Any]:

@@ -158,7 +158,6 @@ def run_page(request: Request) -> Response:
         item["missing"] = item["hex"] not in present
         item["url"] = f"{_run_url(run)}/media/{item['hex']}{_ext(item['name'])}"
     log_text, log_broken = _console_log(run, store_files)
-    keys = history.chart_keys(run)
     files = [
         {"name": f.name, "size": f.size, "url": f"{_run_url(run)}/files/{quote(f.name)}",
          "missing": f.digest not in present}
@@ -178,7 +177,7 @@ def run_page(request: Request) -> Response:
         "log_broken": log_broken,
         "logged": [(a, _version_url(a)) for a in run.logged_artifacts()],
         "used": [(a, _version_url(a)) for a in run.used_artifacts()],
-        "charts": {"runs": [_chart_run(run)], "keys": keys, "system": True},
+        "charts": {"runs": [_chart_run(run)], "system": True},
     }
     return render(request, "run.html", context)
 
@@ -205,10 +204,9 @@ def compare_page(request: Request) -> Response:
     if len(ids) > MAX_COMPARE:
         raise bad_request(f"compare shows at most {MAX_COMPARE} runs; {len(ids)} were given")
     runs = [_run(request, entity, project, run_id) for run_id in ids]
-    keys = sorted({k for run in runs for k in history.chart_keys(run)})
     context = {
         "entity": entity, "project": project, "runs": [(r, _run_url(r)) for r in runs],
-        "charts": {"runs": [_chart_run(r) for r in runs], "keys": keys, "system": False},
+        "charts": {"runs": [_chart_run(r) for r in runs], "system": False},
     }
     return render(request, "compare.html", context)
 

@@ -1,9 +1,9 @@
 /* The run page's and the compare page's charts: one chart per history key (W&B's default workspace),
  * every run of the page a series on it, drawn by WDCharts.line from the server's downsampled history.
  *
- *   WDRunPage.start({runs: [{id, name, history, system}], keys: [...], system: true|false})
+ *   WDRunPage.start({runs: [{id, name, history, system}], system: true|false})
  *
- * Each chart is a <div class="chart" data-key="..."> in #charts. Selecting an x range on a chart fetches
+ * Each chart is a <div class="chart" data-key="..."> made in #charts, for every key some run has numbers in. Selecting an x range on a chart fetches
  * that range again (finer buckets); a double click goes back to the whole run. When every chart is drawn,
  * document.body.dataset.chartsDrawn holds their number (the browser tests and the bench wait for it).
  */
@@ -63,18 +63,31 @@
   }
 
   function start(config) {
-    var elements = Array.prototype.slice.call(document.querySelectorAll("#charts .chart[data-key]"));
-    // The keys are named (they are known already: no second scan for them) unless there are very many.
-    var keys = config.keys.length <= 200 ? config.keys : null;
-    var done = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, keys)); }))
+    var box = document.getElementById("charts");
+    // One request per run for every key: the server finds the keys in the same pass as it buckets them.
+    var done = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, null)); }))
       .then(function (views) {
-        elements.forEach(function (el) { draw(el, el.dataset.key, config.runs, views, "_step"); });
-        return new Promise(function (resolve) { requestAnimationFrame(function () { resolve(); }); });
+        var keys = {};
+        views.forEach(function (view) {
+          Object.keys(view.keys).forEach(function (k) { if (view.keys[k].x.length) { keys[k] = true; } });
+        });
+        var names = Object.keys(keys).sort();
+        if (!names.length && box) { box.innerHTML = '<p class="muted">No numeric history logged.</p>'; }
+        names.forEach(function (key) {
+          var el = document.createElement("div");
+          el.className = "chart";
+          el.dataset.key = key;
+          box.appendChild(el);
+          draw(el, key, config.runs, views, "_step");
+        });
+        return new Promise(function (resolve) {
+          requestAnimationFrame(function () { resolve(names.length); });
+        });
       })
-      .then(function () {
+      .then(function (count) {
         // Milliseconds since navigation started, when the last chart was drawn (the bench reads it).
         document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
-        document.body.dataset.chartsDrawn = String(elements.length);
+        document.body.dataset.chartsDrawn = String(count);
       })
       .catch(function (err) { document.body.dataset.chartsError = String(err); throw err; });
     if (config.system && config.runs.length === 1) {

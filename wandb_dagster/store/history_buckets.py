@@ -2,17 +2,21 @@
 ``buckets`` buckets of steps, with each bucket's mean, minimum and maximum (W&B's run page shows a line
 through the means and a band between the extremes, so a spike survives downsampling).
 
-The bucketing is one SQL statement over the run's rows in the step range (the primary key ``(run_pk,
-step)`` bounds the scan): each row's values are extracted once (SQLite: ``json_extract``, which reuses the
-parsed row across a statement's calls; PostgreSQL: the row cast to ``jsonb`` once), grouped by bucket.
-Only JSON numbers count: a string, a media value or a missing key is no point.
+Where the work is done depends on the database, by what measured fastest (bench/bench_app.py):
 
-:func:`bucket_rows` is the same computation in Python, for rows already in memory (system metrics) and for
-keys SQLite's JSON path syntax cannot name (a ``"`` in the key); tests hold the two to the same answer.
+- PostgreSQL: one SQL statement. Each row of the step range (bounded by the primary key ``(run_pk,
+  step)``) is cast to ``jsonb`` once and its values grouped by bucket in the server; only the points travel.
+- SQLite: its JSON functions parse the row text again for every key (SQLite 3.40 keeps no parse across
+  call sites), 4x slower than reading the rows of the range once and parsing each once here (orjson when
+  installed, else the standard library), then bucketing with NumPy when installed (else in Python).
+
+Only JSON numbers count: a string, a boolean, a media value or a missing key is no point.
+:func:`bucket_rows` is the reference computation in Python; tests hold both paths to its answers.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard
@@ -39,82 +43,118 @@ def step_range(conn: sa.Connection, run_pk: int, min_step: int | None, max_step:
     return None if row[0] is None else (int(row[0]), int(row[1]))
 
 
-def numeric_keys(conn: sa.Connection, run_pk: int) -> list[str]:
-    """Every key that holds a JSON number in some history row of run ``run_pk``, sorted."""
+def numeric_keys(conn: sa.Connection, run_pk: int, lo: int | None = None, hi: int | None = None) -> list[str]:
+    """Every key that holds a JSON number in some history row of run ``run_pk`` (steps [lo, hi]), sorted."""
+    where = "h.run_pk = :pk" + ("" if lo is None or hi is None else " AND h.step BETWEEN :lo AND :hi")
     if conn.dialect.name == "postgresql":
         sql = sa.text(
-            "SELECT DISTINCT e.key FROM run_history h, jsonb_each(h.row::jsonb) e "
-            "WHERE h.run_pk = :pk AND jsonb_typeof(e.value) = 'number'"
+            f"SELECT DISTINCT e.key FROM run_history h, jsonb_each(h.row::jsonb) e "
+            f"WHERE {where} AND jsonb_typeof(e.value) = 'number'"
         )
     else:
         sql = sa.text(
-            "SELECT DISTINCT e.key FROM run_history h, json_each(h.row) e "
-            "WHERE h.run_pk = :pk AND e.type IN ('integer', 'real')"
+            f"SELECT DISTINCT e.key FROM run_history h, json_each(h.row) e "
+            f"WHERE {where} AND e.type IN ('integer', 'real')"
         )
-    return sorted(conn.execute(sql, {"pk": run_pk}).scalars())
-
-
-def _sqlite_path_ok(key: str) -> bool:
-    # SQLite's JSON path quotes a label in "...", with no escape for a quote inside it.
-    return '"' not in key and "\\" not in key
+    return sorted(conn.execute(sql, {"pk": run_pk, "lo": lo, "hi": hi}).scalars())
 
 
 def buckets(
-    conn: sa.Connection, run_pk: int, keys: Sequence[str], lo: int, hi: int, count: int
+    conn: sa.Connection, run_pk: int, keys: Sequence[str] | None, lo: int, hi: int, count: int
 ) -> dict[str, list[Point]]:
     """Each key's points over steps [lo, hi] in at most ``count`` buckets of equal width (a step each when
-    the range is no wider than ``count``), ordered by step; a key with no number there has no points."""
+    the range is no wider than ``count``), ordered by step; a key with no number there has no points.
+    ``keys`` None: every key holding a number in the range, except W&B's own (``_step``, ``_runtime``...)."""
+    if conn.dialect.name != "postgresql":
+        return _read_and_bucket(conn, run_pk, keys, lo, hi, count)
+    if keys is None:
+        keys = [k for k in numeric_keys(conn, run_pk, lo, hi) if not k.startswith("_")]
     span = hi - lo + 1
-    width_sql = count if span > count else span  # bucket = (step - lo) * width // span
-    found: dict[str, list[Point]] = {key: [] for key in keys}
-    sql_keys = [k for k in keys if conn.dialect.name == "postgresql" or _sqlite_path_ok(k)]
-    for start in range(0, len(sql_keys), _KEYS_PER_STATEMENT):
-        chunk = sql_keys[start : start + _KEYS_PER_STATEMENT]
-        found.update(_bucket_statement(conn, run_pk, chunk, lo, hi, span, width_sql))
-    odd = [k for k in keys if k not in sql_keys]
-    if odd:  # rare keys SQL cannot name: the same buckets in Python over the rows of the range
-        rows = conn.execute(
-            sa.select(db.run_history.c.row).where(
-                db.run_history.c.run_pk == run_pk, db.run_history.c.step.between(lo, hi)
-            )
-        ).scalars()
-        found.update(bucket_rows(rows, odd, lo, hi, count))
+    width = count if span > count else span  # bucket = (step - lo) * width // span
+    found: dict[str, list[Point]] = {}
+    for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+        chunk = list(keys[start : start + _KEYS_PER_STATEMENT])
+        found.update(_bucket_statement(conn, run_pk, chunk, lo, hi, span, width))
+    return found
+
+
+def _loads() -> Any:
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+
+    def loads(text: str) -> Any:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits, which json reads
+            return json.loads(text)
+
+    return loads
+
+
+def _read_and_bucket(
+    conn: sa.Connection, run_pk: int, keys: Sequence[str] | None, lo: int, hi: int, count: int
+) -> dict[str, list[Point]]:
+    h = db.run_history.c
+    query = (
+        sa.select(h.step, sa.type_coerce(h.row, sa.Text))  # the stored text: parsed once, below
+        .where(h.run_pk == run_pk, h.step.between(lo, hi))
+        .order_by(h.step)
+    )
+    result = conn.execute(query).all()
+    loads = _loads()
+    rows = [loads(text) for _, text in result]
+    every = keys is None
+    if keys is None:  # every key of the range: those holding no number come out empty, and are dropped
+        keys = sorted(k for k in set().union(*rows) if not k.startswith("_")) if rows else []
+    try:
+        import numpy as np
+    except ImportError:
+        in_python = bucket_rows(rows, keys, lo, hi, count)
+        return {k: v for k, v in in_python.items() if v or not every}
+    span = hi - lo + 1
+    width = count if span > count else span
+    steps = np.fromiter((step for step, _ in result), dtype=np.float64, count=len(result))
+    bucket_of = ((steps - lo) * width // span).astype(np.int64)
+    nan = float("nan")
+    found: dict[str, list[Point]] = {}
+    for key in keys:
+        values = np.array(
+            [v if (v.__class__ is float or v.__class__ is int) else nan for v in (r.get(key) for r in rows)],
+            dtype=np.float64,
+        )
+        present = ~np.isnan(values)
+        if not present.any():
+            if not every:
+                found[key] = []
+            continue
+        v, b, x = values[present], bucket_of[present], steps[present]
+        starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+        sizes = np.diff(np.r_[starts, len(v)])
+        xs = np.add.reduceat(x, starts) / sizes
+        means = np.add.reduceat(v, starts) / sizes
+        lows, highs = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+        found[key] = list(zip(xs.tolist(), means.tolist(), lows.tolist(), highs.tolist(), strict=True))
     return found
 
 
 def _bucket_statement(
     conn: sa.Connection, run_pk: int, keys: Sequence[str], lo: int, hi: int, span: int, width: int
 ) -> dict[str, list[Point]]:
+    # PostgreSQL: the row cast to jsonb once, each key looked up in the binary form.
     params: dict[str, Any] = {"pk": run_pk, "lo": lo, "hi": hi, "span": span, "width": width}
     inner, outer = [], []
     for i, key in enumerate(keys):
-        if conn.dialect.name == "postgresql":
-            params[f"k{i}"] = key
-            inner.append(
-                f"CASE WHEN jsonb_typeof(j.j -> :k{i}) = 'number' THEN (j.j ->> :k{i})::float8 END AS v{i}"
-            )
-        else:
-            params[f"k{i}"] = f'$."{key}"'
-            # json_type tells a number from true/false (json_extract gives 1/0 for both); SQLite keeps the
-            # parsed row for the statement's later calls on it, so the row is parsed once.
-            inner.append(
-                f"CASE WHEN json_type(h.row, :k{i}) IN ('integer', 'real') THEN json_extract(h.row, :k{i}) END AS v{i}"
-            )
-        value = f"v{i}"
-        outer.append(
-            f"avg(CASE WHEN {value} IS NOT NULL THEN step END), avg({value}), min({value}), max({value})"
-        )
-    if conn.dialect.name == "postgresql":
-        source = (
-            "(SELECT h.step, h.row::jsonb AS j FROM run_history h "
-            "WHERE h.run_pk = :pk AND h.step BETWEEN :lo AND :hi) AS j"
-        )
-        rows_sql = f"SELECT j.step AS step, {', '.join(inner)} FROM {source}"
-    else:
-        rows_sql = (
-            f"SELECT h.step AS step, {', '.join(inner)} FROM run_history h "
-            "WHERE h.run_pk = :pk AND h.step BETWEEN :lo AND :hi"
-        )
+        params[f"k{i}"] = key
+        inner.append(f"CASE WHEN jsonb_typeof(j.j -> :k{i}) = 'number' THEN (j.j ->> :k{i})::float8 END AS v{i}")
+        outer.append(f"avg(CASE WHEN v{i} IS NOT NULL THEN step END), avg(v{i}), min(v{i}), max(v{i})")
+    # OFFSET 0 keeps the planner from inlining each subquery: inlined, the cast (and each value) would be
+    # computed once per reference, 4 x keys times per row (minutes for 100,000 rows of 20 keys).
+    rows_sql = (
+        f"SELECT j.step AS step, {', '.join(inner)} FROM (SELECT h.step, h.row::jsonb AS j FROM run_history h "
+        "WHERE h.run_pk = :pk AND h.step BETWEEN :lo AND :hi OFFSET 0) AS j OFFSET 0"
+    )
     sql = (
         f"SELECT (r.step - :lo) * :width / :span AS b, {', '.join(outer)} FROM ({rows_sql}) AS r "
         "GROUP BY b ORDER BY b"

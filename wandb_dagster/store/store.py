@@ -541,7 +541,7 @@ class Store:
     def history_buckets(
         self,
         run_pk: int,
-        keys: Sequence[str],
+        keys: Sequence[str] | None,
         *,
         min_step: int | None = None,
         max_step: int | None = None,
@@ -549,14 +549,16 @@ class Store:
     ) -> tuple[tuple[int, int] | None, dict[str, list[tuple[float, float, float, float]]]]:
         """Run ``run_pk``'s history of each key downsampled for a chart: the steps found within [min_step,
         max_step] (None: no row there), and per key at most ``buckets`` points (mean step, mean, min, max) of
-        equal-width step buckets, in step order (store/history_buckets.py). One statement per 100 keys."""
+        equal-width step buckets, in step order (store/history_buckets.py). ``keys`` None: every key that
+        holds a number there, except W&B's own (``_step``, ``_runtime``, ``_timestamp``)."""
         if buckets < 1:
             raise ValueError(f"buckets must be at least 1, got {buckets}")
         with self._read(snapshot=True) as conn:
             found = _history_buckets.step_range(conn, run_pk, min_step, max_step)
             if found is None:
-                return None, {key: [] for key in keys}
-            return found, _history_buckets.buckets(conn, run_pk, list(keys), found[0], found[1], buckets)
+                return None, {key: [] for key in keys or ()}
+            chosen = None if keys is None else list(keys)
+            return found, _history_buckets.buckets(conn, run_pk, chosen, found[0], found[1], buckets)
 
     def history_media(self, run_pk: int, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` history rows of run ``run_pk`` that hold a media value, newest first."""
