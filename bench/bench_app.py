@@ -116,7 +116,10 @@ def main() -> int:
             assert history.status_code == 200
         print(f"runs table, first page of {args.runs} runs (server, in process): median "
               f"{statistics.median(table) * 1000:.0f} ms, min {min(table) * 1000:.0f} ms (goal <= 200 ms)")
-        print(f"history JSON of the long run, {args.keys} keys: {history_s * 1000:.0f} ms")
+        print(f"history JSON of the long run, {args.keys} keys, not kept yet: {history_s * 1000:.0f} ms")
+        from wandb_dagster.api import history as history_views
+
+        history_views._CACHE.clear()  # the browser's first load starts cold too
 
         server = Server(app)
         try:
@@ -124,7 +127,7 @@ def main() -> int:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                      args=["--no-sandbox", "--disable-gpu"])
                 drawn = []
-                for _ in range(args.rounds):
+                for _ in range(args.rounds + 1):
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
                     page.goto(f"{server.url}/bench/big/runs/{run_id}")
                     page.wait_for_function("document.body.dataset.chartsDrawn !== undefined", timeout=120_000)
@@ -135,8 +138,10 @@ def main() -> int:
                 browser.close()
         finally:
             server.stop()
+        warm = drawn[1:] or drawn
         print(f"run page, {args.rows} rows x {args.keys} keys, navigation to all charts drawn (Chromium): "
-              f"median {statistics.median(drawn):.2f} s, min {min(drawn):.2f} s (goal <= 1 s)")
+              f"first load (nothing kept) {drawn[0]:.2f} s; loads again (the finished run's view kept): median "
+              f"{statistics.median(warm):.2f} s, min {min(warm):.2f} s (goal <= 1 s)")
     return 0
 
 
