@@ -260,6 +260,15 @@ def run_media(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------------- JSON
 
 
+def _json(body: Any) -> Response:
+    # A view of 20 keys is ~2 MB of numbers: orjson encodes it ten times faster than the json module.
+    try:
+        import orjson
+    except ImportError:
+        return JSONResponse(body)
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 def history_json(request: Request) -> Response:
     entity, project = path_names(request, "entity", "project")
     run = _run(request, entity, project, request.path_params["run_id"])
@@ -276,13 +285,13 @@ def history_json(request: Request) -> Response:
         )
     except ValueError as exc:
         raise bad_request(str(exc)) from None
-    return JSONResponse(body)
+    return _json(body)
 
 
 def system_json(request: Request) -> Response:
     entity, project = path_names(request, "entity", "project")
     run = _run(request, entity, project, request.path_params["run_id"])
-    return JSONResponse(history.system_history(run))
+    return _json(history.system_history(run))
 
 
 routes = [

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import importlib
 import logging
-import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -140,7 +139,3 @@ class TokenMiddleware:
             )
         await response(scope, receive, send)
 
-
-def new_token() -> str:
-    """A random access token (for a user who asks the command for one)."""
-    return secrets.token_urlsafe(24)

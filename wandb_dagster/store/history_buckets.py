@@ -207,6 +207,9 @@ def _is_number(value: Any) -> TypeGuard[float]:
 def media_rows(conn: sa.Connection, run_pk: int, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` history rows of run ``run_pk`` holding a media value (W&B's JSON forms carry a
     ``"_type"``), newest first. Found by a text match on the stored row, so the other rows are not parsed."""
+    # A run that logged no media has no run_blobs rows (written with the rows naming them): no scan then.
+    if conn.execute(sa.select(db.run_blobs.c.hex).where(db.run_blobs.c.run_pk == run_pk).limit(1)).first() is None:
+        return []
     h = db.run_history.c
     text = sa.cast(h.row, sa.Text) if conn.dialect.name == "postgresql" else sa.type_coerce(h.row, sa.Text)
     query = (
