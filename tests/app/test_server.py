@@ -11,6 +11,8 @@ import wandb_dagster as wandb
 from wandb_dagster.app.server import TOKEN_COOKIE, create_app, page_routes
 from wandb_dagster.cli import cli
 
+from .conftest import _free_port, sqlite_only
+
 
 def test_the_projects_page_lists_projects_and_hides_the_database_password(app_env, client):
     with wandb.init(project="bikes") as run:
@@ -80,3 +82,38 @@ def test_ui_starts_uvicorn_on_loopback_without_a_token(app_env, monkeypatch, hos
     assert result.exit_code == 0, result.output
     assert (seen["host"], seen["port"]) == (host, 8611)
     assert seen["app"].state.api is not None
+
+
+@sqlite_only  # the command is the same on both databases; the pages' tests cover PostgreSQL
+def test_python_m_wandb_dagster_ui_serves_the_workspace_with_its_token(app_env):
+    # The real command in a process of its own: uvicorn listening, the token checked on every request.
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with wandb.init(project="served"):
+        pass
+    port = _free_port()
+    env = {**os.environ, "WANDB_DAGSTER_UI_TOKEN": "tok-123"}
+    server = subprocess.Popen([sys.executable, "-m", "wandb_dagster", "ui", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Authorization": "Bearer tok-123"})
+                body = urllib.request.urlopen(request, timeout=5).read().decode()
+                break
+            except (ConnectionError, urllib.error.URLError):
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read().decode()
+                time.sleep(0.2)
+        assert 'href="/tester/served"' in body
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+        assert refused.value.code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
