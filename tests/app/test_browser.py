@@ -68,6 +68,11 @@ def test_comparing_two_runs_overlays_them_on_each_chart(app_env, live_server, pa
     charts = page.locator("#charts .chart")
     assert charts.count() == 3
     assert {charts.nth(i).get_attribute("data-series") for i in range(3)} == {"2"}
+    # The smoothing slider draws every chart again, smoothed (W&B's exponential moving average).
+    page.locator("#smoothing").fill("0.6")
+    page.wait_for_function("document.querySelector('#charts .chart')._wdChart.spec.smoothing === 0.6")
+    assert page.locator("#smoothing-value").inner_text() == "0.60"
+    assert {charts.nth(i).get_attribute("data-series") for i in range(3)} == {"2"}
 
 
 @sqlite_only

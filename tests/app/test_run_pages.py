@@ -41,8 +41,14 @@ def test_the_runs_table_filters_sorts_and_shows_chosen_columns(app_env, client):
     assert chosen.status_code == 200
     assert ids[0] in chosen.text and ids[1] in chosen.text and ids[2] not in chosen.text
     assert chosen.text.index(ids[0]) < chosen.text.index(ids[1])
-    assert "<th>config.arch</th>" in chosen.text and "<td>net1</td>" in chosen.text
+    assert ">config.arch</a></th>" in chosen.text and "<td>net1</td>" in chosen.text
     assert "2 runs" in chosen.text
+    # A column's header sorts by it: descending first, then ascending.
+    link = re.search(r'<a href="(\?[^"]+)">summary.loss</a>', chosen.text).group(1).replace("&amp;", "&")
+    assert "order=-summary_metrics.loss" in link
+    by_loss = client.get("/tester/proj" + link)
+    assert by_loss.text.index(ids[1]) < by_loss.text.index(ids[0])
+    assert "order=%2Bsummary_metrics.loss" in by_loss.text or "order=+summary_metrics.loss" in html.unescape(by_loss.text)
 
 
 @pytest.mark.parametrize("bad, said", [
@@ -238,17 +244,15 @@ def test_every_path_parameter_is_validated_and_unknown_things_are_404(app_env, c
     assert "root:" not in response.text and "[project]" not in response.text and "SQLite" not in response.text
 
 
-def test_no_page_shows_the_database_password(app_env, client, monkeypatch, database_url):
-    _runs(1)
-    if database_url.startswith("postgresql"):
-        assert client.get("/").status_code == 200
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the URL with a password
+def test_no_page_shows_the_database_password(app_env, database_url):
     from sqlalchemy import make_url
     from starlette.testclient import TestClient
 
     from wandb_dagster.app.server import create_app
 
-    if database_url.startswith("sqlite"):
-        pytest.skip("the SQLite URL carries no password")
+    _runs(1)
     with_password = make_url(database_url).set(password="hunter2-secret").render_as_string(hide_password=False)
     app = create_app(database_url=with_password)  # PostgreSQL's trust auth ignores the password
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -92,7 +92,7 @@ def runs_table(request: Request) -> Response:
     context: dict[str, Any] = {
         "entity": entity, "project": project, "filters": raw_filters, "order": order, "columns": columns,
         "runs": [], "rows": [], "error": None, "total": None, "next_url": None, "per_page": per_page,
-        "config_keys": [], "summary_keys": [], "first_url": None,
+        "config_keys": [], "summary_keys": [], "first_url": None, "sort_urls": {},
     }
     if api.project(project, entity)._record is None:
         raise not_found(f"no project {entity}/{project}")
@@ -113,11 +113,21 @@ def runs_table(request: Request) -> Response:
     keep = {k: v for k, v in (("filters", raw_filters), ("order", order), ("columns", ",".join(columns))) if v}
     if per_page != PER_PAGE:
         keep["per_page"] = str(per_page)
+    context["sort_urls"] = {
+        column: f"?{urlencode({**keep, 'order': _toggled(order, field)})}"
+        for column, field in [("created", "created_at")]
+        + [(c, c if c.startswith("config.") else "summary_metrics." + c.partition(".")[2]) for c in columns]
+    }
     if len(page) == per_page and runs.cursor:
         context["next_url"] = f"?{urlencode({**keep, 'cursor': runs.cursor})}"
     if cursor:
         context["first_url"] = f"?{urlencode(keep)}"
     return render(request, "runs_table.html", context)
+
+
+def _toggled(order: str, field: str) -> str:
+    """The order a click on ``field``'s header asks for: descending first, then ascending."""
+    return f"+{field}" if order == f"-{field}" else f"-{field}"
 
 
 # ----------------------------------------------------------------------------------------------- run page

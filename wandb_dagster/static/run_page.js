@@ -34,8 +34,13 @@
     return out;
   }
 
+  var smoothing = 0;  // the page's smoothing slider (#smoothing), as W&B's
+  var drawn = [];     // [element, key, runs, views] of every chart, to draw again when smoothing changes
+
   function draw(element, key, runs, views, xLabel) {
-    var spec = {title: key, x_label: xLabel, series: seriesOf(runs, views, key)};
+    var spec = {title: key, x_label: xLabel, smoothing: smoothing, series: seriesOf(runs, views, key)};
+    element._wdDraw = [element, key, runs, views, xLabel];
+    if (drawn.indexOf(element) < 0) { drawn.push(element); }
     spec.onzoom = function (lo, hi) {
       Promise.all(runs.map(function (run) { return getJSON(historyUrl(run, [key], lo, hi)); }))
         .then(function (zoomed) { draw(element, key, runs, zoomed, xLabel); })
@@ -62,7 +67,19 @@
     });
   }
 
+  function watchSmoothing() {
+    var slider = document.getElementById("smoothing");
+    if (!slider) { return; }
+    var label = document.getElementById("smoothing-value");
+    slider.addEventListener("input", function () {
+      smoothing = Math.max(0, Math.min(0.99, parseFloat(slider.value) || 0));
+      if (label) { label.textContent = smoothing.toFixed(2); }
+      drawn.forEach(function (el) { draw.apply(null, el._wdDraw); });
+    });
+  }
+
   function start(config) {
+    watchSmoothing();
     var box = document.getElementById("charts");
     // One request per run for every key: the server finds the keys in the same pass as it buckets them.
     var done = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, null)); }))
