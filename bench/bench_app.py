@@ -126,22 +126,26 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                      args=["--no-sandbox", "--disable-gpu"])
-                drawn = []
+                drawn: list[float] = []  # charts drawn from evenly spaced rows (the first pass)
+                exact: list[float] = []  # drawn again from the exact buckets with their min/max bands
                 for _ in range(args.rounds + 1):
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
                     page.goto(f"{server.url}/bench/big/runs/{run_id}")
-                    page.wait_for_function("document.body.dataset.chartsDrawn !== undefined", timeout=120_000)
+                    page.wait_for_function("document.body.dataset.chartsExact !== undefined", timeout=120_000)
                     charts = int(page.evaluate("document.body.dataset.chartsDrawn"))
                     assert charts == args.keys, charts
                     drawn.append(int(page.evaluate("document.body.dataset.chartsDrawnMs")) / 1000)
+                    exact.append(int(page.evaluate("document.body.dataset.chartsExactMs")) / 1000)
                     page.close()
                 browser.close()
         finally:
             server.stop()
-        warm = drawn[1:] or drawn
-        print(f"run page, {args.rows} rows x {args.keys} keys, navigation to all charts drawn (Chromium): "
-              f"first load (nothing kept) {drawn[0]:.2f} s; loads again (the finished run's view kept): median "
-              f"{statistics.median(warm):.2f} s, min {min(warm):.2f} s (goal <= 1 s)")
+        print(f"run page, {args.rows} rows x {args.keys} keys, navigation to all charts drawn (Chromium), "
+              f"first load (nothing kept): {drawn[0]:.2f} s from evenly spaced rows (goal <= 1 s), "
+              f"{exact[0]:.2f} s with the exact min/max buckets")
+        again = exact[1:] or exact
+        print(f"  loaded again (the finished run's exact view kept): median {statistics.median(again):.2f} s, "
+              f"min {min(again):.2f} s (goal <= 1 s)")
     return 0
 
 

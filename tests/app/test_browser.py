@@ -34,8 +34,9 @@ def _train(name: str, offset: float, image: bool = False) -> str:
 
 
 def _charts_drawn(page) -> None:
-    page.wait_for_function("document.body.dataset.chartsDrawn !== undefined", timeout=20_000)
+    page.wait_for_function("document.body.dataset.chartsExact !== undefined", timeout=30_000)
     assert page.evaluate("document.body.dataset.chartsError") is None
+    assert page.evaluate("document.body.dataset.chartsDrawn") == page.evaluate("document.body.dataset.chartsExact")
 
 
 @sqlite_only
@@ -84,6 +85,9 @@ def test_zooming_a_chart_fetches_the_finer_range(app_env, live_server, page):
     _charts_drawn(page)
     chart = page.locator('#charts .chart[data-key="loss"]')
     assert int(chart.get_attribute("data-points")) <= 1500
+    # The exact view is drawn: buckets with their min and max (each bucket of 4 steps spans 3).
+    spec_band = chart.evaluate("c => [c._wdChart.spec.series[0].min[0], c._wdChart.spec.series[0].max[0]]")
+    assert spec_band == [0.0, 3.0]
     box = chart.locator(".u-over").bounding_box()
     # Drag across a tenth of the plot: the chart is drawn again from a finer view of that range.
     y = box["y"] + box["height"] / 2

@@ -125,6 +125,14 @@ def test_the_history_json_downsamples_keeping_min_and_max_and_zooms(app_env, cli
     zoom = client.get(base, params={"keys": "loss", "min_step": 1200, "max_step": 1299}).json()
     assert zoom["keys"]["loss"]["x"] == [float(s) for s in range(1200, 1300)]  # every point when few
     assert zoom["keys"]["loss"]["y"][34] == 100.0
+    # The quick view for a first drawing: evenly spaced rows, each its own point, marked not exact.
+    quick = client.get(base, params={"quick": "1"}).json()
+    assert quick["exact"] is False and sorted(quick["keys"]) == ["loss"]
+    assert 1400 <= len(quick["keys"]["loss"]["x"]) <= 1500
+    assert quick["keys"]["loss"]["x"][0] == 0.0 and quick["keys"]["loss"]["x"][-1] == 4999.0
+    assert quick["keys"]["loss"]["min"] == quick["keys"]["loss"]["y"] == quick["keys"]["loss"]["max"]
+    few = client.get(base, params={"quick": "1", "min_step": 1200, "max_step": 1299}).json()
+    assert few["exact"] is True and few["keys"]["loss"]["y"] == zoom["keys"]["loss"]["y"]
     assert client.get(base, params={"points": 0}).status_code == 400
     assert client.get(base, params={"min_step": "x"}).status_code == 400
     assert client.get(base, params={"min_step": 9, "max_step": 1}).status_code == 400

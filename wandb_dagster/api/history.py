@@ -56,12 +56,17 @@ def sampled_history(
     min_step: int | None = None,
     max_step: int | None = None,
     points: int = DEFAULT_POINTS,
+    quick: bool = False,
 ) -> dict[str, Any]:
     """``keys`` (default: every key holding numbers, as :func:`chart_keys`) of ``run`` between ``min_step``
     and ``max_step`` (inclusive; None: the first / last step), each as ``{"x": steps, "y": means, "min":
     [...], "max": [...]}`` of at most ``points`` buckets of steps; with no more steps than ``points`` in the
     range, every logged value as it is. Returns ``{"run", "min_step", "max_step", "points", "keys": {key:
-    series}}``, the steps being those found in the range (None when there is none).
+    series}}``, the steps being those found in the range (None when there is none), and ``"exact"``.
+
+    ``quick=True``: the values of ``points`` evenly spaced rows instead (no min/max band; a key logged in
+    few rows may be missing), read without parsing the other rows: a first drawing of a long run, while the
+    exact view is computed. ``"exact"`` says whether it took every row (then it is the exact view).
 
     A run that is not running any more does not change: its views are kept (a few dozen, per process), so
     a page shown again or zoomed back out costs no query."""
@@ -76,20 +81,29 @@ def sampled_history(
         cache_key = (id(run._ws.store), record.pk, record.state, record.heartbeat_at, record.finished_at,
                      chosen, min_step, max_step, points)  # fmt: skip
         with _CACHE_LOCK:
-            if cache_key in _CACHE:
+            if cache_key in _CACHE:  # the exact view, kept: better than a quick one
                 _CACHE.move_to_end(cache_key)
                 return _CACHE[cache_key]
-    found, buckets = run._ws.store.history_buckets(
-        record.pk, chosen, min_step=min_step, max_step=max_step, buckets=points
-    )
+    if quick:
+        found, buckets, exact = run._ws.store.history_sample(
+            record.pk, chosen, min_step=min_step, max_step=max_step, rows=points
+        )
+    else:
+        exact = True
+        found, buckets = run._ws.store.history_buckets(
+            record.pk, chosen, min_step=min_step, max_step=max_step, buckets=points
+        )
     names = sorted(buckets) if chosen is None else chosen
     view = {
         "run": run.id,
         "min_step": None if found is None else found[0],
         "max_step": None if found is None else found[1],
         "points": points,
+        "exact": exact,
         "keys": {key: _series(buckets.get(key, [])) for key in names},
     }
+    if not exact:
+        return view
     if cache_key is not None:
         with _CACHE_LOCK:
             _CACHE[cache_key] = view

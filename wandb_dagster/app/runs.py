@@ -5,7 +5,8 @@
     /{entity}/{project}/compare?runs=a,b         the runs overlaid on each chart (also ?run=a&run=b)
     /{entity}/{project}/runs/{run_id}/files/{name}   a file the run saved (download)
     /{entity}/{project}/runs/{run_id}/media/{hex}    a media blob the run names (images inline)
-    /api/runs/{entity}/{project}/{run_id}/history    downsampled history (?keys=&min_step=&max_step=&points=)
+    /api/runs/{entity}/{project}/{run_id}/history    downsampled history (?keys=&min_step=&max_step=&points=
+                                                     &quick=1: evenly spaced rows, for a first drawing)
     /api/runs/{entity}/{project}/{run_id}/system     downsampled system metrics
 """
 
@@ -292,6 +293,7 @@ def history_json(request: Request) -> Response:
             max_step=int_param(request, "max_step"),
             points=int_param(request, "points", history.DEFAULT_POINTS, lo=1, hi=history.MAX_POINTS)
             or history.DEFAULT_POINTS,
+            quick=request.query_params.get("quick") == "1",
         )
     except ValueError as exc:
         raise bad_request(str(exc)) from None

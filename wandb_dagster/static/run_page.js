@@ -5,7 +5,8 @@
  *
  * Each chart is a <div class="chart" data-key="..."> made in #charts, for every key some run has numbers in. Selecting an x range on a chart fetches
  * that range again (finer buckets); a double click goes back to the whole run. When every chart is drawn,
- * document.body.dataset.chartsDrawn holds their number (the browser tests and the bench wait for it).
+ * document.body.dataset.chartsDrawn holds their number (the browser tests and the bench wait for it); first
+ * from evenly spaced rows, then chartsExact when the exact buckets (with min/max bands) are drawn.
  */
 (function (global) {
   "use strict";
@@ -17,8 +18,8 @@
     });
   }
 
-  function historyUrl(run, keys, lo, hi) {
-    var q = [];
+  function historyUrl(run, keys, lo, hi, quick) {
+    var q = quick ? ["quick=1"] : [];
     if (keys) { q.push("keys=" + keys.map(encodeURIComponent).join(",")); }
     if (lo !== null && lo !== undefined) { q.push("min_step=" + Math.floor(lo)); }
     if (hi !== null && hi !== undefined) { q.push("max_step=" + Math.ceil(hi)); }
@@ -42,6 +43,7 @@
     element._wdDraw = [element, key, runs, views, xLabel];
     if (drawn.indexOf(element) < 0) { drawn.push(element); }
     spec.onzoom = function (lo, hi) {
+      element._wdZoomed = lo !== null;  // the exact view of the whole run must not undo a zoom
       Promise.all(runs.map(function (run) { return getJSON(historyUrl(run, [key], lo, hi)); }))
         .then(function (zoomed) { draw(element, key, runs, zoomed, xLabel); })
         .catch(function (err) { element.dataset.error = String(err); });
@@ -78,37 +80,71 @@
     });
   }
 
+  function keysOf(views) {
+    var keys = {};
+    views.forEach(function (view) {
+      Object.keys(view.keys).forEach(function (k) { if (view.keys[k].x.length) { keys[k] = true; } });
+    });
+    return Object.keys(keys).sort();
+  }
+
+  function chartFor(box, key) {
+    var found = box.querySelector('.chart[data-key="' + CSS.escape(key) + '"]');
+    if (found) { return found; }
+    var el = document.createElement("div");
+    el.className = "chart";
+    el.dataset.key = key;
+    box.appendChild(el);
+    return el;
+  }
+
+  function drawAll(box, runs, views) {
+    var names = keysOf(views);
+    names.forEach(function (key) {
+      var el = chartFor(box, key);
+      if (!el._wdZoomed) { draw(el, key, runs, views, "_step"); }
+    });
+    return names.length;
+  }
+
+  function nextFrame(value) {
+    return new Promise(function (resolve) { requestAnimationFrame(function () { resolve(value); }); });
+  }
+
+  // Two passes, as W&B's run page: evenly spaced rows first (the charts are drawn at once, even for a long
+  // run), then the exact buckets with each one's min and max, when the server has them (at once when the
+  // first pass took every row). chartsDrawn / chartsDrawnMs mark the first, chartsExact / chartsExactMs
+  // the second.
   function start(config) {
     watchSmoothing();
     var box = document.getElementById("charts");
-    // One request per run for every key: the server finds the keys in the same pass as it buckets them.
-    var done = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, null)); }))
+    var body = document.body.dataset;
+    var fail = function (err) { body.chartsError = String(err); throw err; };
+    var first = Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, null, null, null, true)); }))
       .then(function (views) {
-        var keys = {};
-        views.forEach(function (view) {
-          Object.keys(view.keys).forEach(function (k) { if (view.keys[k].x.length) { keys[k] = true; } });
-        });
-        var names = Object.keys(keys).sort();
-        if (!names.length && box) { box.innerHTML = '<p class="muted">No numeric history logged.</p>'; }
-        names.forEach(function (key) {
-          var el = document.createElement("div");
-          el.className = "chart";
-          el.dataset.key = key;
-          box.appendChild(el);
-          draw(el, key, config.runs, views, "_step");
-        });
-        return new Promise(function (resolve) {
-          requestAnimationFrame(function () { resolve(names.length); });
-        });
+        var count = drawAll(box, config.runs, views);
+        if (!count) { box.innerHTML = '<p class="muted">No numeric history logged.</p>'; }
+        return nextFrame([views, count]);
       })
-      .then(function (count) {
-        // Milliseconds since navigation started, when the last chart was drawn (the bench reads it).
-        document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
-        document.body.dataset.chartsDrawn = String(count);
-      })
-      .catch(function (err) { document.body.dataset.chartsError = String(err); throw err; });
+      .then(function (result) {
+        body.chartsDrawnMs = String(Math.round(performance.now()));
+        body.chartsDrawn = String(result[1]);
+        return result[0];
+      }, fail);
+    var done = first.then(function (views) {
+      var exact = views.every(function (v) { return v.exact; });
+      var more = exact ? Promise.resolve(null)
+        : Promise.all(config.runs.map(function (run) { return getJSON(historyUrl(run, null)); }));
+      return more.then(function (full) {
+        if (full) { drawAll(box, config.runs, full); }
+        return nextFrame();
+      }).then(function () {
+        body.chartsExactMs = String(Math.round(performance.now()));
+        body.chartsExact = String(box.querySelectorAll(".chart").length);
+      }, fail);
+    });
     if (config.system && config.runs.length === 1) {
-      drawSystem(config.runs[0]).catch(function (err) { document.body.dataset.systemError = String(err); });
+      drawSystem(config.runs[0]).catch(function (err) { body.systemError = String(err); });
     }
     return done;
   }
