@@ -40,12 +40,13 @@ def chart_keys(run: Run) -> list[str]:
     return [k for k in run._ws.store.history_keys(run._record.pk) if not k.startswith("_")]
 
 
-def _series(points: list[tuple[float, float, float, float]]) -> dict[str, list[float]]:
+def _series(points: list[tuple[float, float, float, float]], band: bool = True) -> dict[str, list[float] | None]:
+    # band=False: min and max are None (a quick view's points are single values: no band to draw).
     return {
         "x": [p[0] for p in points],
         "y": [p[1] for p in points],
-        "min": [p[2] for p in points],
-        "max": [p[3] for p in points],
+        "min": [p[2] for p in points] if band else None,
+        "max": [p[3] for p in points] if band else None,
     }
 
 
@@ -64,7 +65,7 @@ def sampled_history(
     range, every logged value as it is. Returns ``{"run", "min_step", "max_step", "points", "keys": {key:
     series}}``, the steps being those found in the range (None when there is none), and ``"exact"``.
 
-    ``quick=True``: the values of ``points`` evenly spaced rows instead (no min/max band; a key logged in
+    ``quick=True``: the values of ``points`` evenly spaced rows instead (``min``/``max`` None; a key logged in
     few rows may be missing), read without parsing the other rows: a first drawing of a long run, while the
     exact view is computed. ``"exact"`` says whether it took every row (then it is the exact view).
 
@@ -100,7 +101,7 @@ def sampled_history(
         "max_step": None if found is None else found[1],
         "points": points,
         "exact": exact,
-        "keys": {key: _series(buckets.get(key, [])) for key in names},
+        "keys": {key: _series(buckets.get(key, []), band=exact) for key in names},
     }
     if not exact:
         return view
