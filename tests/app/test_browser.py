@@ -103,3 +103,26 @@ def test_zooming_a_chart_fetches_the_finer_range(app_env, live_server, page):
     )
     xs = chart.evaluate("c => c._wdChart.spec.series[0].x")
     assert 400 < xs[0] < 900 and xs[-1] - xs[0] < 1500  # one step per point: the finer range
+
+
+@sqlite_only
+def test_with_a_token_a_link_opens_the_run_page_and_its_charts_fetch_with_the_cookie(app_env, page):
+    from wandb_dagster.app.server import create_app
+
+    from .conftest import LiveServer
+
+    run_id = _train("baseline", 0.0)
+    server = LiveServer(create_app(token="browser-token"))
+    try:
+        page.goto(f"{server.url}/tester/bikes/runs/{run_id}?token=browser-token")
+        assert page.url == f"{server.url}/tester/bikes/runs/{run_id}"  # the token left the address bar
+        _charts_drawn(page)  # the history requests carried the cookie
+        assert page.locator("#charts .chart").count() == 3
+        other = page.context.browser.new_context()
+        try:
+            refused = other.new_page().goto(f"{server.url}/tester/bikes/runs/{run_id}")
+            assert refused.status == 401
+        finally:
+            other.close()
+    finally:
+        server.stop()

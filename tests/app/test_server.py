@@ -117,3 +117,14 @@ def test_python_m_wandb_dagster_ui_serves_the_workspace_with_its_token(app_env):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_import_wandb_dagster_does_not_import_the_web_app_libraries():
+    # Training scripts import wandb_dagster; the app's libraries load only with the app (`wandb-dagster ui`).
+    import subprocess
+    import sys
+
+    code = ("import sys, wandb_dagster, wandb_dagster.api; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn', 'jinja2', 'orjson')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
