@@ -174,12 +174,15 @@ def test_an_image_is_served_from_the_blob_store_and_a_missing_one_shows_as_missi
     with wandb.init(project="proj") as run:
         run.log({"sample": wandb.Image(np.full((4, 6, 3), 200, dtype=np.uint8), caption="grey")})
         run.log({"other": wandb.Image(np.zeros((2, 2, 3), dtype=np.uint8))})
+        run.summary["cover"] = wandb.Image(np.full((3, 3, 3), 90, dtype=np.uint8), caption="summary only")
     api_run = wandb.Api().run(f"proj/{run.id}")
+    cover_hex = b64_to_hex(api_run.summary_metrics["cover"]["digest"])
     rows = list(api_run.scan_history())
     sample_hex = b64_to_hex(rows[0]["sample"]["digest"])
     other_hex = b64_to_hex(rows[1]["other"]["digest"])
     page = client.get(f"/tester/proj/runs/{run.id}")
     assert f"/media/{sample_hex}.png" in page.text and "grey" in page.text
+    assert f"/media/{cover_hex}.png" in page.text and "cover · summary · summary only" in page.text
     image = client.get(f"/tester/proj/runs/{run.id}/media/{sample_hex}.png")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content[:4] == b"\x89PNG"
@@ -200,6 +203,21 @@ def test_an_image_is_served_from_the_blob_store_and_a_missing_one_shows_as_missi
         f.write(b"XXXX")
     damaged = client.get(f"/tester/proj/runs/{run.id}/media/{sample_hex}.png")
     assert damaged.status_code == 404 and "damaged" in damaged.text
+
+
+def test_the_files_list_the_media_files_as_run_files_does(app_env, client):
+    with wandb.init(project="proj") as run:
+        run.log({"table": wandb.Table(columns=["a"], data=[[1], [2]]), "page": wandb.Html("<p>hi</p>")})
+    api_run = wandb.Api().run(f"proj/{run.id}")
+    page = client.get(f"/tester/proj/runs/{run.id}")
+    names = [f.name for f in api_run.files()]
+    assert names and all(name in page.text for name in names)
+    html_name = next(n for n in names if n.endswith(".html"))
+    link = re.search(r'href="([^"]+)">' + re.escape(html_name), page.text).group(1)
+    served = client.get(link)
+    # User HTML is never served as a page of the app's origin: a download, not rendered.
+    assert served.status_code == 200 and "attachment" in served.headers["content-disposition"]
+    assert served.headers["content-type"] == "application/octet-stream" and b"<p>hi</p>" in served.content
 
 
 def test_the_console_log_is_shown(app_env, client, monkeypatch):

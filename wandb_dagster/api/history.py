@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from wandb_dagster.sdk.data_types import media_files
 from wandb_dagster.storage.hashing import b64_to_hex, check_hex, new_md5
 
 if TYPE_CHECKING:
@@ -120,14 +121,23 @@ def system_history(run: Run, points: int = DEFAULT_POINTS) -> dict[str, Any]:
     return {"run": run.id, "keys": {key: _series(found) for key, found in sorted(buckets.items())}}
 
 
-def media_items(run: Run, limit: int = 100) -> list[dict[str, Any]]:
-    """The images the run's newest ``limit`` media-holding history rows (and its summary) show, newest step
-    first: ``{"key", "step", "name", "hex", "caption", "width", "height"}`` each. Other media (tables,
-    HTML...) are among the run's files."""
+def media_rows(run: Run, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` history rows holding media values, newest first, then the run's summary when it
+    holds any (its ``_step`` given as None): what :func:`media_items` and :func:`media_file_list` read."""
+    rows = list(run._ws.store.history_media(run._record.pk, limit))
+    summary = run.summary_metrics
+    if any(isinstance(v, dict) and "_type" in v for v in summary.values()):
+        rows.append({**summary, "_step": None})
+    return rows
+
+
+def media_items(run: Run, limit: int = 100, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The images of :func:`media_rows` (newest step first, the summary's last): ``{"key", "step", "name",
+    "hex", "caption", "width", "height"}`` each, an image once per key. Other media (tables, HTML...) are in
+    :func:`media_file_list`."""
     found: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    rows = run._ws.store.history_media(run._record.pk, limit)
-    for row in rows:
+    for row in media_rows(run, limit) if rows is None else rows:
         step = row.get("_step")
         for key, value in sorted(row.items()):
             for item in _images(value):
@@ -135,6 +145,20 @@ def media_items(run: Run, limit: int = 100) -> list[dict[str, Any]]:
                     seen.add((key, item["hex"]))
                     found.append({"key": key, "step": step, **item})
     return found
+
+
+def media_file_list(run: Run, limit: int = 100, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every media file :func:`media_rows` name (images, tables, HTML...), as ``run.files()`` lists them:
+    ``{"name", "hex", "size"}``, each name once."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in media_rows(run, limit) if rows is None else rows:
+        for value in row.values():
+            for name, digest, size in media_files(value):
+                try:
+                    found.setdefault(str(name), {"name": str(name), "hex": b64_to_hex(digest), "size": size})
+                except (TypeError, ValueError):
+                    continue  # not W&B's form: listed by nothing rather than failing the page
+    return list(found.values())
 
 
 def _images(value: Any) -> list[dict[str, Any]]:

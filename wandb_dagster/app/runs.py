@@ -163,9 +163,12 @@ def run_page(request: Request) -> Response:
     entity, project = path_names(request, "entity", "project")
     run = _run(request, entity, project, request.path_params["run_id"])
     store_files = history.saved_files(run)
-    media = history.media_items(run, MEDIA_ROWS)
-    present = history.blobs_present(run, {m["hex"] for m in media} | {f.digest for f in store_files})
-    for item in media:
+    rows = history.media_rows(run, MEDIA_ROWS)
+    media = history.media_items(run, rows=rows)
+    media_files = history.media_file_list(run, rows=rows)
+    hexes = {m["hex"] for m in media} | {m["hex"] for m in media_files} | {f.digest for f in store_files}
+    present = history.blobs_present(run, hexes)
+    for item in [*media, *media_files]:
         item["missing"] = item["hex"] not in present
         item["url"] = f"{_run_url(run)}/media/{item['hex']}{_ext(item['name'])}"
     log_text, log_broken = _console_log(run, store_files)
@@ -174,7 +177,7 @@ def run_page(request: Request) -> Response:
          "missing": f.digest not in present}
         for f in store_files
     ]
-    files += [{"name": m["name"], "size": None, "url": m["url"], "missing": m["missing"]} for m in media]
+    files += [{"name": m["name"], "size": m["size"], "url": m["url"], "missing": m["missing"]} for m in media_files]
     context = {
         "run": run,
         "run_url": _run_url(run),
