@@ -22,6 +22,7 @@ def test_the_projects_page_lists_projects_and_hides_the_database_password(app_en
     assert 'href="/tester/bikes"' in page.text
     assert "wandb-registry-" not in page.text  # registries are on their own pages
     assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
 
 
 def test_static_files_are_served_and_nothing_outside_the_folder(app_env, client):
@@ -52,6 +53,7 @@ def test_the_token_is_required_on_every_request_and_a_link_sets_a_cookie(app_env
     app = create_app(token="s3cret-token")
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/").status_code == 401
+        assert client.get("/").headers["x-frame-options"] == "DENY"
         assert client.get("/static/charts.js").status_code == 401
         assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get("/", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200

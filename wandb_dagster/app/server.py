@@ -81,7 +81,33 @@ def create_app(
     app.state.org = api.settings.organization or api._store.default_organization
     if token:
         app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(SafetyHeaders)  # outermost: on every answer, the token's 401s and redirects too
     return app
+
+
+class SafetyHeaders:
+    """Headers on every response: no framing by other sites (clickjacking), no MIME sniffing (a media file
+    is what its type says), no referrer sent elsewhere (a page URL may name private projects)."""
+
+    HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+               (b"referrer-policy", b"same-origin")]  # fmt: skip
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
