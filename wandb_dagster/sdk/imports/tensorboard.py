@@ -70,6 +70,7 @@ def read_event_files(root_dir: str | os.PathLike[str], *, entity: str, project: 
     wall: dict[int, float] = {}
     images: dict[tuple[int, str], list[bytes]] = {}
     skipped: set[str] = set()
+    first = float("inf")  # the earliest event: the run's start, from which _runtime counts
     for folder in dirs:
         namespace = folder.relative_to(root).as_posix()
         prefix = "" if namespace == "." else namespace + "/"
@@ -87,8 +88,9 @@ def read_event_files(root_dir: str | os.PathLike[str], *, entity: str, project: 
                 array = tensor_util.make_ndarray(event.tensor_proto)
                 step = int(event.step)
                 wall[step] = max(wall.get(step, 0.0), float(event.wall_time))
+                first = min(first, float(event.wall_time))
                 if plugin == "scalars":
-                    steps[step][key] = array.item()
+                    steps[step][key] = _number(array)
                 elif plugin == "histograms":
                     steps[step][key] = _histogram(array)
                 else:
@@ -99,7 +101,7 @@ def read_event_files(root_dir: str | os.PathLike[str], *, entity: str, project: 
     for (step, key), pngs in images.items():
         steps[step][key] = _images(key, step, pngs, media)
     history: list[dict[str, Any]] = []
-    start = min(wall.values()) if wall else None
+    start = first if wall else None
     summary: dict[str, Any] = {}
     for index, step in enumerate(sorted(steps)):
         runtime = wall[step] - (start or 0.0)
@@ -113,6 +115,15 @@ def read_event_files(root_dir: str | os.PathLike[str], *, entity: str, project: 
         finished_at=None if not wall else datetime.fromtimestamp(max(wall.values()), tz=timezone.utc),
         history=history, media=media.__getitem__, files=files, source=str(root), skipped=sorted(skipped),
     )  # fmt: skip
+
+
+def _number(array: Any) -> Any:
+    """A scalar summary's value. A float32 (what TensorBoard stores) becomes the shortest decimal that reads
+    back as that float32 (``0.1``, not ``0.10000000149011612``), as TensorBoard itself shows it."""
+    value = array.reshape(())[()]
+    if array.dtype.kind == "f" and array.dtype.itemsize < 8:
+        return float(str(value))
+    return value.item()
 
 
 def _histogram(array: Any) -> dict[str, Any]:
