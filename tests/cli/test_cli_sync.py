@@ -27,7 +27,7 @@ _MAKE_RUN = textwrap.dedent(
     """
 )
 
-_REPORT_KEYS = {"path", "source", "created", "history_rows", "files", "artifacts", "skipped"}
+_REPORT_KEYS = {"path", "source", "created", "history_rows", "system_metrics", "files", "artifacts", "skipped"}
 
 
 def _offline_folder(cwd: Path) -> Path:

@@ -32,7 +32,8 @@ _SCRIPT = textwrap.dedent(
     with open("notes.md", "w") as f:
         f.write("saved with run.save\\n")
     run = wandb.init(entity="wbent", project="wbproj", name="offline-run", config={"lr": 0.1, "arch": {"depth": 3}},
-                     tags=["baseline", "small"], group="exp-1", job_type="train", notes="made offline")
+                     tags=["baseline", "small"], group="exp-1", job_type="train", notes="made offline",
+                     settings=wandb.Settings(x_stats_sampling_interval=0.1))
     for i in range(4):
         run.log({"loss": 1.0 / (i + 1), "acc": i / 10, "val": {"loss": 2.0 / (i + 1)}})
     rng = np.random.default_rng(0)
@@ -41,6 +42,7 @@ _SCRIPT = textwrap.dedent(
     run.config.update({"epochs": 4})
     run.summary["best_acc"] = 0.3
     run.save("notes.md", policy="now")
+    import time; time.sleep(0.5)  # a few system metrics samples
     print("printed by the run")
     art = wandb.Artifact("dataset", type="dataset", description="two files", metadata={"rows": 2})
     art.add_dir("data")
@@ -67,11 +69,15 @@ def _wandb_env(root: Path) -> dict[str, str]:
 def offline_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``wandb/`` folder with two offline runs, made by the real wandb SDK (a finished and a failed run)."""
     root = tmp_path_factory.mktemp("wandb-offline")
+    (root / "crashed").mkdir()
     (root / "make_runs.py").write_text(_SCRIPT)
     proc = subprocess.run(
         [sys.executable, "make_runs.py"], cwd=root, env=_wandb_env(root), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
+    # A run whose process died at once: wandb leaves a log with no run record in it.
+    crash = "import os, wandb; run = wandb.init(entity='wbent', project='wbproj', name='died'); os._exit(1)"
+    subprocess.run([sys.executable, "-c", crash], cwd=root / "crashed", env=_wandb_env(root / "crashed"), timeout=300)
     return root / "wandb"
 
 
@@ -165,6 +171,10 @@ def test_an_offline_run_is_imported_with_what_wandb_recorded(any_ws_env: Path, o
     root = Path(art.download(str(any_ws_env / "art")))
     assert (root / "a.txt").read_text() == "hello\n" and (root / "sub/b.bin").read_bytes() == bytes(range(256)) * 20
 
+    samples = run.history(stream="system", pandas=False)
+    assert len(samples) == report.system_metrics >= 1 and all(s["_wandb"] for s in samples)
+    assert any(k.startswith("system.") for k in samples[0])
+
     failed = wandb.Api().run(f"wbent/wbproj/{_recorded(folders['failing'])['run'].run_id}")
     assert (failed.state, failed.summary["loss"]) == ("failed", 9.0)
 
@@ -207,6 +217,17 @@ def test_a_changed_staged_file_is_refused_naming_the_entry(ws_env: Path, offline
         staged.write_bytes(original)
     (report,) = sync_wandb_runs([folder])  # the file restored: the import completes what it had left
     assert report.artifacts == ["wbent/wbproj/dataset:v0"] and report.history_rows == 0
+
+
+def test_a_run_whose_process_died_is_skipped_or_crashed_and_the_others_imported(ws_env: Path, offline_runs: Path) -> None:
+    (dead,) = (offline_runs.parent / "crashed" / "wandb").glob("offline-run-*")
+    reports = sync_wandb_runs([dead, *offline_runs.glob("offline-run-*")])
+    assert len(reports) == 3 and all(r.created for r in reports if r.source != str(dead.resolve()))
+    (mine,) = [r for r in reports if r.source == str(dead.resolve())]
+    if mine.path:  # wandb wrote the run record before the process died: a run without an exit record
+        assert wandb.Api().run(mine.path).state == "crashed"
+    else:  # the usual case: the log holds only its header
+        assert "holds no run record" in mine.skipped[0]
 
 
 def test_paths_that_are_not_run_folders_are_refused(ws_env: Path, tmp_path: Path) -> None:

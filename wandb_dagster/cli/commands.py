@@ -419,7 +419,11 @@ def sync(
     def text() -> str:
         lines = []
         for r in reports:
-            new = [f"{r.history_rows} history rows", f"{r.files} files", f"{len(r.artifacts)} artifact versions"]
+            if not r.path:
+                lines.append(f"Skipped {r.source}: " + "; ".join(r.skipped))
+                continue
+            new = [f"{r.history_rows} history rows", f"{r.system_metrics} system metrics samples", f"{r.files} files",
+                   f"{len(r.artifacts)} artifact versions"]  # fmt: skip
             head = "Imported" if r.created else "Updated" if r.history_rows or r.files or r.artifacts else "Up to date:"
             lines.append(f"{head} {r.path} from {r.source}: " + ", ".join(new) + "".join(f"; {a}" for a in r.artifacts))
             lines += [f"  skipped {s}" for s in r.skipped]

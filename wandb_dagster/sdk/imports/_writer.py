@@ -83,6 +83,8 @@ class ImportedRun:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     media: Callable[[str], bytes] | None = None
     files: list[tuple[Path, str]] = dataclasses.field(default_factory=list)  # (source, name in the run)
+    # System metrics samples (W&B's events stream): rows of ``_wandb``, ``_timestamp``, ``_runtime``, ``system.*``.
+    system_metrics: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     # Files made from the source's records rather than read from a file (W&B's output.log), name -> bytes.
     made_files: dict[str, bytes] = dataclasses.field(default_factory=dict)
     artifacts: list[ImportedArtifact] = dataclasses.field(default_factory=list)
@@ -99,6 +101,7 @@ class ImportReport:
     source: str
     created: bool
     history_rows: int = 0
+    system_metrics: int = 0
     files: int = 0
     artifacts: list[str] = dataclasses.field(default_factory=list)  # qualified names of versions logged
     skipped: list[str] = dataclasses.field(default_factory=list)  # what was not imported, and why
@@ -133,6 +136,10 @@ def write_run(ws: Workspace, data: ImportedRun) -> ImportReport:
         chunk = [media.attach(row) for row in rows[start : start + _ROWS_PER_WRITE]]
         media.write(record.pk, history=chunk)
     report.history_rows = len(rows)
+    # Samples have no key to compare by: they are written once, when the run has none yet.
+    if data.system_metrics and not store.system_metrics(record.pk):
+        store.append_system_metrics(record.pk, data.system_metrics, durable=True)
+        report.system_metrics = len(data.system_metrics)
     with tempfile.TemporaryDirectory(prefix="wandb-dagster-import-") as tmp:
         made = []
         for i, (name, content) in enumerate(sorted(data.made_files.items())):

@@ -42,6 +42,11 @@ from wandb_dagster.sdk.imports._writer import (
 )
 from wandb_dagster.sdk.workspace import Workspace
 
+
+class EmptyRunLog(SourceError):
+    """A run folder whose log holds no run: reported and skipped, so that the other folders are imported."""
+
+
 # W&B's own bookkeeping in config and summary (``_wandb``: its telemetry, the runtime it shows), not the user's.
 _INTERNAL_KEYS = ("_wandb",)
 
@@ -198,6 +203,7 @@ def read_run_folder(folder: Path, *, entity: str, project: str, run_id: str | No
     skipped: list[str] = []
     exit_record: Any = None
     output: list[str] = []
+    stats: list[tuple[float, dict[str, Any]]] = []
     last_seen: float | None = None
     for kind, rec in _records(wandb_files[0]):
         if kind == "run":
@@ -228,6 +234,9 @@ def read_run_folder(folder: Path, *, entity: str, project: str, run_id: str | No
                 description=rec.description or None, metadata=json.loads(rec.metadata) if rec.metadata else {},
                 aliases=list(rec.aliases), tags=list(rec.tags), ttl_seconds=rec.ttl_duration_seconds or None,
             ))  # fmt: skip
+        elif kind == "stats" and rec.timestamp.seconds:
+            at = rec.timestamp.seconds + rec.timestamp.nanos / 1e9
+            stats.append((at, {f"system.{item.key}": _value(item) for item in rec.item}))
         elif kind == "exit":
             exit_record = rec
         elif kind in ("output_raw", "output"):
@@ -237,7 +246,9 @@ def read_run_folder(folder: Path, *, entity: str, project: str, run_id: str | No
             if rec.timestamp.seconds:
                 last_seen = max(last_seen or 0.0, rec.timestamp.seconds + rec.timestamp.nanos / 1e9)
     if run is None:
-        raise SourceError(f"{wandb_files[0]} holds no run record; the run may have crashed before it started")
+        raise EmptyRunLog(
+            f"{wandb_files[0].name} holds no run record (the process died before W&B wrote one); nothing to import"
+        )
     for key in _INTERNAL_KEYS:
         config.pop(key, None)
         summary.pop(key, None)
@@ -285,12 +296,14 @@ def read_run_folder(folder: Path, *, entity: str, project: str, run_id: str | No
         except FileNotFoundError:
             raise SourceError(f"{source}: the media file files/{path} the history names is gone") from None
 
+    begin = created_at.timestamp() if created_at is not None else (stats[0][0] if stats else 0.0)
+    system = [{"_wandb": True, "_timestamp": at, "_runtime": at - begin, **values} for at, values in stats]
     imported = ImportedRun(
         entity=run.entity or entity, project=run.project or project, run_id=run_id or run.run_id,
         display_name=run.display_name or None, config=config, summary=summary, tags=list(run.tags),
         group=run.run_group or None, job_type=run.job_type or None, notes=run.notes or None, host=run.host or None,
         state=state, created_at=created_at, finished_at=finished_at, history=[rows[s] for s in sorted(rows)],
-        media=read_media, files=files, made_files=made, artifacts=artifacts, source=source,
+        media=read_media, files=files, made_files=made, system_metrics=system, artifacts=artifacts, source=source,
         skipped=skipped,
     )  # fmt: skip
     return imported
@@ -316,8 +329,12 @@ def sync_wandb_runs(
     settings = Settings.resolve()
     reports = []
     for folder in folders:
-        data = read_run_folder(folder, entity=entity or settings.entity, project=project or settings.project,
-                               run_id=run_id)  # fmt: skip
+        try:
+            data = read_run_folder(folder, entity=entity or settings.entity, project=project or settings.project,
+                                   run_id=run_id)  # fmt: skip
+        except EmptyRunLog as empty:
+            reports.append(ImportReport(path="", source=str(folder), created=False, skipped=[str(empty)]))
+            continue
         if entity:
             data.entity = entity
         if project:
