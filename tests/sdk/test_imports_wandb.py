@@ -39,6 +39,8 @@ _SCRIPT = textwrap.dedent(
     rng = np.random.default_rng(0)
     run.log({"sample": wandb.Image(rng.integers(0, 255, (6, 5, 3), dtype=np.uint8), caption="noise"),
              "weights": wandb.Histogram([1, 2, 2, 3, 3, 3])})
+    table = wandb.Table(columns=["id", "pred"], data=[[1, 0.9], [2, 0.4]])
+    run.log({"predictions": table, "page": wandb.Html("<p>report</p>")})
     run.config.update({"epochs": 4})
     run.summary["best_acc"] = 0.3
     run.save("notes.md", policy="now")
@@ -47,6 +49,12 @@ _SCRIPT = textwrap.dedent(
     art = wandb.Artifact("dataset", type="dataset", description="two files", metadata={"rows": 2})
     art.add_dir("data")
     run.log_artifact(art, aliases=["best"])
+    with open("ref.txt", "w") as f:
+        f.write("referenced, not copied\\n")
+    refs = wandb.Artifact("refs", type="eval")
+    refs.add_reference("file://" + os.path.abspath("ref.txt"))
+    refs.add(table, "scores")  # a reference to the run_table artifact's entry, by W&B's client id
+    run.log_artifact(refs)
     run.finish()
 
     failed = wandb.init(entity="wbent", project="wbproj", name="failing", reinit="finish_previous")
@@ -128,7 +136,8 @@ def test_an_offline_run_is_imported_with_what_wandb_recorded(any_ws_env: Path, o
     recorded = _recorded(folders["offline-run"])
     run_id = recorded["run"].run_id
     report = next(r for r in reports if r.path.endswith(run_id))
-    assert (report.path, report.history_rows, report.artifacts) == (f"wbent/wbproj/{run_id}", 5, ["wbent/wbproj/dataset:v0"])
+    assert (report.path, report.history_rows) == (f"wbent/wbproj/{run_id}", 6)
+    assert report.artifacts == [f"wbent/wbproj/run-{run_id}-predictions:v0", "wbent/wbproj/dataset:v0", "wbent/wbproj/refs:v0"]
 
     run = wandb.Api().run(f"wbent/wbproj/{run_id}")
     assert (run.name, run.state, run.group, run.job_type, run.notes) == ("offline-run", "finished", "exp-1", "train", "made offline")
@@ -138,7 +147,7 @@ def test_an_offline_run_is_imported_with_what_wandb_recorded(any_ws_env: Path, o
     assert run.created_at.startswith(start.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S"))
 
     rows = run.history(pandas=False)
-    assert [r["_step"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["_step"] for r in rows] == [0, 1, 2, 3, 4, 5]
     assert [r["loss"] for r in rows[:4]] == [1.0, 0.5, 1 / 3, 0.25]
     assert rows[2]["val"] == {"loss": 2 / 3}
     # Each row's timestamp is the one W&B recorded, not the import's.
@@ -160,8 +169,22 @@ def test_an_offline_run_is_imported_with_what_wandb_recorded(any_ws_env: Path, o
     run.file("output.log").download(root=str(out)).close()
     assert "printed by the run" in (out / "output.log").read_text()
 
+    # A logged table: its run_table artifact, named as the history value names it (W&B's client ids
+    # replaced by this workspace's names), and its media file.
+    table = rows[5]["predictions"]
+    assert table["_type"] == "table-file" and table["artifact_path"].startswith("wandb-artifact://_id/")
+    latest = table["_latest_artifact_path"][len("wandb-artifact://") :].rsplit("/", 1)[0]
+    assert wandb.Api().artifact(latest).get("predictions").get_column("pred") == [0.9, 0.4]
+    assert rows[5]["page"]["_type"] == "html-file" and "digest" in rows[5]["page"]
+    refs = wandb.Api().artifact("wbent/wbproj/refs:latest")
+    w_and_b_refs = next(a for a in recorded["artifacts"] if a["name"] == "refs")
+    assert refs.digest == w_and_b_refs["digest"]
+    assert refs.get("scores").get_column("id") == [1, 2]
+    (ref,) = [e for e in refs.manifest if e.ref]
+    assert ref.ref.startswith("file://") and ref.ref.endswith("/ref.txt")
+
     # The artifact: W&B's digests, entry by entry and for the version, and the bytes W&B staged.
-    (w_and_b,) = recorded["artifacts"]
+    w_and_b = next(a for a in recorded["artifacts"] if a["name"] == "dataset")
     art = wandb.Api().artifact("wbent/wbproj/dataset:best")
     assert art.digest == w_and_b["digest"]
     assert {e.path: e.digest for e in art.manifest} == {e["path"]: e["digest"] for e in w_and_b["manifest"]["contents"]}
@@ -200,7 +223,7 @@ def test_entity_project_and_id_overrides(ws_env: Path, offline_runs: Path) -> No
 
 def test_a_changed_staged_file_is_refused_naming_the_entry(ws_env: Path, offline_runs: Path) -> None:
     folder = _folders(offline_runs)["offline-run"]
-    (w_and_b,) = _recorded(folder)["artifacts"]
+    w_and_b = next(a for a in _recorded(folder)["artifacts"] if a["name"] == "dataset")
     entry = next(e for e in w_and_b["manifest"]["contents"] if e["path"] == "a.txt")
     staged = Path(entry["local_path"])
     original = staged.read_bytes()
@@ -209,14 +232,17 @@ def test_a_changed_staged_file_is_refused_naming_the_entry(ws_env: Path, offline
         staged.write_bytes(b"changed\n")
         with pytest.raises(SourceError, match="entry 'a.txt'.*not the sZRqySSS0jR8YjW00mERhA== W&B recorded"):
             sync_wandb_runs([folder])
-        assert Workspace.default().store.counts()["versions"] == 0
+        assert not wandb.Api().artifact_exists("wbent/wbproj/dataset:v0")
         staged.unlink()
         with pytest.raises(SourceError, match="entry 'a.txt'.*is gone.*staging"):
             sync_wandb_runs([folder])
     finally:
         staged.write_bytes(original)
-    (report,) = sync_wandb_runs([folder])  # the file restored: the import completes what it had left
-    assert report.artifacts == ["wbent/wbproj/dataset:v0"] and report.history_rows == 0
+    # The file restored, the import completes what the failed ones left: the artifacts after the run_table one
+    # (logged before the failure), then the history, which comes after the artifacts it names.
+    (report,) = sync_wandb_runs([folder])
+    assert (report.created, report.artifacts) == (False, ["wbent/wbproj/dataset:v0", "wbent/wbproj/refs:v0"])
+    assert report.history_rows == 6
 
 
 def test_a_run_whose_process_died_is_skipped_or_crashed_and_the_others_imported(ws_env: Path, offline_runs: Path) -> None:

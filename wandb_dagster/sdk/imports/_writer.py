@@ -58,6 +58,10 @@ class ImportedArtifact:
     aliases: list[str] = dataclasses.field(default_factory=list)
     tags: list[str] = dataclasses.field(default_factory=list)
     ttl_seconds: int | None = None
+    # W&B's ids of this version and of its collection before a server assigns real ones: history values
+    # and other artifacts' references name them (``wandb-client-artifact://<client id>/<entry>``).
+    client_id: str = ""
+    sequence_client_id: str = ""
 
 
 @dataclasses.dataclass
@@ -129,6 +133,21 @@ def write_run(ws: Workspace, data: ImportedRun) -> ImportReport:
             assert record is not None
     run_path = f"{data.entity}/{data.project}/{data.run_id}"
     report = ImportReport(path=run_path, source=data.source, created=created, skipped=list(data.skipped))
+    # Artifacts first: history values (a logged table's artifact_path) name them by W&B's client ids, which
+    # become the versions' own names here.
+    by_client = {a.client_id: a for a in data.artifacts if a.client_id}
+    names: dict[str, str] = {}
+    for artifact in data.artifacts:
+        version, created_now = _write_artifact(ws, record.pk, data, artifact, by_client)
+        if created_now:
+            report.artifacts.append(version.qualified_name)
+        if artifact.client_id:
+            names[f"wandb-client-artifact://{artifact.client_id}/"] = f"wandb-artifact://_id/{version.id}/"
+        if artifact.sequence_client_id:
+            latest = f"wandb-artifact://{version.entity}/{version.project}/{version.collection_name}:latest/"
+            names[f"wandb-client-artifact://{artifact.sequence_client_id}:latest/"] = latest
+    data.history = [_renamed(row, names) for row in data.history] if names else data.history
+    data.summary = _renamed(data.summary, names) if names else data.summary
     known = {row["_step"] for row in store.history(record.pk)}
     rows = [row for row in data.history if row["_step"] not in known]
     media = _MediaWriter(ws, data.media, data.source)
@@ -147,10 +166,6 @@ def write_run(ws: Workspace, data: ImportedRun) -> ImportReport:
             path.write_bytes(content)
             made.append((path, name))
         report.files = _write_files(ws, record.pk, [*data.files, *made])
-    for artifact in data.artifacts:
-        logged = _write_artifact(ws, record.pk, data, artifact)
-        if logged:
-            report.artifacts.append(logged)
     # The run's own fields last, with its final state: an interrupted import shows the run as it was left
     # (running, or as a first import left it), and the next import completes it.
     summary = media.attach(data.summary)
@@ -239,22 +254,27 @@ def _write_files(ws: Workspace, run_pk: int, files: list[tuple[Path, str]]) -> i
     return len(todo)
 
 
-def _write_artifact(ws: Workspace, run_pk: int, data: ImportedRun, imported: ImportedArtifact) -> str | None:
+def _write_artifact(
+    ws: Workspace, run_pk: int, data: ImportedRun, imported: ImportedArtifact, by_client: dict[str, ImportedArtifact]
+) -> tuple[Any, bool]:
     """Log ``imported`` as an output of the run unless the run already logged a version with its digest;
-    returns the qualified name of the version, or None when there was nothing to do."""
+    returns the version and whether it was logged now. An entry that references another artifact of the
+    run by W&B's client id (``artifact.add(table, ...)`` of a logged table) is stored from that artifact's
+    staged file: the same content, so the same digest and blob."""
     from wandb_dagster.sdk.artifact import Artifact
     from wandb_dagster.sdk.commit import commit_artifact
     from wandb_dagster.sdk.names import validate_aliases
 
     for version in ws.store.run_outputs(run_pk):
         if version.collection == imported.name and version.digest == imported.digest:
-            return None
+            return Artifact.from_record(version, ws), False
     art = Artifact(
         imported.name, type=imported.type, description=imported.description, metadata=imported.metadata or None,
         workspace=ws,
     )  # fmt: skip
     where = f"{data.source}: artifact {imported.name!r}"
     for entry in imported.entries:
+        entry = _resolved(entry, by_client, where)
         if entry.ref is not None:
             art._ensure_draft().put(
                 ManifestEntry(path=entry.path, digest=entry.digest, size=entry.size, ref=entry.ref, extra=entry.extra),
@@ -284,7 +304,37 @@ def _write_artifact(ws: Workspace, run_pk: int, data: ImportedRun, imported: Imp
         ws, art, entity=data.entity, project=data.project, aliases=aliases, tags=validate_tags(list(imported.tags)),
         run_pk=run_pk,
     )  # fmt: skip
-    return logged.qualified_name
+    return logged, True
+
+
+def _resolved(entry: ImportedEntry, by_client: dict[str, ImportedArtifact], where: str) -> ImportedEntry:
+    """``entry``, or for a reference to another artifact of the run (by W&B's client id), that artifact's
+    entry as a stored file under this entry's path."""
+    prefix = "wandb-client-artifact://"
+    if entry.ref is None or not entry.ref.startswith(prefix):
+        return entry
+    client_id, _, path = entry.ref[len(prefix) :].partition("/")
+    target = by_client.get(client_id.split(":")[0])
+    found = None if target is None else next((e for e in target.entries if e.path == path), None)
+    if found is None or found.ref is not None:
+        raise SourceError(
+            f"{where}, entry {entry.path!r}: it references {entry.ref}, an artifact this run did not log offline; "
+            "only references to the run's own artifacts can be imported"
+        )
+    return dataclasses.replace(found, path=entry.path)
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    """``value`` with W&B's client-artifact URIs replaced by this workspace's ``wandb-artifact://`` names."""
+    if isinstance(value, dict):
+        return {k: _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, str) and value.startswith("wandb-client-artifact://"):
+        for old, new in names.items():
+            if value.startswith(old):
+                return new + value[len(old) :]
+    return value
 
 
 def nested(items: Iterator[tuple[list[str], Any]]) -> dict[str, Any]:

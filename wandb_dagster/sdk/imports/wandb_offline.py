@@ -233,6 +233,7 @@ def read_run_folder(folder: Path, *, entity: str, project: str, run_id: str | No
                 name=rec.name, type=rec.type, digest=rec.digest, entries=_entries(rec.manifest, where),
                 description=rec.description or None, metadata=json.loads(rec.metadata) if rec.metadata else {},
                 aliases=list(rec.aliases), tags=list(rec.tags), ttl_seconds=rec.ttl_duration_seconds or None,
+                client_id=rec.client_id, sequence_client_id=rec.sequence_client_id,
             ))  # fmt: skip
         elif kind == "stats" and rec.timestamp.seconds:
             at = rec.timestamp.seconds + rec.timestamp.nanos / 1e9
