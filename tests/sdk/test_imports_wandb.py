@@ -256,6 +256,19 @@ def test_a_run_whose_process_died_is_skipped_or_crashed_and_the_others_imported(
         assert "holds no run record" in mine.skipped[0]
 
 
+def test_a_log_cut_short_imports_what_came_before_as_a_crashed_run(ws_env: Path, offline_runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(_folders(offline_runs)["offline-run"], cut, symlinks=True)
+    log = next(cut.glob("run-*.wandb"))
+    log.write_bytes(log.read_bytes()[: log.stat().st_size // 3])  # mid-record, as a killed writer leaves it
+    (report,) = sync_wandb_runs([cut])
+    run = wandb.Api().run(report.path)
+    assert run.state == "crashed" and 0 < report.history_rows < 6
+    assert [r["_step"] for r in run.history(pandas=False)] == list(range(report.history_rows))
+
+
 def test_paths_that_are_not_run_folders_are_refused(ws_env: Path, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         sync_wandb_runs([tmp_path / "nope"])

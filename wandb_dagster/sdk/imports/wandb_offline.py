@@ -100,7 +100,8 @@ def _records(wandb_file: Path) -> Iterator[tuple[str, Any]]:
             try:
                 data = store.scan_data()
             except AssertionError:
-                # A log cut short (the process was killed while writing): W&B's own sync stops there too.
+                # A record cut short or damaged (the process was killed while writing): the reader's checks
+                # are assertions; what came before is imported, as W&B's own sync stops there too.
                 return
             if data is None:
                 return
@@ -110,9 +111,7 @@ def _records(wandb_file: Path) -> Iterator[tuple[str, Any]]:
             if kind is not None:
                 yield kind, getattr(record, kind)
     finally:
-        fp = getattr(store, "_fp", None)
-        if fp is not None:
-            fp.close()
+        store.close()
 
 
 def _value(item: Any) -> Any:
