@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PROJECT = "uncategorized"
+# Where `wandb-dagster ui` serves by default, and the address report URLs use when app_url is unset.
+DEFAULT_APP_URL = "http://127.0.0.1:8600"
 DEFAULT_CACHE_SIZE = 10 * 1024**3
 
 
