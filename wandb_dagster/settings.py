@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PROJECT = "uncategorized"
-# Where `wandb-dagster ui` serves by default, and the address report URLs use when app_url is unset.
-DEFAULT_APP_URL = "http://127.0.0.1:8600"
 DEFAULT_CACHE_SIZE = 10 * 1024**3
 
 
@@ -159,6 +157,11 @@ def parse_size(value: str, what: str = "size") -> int:
         raise ValueError(f"{what}={value!r} is not a size; use bytes or a suffix, e.g. '10GB' or '512MiB'")
     number, unit = match.groups()
     return int(float(number) * 1024 ** "_KMGT".index(unit.upper() or "_"))
+
+
+# Where `wandb-dagster ui` listens by default (loopback only); the address pages link to when no app URL is
+# configured (WANDB_DAGSTER_APP_URL / app_url), e.g. the URL report.save() prints.
+DEFAULT_APP_URL = "http://127.0.0.1:8600"
 
 
 @dataclasses.dataclass(frozen=True)
