@@ -167,8 +167,9 @@ class _State:
             for runset, runs in runsets:
                 project = f"{runset.entity or self.report.entity}/{runset.project or self.report.project}"
                 names = ", ".join(self.run_link(r) for r in runs[:20]) + (" ..." if len(runs) > 20 else "")
+                count = f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
                 parts.append(
-                    f'<div class="wd-runset"><b>{_e(runset.name)}</b> <span class="wd-count">{len(runs)} runs'
+                    f'<div class="wd-runset"><b>{_e(runset.name)}</b> <span class="wd-count">{count}'
                     f"</span> in {_e(project)}{': ' + names if runs else ''}</div>"
                 )
         all_runs = [r for _, rs in runsets for r in rs]
@@ -191,11 +192,11 @@ class _State:
             spec = line_spec(panel, runsets, self.history)
             chart_id = f"chart-{len(self.charts) + 1}"
             self.charts[chart_id] = spec
-            empty = "" if spec["series"] else '<p class="wd-empty">no run logged these keys yet</p>'
-            return (
-                f"<figcaption>{_e(spec['title'])}</figcaption>{empty}"
-                f'<div class="wd-line" data-wd-chart="{chart_id}"></div>'
-            )
+            chart = f'<div class="wd-line" data-wd-chart="{chart_id}"></div>'
+            if spec["series"]:
+                return chart  # WDCharts.line draws the title with the chart
+            empty = '<p class="wd-empty">no run logged these keys yet</p>'
+            return f"<figcaption>{_e(spec['title'])}</figcaption>{empty}{chart}"
         if isinstance(panel, p.BarPlot):
             return self.bars(panel, runsets)
         if isinstance(panel, p.ScalarChart):
