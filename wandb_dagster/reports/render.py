@@ -237,7 +237,8 @@ class _State:
         top = max(abs(v) for _, _, v in rows) or 1.0
         several = len(panel.metrics) > 1
         bars = "".join(
-            f'<div class="wd-bar-row"><span class="wd-bar-label">{_e(name)}{" · " + _e(m) if several else ""}</span>'
+            f'<div class="wd-bar-row"><span class="wd-bar-label" title="{_e(name)}">{_e(name)}'
+            f'{" · " + _e(m) if several else ""}</span>'
             f'<span class="wd-bar" style="width:{abs(v) / top * 100:.1f}%"></span>'
             f'<span class="wd-bar-value">{_e(_number(v))}</span></div>'
             for name, m, v in rows
@@ -322,7 +323,7 @@ class _State:
             seen: dict[str, None] = {}
             for run in runs:
                 data = run.config if source == "config" else run.summary_metrics
-                seen.update((k, None) for k in data if not k.startswith("_"))
+                seen.update((k, None) for k in _flat_keys(data) if not k.startswith("_"))
             keys += [(source, k) for k in seen]
         header = "".join(f"<th>{self.run_link(r)}</th>" for r in runs)
         rows = []
@@ -412,14 +413,24 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _cell(value: Any) -> str:
+def _flat_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of ``data``'s leaves (a nested config shows one row per value, as W&B's comparer does)."""
+    keys: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value and not (set(value) <= {"value", "desc"} and "value" in value):
+            keys += _flat_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _cell(value: Any, limit: int = 60) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return _number(value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)[:200]
-    return str(value)
+    text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------- pages
@@ -439,7 +450,7 @@ REPORT_CSS = """
 .wd-panel>figcaption{font-weight:600;margin-bottom:4px}
 .wd-line{width:100%;min-height:260px}
 .wd-scalar{font-size:2.4em;text-align:center;padding:24px 0 4px}.wd-note{text-align:center;color:#777;font-size:.85em}
-.wd-bar-row{display:grid;grid-template-columns:30% 1fr 60px;align-items:center;gap:6px;font-size:.85em;margin:3px 0}
+.wd-bar-row{display:grid;grid-template-columns:40% 1fr 60px;align-items:center;gap:6px;font-size:.85em;margin:3px 0}
 .wd-bar{display:block;height:14px;background:#5b8def;border-radius:2px}.wd-bar-value{text-align:right}
 .wd-bar-label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .wd-scatter,.wd-parallel{width:100%;height:auto}.wd-axis{stroke:#999}.wd-dot{fill:#5b8def}
@@ -475,7 +486,8 @@ def _static(*parts: str) -> str:
 def standalone_html(report: Any, api: Any) -> str:
     """One HTML document holding the report, its data, uPlot and static/charts.js: it needs no network."""
     rendered = render(report, api)
-    css = _static("vendor", "uplot", "uPlot.min.css")
+    # app.css too: the page looks as the report does in the app (charts.js's titles and legends use its classes).
+    css = _static("vendor", "uplot", "uPlot.min.css") + "\n" + _static("app.css")
     js = _static("vendor", "uplot", "uPlot.iife.min.js") + "\n" + _static("charts.js")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
