@@ -43,6 +43,9 @@ def test_a_saved_report_has_its_page_and_is_listed(app_env, client):
     for heading in ("Experiment Summary", "Dataset Information", "Model Information", "Train Loss"):
         assert heading in page.text
     assert 'id="wd-report-data"' in page.text and "data-wd-chart=" in page.text
+    exported = client.get(f"/{report.path}/html")
+    assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
+    assert "WDCharts" in exported.text and "Experiment Summary" in exported.text and "/static/" not in exported.text
     listing = client.get("/tester/my-awesome-project/reports")
     assert listing.status_code == 200 and f'href="/{report.path}"' in listing.text
     # The id decides: another title in the link still opens the report.
