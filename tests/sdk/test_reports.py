@@ -207,3 +207,8 @@ def test_a_misspelt_argument_names_the_right_one(ws_env):
     plot.smoothing_factor = 7  # changed after it was built: save() checks again
     with pytest.raises(ValueError, match="smoothing_factor=7"):
         wr.Report(project="p", blocks=[wr.PanelGrid(panels=[plot])]).save()
+
+
+def test_w_and_b_classes_not_offered_say_so():
+    with pytest.raises(AttributeError, match="has no Video .W&B's Report API has it; it is not offered here"):
+        _ = wr.Video

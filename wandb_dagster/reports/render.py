@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import html
 import json
+import logging
 import math
 import re
 from importlib import resources
@@ -23,6 +24,7 @@ from wandb_dagster.reports import panels as p
 from wandb_dagster.reports.data import History, aggregate, groups, is_number, line_spec, run_label, runset_runs, values
 from wandb_dagster.reports.metrics import label, run_value
 
+_log = logging.getLogger(__name__)
 MAX_MEDIA = 48  # images per media browser
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
@@ -175,9 +177,14 @@ class _State:
         all_runs = [r for _, rs in runsets for r in rs]
         panels = []
         for panel in grid.panels:
+            try:
+                inner = self.panel(panel, runsets, all_runs)
+            except Exception:  # one panel's odd data (a value logged as an unexpected type) spares the others
+                _log.exception("could not draw a %s of report %r", type(panel).__name__, self.report.id)
+                inner = f'<p class="wd-error">this {_e(type(panel).__name__)} could not be drawn</p>'
             panels.append(
                 f'<figure class="wd-panel wd-{type(panel).__name__.lower()}">'
-                f"{self.panel(panel, runsets, all_runs)}</figure>"
+                f"{inner}</figure>"
             )
         return (
             f'<section class="wd-panel-grid">{"".join(parts)}<div class="wd-panels">{"".join(panels)}</div></section>'
