@@ -150,7 +150,7 @@ def line_spec(panel: LinePlot, runsets: list[tuple[Runset, list[Any]]], history:
     lo, hi = panel.range_y
     return {
         "title": panel.title if panel.title is not None else ", ".join(y_keys),
-        "x_label": panel.title_x if panel.title_x is not None else panel.x,
+        "x_label": panel.title_x if panel.title_x is not None else label(panel.x),
         "y_label": panel.title_y if panel.title_y is not None else ", ".join(y_keys),
         "log_x": bool(panel.log_x),
         "log_y": bool(panel.log_y),

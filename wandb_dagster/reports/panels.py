@@ -63,7 +63,7 @@ class LinePlot(Panel):
     """
 
     title: str | None = None
-    x: str | None = "Step"
+    x: str | Metric | None = "Step"
     y: list[MetricType] = dataclasses.field(default_factory=list)
     range_x: tuple[float | None, float | None] = dataclasses.field(default_factory=_open_range)
     range_y: tuple[float | None, float | None] = dataclasses.field(default_factory=_open_range)
@@ -88,6 +88,8 @@ class LinePlot(Panel):
         _optional_title("LinePlot", self, "title", "title_x", "title_y", "legend_template")
         if self.x is None:
             self.x = "Step"
+        if isinstance(self.x, Metric):
+            self.x = self.x.name
         if not isinstance(self.x, str) or not self.x:
             raise ValueError(f"LinePlot(x={self.x!r}) is invalid; give 'Step', 'Wall Time' or a history key")
         if isinstance(self.y, (str, Metric)):
@@ -132,8 +134,8 @@ class LinePlot(Panel):
 
     @property
     def x_key(self) -> str:
-        assert self.x is not None
-        return X_AXES.get(self.x, self.x)
+        x = self.x.name if isinstance(self.x, Metric) else self.x or "Step"
+        return X_AXES.get(x, x)
 
 
 def _choices(obj: Any, owner: str) -> None:
