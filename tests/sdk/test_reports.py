@@ -85,7 +85,7 @@ def test_runsets_select_order_and_group_runs_as_api_runs_does(any_ws_env):
     assert shown(wr.Runset(query=names[a])) == [names[a]]
     assert shown(wr.Runset(groupby=["group"])) == ["group: b", "group: a"]
     by_acc = wr.LinePlot(x=wr.Metric("acc"), y=["loss"])  # any history key as the x axis
-    assert shown(wr.Runset(filters="ID = '%s'" % a), by_acc) == [names[a]]
+    assert shown(wr.Runset(filters=f"ID = '{a}'"), by_acc) == [names[a]]
     # Grouped: the mean of the group's runs at each step, with the min-max band.
     report = wr.Report(project="bikes", blocks=[wr.PanelGrid(panels=[wr.LinePlot(y=["loss"], groupby="group")])])
     (chart,) = render(report, wandb.Api()).data["charts"].values()
