@@ -10,9 +10,12 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
    sensor starts ``deploy_model``, which loads the model by alias;
 3. ``refresh_data`` with more data -> retraining -> a better model takes ``production`` -> deploy again;
 4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
-5. a summary: versions, aliases, which sensor fired what.
+5. a summary: versions, aliases, which sensor fired what;
+6. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
+   URL is printed: ``wandb-dagster ui`` serves it.
 
-Run it twice: the second time nothing has changed, so no version is created and no sensor fires.
+Run it twice: the second time nothing has changed, so no version is created and no sensor fires (the report
+is saved again, the same one).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import dagster as dg
 
+import wandb_dagster.reports as wr
 from example_pipelines import bikes
 from wandb_dagster.dagster import WandbResource, collection_name
 
@@ -138,7 +142,50 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
     for line in summary["fired"]:
         out(f"    {line}")
     out(f"  workspace: {api.settings.database_url}")
+    summary["report"] = save_report(api)
+    out(f"report of the training runs: {summary['report']}")
+    out("  open it: .venv/bin/wandb-dagster ui   (serves this workspace at http://127.0.0.1:8600)")
     return summary
+
+
+REPORT_TITLE = "Bike rentals: training runs"
+
+
+def save_report(api: Any) -> str:
+    """Save the report of the demo's training and evaluation runs (the one of an earlier demo is updated, not
+    duplicated) and return its URL."""
+    entity = api.default_entity
+    blocks = [
+        wr.TableOfContents(),
+        wr.H2("Training"),
+        wr.MarkdownBlock(
+            "Each `bikes/model` step fits a ridge regression on growing shares of the training rows and logs the "
+            "error on the training rows and on the held-out rows (`train_rmse`, `test_rmse`)."
+        ),
+        wr.PanelGrid(
+            runsets=[wr.Runset(name="Training runs", filters="JobType = 'bikes/model'")],
+            panels=[
+                wr.LinePlot(title="Held-out error", x="train_rows", y=["test_rmse"], title_x="training rows",
+                            title_y="test RMSE"),
+                wr.LinePlot(title="Training error", x="train_rows", y=["train_rmse"], title_x="training rows",
+                            title_y="train RMSE"),
+                wr.ScalarChart(title="Most training rows", metric=wr.SummaryMetric("train_rows"),
+                               groupby_aggfunc="max"),
+                wr.RunComparer(diff_only=True),
+            ],
+        ),
+        wr.H2("Evaluation"),
+        wr.P("The new model against the production model, on the same held-out rows."),
+        wr.PanelGrid(
+            runsets=[wr.Runset(name="Evaluations", filters="JobType = 'bikes/evaluation'")],
+            panels=[wr.BarPlot(title="Test RMSE", metrics=["test_rmse", "production_rmse"])],
+        ),
+    ]  # fmt: skip
+    found = list(api.reports(f"{entity}/{bikes.PROJECT}", name=REPORT_TITLE))
+    report = found[0] if found else wr.Report(project=bikes.PROJECT, entity=entity, title=REPORT_TITLE)
+    report.description = "The learning curves of every training run of the demo, and how each new model compared."
+    report.blocks = blocks
+    return report.save()
 
 
 def main() -> None:

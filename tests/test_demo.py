@@ -31,6 +31,10 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
         assert "features versions: ['v0', 'v1']" in out
         assert "model versions: [('v0', []), ('v1', ['latest'])]" in out
         assert "('v1', ['latest', 'production'], 'bikes.model:v1')" in out
+    # It ends with the report of its training runs, saved once and updated by the second run.
+    reports = [out.split("report of the training runs: ")[1].split()[0] for out in outputs]
+    assert reports[0].startswith("http://127.0.0.1:8600/") and "/bikes-dagster/reports/Bike-rentals" in reports[0]
+    assert reports[0] == reports[1]
     first, second = outputs
     assert "sensors fired: 4" in first
     assert "retrain_on_new_features -> train_model for " in first and "deploy_on_production -> deploy_model for " in first

@@ -286,3 +286,41 @@ def test_upgrade_from_0009_records_the_media_existing_runs_name_for_gc(database_
     finally:
         store.close()
     assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+def test_0012_adds_reports_and_keeps_the_runs_of_an_0011_database(database_url: str) -> None:
+    # A workspace from before reports: its runs come through the upgrade, a report can then be saved in one of
+    # its projects, and downgrading drops the reports again and keeps the runs.
+    store = Store.open(database_url, storage_root="/r")
+    store.create_run("e", "p", "old-run")
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert "reports" not in set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")  # migrates 0011 -> head
+    try:
+        report = store.create_report("e", "p", title="T", description="", width="readable", spec={"blocks": []})
+        assert report.id == "Vmlldzox" and store.get_report(report.id) == report  # base64("View:1")
+        assert store.get_run("e", "p", "old-run") is not None
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()

@@ -327,9 +327,10 @@ class Api:
             )
         return Sweep(self._ws, record)
 
-    def from_path(self, path: str) -> Project | Run | Sweep:
-        """A project (``project``, ``entity/project``), a run (``entity/project/runs/id``, ``entity/project/id``)
-        or a sweep (``entity/project/sweeps/id``)."""
+    def from_path(self, path: str) -> Any:
+        """A project (``project``, ``entity/project``), a run (``entity/project/runs/id``, ``entity/project/id``),
+        a sweep (``entity/project/sweeps/id``) or a report (``entity/project/reports/<Title>--<id>``: a
+        :class:`wandb_dagster.reports.Report`)."""
         parts = [p for p in path.strip("/").split("/") if p]
         if len(parts) in (1, 2):
             entity, project = self._entity_project("/".join(parts))
@@ -339,11 +340,29 @@ class Api:
         if len(parts) == 4 and parts[2] == "sweeps":
             return self.sweep("/".join(parts))
         if len(parts) == 4 and parts[2] == "reports":
-            raise ValueError(f"path {path!r} names a W&B report; wandb_dagster has projects, runs and sweeps only")
+            from wandb_dagster.reports.report import load, report_id_from_url
+
+            return load(self, report_id_from_url(path))
         raise ValueError(
             f"path {path!r} is invalid: use 'entity/project', 'entity/project/runs/run_id' or "
-            "'entity/project/sweeps/sweep_id'"
+            "'entity/project/sweeps/sweep_id' or 'entity/project/reports/<Title>--<id>'"
         )
+
+    def reports(self, path: str = "", name: str | None = None, per_page: int = 50) -> Paginator[Any]:
+        """The saved reports of project ``[entity/]project`` (default: the Api's), newest first, as
+        :class:`wandb_dagster.reports.Report` objects; with ``name``, those of that title (or that id).
+
+        >>> [r.title for r in wandb.Api().reports("bikes")]        # doctest: +SKIP
+        ['Training']
+        """
+        from wandb_dagster.reports.report import from_record, is_report_id
+
+        entity, project = self._entity_project(path or None)
+        records = self._store.project_reports(entity, project, title=name)
+        if name is not None and not records and is_report_id(name):
+            found = self._store.get_report(name)
+            records = [found] if found is not None and (found.entity, found.project) == (entity, project) else []
+        return Paginator.of_list([from_record(self, r) for r in records], per_page=per_page)
 
     # ------------------------------------------------------------------ registries
 

@@ -218,3 +218,21 @@ class TrialRecord:
     run_id: str
     created_at: datetime
     state: str = "running"  # running | finished | crashed
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportRecord:
+    """A saved report (store/reports.py). ``id`` is the id users see (W&B's ``View:`` id, base64);
+    ``spec`` the blocks as the reports package serialised them."""
+
+    pk: int
+    id: str
+    entity: str
+    project: str
+    title: str
+    description: str
+    width: str
+    spec: dict[str, Any]
+    username: str | None
+    created_at: datetime
+    updated_at: datetime

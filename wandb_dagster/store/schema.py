@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -403,6 +403,27 @@ sweep_trials = sa.Table(
     _created_at(),
     sa.UniqueConstraint("sweep_pk", "number"),
     sa.UniqueConstraint("sweep_pk", "grid_index"),
+)
+
+# A report (``wandb_dagster.reports``, W&B's Report API; store/reports.py). ``report_id`` is the id users see
+# (in the report's URL), W&B's form: base64 of ``View:<id>`` without padding, unique in the workspace.
+# ``spec`` holds the blocks as the reports package serialises them; the store does not read it. width:
+# W&B's report widths (readable, fixed, fluid), validated by the reports package.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("report_id", sa.String(), nullable=False),
+    sa.Column("title", sa.String(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("width", sa.String(), nullable=False),
+    sa.Column("spec", sa.JSON(), nullable=False),
+    sa.Column("username", sa.String()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("report_id"),
+    sa.Index(None, "project_id"),
 )
 
 # The values of events.type: event types as W&B automations name them, and the run-state change.

@@ -40,6 +40,7 @@ from wandb_dagster.store import (
 )
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import parts as _parts
+from wandb_dagster.store import reports as _reports
 from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
 from wandb_dagster.store import sweeps as _sweeps
@@ -69,6 +70,7 @@ from wandb_dagster.store.records import (
     OrganizationRecord,
     PartRecord,
     ProjectRecord,
+    ReportRecord,
     RunFileRecord,
     RunRecord,
     SweepRecord,
@@ -360,6 +362,7 @@ class Store:
             for collection_id in organizations.registry_collections(conn, project_pk):
                 collection_removal.delete(conn, collection_id, run_pk=None, now=now)
             conn.execute(sa.delete(db.registry_settings).where(db.registry_settings.c.project_id == project_pk))
+            conn.execute(sa.delete(db.reports).where(db.reports.c.project_id == project_pk))
             conn.execute(sa.delete(db.projects).where(db.projects.c.id == project_pk))
         self._core_registries_ensured.clear()
 
@@ -592,6 +595,50 @@ class Store:
         """The system metrics samples of run ``run_pk``, oldest first."""
         with self._read() as conn:
             return _run_files.system(conn, run_pk)
+    # ------------------------------------------------------------------ reports
+
+    def create_report(
+        self,
+        entity: str,
+        project: str,
+        *,
+        title: str,
+        description: str,
+        width: str,
+        spec: dict[str, Any],
+        username: str | None = None,
+    ) -> ReportRecord:
+        """Record a new report in ``entity/project`` (created if missing); its id is assigned here."""
+        now = _now()
+        with self._write() as conn:
+            project_pk = catalog.project_id(conn, entity, project, now)
+            return _reports.create(
+                conn, project_pk, title=title, description=description, width=width, spec=spec, username=username,
+                now=now,
+            )  # fmt: skip
+
+    def update_report(
+        self, report_id: str, *, title: str, description: str, width: str, spec: dict[str, Any]
+    ) -> ReportRecord:
+        """Replace what report ``report_id`` holds; a report that does not exist -> NotFoundError."""
+        with self._write() as conn:
+            return _reports.update(conn, report_id, title=title, description=description, width=width, spec=spec,
+                                   now=_now())  # fmt: skip
+
+    def get_report(self, report_id: str) -> ReportRecord | None:
+        with self._read() as conn:
+            return _reports.get(conn, report_id)
+
+    def project_reports(self, entity: str, project: str, title: str | None = None) -> list[ReportRecord]:
+        """The reports of ``entity/project`` (titled ``title`` when given), newest first."""
+        with self._read() as conn:
+            return _reports.in_project(conn, entity, project, title)
+
+    def delete_report(self, report_id: str) -> bool:
+        """Delete report ``report_id``; False when there was none."""
+        with self._write() as conn:
+            return _reports.delete(conn, report_id)
+
     # ------------------------------------------------------------------ sweeps
 
     def create_sweep(
