@@ -39,6 +39,7 @@ from wandb_dagster.store import (
     versions,
 )
 from wandb_dagster.store import events as _events
+from wandb_dagster.store import lineage as _lineage
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
@@ -66,6 +67,9 @@ from wandb_dagster.store.records import (
     REGISTRY_PREFIX,
     CollectionRecord,
     CommitResult,
+    LineageEdge,
+    LineageRun,
+    LineageVersion,
     OrganizationRecord,
     PartRecord,
     ProjectRecord,
@@ -1018,6 +1022,23 @@ class Store:
             raise ValueError(f"direction {direction!r} is invalid; use 'input' or 'output'")
         with self._read() as conn:
             return runs.of_version(conn, version_pk, direction)
+
+    def lineage_edges(
+        self, *, of: str, pks: Sequence[int], direction: str, limit: int
+    ) -> tuple[list[LineageEdge], dict[int, int]]:
+        """Lineage edges of ``direction`` at many nodes in one statement: at most ``limit`` per node (``of``:
+        ``"run"`` or ``"version"``, ``pks`` their pks), oldest neighbour first, and each node's total count
+        (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.edges(conn, of=of, pks=pks, direction=direction, limit=limit)
+
+    def lineage_nodes(
+        self, *, run_pks: Sequence[int], version_pks: Sequence[int]
+    ) -> tuple[list[LineageRun], list[LineageVersion]]:
+        """The names a lineage graph shows for these runs and versions (deleted versions included), in one
+        snapshot."""
+        with self._read(snapshot=True) as conn:
+            return _lineage.run_nodes(conn, run_pks), _lineage.version_nodes(conn, version_pks)
 
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""
