@@ -159,6 +159,11 @@ def parse_size(value: str, what: str = "size") -> int:
     return int(float(number) * 1024 ** "_KMGT".index(unit.upper() or "_"))
 
 
+# Where `wandb-dagster ui` listens by default (loopback only); the address pages link to when no app URL is
+# configured (WANDB_DAGSTER_APP_URL / app_url), e.g. the URL report.save() prints.
+DEFAULT_APP_URL = "http://127.0.0.1:8600"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Resolved configuration for one client. Build it with :meth:`resolve`."""

@@ -228,9 +228,12 @@ class Api:
         name = normalize_project_name(name)
         return Project(self, entity, name, self._store.get_project(entity, name))
 
-    def projects(self, entity: str | None = None, per_page: int | None = 200) -> Paginator[Project]:
-        """The projects of ``entity`` (default: the Api's), in creation order (lazy)."""
-        entity = entity or self.settings.entity
+    def projects(
+        self, entity: str | None = None, per_page: int | None = 200, *, all_entities: bool = False
+    ) -> Paginator[Project]:
+        """The projects of ``entity`` (default: the Api's), in creation order (lazy); ``all_entities=True``:
+        those of every entity of the workspace (the web app's projects page; registries among them)."""
+        entity = None if all_entities else (entity or self.settings.entity)
         query = self._store.query("projects", Scope(entity=entity))
         return Paginator.over(self._store, query, lambda r: Project(self, r.entity, r.name, r), per_page)
 

@@ -377,3 +377,41 @@ def gc(out: Output, dry_run: bool, grace: str) -> None:
         return line
 
     out.emit(report.to_json(), text)
+
+
+# --------------------------------------------------------------------------------------------- web app
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything: treat it as reachable
+
+
+@cli.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; anything but loopback requires --token.")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535), help="The port to listen on.")
+@click.option("--token", default=None, envvar="WANDB_DAGSTER_UI_TOKEN",
+              help="An access token every request must carry (Authorization: Bearer, or ?token= once). "
+                   "[env: WANDB_DAGSTER_UI_TOKEN]")
+def ui(host: str, port: int, token: str | None) -> None:
+    """Serve the web app (read-only pages of the workspace: runs, charts, artifacts, registries, reports)."""
+    if not _is_loopback(host) and not token:
+        raise click.ClickException(
+            f"--host {host} is reachable from other machines; give an access token with --token or "
+            "WANDB_DAGSTER_UI_TOKEN (or listen on 127.0.0.1)"
+        )
+    import uvicorn
+
+    from wandb_dagster.app.server import create_app
+
+    app = create_app(token=token)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"wandb-dagster ui: http://{shown}:{port}/" + (" (access token required)" if token else ""), err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
