@@ -138,6 +138,28 @@ def test_alias_history_says_who_moved_production_and_when(api_env) -> None:
         alias_history(api, "default", "wandb-registry-model", "Classifiers", limit=0)
 
 
+def test_alias_history_reads_back_from_the_head_across_windows(api_env, monkeypatch) -> None:
+    from wandb_dagster.api.events import newest_events
+    from wandb_dagster.store import events as store_events
+
+    with wandb.init(project="train", id="mover") as run:
+        versions = [_log(run, f"w{i}", str(i), type="model") for i in range(4)]
+        for v in versions:
+            v.link("wandb-registry-model/Moving", aliases=["production"])
+        _log(run, "noise", "n").link("wandb-registry-model/Other", aliases=["production"])
+    api = wandb.Api()
+    expected = [("moved", "v3", "v2"), ("moved", "v2", "v1"), ("moved", "v1", "v0"), ("added", "v0", None)]
+    monkeypatch.setattr(store_events, "_SCAN_WINDOW", 2)  # many windows, each read newest first
+    history = alias_history(api, "default", "wandb-registry-model", "Moving", alias="production")
+    assert [(c.action, c.version, c.previous_version) for c in history] == expected
+    assert all(c.run_id == "mover" for c in history)
+    assert [(c.version) for c in alias_history(api, "default", "wandb-registry-model", "Moving", limit=2)] == ["v3", "v2"]
+    newest = newest_events(api._ws.store, types="LINK_ARTIFACT", limit=2)
+    assert [(e.collection, e.version) for e in newest] == [("Other", "v0"), ("Moving", "v3")]
+    with pytest.raises(ValueError, match="unknown event type"):
+        newest_events(api._ws.store, types="NOPE")
+
+
 def test_file_tree_of_a_version(api_env) -> None:
     Path("d/sub").mkdir(parents=True)
     Path("d/a.txt").write_text("aaa")

@@ -207,6 +207,16 @@ def test_version_page_draws_the_lineage_graph_with_links(app_env, client) -> Non
     assert 'data-run-id="train"' in one_hop and "tree:v0" not in one_hop.split("</svg>")[0]
 
 
+def test_run_names_in_the_lineage_graph_are_escaped(app_env, client) -> None:
+    with wandb.init(project="p", id="evil", name='<img src=x onerror="alert(1)">&') as run:
+        Path("f.txt").write_text("f")
+        art = wandb.Artifact("data", type="dataset")
+        art.add_file("f.txt")
+        run.log_artifact(art).wait()
+    svg = client.get("/tester/p/artifacts/dataset/data/v0").text.split('id="lineage-graph"')[1].split("</svg>")[0]
+    assert "<img" not in svg and "&lt;img src=x onerror=" in svg and 'data-run-id="evil"' in svg
+
+
 def test_a_registry_link_shows_its_source_version(app_env, client) -> None:
     with wandb.init(project="p") as run:
         logged = _log_tree(run)

@@ -12,19 +12,18 @@ Events copy names in, so a renamed collection's history before the rename is und
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from wandb_dagster.api.events import read_events
+from wandb_dagster.api.events import newest_events
 
 if TYPE_CHECKING:
     from wandb_dagster.api.api import Api
 
 ADD_ARTIFACT_ALIAS, REMOVE_ARTIFACT_ALIAS = "ADD_ARTIFACT_ALIAS", "REMOVE_ARTIFACT_ALIAS"  # event types
-# One feed read returns at most this many matches (api/events.py's limit).
-_PAGE = 10_000
+# The most changes one call returns: half of api/events.py's page limit, as a move is two events.
+_PAGE = 5_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,28 +58,20 @@ def alias_history(
     wanted: dict[str, object] = {"entity": entity, "project": project, "collection": collection}
     if alias is not None:
         wanted["alias"] = alias
-    store = api._ws.store
-    newest: collections.deque[AliasChange] = collections.deque(maxlen=limit)
-    cursor = None
-    while True:
-        page = read_events(
-            store, after=cursor, types=[ADD_ARTIFACT_ALIAS, REMOVE_ARTIFACT_ALIAS], filter=wanted, limit=_PAGE
-        )
-        for event in page:
-            moved_to = event.payload.get("moved_to")
-            if event.type == REMOVE_ARTIFACT_ALIAS:
-                if moved_to is not None:
-                    continue  # the ADD event of the same move says it, with previous_version
-                newest.append(
-                    AliasChange(event.id, event.created_at, str(event.alias), None, event.version,
-                                event.artifact_id, event.run_id)  # fmt: skip
-                )
-            else:
-                newest.append(
-                    AliasChange(event.id, event.created_at, str(event.alias), event.version,
-                                event.payload.get("previous_version"), event.artifact_id, event.run_id)  # fmt: skip
-                )
-        cursor = page.cursor
-        if not page.has_more:
-            break
-    return list(reversed(newest))
+    changes: list[AliasChange] = []
+    # A REMOVE that is half of a move is skipped, so ask for twice as many events: a history of moves only
+    # still fills the page in one read.
+    events = newest_events(
+        api._ws.store, types=[ADD_ARTIFACT_ALIAS, REMOVE_ARTIFACT_ALIAS], filter=wanted, limit=2 * limit
+    )
+    for event in events:
+        if event.type == REMOVE_ARTIFACT_ALIAS:
+            if event.payload.get("moved_to") is not None:
+                continue  # the ADD event of the same move says it, with previous_version
+            change = AliasChange(event.id, event.created_at, str(event.alias), None, event.version,
+                                 event.artifact_id, event.run_id)  # fmt: skip
+        else:
+            change = AliasChange(event.id, event.created_at, str(event.alias), event.version,
+                                 event.payload.get("previous_version"), event.artifact_id, event.run_id)  # fmt: skip
+        changes.append(change)
+    return changes[:limit]

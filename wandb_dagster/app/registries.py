@@ -23,7 +23,7 @@ from wandb_dagster.app.templating import render
 MAX_REGISTRIES = 500
 MAX_COLLECTIONS = 500
 VERSIONS_PER_PAGE = 50
-HISTORY = 100  # alias changes shown by default (?history= up to 10,000)
+HISTORY = 100  # alias changes shown by default (?history= up to 5,000)
 
 
 def registry_url(org: str, registry: str) -> str:
@@ -77,7 +77,7 @@ def registry_collection_page(request: Request) -> Response:
         shown = list(itertools.islice(versions, VERSIONS_PER_PAGE))
     except ValueError:
         raise bad_request(f"start={start!r} is not a cursor of this collection's versions") from None
-    limit = int_param(request, "history", HISTORY, lo=1, hi=10_000)
+    limit = int_param(request, "history", HISTORY, lo=1, hi=5_000)
     assert limit is not None
     history = alias_history(api, registry.entity, registry.full_name, collection.name, limit=limit)
     rows = []

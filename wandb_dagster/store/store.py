@@ -193,6 +193,12 @@ class Store:
         """At most ``limit`` events after ``after_id`` that match (see store/events.py ``read``)."""
         return _events.read(self, after_id=after_id, filter=filter, types=types, limit=limit)
 
+    def newest_events(
+        self, *, filter: Mapping[str, Any] | None, types: Sequence[str] | None, limit: int
+    ) -> list[Any]:
+        """The newest ``limit`` events that match, newest first (see store/events.py ``newest``)."""
+        return _events.newest(self, filter=filter, types=types, limit=limit)
+
     def events_head(self) -> int:
         """The id of the newest committed event (0 for an empty feed)."""
         return _events.head(self)
