@@ -126,6 +126,21 @@ def test_version_page_shows_metadata_aliases_tags_ttl_and_files(app_env, client)
     assert client.get("/tester/p/artifacts/dataset/tree/v0?hops=99").status_code == 400
 
 
+def test_a_large_folder_is_listed_a_page_at_a_time(app_env, client, monkeypatch) -> None:
+    from wandb_dagster.app import artifacts
+
+    monkeypatch.setattr(artifacts, "FILES_PER_PAGE", 2)
+    _pipeline()
+    first = client.get("/tester/p/artifacts/dataset/tree/v0?dir=data")
+    assert 'data-path="data/sub"' in first.text and 'data-path="data/a.txt"' in first.text
+    top = client.get("/tester/p/artifacts/dataset/tree/v0").text.split('id="file-browser"')[1]
+    assert 'data-path="data"' in top and 'data-path="page.html"' in top and 'data-path="x.csv"' not in top
+    assert "offset=2" in top
+    rest = client.get("/tester/p/artifacts/dataset/tree/v0?dir=&offset=2").text.split('id="file-browser"')[1]
+    assert 'data-path="x.csv"' in rest and 'data-path="data"' not in rest.split("</table>")[0]
+    assert client.get("/tester/p/artifacts/dataset/tree/v0?offset=-1").status_code == 400
+
+
 def test_downloads_are_the_verified_bytes_and_never_rendered(app_env, client) -> None:
     _pipeline()
     got = client.get("/tester/p/artifacts/dataset/tree/v0/files/data/sub/b.bin")

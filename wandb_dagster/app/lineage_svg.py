@@ -29,14 +29,20 @@ def lineage_svg(graph: LineageGraph, href: Callable[[LineageNode], str | None]) 
     """``graph`` as an ``<svg>`` element; ``href(node)`` is the page a node links to (None: no link)."""
     depths = sorted({n.depth for n in graph.nodes})
     column = {d: i for i, d in enumerate(depths)}
+    counts: dict[int, int] = {}
+    for node in graph.nodes:
+        counts[node.depth] = counts.get(node.depth, 0) + 1
+    tallest = max(counts.values(), default=1)
     rows: dict[int, int] = {}
-    place: dict[str, tuple[int, int]] = {}
+    place: dict[str, tuple[float, float]] = {}
     for node in graph.nodes:
         row = rows.get(node.depth, 0)
         rows[node.depth] = row + 1
-        place[node.key] = (PAD + column[node.depth] * (NODE_W + GAP_X), PAD + row * (NODE_H + GAP_Y))
+        # Each column centred on the tallest, so a chain of single nodes stays on one line.
+        offset = (tallest - counts[node.depth]) * (NODE_H + GAP_Y) / 2
+        place[node.key] = (PAD + column[node.depth] * (NODE_W + GAP_X), PAD + offset + row * (NODE_H + GAP_Y))
     width = PAD * 2 + len(depths) * NODE_W + max(len(depths) - 1, 0) * GAP_X
-    height = PAD * 2 + max(rows.values(), default=1) * (NODE_H + GAP_Y) - GAP_Y
+    height = PAD * 2 + tallest * (NODE_H + GAP_Y) - GAP_Y
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">',
