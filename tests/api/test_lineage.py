@@ -100,6 +100,33 @@ def test_a_wide_graph_is_cut_per_node_and_counted(api_env) -> None:
     assert [n.run_id for n in small.at(-1)] == ["maker"] and len(small.at(1)) == 48
 
 
+def test_a_walk_costs_one_edge_query_per_hop_and_direction_whatever_the_width(api_env, monkeypatch) -> None:
+    from wandb_dagster.store import Store
+
+    with wandb.init(project="p", id="maker") as run:
+        _log(run, "shared", "s")
+    api = wandb.Api(overrides={"project": "p"})
+    shared = api.artifact("shared:v0")
+    store = api._ws.store
+    pk = int(shared._require_logged("t").pk)
+    for i in range(60):  # 60 consumers, each logging a version that 2 more runs use
+        consumer = store.create_run("tester", "p", f"c{i}")
+        store.record_input(consumer.pk, pk)
+        made = store.commit_version(
+            "tester", "p", f"out{i}", "dataset", digest=f"{i:032x}", manifest="{}", size=0, file_count=0,
+            metadata={}, description=None, aliases=["latest"], tags=[], run_pk=consumer.pk,
+        ).version
+        for j in range(2):
+            store.record_input(store.create_run("tester", "p", f"c{i}-{j}").pk, made.pk)
+    calls: list[int] = []
+    real = Store.lineage_edges
+    monkeypatch.setattr(Store, "lineage_edges", lambda self, **kw: calls.append(len(kw["pks"])) or real(self, **kw))
+    graph = lineage_graph(shared, hops=4, fanout=100, max_nodes=10_000)
+    assert len(graph.at(1)) == 60 and len(graph.at(2)) == 60 and len(graph.at(3)) == 120
+    # Upstream: the producer, then its inputs (none); downstream: hops 1, 2, 3 and 4 (nothing past 3).
+    assert len(calls) == 6 and max(calls) == 120
+
+
 def test_a_deleted_version_stays_in_the_lineage(api_env) -> None:
     _pipeline()
     api = wandb.Api(overrides={"project": "p"})

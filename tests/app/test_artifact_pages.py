@@ -78,6 +78,23 @@ def test_collection_page_shows_versions_aliases_and_tags(app_env, client) -> Non
     assert client.get("/tester/p/artifacts/dataset/data?start=garbage").status_code == 400
 
 
+def test_types_and_aliases_with_spaces_have_pages(app_env, client) -> None:
+    with wandb.init(project="p") as run:
+        Path("f.txt").write_text("f")
+        art = wandb.Artifact("data", type="raw data")
+        art.add_file("f.txt")
+        run.log_artifact(art, aliases=["best model"]).wait()
+    listing = client.get("/tester/p/artifacts")
+    assert 'href="/tester/p/artifacts/raw%20data/data"' in listing.text
+    collection = client.get("/tester/p/artifacts/raw%20data/data")
+    assert collection.status_code == 200 and 'href="/tester/p/artifacts/raw%20data/data/v0"' in collection.text
+    assert client.get("/tester/p/artifacts/raw%20data/data/best%20model").status_code == 200
+    assert client.get("/tester/p/artifacts/raw%20data/data/v0/files/f.txt").content == b"f"
+    for bad in ("/tester/p/artifacts/raw%3Adata/data", "/tester/p/artifacts/raw%00data/data/v0",
+                "/tester/p/artifacts/raw%20data/data/a%3Ab", "/tester/p/artifacts/%2e%2e/data/v0"):  # fmt: skip
+        assert client.get(bad).status_code == 404, bad
+
+
 def test_collection_page_pages_through_versions(app_env, client, monkeypatch) -> None:
     from wandb_dagster.app import artifacts
 

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from wandb_dagster.api.file_tree import FileNode, file_tree
 from wandb_dagster.api.lineage import DEFAULT_HOPS, MAX_HOPS, LineageNode, lineage_graph
 from wandb_dagster.app.lineage_svg import lineage_svg
-from wandb_dagster.app.params import bad_request, int_param, not_found, path_names, version
+from wandb_dagster.app.params import bad_request, int_param, not_found, path_names
 from wandb_dagster.app.templating import render
 from wandb_dagster.storage.uri_credentials import redact
 
@@ -65,6 +65,21 @@ def node_url(node: LineageNode) -> str | None:
     if node.version is None or node.type is None or node.collection is None:
         return None
     return version_url(node.entity, node.project, node.type, node.collection, node.version)
+
+
+def type_or_alias(value: Any, what: str) -> str:
+    """An artifact type or version selector from the URL, checked as the SDK checks types and aliases
+    (sdk/names.py): they may hold spaces and other characters that entity and collection names may not, but
+    never ``/``, ``:`` or a NUL, at most 128 characters; ``.`` and ``..`` are never one. Else a 404."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > 128
+        or any(c in value for c in "/:\\\x00")
+        or value in (".", "..")
+    ):
+        raise not_found(f"{what} {str(value)[:200]!r} is not a valid {what}")
+    return value
 
 
 def _api(request: Request) -> Any:
@@ -103,7 +118,8 @@ def _collection(api: Any, entity: str, project: str, type_name: str, name: str) 
 
 
 def collection_page(request: Request) -> Response:
-    entity, project, type_name, name = path_names(request, "entity", "project", "type", "name")
+    entity, project, name = path_names(request, "entity", "project", "name")
+    type_name = type_or_alias(request.path_params.get("type"), "artifact type")
     api = _api(request)
     collection = _collection(api, entity, project, type_name, name)
     start = request.query_params.get("start") or None
@@ -125,8 +141,9 @@ def collection_page(request: Request) -> Response:
 
 
 def _version(request: Request) -> tuple[Any, list[str]]:
-    entity, project, type_name, name = path_names(request, "entity", "project", "type", "name")
-    selector = version(request.path_params.get("version"))
+    entity, project, name = path_names(request, "entity", "project", "name")
+    type_name = type_or_alias(request.path_params.get("type"), "artifact type")
+    selector = type_or_alias(request.path_params.get("version"), "version")
     api = _api(request)
     try:
         artifact = api.artifact(f"{entity}/{project}/{name}:{selector}", type=type_name)
