@@ -256,3 +256,18 @@ def test_a_registry_link_shows_its_source_version(app_env, client) -> None:
     page = client.get("/default/wandb-registry-model/artifacts/dataset/trees/v0")
     assert page.status_code == 200
     assert 'href="/tester/p/artifacts/dataset/tree/v0"' in page.text and "<span>production</span>" in page.text
+
+
+def test_the_links_dagster_materializations_carry_open_these_pages(app_env, client) -> None:
+    from wandb_dagster.dagster.io_manager import run_page, version_page
+
+    with wandb.init(project="p", id="step") as run:
+        Path("f.txt").write_text("f")
+        art = wandb.Artifact("asset.one", type="raw data")
+        art.add_file("f.txt")
+        logged = run.log_artifact(art)
+        logged.wait()
+    fetched = wandb.Api().artifact("tester/p/asset.one:v0")
+    assert client.get(version_page("", fetched)).status_code == 200
+    assert version_page("", fetched) == "/tester/p/artifacts/raw%20data/asset.one/v0"
+    assert run_page("", "tester", "p", "step") == "/tester/p/runs/step"  # the ui helper's run page
