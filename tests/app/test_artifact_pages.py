@@ -256,6 +256,10 @@ def test_a_registry_link_shows_its_source_version(app_env, client) -> None:
     page = client.get("/default/wandb-registry-model/artifacts/dataset/trees/v0")
     assert page.status_code == 200
     assert 'href="/tester/p/artifacts/dataset/tree/v0"' in page.text and "<span>production</span>" in page.text
+    # The version where it was logged lists its registry links, with their aliases.
+    source = client.get("/tester/p/artifacts/dataset/tree/v0").text
+    links = source.split('id="links"')[1].split("</td>")[0]
+    assert 'href="/default/wandb-registry-model/artifacts/dataset/trees/v0"' in links and "production" in links
 
 
 def test_the_links_dagster_materializations_carry_open_these_pages(app_env, client) -> None:

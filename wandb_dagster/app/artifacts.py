@@ -199,6 +199,12 @@ def version_page(request: Request) -> Response:
     record = artifact._require_logged("page")
     canonical = version_url(record.entity, record.project, artifact.type, record.collection, f"v{record.index}")
     source = artifact._source_record() if artifact.is_link else None
+    # Where else it appears: the registry collections it is linked into (W&B's "linked to" list).
+    links = [
+        (m, version_url(m.entity, m.project, artifact.type, m.collection, f"v{m.index}"))
+        for m in api._ws.store.version_memberships(record.pk)
+        if m.collection_id not in (record.collection_id, record.source_collection_id)
+    ]
     breadcrumbs = []
     if folder is not None and folder.path:
         parts = folder.path.split("/")
@@ -214,7 +220,7 @@ def version_page(request: Request) -> Response:
         "ref_text": lambda node: redact(node.ref) if node.ref else "",
         "graph": graph, "svg": lineage_svg(graph, node_url), "hops": hops, "max_hops": MAX_HOPS,
         "run_url": run_url, "collection_url": collection_url,
-        "source": source,
+        "source": source, "links": links,
         "source_url": None if source is None else version_url(
             source.entity, source.project, artifact.type, source.collection, f"v{source.index}"
         ),

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from wandb_dagster.store import schema as db
-from wandb_dagster.store.records import LineageEdge, LineageRun, LineageVersion
+from wandb_dagster.store import versions
+from wandb_dagster.store.records import LineageEdge, LineageRun, LineageVersion, VersionRecord
 from wandb_dagster.store.sql import one_of
 
 _ra = db.run_artifacts
@@ -96,3 +97,9 @@ def version_nodes(conn: sa.Connection, pks: Sequence[int]) -> list[LineageVersio
         .order_by(v.c.id)
     ).all()
     return [LineageVersion(*row) for row in rows]
+
+
+def memberships(conn: sa.Connection, version_pk: int) -> list[VersionRecord]:
+    """Every place version ``version_pk`` is a member of: where it was logged and each registry collection
+    it is linked into (membership views: that collection's index and aliases), in the order they were made."""
+    return versions.records(conn, db.memberships.c.version_id == version_pk, order_by=[db.memberships.c.id])

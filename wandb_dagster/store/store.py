@@ -1046,6 +1046,11 @@ class Store:
         with self._read(snapshot=True) as conn:
             return _lineage.run_nodes(conn, run_pks), _lineage.version_nodes(conn, version_pks)
 
+    def version_memberships(self, version_pk: int) -> list[VersionRecord]:
+        """Version ``version_pk`` in every collection it is a member of: its own and each registry link."""
+        with self._read() as conn:
+            return _lineage.memberships(conn, version_pk)
+
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""
         with self._read() as conn:
