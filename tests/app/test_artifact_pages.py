@@ -196,6 +196,28 @@ def test_a_missing_or_damaged_blob_shows_as_missing_not_as_a_500(app_env, client
     assert '<span class="missing">missing</span>' in sub.text.split('data-path="data/sub/b.bin"')[1].split("</tr>")[0]
 
 
+def test_a_tampered_manifest_leaves_the_page_up_and_serves_no_file(app_env, client) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from wandb_dagster.store import schema as db
+
+    _pipeline()
+    api = wandb.Api()
+    version_id = api.artifact("tester/p/tree:v0").id
+    with api._ws.store._engine.begin() as conn:  # damage it as an edit by hand would
+        query = sa.select(db.versions.c.id, db.versions.c.manifest).where(db.versions.c.public_id == version_id)
+        pk, text = conn.execute(query).one()
+        manifest = json.loads(text)
+        manifest["contents"] = list(manifest["contents"].items())
+        conn.execute(sa.update(db.versions).where(db.versions.c.id == pk).values(manifest=json.dumps(manifest)))
+    page = client.get("/tester/p/artifacts/dataset/tree/v0")
+    assert page.status_code == 200 and "cannot be read" in page.text and 'id="lineage-graph"' in page.text
+    got = client.get("/tester/p/artifacts/dataset/tree/v0/files/page.html")
+    assert got.status_code == 404 and "cannot be read" in got.text
+
+
 @pytest.mark.parametrize(
     "path",
     [

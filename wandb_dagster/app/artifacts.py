@@ -246,7 +246,13 @@ def _check_entry_path(path: str, what: str) -> str:
 def file_download(request: Request) -> Response:
     artifact, _ = _version(request)
     path = _check_entry_path(str(request.path_params.get("path", "")), "file")
-    entry = artifact.manifest.get(path)
+    try:
+        entry = artifact.manifest.get(path)
+    except ValueError:  # a manifest that fails validation (tampered): nothing in it can be trusted
+        raise not_found(
+            f"the manifest of {artifact.qualified_name} cannot be read (it fails validation); "
+            "`wandb-dagster verify` says more"
+        ) from None
     if entry is None:
         raise not_found(f"no file {path!r} in {artifact.qualified_name}")
     if entry.ref is not None:
