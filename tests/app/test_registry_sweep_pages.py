@@ -91,3 +91,13 @@ def test_sweep_page_shows_config_state_runs_and_best_run(app_env, client) -> Non
     assert client.get("/tester/proj/sweeps/nope").status_code == 404
     assert client.get("/tester/nope/sweeps").status_code == 404
     assert client.get("/tester/proj/sweeps/%2e%2e").status_code == 404
+
+
+def test_a_sweep_whose_metric_cannot_order_runs_still_has_a_page(app_env, client) -> None:
+    config = {
+        "method": "random", "metric": {"name": "a..b", "goal": "minimize"}, "run_cap": 1,
+        "parameters": {"lr": {"min": 0.0, "max": 1.0}},
+    }  # fmt: skip
+    sweep_id = wandb.sweep(config, project="proj")
+    page = client.get(f"/tester/proj/sweeps/{sweep_id}")
+    assert page.status_code == 200 and "none yet" in page.text.split('id="best-run"')[1].split("</td>")[0]

@@ -59,7 +59,12 @@ def sweep_page(request: Request) -> Response:
         }
         for run in runs[:MAX_RUNS]
     ]  # fmt: skip
-    best = sweep.best_run()
+    try:
+        best = sweep.best_run()
+    except ValueError:
+        # A metric name the runs query cannot order by (the sweep config holds any string): no best run to
+        # show, rather than no page.
+        best = None
     context = {
         "entity": entity, "project": project, "sweep": sweep, "rows": rows, "total": len(runs), "limit": MAX_RUNS,
         "parameters": parameters, "metric_name": metric_name, "goal": metric.get("goal") if metric_name else None,
