@@ -212,3 +212,13 @@ def test_file_tree_of_a_version(api_env) -> None:
     for missing in ("nope", "data/../top.txt", "data/a.txt/more"):
         with pytest.raises(KeyError, match="no file or folder"):
             root.find(missing)
+
+
+def test_runs_by_id_names_only_unambiguous_runs(api_env) -> None:
+    store = wandb.Api()._ws.store
+    store.create_run("tester", "a", "same")
+    store.create_run("tester", "b", "same")
+    store.create_run("tester", "a", "only", username="ann")
+    found = store.runs_by_id(["same", "only", "nobody", "only"])
+    assert list(found) == ["only"] and (found["only"].project, found["only"].username) == ("a", "ann")
+    assert store.runs_by_id([]) == {}

@@ -56,6 +56,10 @@ def test_a_registry_collection_shows_linked_versions_and_who_moved_production(ap
     assert changes == [("moved", "production", "promoter"), ("added", "production", "trainer"),
                        ("added", "staging", "trainer")]  # fmt: skip
     assert "moved from v1 to" in history
+    # The acting run links to its page, with its user.
+    promoter = wandb.Api().run("tester/train/promoter")
+    assert 'href="/tester/train/runs/promoter"' in history and 'href="/tester/train/runs/trainer"' in history
+    assert promoter.username and f"by {promoter.username}" in history
     assert client.get("/orgs/default/registry/model/Nope").status_code == 404
     assert client.get("/orgs/default/registry/model/Classifiers?history=0").status_code == 400
     assert client.get("/orgs/default/registry/model/Classifiers?start=bad").status_code == 400

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wandb_dagster.api.alias_history import alias_history
-from wandb_dagster.app.artifacts import collection_url, seg, version_url
+from wandb_dagster.app.artifacts import collection_url, run_url, seg, version_url
 from wandb_dagster.app.params import bad_request, int_param, not_found, path_names
 from wandb_dagster.app.templating import render
 
@@ -80,6 +80,8 @@ def registry_collection_page(request: Request) -> Response:
     limit = int_param(request, "history", HISTORY, lo=1, hi=5_000)
     assert limit is not None
     history = alias_history(api, registry.entity, registry.full_name, collection.name, limit=limit)
+    # Events name the acting run by id; the run's page and user, where the id names one run.
+    actors = api._ws.store.runs_by_id([c.run_id for c in history if c.run_id])
     rows = []
     for linked in shown:
         source = linked._source_record()
@@ -90,7 +92,8 @@ def registry_collection_page(request: Request) -> Response:
         })  # fmt: skip
     context = {
         "org_name": org, "registry": registry, "collection": collection, "rows": rows, "history": history,
-        "history_limit": limit, "registry_url": registry_url(org, registry.name),
+        "history_limit": limit, "registry_url": registry_url(org, registry.name), "actors": actors,
+        "run_url": run_url,
         "next_start": versions.cursor if len(shown) == VERSIONS_PER_PAGE and versions.more else None,
         "paged": start is not None,
         "version_url": lambda v: version_url(registry.entity, registry.full_name, collection.type, collection.name, v),

@@ -56,24 +56,34 @@ def edges(
     return found, totals
 
 
+_RUN_NODES = sa.select(
+    db.runs.c.id, db.entities.c.name, db.projects.c.name, db.runs.c.run_id, db.runs.c.display_name,
+    db.runs.c.state, db.runs.c.job_type, db.runs.c.username,
+).select_from(
+    db.runs.join(db.projects, db.projects.c.id == db.runs.c.project_id).join(
+        db.entities, db.entities.c.id == db.projects.c.entity_id
+    )
+)
+
+
 def run_nodes(conn: sa.Connection, pks: Sequence[int]) -> list[LineageRun]:
     """The runs ``pks`` (those that still exist), by pk."""
     if not pks:
         return []
-    rows = conn.execute(
-        sa.select(
-            db.runs.c.id, db.entities.c.name, db.projects.c.name, db.runs.c.run_id, db.runs.c.display_name,
-            db.runs.c.state, db.runs.c.job_type,
-        )
-        .select_from(
-            db.runs.join(db.projects, db.projects.c.id == db.runs.c.project_id).join(
-                db.entities, db.entities.c.id == db.projects.c.entity_id
-            )
-        )
-        .where(one_of(conn, db.runs.c.id, list(pks)))
-        .order_by(db.runs.c.id)
-    ).all()
+    rows = conn.execute(_RUN_NODES.where(one_of(conn, db.runs.c.id, list(pks))).order_by(db.runs.c.id)).all()
     return [LineageRun(*row) for row in rows]
+
+
+def runs_by_id(conn: sa.Connection, run_ids: Sequence[str]) -> dict[str, LineageRun]:
+    """The runs with these ids (events name runs by id only), for the ids that name exactly one run in the
+    workspace: an id used in two projects names no run here rather than the wrong one."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return {}
+    found: dict[str, list[LineageRun]] = {}
+    for row in conn.execute(_RUN_NODES.where(db.runs.c.run_id.in_(wanted))).all():
+        found.setdefault(row[3], []).append(LineageRun(*row))
+    return {run_id: runs[0] for run_id, runs in found.items() if len(runs) == 1}
 
 
 def version_nodes(conn: sa.Connection, pks: Sequence[int]) -> list[LineageVersion]:

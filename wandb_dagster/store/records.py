@@ -241,6 +241,7 @@ class LineageRun:
     display_name: str | None
     state: str
     job_type: str | None
+    username: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

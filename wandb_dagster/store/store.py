@@ -1046,6 +1046,11 @@ class Store:
         with self._read(snapshot=True) as conn:
             return _lineage.run_nodes(conn, run_pks), _lineage.version_nodes(conn, version_pks)
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, LineageRun]:
+        """The runs named by these ids, for each id that names exactly one run (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.runs_by_id(conn, run_ids)
+
     def version_memberships(self, version_pk: int) -> list[VersionRecord]:
         """Version ``version_pk`` in every collection it is a member of: its own and each registry link."""
         with self._read() as conn:
