@@ -1,5 +1,6 @@
 """In a real browser (Debian's Chromium via Playwright): the version page's lineage graph shows the producer
-and consumer runs, left and right of the version, as links to their pages."""
+and consumer runs, left and right of the version, as links to their pages. The README's picture of the
+lineage graph is taken here (docs/images/lineage.png)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import wandb_dagster as wandb
 
 from .conftest import sqlite_only
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def _artifact(run, name: str, type: str):
@@ -19,12 +22,12 @@ def _artifact(run, name: str, type: str):
 
 @sqlite_only
 def test_the_lineage_graph_shows_the_producer_and_consumer_runs(app_env, live_server, page) -> None:
-    with wandb.init(project="p", id="prep", job_type="prep") as run:
+    with wandb.init(project="p", id="prep", name="prepare-data", job_type="prep") as run:
         _artifact(run, "data", "dataset")
-    with wandb.init(project="p", id="trainer", job_type="train") as run:
+    with wandb.init(project="p", id="trainer", name="train-model", job_type="train") as run:
         run.use_artifact("data:latest")
         _artifact(run, "model", "model")
-    with wandb.init(project="p", id="evaluator", job_type="eval") as run:
+    with wandb.init(project="p", id="evaluator", name="evaluate", job_type="eval") as run:
         run.use_artifact("model:latest")
     page.goto(f"{live_server.url}/tester/p/artifacts/model/model/v0")
     graph = page.locator("#lineage-graph svg")
@@ -45,6 +48,9 @@ def test_the_lineage_graph_shows_the_producer_and_consumer_runs(app_env, live_se
     assert page.locator('a:has(g[data-run-id="evaluator"])').get_attribute("href") == "/tester/p/runs/evaluator"
     assert page.locator('a:has(g[data-run-id="trainer"])').get_attribute("href") == "/tester/p/runs/trainer"
     assert page.locator("path.lineage-edge").count() == 4  # prep -> data -> trainer -> model -> evaluator
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 900})  # the whole graph, without the scroll bar
+    page.locator("#lineage-graph svg").screenshot(path=str(SCREENSHOTS / "lineage.png"))
     # Following the upstream version's node opens its page, whose graph has the trainer downstream.
     page.locator('a:has(g[data-name="data:v0"])').click()
     page.wait_for_url("**/tester/p/artifacts/dataset/data/v0")
