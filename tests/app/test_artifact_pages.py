@@ -158,6 +158,19 @@ def test_a_large_folder_is_listed_a_page_at_a_time(app_env, client, monkeypatch)
     assert client.get("/tester/p/artifacts/dataset/tree/v0?offset=-1").status_code == 400
 
 
+def test_a_version_s_manifest_is_read_once_for_its_pages_and_downloads(app_env, client, monkeypatch) -> None:
+    from wandb_dagster.app import artifacts
+
+    _pipeline()
+    built: list[int] = []
+    real = artifacts.file_tree
+    monkeypatch.setattr(artifacts, "file_tree", lambda manifest: built.append(len(manifest)) or real(manifest))
+    for url in ("", "?dir=data", "?dir=data/sub", "/files/data/a.txt", "/files/page.html"):
+        assert client.get(f"/tester/p/artifacts/dataset/tree/v0{url}").status_code == 200, url
+    assert built == [4]
+    assert client.get("/tester/p/artifacts/model/model/v0").status_code == 200 and built == [4, 1]
+
+
 def test_downloads_are_the_verified_bytes_and_never_rendered(app_env, client) -> None:
     _pipeline()
     got = client.get("/tester/p/artifacts/dataset/tree/v0/files/data/sub/b.bin")

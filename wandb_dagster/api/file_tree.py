@@ -22,7 +22,7 @@ from wandb_dagster.sdk.manifest import Manifest, ManifestEntry
 from wandb_dagster.storage.hashing import b64_to_hex
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class FileNode:
     """A folder (``entry`` None, ``children`` sorted: folders first, then files, each by name) or a file.
 
@@ -77,33 +77,28 @@ def file_tree(manifest: Manifest) -> FileNode:
     """The folders and files of ``manifest``, with folder sizes and file counts summed up."""
     root = FileNode(name="", path="")
     folders: dict[str, FileNode] = {"": root}
+
+    def folder_of(path: str) -> FileNode:
+        # Made once per folder (its parents first); a file costs one dict lookup of its parent's path.
+        found = folders.get(path)
+        if found is None:
+            parent_path, _, name = path.rpartition("/")
+            found = folders[path] = FileNode(name=name, path=path)
+            folder_of(parent_path).children.append(found)
+        return found
+
     for entry in manifest:
-        parent = root
-        parts = entry.path.split("/")
-        for i, part in enumerate(parts[:-1]):
-            prefix = "/".join(parts[: i + 1])
-            folder = folders.get(prefix)
-            if folder is None:
-                folder = folders[prefix] = FileNode(name=part, path=prefix)
-                parent.children.append(folder)
-            parent = folder
-        parent.children.append(FileNode(name=parts[-1], path=entry.path, entry=entry, size=entry.size or 0,
-                                        file_count=1))  # fmt: skip
-    _total(root)
+        parent_path, _, name = entry.path.rpartition("/")
+        size = entry.size or 0
+        folder_of(parent_path).children.append(FileNode(name, entry.path, entry, [], size, 1))
+    # Bottom-up by depth (deepest folders first), so each folder sums finished children; no recursion, as a
+    # manifest can nest deeper than Python's recursion limit allows.
+    for folder in sorted(folders.values(), key=lambda f: f.path.count("/") + (f.path != ""), reverse=True):
+        folder.children.sort(key=_order)
+        folder.size = sum(c.size for c in folder.children)
+        folder.file_count = sum(c.file_count for c in folder.children)
     return root
 
 
-def _total(root: FileNode) -> None:
-    # Iterative post-order: a manifest can nest deeper than Python's recursion limit allows.
-    stack: list[tuple[FileNode, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if not node.is_dir:
-            continue
-        if done:
-            node.children.sort(key=lambda c: (not c.is_dir, c.name))
-            node.size = sum(c.size for c in node.children)
-            node.file_count = sum(c.file_count for c in node.children)
-        else:
-            stack.append((node, True))
-            stack.extend((c, False) for c in node.children if c.is_dir)
+def _order(node: FileNode) -> tuple[bool, str]:
+    return (node.entry is not None, node.name)  # folders first, then files, each by name

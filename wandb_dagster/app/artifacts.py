@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +41,9 @@ MAX_COLLECTIONS = 500  # per type on the project's artifacts page
 VERSIONS_PER_PAGE = 50
 FILES_PER_PAGE = 500  # entries of one folder shown at a time in the browser
 MAX_FILE_PATH = 4096
+TREES_CACHED = 8  # file trees of recently shown versions kept in memory (a version's files never change)
+_trees: OrderedDict[tuple[str, str, str], FileNode] = OrderedDict()
+_trees_lock = threading.Lock()  # page functions run on Starlette's thread pool
 
 
 def seg(text: str) -> str:
@@ -152,6 +157,28 @@ def _version(request: Request) -> tuple[Any, list[str]]:
     return artifact, [entity, project, type_name, name, selector]
 
 
+def _tree(api: Any, artifact: Any) -> FileNode:
+    """The version's file tree; ValueError when its manifest fails validation.
+
+    A version's manifest never changes once committed, so the trees of the last few versions shown are kept:
+    paging through a folder of 100,000 files, or downloading its files one by one, parses the manifest once.
+    """
+    # Keyed by workspace, the version's public id and its digest (which covers every entry's path and digest).
+    record = artifact._require_logged("files")
+    key = (api._ws.store.url, record.id, record.digest)
+    with _trees_lock:
+        cached = _trees.get(key)
+        if cached is not None:
+            _trees.move_to_end(key)
+            return cached
+    tree = file_tree(artifact.manifest)
+    with _trees_lock:
+        _trees[key] = tree
+        while len(_trees) > TREES_CACHED:
+            _trees.popitem(last=False)
+    return tree
+
+
 def _listing(request: Request, root: FileNode) -> tuple[FileNode, list[FileNode], int, bool]:
     folder_path = request.query_params.get("dir", "")
     if folder_path:
@@ -186,7 +213,7 @@ def version_page(request: Request) -> Response:
     hops = int_param(request, "hops", DEFAULT_HOPS, lo=0, hi=MAX_HOPS)
     assert hops is not None
     try:
-        root = file_tree(artifact.manifest)
+        root: FileNode | None = _tree(api, artifact)
     except ValueError:
         # A manifest that fails validation (tampered): the page still shows everything else.
         _log.exception("reading the manifest of %s", artifact.qualified_name)
@@ -247,20 +274,22 @@ def file_download(request: Request) -> Response:
     artifact, _ = _version(request)
     path = _check_entry_path(str(request.path_params.get("path", "")), "file")
     try:
-        entry = artifact.manifest.get(path)
+        node = _tree(_api(request), artifact).find(path)
     except ValueError:  # a manifest that fails validation (tampered): nothing in it can be trusted
         raise not_found(
             f"the manifest of {artifact.qualified_name} cannot be read (it fails validation); "
             "`wandb-dagster verify` says more"
         ) from None
-    if entry is None:
+    except KeyError:
+        node = None
+    if node is None or node.entry is None:
         raise not_found(f"no file {path!r} in {artifact.qualified_name}")
+    entry = node.entry
     if entry.ref is not None:
         raise not_found(
             f"{path!r} is a reference to {redact(entry.ref)}, not a file stored in this workspace; fetch it from "
             "there (artifact.download() does)"
         )
-    node = FileNode(name=path.rsplit("/", 1)[-1], path=path, entry=entry)
     hexdigest = node.hex
     if hexdigest is None:
         raise not_found(f"file {path!r} has a digest that names no blob ({entry.digest!r})")
