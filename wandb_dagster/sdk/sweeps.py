@@ -30,6 +30,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -216,6 +217,7 @@ def agent(
             continue
         done += 1
         monitor = _Monitor(ws, record, trial.pk, trial.run_id, timeout / 4, poll_s)
+        end_state: str | None = "failed"  # if the agent itself fails (Ctrl-C, a bug): the trial is not left running
         try:
             if function is not None:
                 joined = Trial(record.pk, sweep_id, entity, project, trial.run_id, trial.params)
@@ -225,7 +227,7 @@ def agent(
                 end_state = _run_program_trial(ws, record, trial, entity, project, monitor)
         finally:
             monitor.stop()
-        ws.store.end_sweep_trial(trial.pk, metric=metric, run_state=end_state)
+            ws.store.end_sweep_trial(trial.pk, metric=metric, run_state=end_state)
         if monitor.canceled:
             return
 
@@ -366,6 +368,9 @@ def _run_program_trial(ws: Workspace, sweep: Any, trial: Any, entity: str, proje
     )
     # The program joins this workspace whichever way the agent found it.
     env.setdefault("WANDB_DAGSTER_DATABASE_URL", ws.url)
+    # What W&B's agent says before each run (on stderr, as its log handler writes).
+    lines = "".join(f"\n\t{k}: {v}" for k, v in trial.params.items())
+    print(f"wandb-dagster: Agent Starting Run: {trial.run_id} with config:{lines}", file=sys.stderr, flush=True)
     _log.info("sweep %s: running trial %s: %s", sweep.id, trial.run_id, " ".join(command))
     try:
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
