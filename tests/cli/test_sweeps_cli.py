@@ -4,7 +4,6 @@ environment, and the sweep states (pause, resume, stop, cancel) that agents hono
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
