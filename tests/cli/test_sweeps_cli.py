@@ -77,9 +77,9 @@ def test_sweep_prints_the_id_as_wandb_and_agent_runs_the_program_per_trial(cli: 
         assert "learning_rate:\n  value:" in param_file.read_text()
     # The runs are the sweep's, as the Public API shows them (another process reading the workspace).
     code = (
-        "import wandb_dagster as wandb, json; s = wandb.Api().sweep(%r); "
+        f"import wandb_dagster as wandb, json; s = wandb.Api().sweep('tester/demo/{sweep_id}'); "
         "print(json.dumps([s.state, sorted(r.config['learning_rate'] for r in s.runs), s.best_run().config['learning_rate']]))"
-    ) % f"tester/demo/{sweep_id}"
+    )
     env = {**cli.env, "WANDB_DAGSTER_DATABASE_URL": cli.database_url}
     shown = subprocess.run([sys.executable, "-c", code], env=env, cwd=cli.cwd, capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout) == ["FINISHED", [0.01, 0.1], 0.01]
