@@ -98,14 +98,15 @@ _ACTIVE = ("running", "stopping")  # trial states whose agent is still at work
 def trials(conn: sa.Connection, sweep_pk: int) -> list[TrialRecord]:
     """The trials claimed in sweep ``sweep_pk``, in claim order, each with its run's state (one query)."""
     t = db.sweep_trials.c
-    run_state = (
-        sa.select(db.runs.c.state)
-        .where(db.runs.c.sweep_pk == t.sweep_pk, db.runs.c.run_id == t.run_id)
-        .limit(1)
-        .scalar_subquery()
+    # The run by the project's unique (project_id, run_id) index: one lookup per trial.
+    joined = db.sweep_trials.join(db.sweeps, db.sweeps.c.id == t.sweep_pk).outerjoin(
+        db.runs, sa.and_(db.runs.c.project_id == db.sweeps.c.project_id, db.runs.c.run_id == t.run_id)
     )
     rows = conn.execute(
-        sa.select(db.sweep_trials, run_state.label("run_state")).where(t.sweep_pk == sweep_pk).order_by(t.number)
+        sa.select(db.sweep_trials, db.runs.c.state.label("run_state"))
+        .select_from(joined)
+        .where(t.sweep_pk == sweep_pk)
+        .order_by(t.number)
     ).all()
     return [_trial(row) for row in rows]
 
