@@ -119,8 +119,9 @@ def main() -> None:
                 results[method].append(best)
                 print(f"seed {seed} {method:6}: best {best:.4f} (claim median {claim * 1000:.1f} ms)")
         for method, bests in results.items():
-            print(f"{method:6}: median best of {args.seeds} seeds, {args.trials} trials: {statistics.median(bests):.4f} "
-                  f"(global minimum {BRANIN_MIN})")  # fmt: skip
+            median = statistics.median(bests)
+            runs = f"{args.seeds} seeds, {args.trials} trials"
+            print(f"{method:6}: median best of {runs}: {median:.4f} (minimum {BRANIN_MIN})")
         better = statistics.median(results["bayes"]) < statistics.median(results["random"])
         print(f"bayes better than random: {better}")
         figures = overhead(store, args.finished, args.claims)
