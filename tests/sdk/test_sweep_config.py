@@ -273,3 +273,24 @@ def test_log_uniform_values_doc_example_is_uniform_in_the_logarithm() -> None:
     decades = Counter(math.floor(math.log10(sc.sample(config, rng)["lr"])) for _ in range(3000))
     assert set(decades) == {-4, -3, -2}
     assert all(abs(count / 3000 - 1 / 3) < 0.04 for count in decades.values())
+
+
+def test_metric_target_ends_the_search_once_a_trial_reaches_it(ws_env) -> None:
+    # W&B docs (sweep-config-keys, metric.target): no new runs once a run reaches the target value.
+    import wandb_dagster as wandb
+
+    sweep_id = wandb.sweep(
+        {"method": "grid", "metric": {"name": "loss", "goal": "minimize", "target": 0.5},
+         "parameters": {"x": {"values": [3, 2, 0, 1]}}},
+        project="target",
+    )  # fmt: skip
+    ran: list[int] = []
+
+    def train() -> None:
+        with wandb.init() as run:
+            ran.append(run.config["x"])
+            run.log({"loss": float(run.config["x"])})
+
+    wandb.agent(sweep_id, function=train, project="target")
+    assert ran == [3, 2, 0]  # grid order is by value as given; the trial with loss 0 reached the target
+    assert wandb.Api().sweep(f"target/{sweep_id}").state == "FINISHED"

@@ -132,7 +132,26 @@ def _suggest(
     config: dict[str, Any], rng: random.Random, prior: list[dict[str, Any]] | None = None, seed: int | None = None
 ) -> Callable[[list[Any]], tuple[int | None, dict] | None]:
     """The store claim's ``suggest`` for a validated configuration: the next grid point no trial and no
-    prior run took, a random sample, or (bayes) Optuna's suggestion from the trials the claim reads."""
+    prior run took, a random sample, or (bayes) Optuna's suggestion from the trials the claim reads.
+    With ``metric.target``, nothing once an ended trial reached it (W&B: no new runs; running ones end)."""
+    search = _search(config, rng, prior, seed)
+    metric = config.get("metric") or {}
+    if "target" not in metric:
+        return search
+    target, maximize = metric["target"], metric.get("goal") == "maximize"
+
+    def until_target(trials: list[Any]) -> tuple[int | None, dict] | None:
+        for trial in trials:
+            if trial.value is not None and (trial.value >= target if maximize else trial.value <= target):
+                return None
+        return search(trials)
+
+    return until_target
+
+
+def _search(
+    config: dict[str, Any], rng: random.Random, prior: list[dict[str, Any]] | None, seed: int | None
+) -> Callable[[list[Any]], tuple[int | None, dict] | None]:
     if config["method"] == "grid":
         points = sweep_config.grid_points(config)
         # W&B's grid search skips the points a prior run already tried (it compares values).
