@@ -83,7 +83,7 @@ def test_distributions_are_inferred_as_wandb_does() -> None:
     [
         ({"parameters": {"x": {"value": 1}}}, r"method: None is not one of \['grid', 'random', 'bayes'\]"),
         ({"method": "hyper", "parameters": {"x": {"value": 1}}}, "method: 'hyper' is not one of"),
-        ({"method": "bayes", "parameters": {"x": {"value": 1}}}, "method: 'bayes' is not supported yet"),
+        ({"method": "bayes", "parameters": {"x": {"value": 1}}}, "metric: bayes search requires a metric"),
         ({"method": "grid"}, "parameters: required"),
         ({"method": "grid", "parameters": {"x": {"value": 1}}, "colour": 1}, r"unknown key\(s\) \['colour'\]"),
         ({"method": "grid", "metric": {"goal": "up", "name": "l"}, "parameters": {"x": {"value": 1}}},
