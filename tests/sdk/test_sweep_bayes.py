@@ -125,3 +125,39 @@ def test_every_wandb_distribution_maps_onto_optuna(spec: dict, check: Any) -> No
         assert check(params["p"]), params
         assert 0.0 <= params["o"]["z"] <= 1.0
         trials.append(_trial(pk, params, float(pk % 4)))
+
+
+def _bayes_agent(sweep_id: str, results: Any) -> None:
+    import wandb_dagster as wandb_in_child
+
+    def train() -> None:
+        with wandb_in_child.init() as run:
+            run.log({"loss": (run.config["x"] - 0.3) ** 2})
+
+    wandb_in_child.agent(sweep_id, function=train, project="many")
+    results.put("done")
+
+
+def test_agents_in_several_processes_share_a_bayes_sweep_through_the_store(any_ws_env) -> None:
+    # Each claim rebuilds the agent's view from the trials the store holds, under the sweep's lock: two
+    # agent processes (SQLite and PostgreSQL) run exactly run_cap trials between them, every trial scored.
+    import multiprocessing
+
+    sweep_id = wandb.sweep(
+        {"method": "bayes", "run_cap": 12, "metric": {"name": "loss"}, "parameters": {"x": {"min": 0.0, "max": 1.0}}},
+        project="many",
+    )
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_bayes_agent, args=(sweep_id, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    store = Workspace.for_settings(Settings.resolve()).store
+    record = store.get_sweep("tester", "many", sweep_id)
+    trials = store.sweep_trials(record.pk)  # type: ignore[union-attr]
+    assert len(trials) == 12 and [t.number for t in trials] == list(range(12))
+    assert all(t.state == "finished" and t.value == pytest.approx((t.params["x"] - 0.3) ** 2) for t in trials)
+    assert record is not None and store.get_sweep("tester", "many", sweep_id).state == "FINISHED"  # type: ignore[union-attr]

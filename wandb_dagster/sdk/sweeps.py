@@ -45,6 +45,7 @@ _log = logging.getLogger(__name__)
 HEARTBEAT_TIMEOUT_ENV = "WANDB_DAGSTER_SWEEP_HEARTBEAT_TIMEOUT"
 POLL_INTERVAL_ENV = "WANDB_DAGSTER_SWEEP_POLL_INTERVAL"
 KILL_DELAY_ENV = "WANDB_AGENT_KILL_DELAY"  # W&B's name and default (30 s)
+_HYPERBAND_EVERY_S = 2.0
 
 
 class TrialStopped(BaseException):
@@ -281,14 +282,17 @@ class _Monitor:
             )
 
     def _run(self) -> None:
-        last_beat = time.monotonic()
+        last_beat = last_hyperband = time.monotonic()
         while not self._stopped.wait(self._poll_s):
             try:
                 if time.monotonic() - last_beat >= self._beat_s:
                     last_beat = time.monotonic()
                     if not self._ws.store.beat_sweep_trial(self._trial_pk):
                         return  # crashed by another agent (this one was too slow): nothing left to renew
-                self._hyperband()
+                # Hyperband reads every run's history: not more often than runs flush theirs (every 2 s).
+                if time.monotonic() - last_hyperband >= min(_HYPERBAND_EVERY_S, 4 * self._poll_s):
+                    last_hyperband = time.monotonic()
+                    self._hyperband()
                 state, sweep_state = self._ws.store.poll_sweep_trial(self._trial_pk)
                 if sweep_state == "CANCELED":
                     self.canceled = True
