@@ -294,3 +294,33 @@ def test_metric_target_ends_the_search_once_a_trial_reaches_it(ws_env) -> None:
     wandb.agent(sweep_id, function=train, project="target")
     assert ran == [3, 2, 0]  # grid order is by value as given; the trial with loss 0 reached the target
     assert wandb.Api().sweep(f"target/{sweep_id}").state == "FINISHED"
+
+
+def test_command_macros_as_wandb_create_sweep_command_args(tmp_path, monkeypatch) -> None:
+    # wandb/sdk/launch/sweeps/utils.py create_sweep_command_args: str() of each value, booleans dropped or
+    # bare in args_no_boolean_flags, hydra's + and ++ forms, a nested parameter as one argument.
+    import json
+    import sys
+
+    from wandb_dagster.sdk import sweep_command
+
+    params = {"lr": 0.1, "fast": True, "slow": False, "opt": {"beta": 0.9}, "n": None}
+    m = sweep_command.macros(params)
+    assert m["args"] == ["--lr=0.1", "--fast=True", "--slow=False", "--opt={'beta': 0.9}", "--n=None"]
+    assert m["args_no_hyphens"] == ["lr=0.1", "fast=True", "slow=False", "opt={'beta': 0.9}", "n=None"]
+    assert m["args_no_equals"] == ["--lr", "0.1", "--fast", "True", "--slow", "False", "--opt", "{'beta': 0.9}", "--n", "None"]
+    assert m["args_no_boolean_flags"] == ["--lr=0.1", "--fast", "--opt={'beta': 0.9}", "--n=None"]
+    assert m["args_append_hydra"][0] == "+lr=0.1" and m["args_override_hydra"][0] == "++lr=0.1"
+    assert json.loads(m["args_json"][0]) == params
+    # The default command, W&B's ${env} ${interpreter} ${program} ${args}; the param file W&B writes.
+    argv, files = sweep_command.build({"program": "train.py"}, {"lr": 0.1}, sweep_id="s1", run_id="r1", base_dir=str(tmp_path))
+    assert argv == ["/usr/bin/env", sys.executable, "train.py", "--lr=0.1"]
+    assert files["param_path"] == str(tmp_path / "wandb" / "sweep-s1" / "config-r1.yaml")
+    assert "wandb_version: 1" in (tmp_path / "wandb" / "sweep-s1" / "config-r1.yaml").read_text()
+    # W&B docs ("How do I use custom CLI commands with sweeps?"): literal elements stay as they are.
+    monkeypatch.setenv("DATA", "/data")
+    argv, _ = sweep_command.build(
+        {"program": "train.py", "command": ["${env}", "python3", "${program}", "-b", "your-training-config", "${args}", "--root=${envvar:DATA}"]},
+        {"batch_size": 8, "lr": 0.0001}, sweep_id="s1", run_id="r2", base_dir=str(tmp_path),
+    )  # fmt: skip
+    assert argv == ["/usr/bin/env", "python3", "train.py", "-b", "your-training-config", "--batch_size=8", "--lr=0.0001", "--root=/data"]
