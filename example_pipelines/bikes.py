@@ -171,7 +171,7 @@ RIDGE_SWEEP = {
 
 def _features_in(run: Any) -> dict[str, Any]:
     """The latest features, used by ``run`` (lineage: the trial's run used this dataset version)."""
-    return load_artifact_object(run.use_artifact(f"{collection_name(features.key)}:latest"))  # type: ignore[no-any-return]
+    return load_artifact_object(run.use_artifact(f"{collection_name(features.key)}:latest"))
 
 
 def train_ridge_trial(run: Any) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_each_trial_is_a_step_and_a_run_of_the_sweep_and_the_best_model_is_linke
     assert best.params == {"alpha": 1.0} and best.value == 0.0 and best.metric == "loss" and best.trials == 3
     sweep = wandb_resource.api().sweep(best.sweep)
     assert sweep.name == f"alpha_sweep-{result.run_id[:8]}"  # named after the Dagster run
+    assert sweep.state == "FINISHED"  # every grid point was tried
     runs = sweep.runs
     assert len(runs) == 3 and {r.config["alpha"] for r in runs} == {0.1, 1.0, 3.0}
     for run in runs:  # each step's run is a run of the sweep, grouped by the Dagster run
@@ -118,13 +119,15 @@ def test_dagster_runs_join_one_sweep_and_no_grid_point_is_run_twice(wandb_resour
     job = dg.Definitions(jobs=[graph.to_job()], resources=resources).resolve_job_def("join_sweep")
     config = {"ops": {"join_sweep_start": {"config": {"sweep_id": f"tester/pipelines/{sweep_id}", "trials": 2}}}}
     first = job.execute_in_process(instance=instance, run_config=config)
+    assert wandb_resource.api().sweep(f"tester/pipelines/{sweep_id}").state == "RUNNING"  # a point is left
     second = job.execute_in_process(instance=instance, run_config=config)
     assert first.success and second.success
     # Two trials in the first run, the last grid point in the second; its other slot found nothing left.
     assert first.output_for_node("join_sweep_best").trials == 2
     assert second.output_for_node("join_sweep_best").trials == 1
-    runs = wandb_resource.api().sweep(f"tester/pipelines/{sweep_id}").runs
-    assert sorted(r.config["alpha"] for r in runs) == [0.1, 1.0, 3.0]
+    joined = wandb_resource.api().sweep(f"tester/pipelines/{sweep_id}")
+    runs = joined.runs
+    assert sorted(r.config["alpha"] for r in runs) == [0.1, 1.0, 3.0] and joined.state == "FINISHED"
     assert sorted(r.group for r in runs) == sorted([first.run_id, first.run_id, second.run_id])
 
 

@@ -294,6 +294,7 @@ def wandb_sweep_graph(
         sign = -1.0 if goal == "maximize" else 1.0
         chosen = min(done, key=lambda t: sign * (t.value or 0.0))  # the first of equals: the earliest trial
         with redacted_errors():
+            _finish_if_done(resource, chosen.sweep)
             logged, linked = _log_model(
                 resource, context, chosen, artifact_name, metric["name"], goal, link_to, aliases
             )
@@ -330,6 +331,19 @@ def wandb_sweep_graph(
         return best(start().map(trial).collect())
 
     return sweep_graph
+
+
+def _finish_if_done(resource: Any, path: str) -> None:
+    """Mark the sweep FINISHED when every trial it will make has been claimed (the grid is done, run_cap is
+    reached), as an agent that finds nothing left does. Each trial step's agent stops after its one trial,
+    before the claim that would notice; this is that claim. Only then: otherwise it would start a trial."""
+    from wandb_dagster.sdk.sweeps import agent
+
+    sweep = resource.api().sweep(path)
+    expected = sweep.expected_run_count
+    live = [run for run in sweep.runs if run.state != "crashed"]  # a crashed trial's point is handed out again
+    if sweep.state == "RUNNING" and expected is not None and len(live) >= expected:
+        agent(path, function=lambda: None, count=1, settings=resource._settings())
 
 
 def _log_model(
