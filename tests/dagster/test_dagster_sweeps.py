@@ -98,7 +98,11 @@ def test_a_failing_trial_is_recorded_failed_and_the_sweep_goes_on(wandb_resource
         return _train(run)
 
     job = wandb_sweep_job("flaky_sweep", SWEEP, train, executor_def=dg.in_process_executor)
-    result = _definitions(job, wandb_resource).execute_in_process(instance=instance)
+    with_app = WandbResource(
+        database_url=wandb_resource.database_url, storage_root=wandb_resource.storage_root, entity="tester",
+        project="pipelines", ui_url="http://127.0.0.1:8600",
+    )
+    result = _definitions(job, with_app).execute_in_process(instance=instance)
     assert result.success  # the trial failed, not the step: W&B's agent goes on too
     best = result.output_for_node("flaky_sweep_best")
     states = sorted((r.config["alpha"], r.state) for r in wandb_resource.api().sweep(best.sweep).runs)
@@ -106,6 +110,16 @@ def test_a_failing_trial_is_recorded_failed_and_the_sweep_goes_on(wandb_resource
     failed = [t for t in result.output_for_node("flaky_sweep_trial").values() if t.state == "failed"]
     assert len(failed) == 1 and "diverged" in (failed[0].error or "") and failed[0].model is None
     assert best.params == {"alpha": 1.0}
+    # With the app's address, the best step links the model's version page, the best run's and the sweep's.
+    (output,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_OUTPUT
+                 and e.step_key == "flaky_sweep_best"]
+    urls = {k: v.value for k, v in output.event_specific_data.metadata.items() if isinstance(v, dg.UrlMetadataValue)}
+    entity, project, sweep_id = best.sweep.split("/")
+    assert urls == {
+        "wandb/version_url": f"http://127.0.0.1:8600/{entity}/{project}/artifacts/model/flaky_sweep-model/v0",
+        "wandb/run_url": f"http://127.0.0.1:8600/{entity}/{project}/runs/{best.run.split('/')[-1]}",
+        "wandb/sweep_url": f"http://127.0.0.1:8600/{entity}/{project}/sweeps/{sweep_id}",
+    }
 
 
 def test_dagster_runs_join_one_sweep_and_no_grid_point_is_run_twice(wandb_resource, instance):
