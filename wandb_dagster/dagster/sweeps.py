@@ -66,10 +66,12 @@ from wandb_dagster.dagster import serializers
 from wandb_dagster.dagster.sensors import _resource_of, _sensor_name
 from wandb_dagster.sdk import sweep_config
 from wandb_dagster.storage.uri_credentials import redacted_errors
+from wandb_dagster.store import EVENT_TYPES
 
 SWEEP_IO_MANAGER_KEY = "wandb_sweep_io_manager"
 TRIAL_TAG = "wandb/sweep_trial"
-SWEEP_BEST_RUN = "SWEEP_BEST_RUN"
+SWEEP_BEST_RUN = "SWEEP_BEST_RUN"  # the feed's event for a trial that beat every other run of its sweep
+assert SWEEP_BEST_RUN in EVENT_TYPES  # the store's name for it (store.schema is SQL, not for this layer)
 
 
 @dataclasses.dataclass(frozen=True)
