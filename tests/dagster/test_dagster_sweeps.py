@@ -247,5 +247,7 @@ def test_mistakes_fail_when_the_definitions_load():
         wandb_sweep_job("s", {"method": "gird", "metric": {"name": "loss"}, "parameters": {"a": {"values": [1]}}}, _train)
     with pytest.raises(ValueError, match="max_concurrent=0"):
         wandb_sweep_job("s", SWEEP, _train, max_concurrent=0)
+    with pytest.raises(ValueError, match="max_concurrent=2 limits the job's own multiprocess executor"):
+        wandb_sweep_job("s", SWEEP, _train, max_concurrent=2, executor_def=dg.in_process_executor)
     with pytest.raises(ValueError, match="name='my sweep'"):
         wandb_sweep_job("my sweep", SWEEP, _train)

@@ -387,7 +387,7 @@ def wandb_sweep_job(
     train: Callable[[Any], Any],
     *,
     trials: int | None = None,
-    max_concurrent: int = 4,
+    max_concurrent: int | None = None,
     model_name: str | None = None,
     link_to: str | None = None,
     link_aliases: Sequence[str] = (),
@@ -397,23 +397,32 @@ def wandb_sweep_job(
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
 ) -> dg.JobDefinition:
-    """:func:`wandb_sweep_graph` as a job: the multiprocess executor runs at most ``max_concurrent`` trials at
-    once (``executor_def`` replaces it, e.g. ``dg.in_process_executor``), and ``wandb_sweep_io_manager`` is a
-    ``dg.FilesystemIOManager``. The ``WandbResource`` comes from the definitions (key ``resource_key``).
+    """:func:`wandb_sweep_graph` as a job: the multiprocess executor runs at most ``max_concurrent`` (default 4)
+    trials at once (``executor_def`` replaces it, e.g. ``dg.in_process_executor``; then leave
+    ``max_concurrent`` out), and ``wandb_sweep_io_manager`` is a ``dg.FilesystemIOManager``. The
+    ``WandbResource`` comes from the definitions (key ``resource_key``).
 
     >>> job = wandb_sweep_job("sweep_alpha", {"method": "grid", "metric": {"name": "rmse"},
     ...                       "parameters": {"alpha": {"values": [0.1, 1.0]}}}, train=lambda run: None)
     >>> job.name
     'sweep_alpha'
     """
-    if not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool) or max_concurrent < 1:
-        raise ValueError(f"max_concurrent={max_concurrent!r} must be a positive integer.")
+    if executor_def is not None and max_concurrent is not None:
+        raise ValueError(
+            f"wandb_sweep_job({name!r}): max_concurrent={max_concurrent!r} limits the job's own multiprocess "
+            "executor, and executor_def replaces it; give one of the two (for a multiprocess executor of your "
+            f"own: dg.multiprocess_executor.configured({{'tag_concurrency_limits': "
+            f"trial_concurrency_limits({name!r}, {max_concurrent!r})}}))"
+        )
+    limit = 4 if max_concurrent is None else max_concurrent
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"max_concurrent={max_concurrent!r} must be a positive integer (default 4).")
     graph = wandb_sweep_graph(
         name, sweep, train, trials=trials, model_name=model_name, link_to=link_to, link_aliases=link_aliases,
         pool=pool, resource_key=resource_key, description=description,
     )
     executor = executor_def or dg.multiprocess_executor.configured(
-        {"tag_concurrency_limits": trial_concurrency_limits(name, max_concurrent)}
+        {"tag_concurrency_limits": trial_concurrency_limits(name, limit)}
     )
     # The job brings its own IO manager for the trials' values but not the WandbResource, which the
     # Definitions bind (graph.to_job would refuse a job whose resources are only partly given; Dagster's
