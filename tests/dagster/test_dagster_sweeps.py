@@ -234,6 +234,21 @@ def test_the_sweep_sensor_fires_once_per_better_trial(wandb_resource, instance):
         assert len(only_this(ctx).run_requests or []) == 2
 
 
+def test_a_sweep_yaml_file_as_wandb_sweep_reads_it(wandb_resource, instance, tmp_path):
+    # The form of W&B's documentation (sweep.yaml), with a distribution inferred from min/max and a run_cap.
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "method: random\nmetric:\n  name: loss\n  goal: minimize\nrun_cap: 2\n"
+        "parameters:\n  alpha:\n    min: 0.5\n    max: 1.5\n"
+    )
+    job = wandb_sweep_job("yaml_sweep", config, _train, executor_def=dg.in_process_executor)
+    result = _definitions(job, wandb_resource).execute_in_process(instance=instance)
+    best = result.output_for_node("yaml_sweep_best")
+    sweep = wandb_resource.api().sweep(best.sweep)
+    assert best.trials == 2 and sweep.config["parameters"]["alpha"]["distribution"] == "uniform"
+    assert all(0.5 <= r.config["alpha"] <= 1.5 for r in sweep.runs) and sweep.state == "FINISHED"  # run_cap
+
+
 def test_mistakes_fail_when_the_definitions_load():
     with pytest.raises(ValueError, match="no 'metric'"):
         wandb_sweep_job("s", {"method": "grid", "parameters": {"a": {"values": [1]}}}, _train)
