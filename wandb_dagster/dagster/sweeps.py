@@ -208,13 +208,12 @@ def wandb_sweep_graph(
                 slots = config.trials or _slots(found.config, trials) or default_slots
                 context.log.info(f"joining sweep {path} with {slots} trial steps")
             else:
+                # Named after the Dagster run; the configuration's own entity/project win, as in wandb.sweep.
                 named = {"name": f"{name}-{context.run_id[:8]}", **sweep_cfg}
-                sweep_id = create_sweep(
-                    named, entity=named.get("entity") or settings.entity,
-                    project=named.get("project") or settings.project, settings=settings,
-                )
-                found = api.sweep(f"{named.get('entity') or settings.entity}/"
-                                  f"{named.get('project') or settings.project}/{sweep_id}")
+                entity = named.get("entity") or settings.entity
+                project = named.get("project") or settings.project
+                sweep_id = create_sweep(named, entity=entity, project=project, settings=settings)
+                found = api.sweep(f"{entity}/{project}/{sweep_id}")
                 path = "/".join(found.path)
                 slots = config.trials or default_slots
                 context.log.info(f"created sweep {path} ({found.config['method']}), {slots} trial steps")
