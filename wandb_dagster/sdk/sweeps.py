@@ -69,8 +69,8 @@ class Trial:
 current_trial: Trial | None = None
 
 
-def _workspace(entity: str | None, project: str | None) -> tuple[Workspace, str, str]:
-    defaults, settings = wandb_setup.for_init(None)
+def _workspace(entity: str | None, project: str | None, settings: Any = None) -> tuple[Workspace, str, str]:
+    defaults, settings = wandb_setup.for_init(settings)
     resolved = init_args.resolve_settings(
         settings, entity or defaults.get("entity"), project or defaults.get("project")
     )
@@ -82,16 +82,18 @@ def sweep(
     entity: str | None = None,
     project: str | None = None,
     prior_runs: list[str] | None = None,
+    settings: Any = None,
 ) -> str:
     """Create a sweep from a W&B sweep configuration (a dict, or a YAML file's path); returns its id.
 
     ``entity``/``project``: the arguments, else the configuration's ``entity``/``project`` keys, else the
     defaults (as for ``wandb.init``). ``prior_runs``: ids of existing runs of that project to count as runs
     of the sweep (they appear in ``Sweep.runs``; grid search still tries every point). An invalid
-    configuration raises ValueError naming the key and the rule.
+    configuration raises ValueError naming the key and the rule. ``settings`` (as ``wandb.init``'s; not in
+    W&B's signature) names the workspace, for callers that hold their own (the Dagster integration).
     """
     config = sweep_config.validate(sweep_config.load(sweep))
-    ws, entity, project = _workspace(entity or config.get("entity"), project or config.get("project"))
+    ws, entity, project = _workspace(entity or config.get("entity"), project or config.get("project"), settings)
     runs = []
     for run_id in prior_runs or []:
         record = ws.store.get_run(entity, project, run_id)
@@ -192,6 +194,7 @@ def agent(
     entity: str | None = None,
     project: str | None = None,
     count: int | None = None,
+    settings: Any = None,
 ) -> None:
     """Run trials of sweep ``sweep_id`` in this process until the search is done (grid), ``run_cap`` is
     reached, the sweep is FINISHED or CANCELED, or ``count`` trials have run (a PAUSED sweep is waited
@@ -199,6 +202,8 @@ def agent(
     ``function``, runs the configuration's ``program`` as a subprocess (module docstring). While a trial runs
     the agent renews its heartbeat; the trial of an agent that died is crashed by the next claim after
     :func:`heartbeat_timeout_s`, and its grid point (or its place under run_cap) is handed out again.
+    ``settings`` (as ``wandb.init``'s; not in W&B's signature) names the workspace, as for :func:`sweep`;
+    ``function`` then passes the same settings to its ``wandb.init``.
 
         >>> wandb.agent(sweep_id, function=train, count=5)   # doctest: +SKIP
     """
@@ -207,7 +212,7 @@ def agent(
     if current_trial is not None:
         raise RuntimeError("wandb.agent() was called inside a trial of another agent; run agents one at a time")
     sweep_id, entity, project = _parse_sweep_id(sweep_id, entity, project)
-    ws, entity, project = _workspace(entity, project)
+    ws, entity, project = _workspace(entity, project, settings)
     record = ws.store.get_sweep(entity, project, sweep_id)
     if record is None:
         raise ValueError(f"sweep {entity}/{project}/{sweep_id} does not exist; create it with wandb.sweep() first")
