@@ -10,7 +10,9 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
    sensor starts ``deploy_model``, which loads the model by alias;
 3. ``refresh_data`` with more data -> retraining -> a better model takes ``production`` -> deploy again;
 4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
-5. a summary: versions, aliases, which sensor fired what.
+5. W&B Launch: ``train_model`` is published as the W&B job ``job-train_model`` and one retraining is enqueued
+   in the run queue ``retraining``; the launch agent sensor launches it once (unchanged data: no new version);
+6. a summary: versions, aliases, which sensor fired what.
 
 Run it twice: the second time nothing has changed, so no version is created and no sensor fires.
 """
@@ -23,7 +25,7 @@ from typing import Any
 import dagster as dg
 
 from example_pipelines import bikes
-from wandb_dagster.dagster import WandbResource, collection_name
+from wandb_dagster.dagster import WandbResource, collection_name, publish_jobs
 
 
 def _execute(
@@ -119,6 +121,10 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
                 f"promoted: {out_eval['promoted']}")
         react()
 
+        out(f"5. launch: retrain through the run queue {bikes.RETRAINING_QUEUE!r}")
+        launched = _launch_retraining(defs, instance, wandb, out)
+        react()
+
     api = wandb.api()
     summary = {
         "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
@@ -128,6 +134,7 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
         ],
         "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
         "fired": cursors["fired"],
+        "launched": launched,
     }
     out("summary")
     out(f"  features versions: {summary['features']}")
@@ -139,6 +146,31 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
         out(f"    {line}")
     out(f"  workspace: {api.settings.database_url}")
     return summary
+
+
+def _launch_retraining(defs: dg.Definitions, instance: dg.DagsterInstance, wandb: WandbResource, out: Any) -> dict:
+    """Publish train_model as a W&B job, enqueue one run of it and let the launch agent launch it."""
+    api = wandb.api()
+    [job] = publish_jobs(defs, jobs=["train_model"], code_location="example_pipelines")
+    api.upsert_run_queue(bikes.RETRAINING_QUEUE, resource_config={}, resource_type="local-process",
+                         prioritization_mode="V0")
+    queued = api.job("job-train_model:latest").call(config={}, queue=bikes.RETRAINING_QUEUE, priority="high")
+    out(f"  launch     job {job.name} published; queued run {queued.id} enqueued ({queued.state})")
+    agent = defs.resolve_sensor_def("retrain_from_queue")
+    cursor = None
+    for _ in range(3):  # lease and request; then see the run finished; then nothing left
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                     resources={"wandb": wandb}) as context:
+            result = agent.evaluate_tick(context)
+        cursor = result.cursor
+        for request in result.run_requests or []:
+            run = _execute(defs, instance, request.job_name, request)
+            meta = _metadata(run, ["bikes", "model"])
+            out(f"  launch     Dagster run {run.run_id[:8]} (run_key {request.run_key}): "
+                f"model {meta['wandb/artifact']}")
+    tracking = queued.run
+    out(f"  launch     queued run {queued.id}: {queued.state}; tracking run {tracking.id if tracking else None}")
+    return {"job": job.name, "state": queued.state, "tracking_run": tracking.id if tracking else None}
 
 
 def main() -> None:

@@ -231,20 +231,27 @@ def wandb_launch_agent(
         for item in store.queue_items(run_queue._record.pk, ("leased", "running")):
             _follow(api, instance, item)
         owner = f"{sensor_name}@{socket.gethostname()}:{os.getpid()}"
-        leased = store.lease_queue_items(
-            run_queue._record.pk, owner, max_concurrent=max_concurrent, lease_seconds=lease_seconds,
-            max_attempts=max_attempts, prioritized=run_queue.prioritized,
-        )  # fmt: skip
         requests = []
-        for item in leased:
-            if _follow(api, instance, item):
-                continue  # launched already (another agent of the queue, or before its lease expired)
-            request = _request(context, item, job_names, queue)
-            if isinstance(request, str):
-                store.update_queue_item(item.id, state="failed", error=request)
-                context.log.warning(f"{sensor_name}: queued run {item.id} failed: {request}")
-                continue
-            requests.append(request)
+        # A failed launch frees its slot at once: lease again until a round fails nothing (or finds nothing),
+        # so bad items never hold the queue up.
+        while True:
+            leased = store.lease_queue_items(
+                run_queue._record.pk, owner, max_concurrent=max_concurrent, lease_seconds=lease_seconds,
+                max_attempts=max_attempts, prioritized=run_queue.prioritized,
+            )  # fmt: skip
+            failed = 0
+            for item in leased:
+                if _follow(api, instance, item):
+                    continue  # launched already (another agent of the queue, or before its lease expired)
+                request = _request(context, item, job_names, queue, sensor_name)
+                if isinstance(request, str):
+                    store.update_queue_item(item.id, state="failed", error=request)
+                    context.log.warning(f"{sensor_name}: queued run {item.id} failed: {request}")
+                    failed += 1
+                    continue
+                requests.append(request)
+            if not failed:
+                break
         skip = None if requests else f"nothing to launch from queue {queue!r} ({_summary(store, run_queue)})"
         return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
@@ -288,13 +295,15 @@ def _tracking_run(api: Any, item: Any, dagster_run_id: str) -> str | None:
     return None
 
 
-def _request(context: dg.SensorEvaluationContext, item: Any, job_names: list[str], queue: str) -> dg.RunRequest | str:
+def _request(
+    context: dg.SensorEvaluationContext, item: Any, job_names: list[str], queue: str, sensor_name: str
+) -> dg.RunRequest | str:
     """The run request of a leased item, or why it cannot be launched."""
     launch = item.launch
     job = launch.get("dagster_job")
     if job not in job_names:
         return (
-            f"job {item.job} names Dagster job {job!r}, which agent {context.sensor_name or ''} of queue "
+            f"job {item.job} names Dagster job {job!r}, which agent {sensor_name} of queue "
             f"{queue!r} does not launch (its jobs: {job_names}); add it to the agent's jobs="
         )
     repository = context.repository_def
