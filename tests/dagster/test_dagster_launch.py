@@ -289,3 +289,37 @@ def test_under_the_daemon_five_items_run_once_in_priority_order_across_a_kill(da
         _kill_group(launch_daemon)
         instance.dispose()
         Workspace.close_all()
+
+
+# ---------------------------------------------------------------------------------------------- the README
+
+
+def test_the_launch_section_of_the_readme_runs_as_written(database_url, tmp_path, monkeypatch, instance, capsys):
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Launch\n(.*?)(?=^## )", readme, flags=re.S | re.M)
+    assert section, "README has no section '## Launch'"
+    blocks = re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
+    assert len(blocks) == 2
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("WANDB_DAGSTER_STORAGE", str(tmp_path / "blobs"))
+    monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WANDB_ENTITY", "tester")
+    try:
+        namespace: dict[str, Any] = {}
+        exec(compile(blocks[0], "README.md#launch-1", "exec", dont_inherit=True), namespace)  # noqa: S102 - the README, as written
+        assert "template variable 'epochs': value 500 breaks its rule maximum 50" in capsys.readouterr().out
+        # What the daemon does with the agent between the two blocks.
+        daemon = _InProcessDaemon(namespace["defs"], namespace["agent"], namespace["defs"].resources["wandb"],
+                                  instance)
+        first = daemon.tick()
+        assert [r.run_key for r in first] == [namespace["queued"].id, namespace["later"].id]
+        daemon.launch(first)
+        assert daemon.tick() == []
+        exec(compile(blocks[1], "README.md#launch-2", "exec", dont_inherit=True), namespace)  # noqa: S102
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("finished ") and out[0].endswith(" 0.03333333333333333") and out[1] == "finished"
+        assert namespace["api"].job("job-train_job:latest").name == "tester/bikes/job-train_job:v0"
+    finally:
+        Workspace.close_all()
