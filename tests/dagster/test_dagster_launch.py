@@ -179,6 +179,42 @@ def test_a_failed_launch_fails_its_item_with_the_reason_and_the_queue_goes_on(wa
     assert good.state == "finished"
 
 
+def test_two_agents_of_one_queue_share_max_concurrent_and_never_launch_an_item_twice(wandb_resource, instance):
+    agent_a = wandb_launch_agent(name="agent_a", queue=_QUEUE, jobs=[train_job], max_concurrent=2)
+    agent_b = wandb_launch_agent(name="agent_b", queue=_QUEUE, jobs=[train_job], max_concurrent=2)
+    defs = dg.Definitions(jobs=[train_job], sensors=[agent_a, agent_b], resources={"wandb": wandb_resource})
+    publish_jobs(defs)
+    api = wandb_resource.api()
+    _setup_queue(api)
+    items = [_enqueue(api, 0.1 * n, 2) for n in range(4)]
+    a = _InProcessDaemon(defs, agent_a, wandb_resource, instance)
+    b = _InProcessDaemon(defs, agent_b, wandb_resource, instance)
+    from_a = a.tick()
+    assert [r.run_key for r in from_a] == [items[0].id, items[1].id]
+    assert b.tick() == []  # the queue's two slots are agent a's
+    a.launch(from_a)
+    from_b = b.tick()  # b sees a's runs finish (the item states follow them), then leases the next two
+    assert [items[0].state, items[1].state] == ["finished", "finished"]
+    assert [r.run_key for r in from_b] == [items[2].id, items[3].id]
+    assert a.tick() == []
+    b.launch(from_b)
+    assert a.tick() == [] and b.tick() == []
+    assert sorted(a.launched + b.launched) == sorted(i.id for i in items)  # each item once, by one agent
+    assert len(instance.get_runs(filters=dg.RunsFilter(tags={"wandb/queue": _QUEUE}))) == 4
+    assert all(item.state == "finished" for item in items)
+
+    # A cancelled Dagster run cancels its item.
+    cancelled = _enqueue(api, 0.5, 2)
+    [request] = a.tick()
+    run = instance.create_run_for_job(job_def=train_job, run_config=request.run_config, tags=request.tags)
+    assert a.tick() == [] and cancelled.state == "running" and cancelled.dagster_run_id == run.run_id
+    instance.report_run_canceled(run)
+    a.tick()
+    assert cancelled.state == "cancelled"
+    with pytest.raises(LaunchError, match=f"queued run {cancelled.id} of queue 'training' was cancelled"):
+        cancelled.wait_until_finished(timeout=5)
+
+
 # ---------------------------------------------------------------------------------------------- the daemon
 
 _DAEMON_DEFS = '''
