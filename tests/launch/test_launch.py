@@ -273,3 +273,20 @@ def test_concurrent_agents_never_lease_an_item_twice_or_exceed_max_concurrent(ap
     assert not errors, errors
     assert sorted(leased) == sorted(ids)  # every item leased exactly once
     assert max(peaks) <= 3
+
+
+@pytest.mark.parametrize(
+    "name", ["create_run_queue", "upsert_run_queue", "run_queue", "queued_run", "job", "list_jobs"]
+)
+def test_seed_001s_launch_calls_exist_on_the_api_with_w_and_bs_parameters(name):
+    import inspect
+    import re
+
+    from sdk._seeds import seed_path  # tests/sdk: the seeds' locator (skips outside CI without them)
+
+    text = seed_path("001").read_text(encoding="utf-8")
+    documented = re.search(rf"^{name}\(\n?(.*?)\n?\)", text, flags=re.S | re.M)
+    assert documented, f"seed 001 documents no {name}(...)"
+    params = [p.split(":")[0].split("=")[0].strip() for p in documented.group(1).replace("\n", " ").split(",")]
+    ours = list(inspect.signature(getattr(wandb.Api, name)).parameters)[1:]  # without self
+    assert [p for p in params if p] == ours

@@ -341,7 +341,8 @@ def launch_add(
     as W&B's ``launch_add``. ``config`` is W&B's launch config, ``{"overrides": {"run_config": {...}}}``
     with the Dagster run config; ``template_variables`` the values of the queue's variables;
     ``priority`` 0-3 or critical/high/medium/low (queues with ``prioritization_mode="V0"``); ``project`` /
-    ``entity`` where the launched run logs (default: the job's).
+    ``entity`` where the launched run logs (default: the job's); the queue is ``entity``'s (default: the
+    Api's), as in W&B.
 
     Everything is checked before anything is written: the job must exist, its run config fit the job, each
     template variable its schema (the error names the variable and its rule), the priority the queue. The
@@ -363,7 +364,7 @@ def launch_add(
             "template_variables= instead"
         )
     api = api or Api()
-    queue = get_run_queue(api, None, queue_name)
+    queue = get_run_queue(api, entity, queue_name)  # as W&B's: the queue of the target entity
     if resource is not None:
         _check_resource_type(resource)
     job_obj = Job(api, api.artifact(job, type="job"))
