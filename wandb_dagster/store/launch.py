@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wandb_dagster.store import schema as db
+from wandb_dagster.store.blob_refs import db_now
 from wandb_dagster.store.errors import NotFoundError
 from wandb_dagster.store.records import RunQueueItemRecord, RunQueueRecord
 from wandb_dagster.store.sql import insert
@@ -159,7 +160,10 @@ def lease(
     locked = conn.execute(sa.select(_Q.id).where(_Q.id == queue_pk).with_for_update()).scalar()
     if locked is None:
         raise NotFoundError(f"no run queue with pk {queue_pk}; it was deleted, create it again")
-    expired = sa.and_(_I.queue_pk == queue_pk, _I.state == "leased", _I.lease_expires_at < now)
+    # Leases are taken and expired on the database's clock, so agents on machines whose clocks disagree
+    # still agree on when a lease is up (``now`` stamps updated_at only).
+    clock = db_now(conn)
+    expired = sa.and_(_I.queue_pk == queue_pk, _I.state == "leased", _I.lease_expires_at < clock)
     conn.execute(
         sa.update(db.run_queue_items)
         .where(expired, _I.attempts >= max_attempts)
@@ -198,7 +202,7 @@ def lease(
         sa.update(db.run_queue_items)
         .where(_I.id.in_(list(picked)))
         .values(
-            state="leased", lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
+            state="leased", lease_owner=owner, lease_expires_at=clock + timedelta(seconds=lease_seconds),
             attempts=_I.attempts + 1, updated_at=now,
         )
     )
