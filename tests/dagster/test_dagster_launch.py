@@ -269,6 +269,8 @@ def _kill_group(d: _Daemon) -> None:
 
 
 def test_under_the_daemon_five_items_run_once_in_priority_order_across_a_kill(database_url, tmp_path, launch_daemon):
+    """The real daemon, killed (SIGKILL, no clean shutdown) once two items have finished, then restarted;
+    before it first starts, a crashed agent holds leases on the first two items."""
     import importlib.util
 
     storage_root = str(tmp_path / "blobs")
@@ -287,6 +289,12 @@ def test_under_the_daemon_five_items_run_once_in_priority_order_across_a_kill(da
     with pytest.raises(TemplateVariableError, match="'epochs': value 0 breaks its rule minimum 1"):
         launch_add(job="job-train_job", queue_name=_QUEUE, template_variables={"epochs": 0}, api=api)
     expected_ids = [items[i].id for i in _EXPECTED_ORDER]
+    # An agent that leased the first two items and died before its run requests were launched: the daemon's
+    # agent waits for those leases to expire (they hold both slots), then launches them, same run_keys.
+    queue_pk = api.run_queue(None, _QUEUE)._record.pk
+    crashed = api._store.lease_queue_items(queue_pk, "crashed-agent", max_concurrent=2, lease_seconds=5,
+                                           max_attempts=3, prioritized=True)
+    assert [item.id for item in crashed] == expected_ids[:2]
 
     instance = dg.DagsterInstance.from_config(str(launch_daemon.home))
 
@@ -321,6 +329,8 @@ def test_under_the_daemon_five_items_run_once_in_priority_order_across_a_kill(da
         for item, (_, lr) in zip(items, _ITEMS, strict=True):
             run = item.wait_until_finished(timeout=30)
             assert run.summary["lr"] == lr and run.group == item.dagster_run_id
+        attempts = {item.id: item._record.attempts for item in items}
+        assert [attempts[i] for i in expected_ids] == [2, 2, 1, 1, 1]  # the crashed agent's two were leased again
     finally:
         _kill_group(launch_daemon)
         instance.dispose()
