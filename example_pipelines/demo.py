@@ -164,6 +164,7 @@ def _launch_retraining(defs: dg.Definitions, instance: dg.DagsterInstance, wandb
             result = agent.evaluate_tick(context)
         cursor = result.cursor
         for request in result.run_requests or []:
+            assert request.job_name is not None  # the agent names the job of every request it makes
             run = _execute(defs, instance, request.job_name, request)
             meta = _metadata(run, ["bikes", "model"])
             out(f"  launch     Dagster run {run.run_id[:8]} (run_key {request.run_key}): "
