@@ -10,9 +10,16 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
    sensor starts ``deploy_model``, which loads the model by alias;
 3. ``refresh_data`` with more data -> retraining -> a better model takes ``production`` -> deploy again;
 4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
-5. a summary: versions, aliases, which sensor fired what.
+5. ``sweep_ridge``: a W&B sweep over the ridge's alpha, one Dagster step per trial; the best trial's model
+   is linked to the registry and goes through the same promotion (it prints its trials and its best run);
+6. W&B Launch: ``train_model`` is published as the W&B job ``job-train_model`` and one retraining is enqueued
+   in the run queue ``retraining``; the launch agent sensor launches it once (unchanged data: no new version);
+7. a summary: versions, aliases, which sensor fired what;
+8. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
+   URL is printed: ``wandb-dagster ui`` serves it.
 
-Run it twice: the second time nothing has changed, so no version is created and no sensor fires.
+Run it twice: the second time nothing has changed, so no version is created and no sensor fires (the report
+is saved again, the same one).
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from typing import Any
 
 import dagster as dg
 
+import wandb_dagster.reports as wr
 from example_pipelines import bikes
-from wandb_dagster.dagster import WandbResource, collection_name
+from wandb_dagster.dagster import WandbResource, collection_name, publish_jobs
 
 
 def _execute(
@@ -119,6 +127,26 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
                 f"promoted: {out_eval['promoted']}")
         react()
 
+        out("5. sweep_ridge: a W&B sweep over the ridge's alpha, one Dagster step per trial")
+        result = _execute(defs, instance, "sweep_ridge")
+        res = result.output_for_node("promote_sweep_best")
+        sweep = wandb.api().sweep(res["sweep"])
+        for trial in sorted(sweep.runs, key=lambda r: r.config["alpha"]):
+            out(f"  trial      alpha {trial.config['alpha']:<6} val rmse {trial.summary['val_rmse']:.4f}  "
+                f"run {trial.id} (group {trial.group[:8]})")
+        best = sweep.best_run()
+        verdict = f"promoted (was {res['previous_production']})" if res["promoted"] else "kept production"
+        out(f"  best run   {'/'.join(best.path)}: alpha {best.config['alpha']}, val rmse {res['val_rmse']}")
+        out(f"  sweep      {res['model']}  test rmse {res['rmse']}  production rmse {res['production_rmse']}  "
+            f"-> {verdict}")
+        sweep_summary = {"id": sweep.id, "trials": len(sweep.runs), "best_run": best.id,
+                         "best_alpha": best.config["alpha"], "model": res["model"], "promoted": res["promoted"]}
+        react()
+
+        out(f"6. launch: retrain through the run queue {bikes.RETRAINING_QUEUE!r}")
+        launched = _launch_retraining(defs, instance, wandb, out)
+        react()
+
     api = wandb.api()
     summary = {
         "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
@@ -128,17 +156,88 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
         ],
         "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
         "fired": cursors["fired"],
+        "sweep": sweep_summary,
+        "launched": launched,
     }
     out("summary")
     out(f"  features versions: {summary['features']}")
     out(f"  model versions: {summary['models']}")
     out(f"  registry bike-rentals links: {summary['links']}")
     out(f"  production: {bikes.REGISTRY_COLLECTION}:production = {summary['production']}")
+    out(f"  sweep {sweep_summary['id']}: {sweep_summary['trials']} trials, best run {sweep_summary['best_run']} "
+        f"(alpha {sweep_summary['best_alpha']}) -> {sweep_summary['model']}")
     out(f"  sensors fired: {len(summary['fired'])}")
     for line in summary["fired"]:
         out(f"    {line}")
     out(f"  workspace: {api.settings.database_url}")
+    summary["report"] = save_report(api)
+    out(f"report of the training runs: {summary['report']}")
+    out("  open it: .venv/bin/wandb-dagster ui   (serves this workspace at http://127.0.0.1:8600)")
     return summary
+
+
+REPORT_TITLE = "Bike rentals: training runs"
+
+
+def save_report(api: Any) -> str:
+    """Save the report of the demo's training and evaluation runs (the one of an earlier demo is updated, not
+    duplicated) and return its URL."""
+    entity = api.default_entity
+    blocks = [
+        wr.TableOfContents(),
+        wr.H2("Training"),
+        wr.MarkdownBlock(
+            "Each `bikes/model` step fits a ridge regression on growing shares of the training rows and logs the "
+            "error on the training rows and on the held-out rows (`train_rmse`, `test_rmse`)."
+        ),
+        wr.PanelGrid(
+            runsets=[wr.Runset(name="Training runs", filters="JobType = 'bikes/model'")],
+            panels=[
+                wr.LinePlot(title="Held-out error", x="train_rows", y=["test_rmse"], title_x="training rows",
+                            title_y="test RMSE"),
+                wr.LinePlot(title="Training error", x="train_rows", y=["train_rmse"], title_x="training rows",
+                            title_y="train RMSE"),
+                wr.ScalarChart(title="Most training rows", metric=wr.SummaryMetric("train_rows"),
+                               groupby_aggfunc="max"),
+                wr.RunComparer(diff_only=True),
+            ],
+        ),
+        wr.H2("Evaluation"),
+        wr.P("The new model against the production model, on the same held-out rows."),
+        wr.PanelGrid(
+            runsets=[wr.Runset(name="Evaluations", filters="JobType = 'bikes/evaluation'")],
+            panels=[wr.BarPlot(title="Test RMSE", metrics=["test_rmse", "production_rmse"])],
+        ),
+    ]  # fmt: skip
+    found = list(api.reports(f"{entity}/{bikes.PROJECT}", name=REPORT_TITLE))
+    report = found[0] if found else wr.Report(project=bikes.PROJECT, entity=entity, title=REPORT_TITLE)
+    report.description = "The learning curves of every training run of the demo, and how each new model compared."
+    report.blocks = blocks
+    return report.save()
+def _launch_retraining(defs: dg.Definitions, instance: dg.DagsterInstance, wandb: WandbResource, out: Any) -> dict:
+    """Publish train_model as a W&B job, enqueue one run of it and let the launch agent launch it."""
+    api = wandb.api()
+    [job] = publish_jobs(defs, jobs=["train_model"], code_location="example_pipelines")
+    api.upsert_run_queue(bikes.RETRAINING_QUEUE, resource_config={}, resource_type="local-process",
+                         prioritization_mode="V0")
+    queued = api.job("job-train_model:latest").call(config={}, queue=bikes.RETRAINING_QUEUE, priority="high")
+    out(f"  launch     job {job.name} published; queued run {queued.id} enqueued ({queued.state})")
+    agent = defs.resolve_sensor_def("retrain_from_queue")
+    cursor = None
+    for _ in range(3):  # lease and request; then see the run finished; then nothing left
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                     resources={"wandb": wandb}) as context:
+            result = agent.evaluate_tick(context)
+        cursor = result.cursor
+        for request in result.run_requests or []:
+            assert request.job_name is not None  # the agent names the job of every request it makes
+            run = _execute(defs, instance, request.job_name, request)
+            meta = _metadata(run, ["bikes", "model"])
+            out(f"  launch     Dagster run {run.run_id[:8]} (run_key {request.run_key}): "
+                f"model {meta['wandb/artifact']}")
+    tracking = queued.run
+    out(f"  launch     queued run {queued.id}: {queued.state}; tracking run {tracking.id if tracking else None}")
+    return {"job": job.name, "state": queued.state, "tracking_run": tracking.id if tracking else None}
 
 
 def main() -> None:

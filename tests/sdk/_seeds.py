@@ -70,7 +70,8 @@ def seed_blocks(prefix: str, folder: Path | None = None) -> list[str]:
 
 def run_block(code: str, namespace: dict, **placeholders: str) -> dict:
     """Run a seed's code block as written, ``wandb`` being wandb_dagster; ``<name>`` placeholders replaced."""
-    code = code.replace("import wandb\n", "").replace("import wandb", "")
+    # Only the line "import wandb" (not "import wandb_dagster.reports as wr", which a block may hold).
+    code = re.sub(r"^[ \t]*import wandb[ \t]*(#.*)?$", "", code, flags=re.M)
     for key, value in placeholders.items():
         code = code.replace(f"<{key}>", value)
     assert not re.search(r'"<[a-z-]+>"', code), f"unreplaced placeholder in:\n{code}"

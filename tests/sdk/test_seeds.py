@@ -184,3 +184,37 @@ def test_two_seeds_with_one_number_are_an_error(tmp_path, monkeypatch):
     (tmp_path / "003_b.txt").write_text("")
     with pytest.raises(pytest.fail.Exception, match="several seed documents"):
         seed_path("003", tmp_path)
+
+
+def _report_block(blocks: list[str]) -> str:
+    (block,) = [b for b in blocks if "wr.Report(" in b]
+    # The one change the seed's reader makes: wandb_workspaces' Report API is wandb_dagster.reports here.
+    assert "import wandb_workspaces.reports.v2 as wr" in block
+    return block.replace("import wandb_workspaces.reports.v2 as wr", "import wandb_dagster.reports as wr")
+
+
+def test_seed_000_report_block_saves_a_report_that_loads_back_and_renders(ws_env, capsys):
+    import wandb_dagster.reports as wr
+    from wandb_dagster.reports.render import render
+
+    blocks = seed_blocks("000")
+    ns = run_block(blocks[2], {})
+    run_block(blocks[3], ns)  # the training run the report's line plot shows
+    run_block(_report_block(blocks), ns)
+    report = ns["report"]
+    printed = capsys.readouterr().err
+    # Printed, as the seed says ("open the printed URL in a browser"): the local app's page of the report.
+    assert f"Saved report to: {report.url}" in printed
+    assert report.url.startswith("http://127.0.0.1:8600/%3CTeam_Entity%3E/my-awesome-project/reports/"
+                                 "My-Awesome-Model-Training-Report--")
+    loaded = wr.Report.from_url(report.url)
+    assert loaded == report and loaded.id == report.id
+    assert [r.id for r in wandb.Api().reports(f"{ns['TEAM_ENTITY']}/{ns['PROJECT']}")] == [report.id]
+    assert wandb.Api().from_path(report.path) == report
+    rendered = render(loaded, wandb.Api())
+    for heading in ("Experiment Summary", "Dataset Information", "Model Information"):
+        assert f">{heading}</h3>" in rendered.body
+    (chart,) = rendered.data["charts"].values()
+    (series,) = chart["series"]
+    assert chart["title"] == "Train Loss" and chart["y_label"] == "Loss"
+    assert series["x"] == list(range(10)) and len(series["y"]) == 10

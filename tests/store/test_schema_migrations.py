@@ -245,6 +245,52 @@ def test_0011_adds_sweeps_and_keeps_the_runs_of_an_0010_database(database_url: s
         engine.dispose()
 
 
+def test_0014_adds_trial_values_and_keeps_the_trials_of_an_0011_database(database_url: str) -> None:
+    # Trials claimed before 0014 come through the upgrade with no value; a trial ended after it records one;
+    # downgrading drops the column and keeps the trials.
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        sweep = store.create_sweep("e", "p", "sw1", name="s", method="random", config={"method": "random"})
+        store.claim_sweep_trial(sweep.pk, lambda trials: (None, {"x": 1}), run_cap=None, run_id="t-old")
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert "value" not in {c["name"] for c in sa.inspect(engine).get_columns("sweep_trials")}
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        (old,) = store.sweep_trials(sweep.pk)
+        assert (old.run_id, old.value, old.params) == ("t-old", None, {"x": 1})
+        new = store.claim_sweep_trial(sweep.pk, lambda trials: (None, {"x": 2}), run_cap=None, run_id="t-new")
+        run = store.create_run("e", "p", "t-new", sweep_pk=sweep.pk)
+        store.append_history(run.pk, [{"_step": 0, "loss": 3.0}, {"_step": 1, "loss": 2.0}])
+        store.update_run(run.pk, summary={"loss": 2.5})
+        store.end_sweep_trial(new.pk, metric=("loss", "minimize"))  # type: ignore[union-attr]
+        assert [t.value for t in store.sweep_trials(sweep.pk)] == [None, 2.0]
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM sweep_trials")).scalar_one() == 2
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_from_0009_records_the_media_existing_runs_name_for_gc(database_url: str) -> None:
     # Runs logged before gc's tables (0009): the media their history rows and summary name must count as in
     # use after the upgrade, or the first gc deletes them.
@@ -286,3 +332,88 @@ def test_upgrade_from_0009_records_the_media_existing_runs_name_for_gc(database_
     finally:
         store.close()
     assert _revision(database_url) == schema.SCHEMA_REVISION
+
+
+def test_0012_adds_reports_and_keeps_the_runs_of_an_0011_database(database_url: str) -> None:
+    # A workspace from before reports: its runs come through the upgrade, a report can then be saved in one of
+    # its projects, and downgrading drops the reports again and keeps the runs.
+    store = Store.open(database_url, storage_root="/r")
+    store.create_run("e", "p", "old-run")
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert "reports" not in set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")  # migrates 0011 -> head
+    try:
+        report = store.create_report("e", "p", title="T", description="", width="readable", spec={"blocks": []})
+        assert report.id == "Vmlldzox" and store.get_report(report.id) == report  # base64("View:1")
+        assert store.get_run("e", "p", "old-run") is not None
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_0013_adds_run_queues_and_keeps_an_0011_database(database_url: str) -> None:
+    # A workspace from before Launch: its runs come through the upgrade; queues and items can then be
+    # written; downgrading drops both tables again and keeps the runs.
+    store = Store.open(database_url, storage_root="/r")
+    store.create_run("e", "p", "old-run")
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert not {"run_queues", "run_queue_items"} & set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")  # migrates 0011 -> head
+    try:
+        queue = store.put_run_queue(
+            "e", "q", resource_type="local-process", prioritization_mode="V0", config={}, template_variables={},
+            external_links={}, create=True,
+        )
+        item = store.enqueue_run(
+            queue.pk, "item-1", entity="e", project="p", job="e/p/job-j:v0", launch={}, template_values={},
+            priority=2,
+        )
+        assert store.get_queue_item("item-1") == item and item.state == "pending"
+        assert store.get_run("e", "p", "old-run") is not None
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert not {"run_queues", "run_queue_items"} & set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+

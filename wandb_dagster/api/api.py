@@ -16,6 +16,7 @@ Filters are MongoDB-style and compiled to SQL (see :mod:`wandb_dagster.store.fil
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -264,6 +265,28 @@ class Api:
             raise ValueError(f"Could not find run {entity}/{project}/{run_id}; check the path (entity/project/run_id).")
         return Run(self._ws, record)
 
+    def sync_tensorboard(
+        self, root_dir: str | os.PathLike[str], run_id: str | None = None, project: str | None = None,
+        entity: str | None = None,
+    ) -> Run:  # fmt: skip
+        """Import the TensorBoard event files under ``root_dir`` as a run's history, as W&B's
+        ``Api.sync_tensorboard``; returns the run. ``run_id`` None makes a new run (a new id, as W&B); an
+        existing ``run_id`` gets only the steps it does not have. ``project``/``entity`` default to this
+        Api's. Needs the ``tensorboard`` package (the ``wandb-import`` extra). How tags, steps and media are
+        mapped: :mod:`wandb_dagster.sdk.imports.tensorboard`.
+
+            >>> run = wandb.Api().sync_tensorboard("runs/exp1", project="bikes")      # doctest: +SKIP
+            >>> run.history(pandas=False)[0]["train/loss"]                             # doctest: +SKIP
+            0.75
+        """
+        from wandb_dagster.sdk.imports.tensorboard import sync_tensorboard
+
+        report = sync_tensorboard(
+            root_dir, run_id=run_id, project=normalize_project_name(project or self.settings.project),
+            entity=entity or self.settings.entity, workspace=self._ws,
+        )  # fmt: skip
+        return self.run(report.path)
+
     def runs(
         self,
         path: str | None = None,
@@ -306,9 +329,10 @@ class Api:
             )
         return Sweep(self._ws, record)
 
-    def from_path(self, path: str) -> Project | Run | Sweep:
-        """A project (``project``, ``entity/project``), a run (``entity/project/runs/id``, ``entity/project/id``)
-        or a sweep (``entity/project/sweeps/id``)."""
+    def from_path(self, path: str) -> Any:
+        """A project (``project``, ``entity/project``), a run (``entity/project/runs/id``, ``entity/project/id``),
+        a sweep (``entity/project/sweeps/id``) or a report (``entity/project/reports/<Title>--<id>``: a
+        :class:`wandb_dagster.reports.Report`)."""
         parts = [p for p in path.strip("/").split("/") if p]
         if len(parts) in (1, 2):
             entity, project = self._entity_project("/".join(parts))
@@ -318,11 +342,29 @@ class Api:
         if len(parts) == 4 and parts[2] == "sweeps":
             return self.sweep("/".join(parts))
         if len(parts) == 4 and parts[2] == "reports":
-            raise ValueError(f"path {path!r} names a W&B report; wandb_dagster has projects, runs and sweeps only")
+            from wandb_dagster.reports.report import load, report_id_from_url
+
+            return load(self, report_id_from_url(path))
         raise ValueError(
             f"path {path!r} is invalid: use 'entity/project', 'entity/project/runs/run_id' or "
-            "'entity/project/sweeps/sweep_id'"
+            "'entity/project/sweeps/sweep_id' or 'entity/project/reports/<Title>--<id>'"
         )
+
+    def reports(self, path: str = "", name: str | None = None, per_page: int = 50) -> Paginator[Any]:
+        """The saved reports of project ``[entity/]project`` (default: the Api's), newest first, as
+        :class:`wandb_dagster.reports.Report` objects; with ``name``, those of that title (or that id).
+
+        >>> [r.title for r in wandb.Api().reports("bikes")]        # doctest: +SKIP
+        ['Training']
+        """
+        from wandb_dagster.reports.report import from_record, is_report_id
+
+        entity, project = self._entity_project(path or None)
+        records = self._store.project_reports(entity, project, title=name)
+        if name is not None and not records and is_report_id(name):
+            found = self._store.get_report(name)
+            records = [found] if found is not None and (found.entity, found.project) == (entity, project) else []
+        return Paginator.of_list([from_record(self, r) for r in records], per_page=per_page)
 
     # ------------------------------------------------------------------ registries
 
@@ -436,6 +478,92 @@ class Api:
         return Team(directory, found)
 
     # ------------------------------------------------------------------ events (contract C)
+
+    # ------------------------------------------------------------------ launch (wandb_dagster/launch/)
+
+    def create_run_queue(
+        self,
+        name: str,
+        type: str,
+        entity: str | None = None,
+        prioritization_mode: str | None = None,
+        config: dict[str, Any] | None = None,
+        template_variables: dict[str, Any] | None = None,
+    ) -> Any:
+        """Create run queue ``name`` of ``entity`` (default: the Api's), as W&B's: ``type`` is the resource
+        type (``local-process`` or ``local-container``: Dagster launches the runs), ``prioritization_mode``
+        ``"V0"`` takes items by priority, ``config`` holds ``run_config`` (a partial Dagster run config) and
+        ``tags`` with ``{{var}}`` placeholders declared in ``template_variables``
+        (``{"var": {"schema": {"type": "integer", "minimum": 1, "default": 2}}}``). A queue of that name
+        that exists is a ValueError (see :meth:`upsert_run_queue`).
+
+        >>> wandb.Api().create_run_queue("training", type="local-process", prioritization_mode="V0")  # doctest: +SKIP
+        """
+        from wandb_dagster.launch.queues import put_run_queue
+
+        return put_run_queue(
+            self, name, type, entity=entity, prioritization_mode=prioritization_mode, config=config,
+            template_variables=template_variables, external_links=None, create=True,
+        )
+
+    def upsert_run_queue(
+        self,
+        name: str,
+        resource_config: dict[str, Any],
+        resource_type: str,
+        entity: str | None = None,
+        template_variables: dict[str, Any] | None = None,
+        external_links: dict[str, Any] | None = None,
+        prioritization_mode: str | None = None,
+    ) -> Any:
+        """Create run queue ``name`` or replace its settings (its items stay), as W&B's."""
+        from wandb_dagster.launch.queues import put_run_queue
+
+        return put_run_queue(
+            self, name, resource_type, entity=entity, prioritization_mode=prioritization_mode,
+            config=resource_config, template_variables=template_variables, external_links=external_links,
+            create=False,
+        )
+
+    def run_queue(self, entity: str | None, name: str) -> Any:
+        """The run queue ``name`` of ``entity`` (None: the Api's); a missing one is a ValueError naming the
+        queues that exist."""
+        from wandb_dagster.launch.queues import get_run_queue
+
+        return get_run_queue(self, entity, name)
+
+    def queued_run(
+        self,
+        entity: str | None,
+        project: str | None,
+        queue_name: str,
+        run_queue_item_id: str,
+        project_queue: str | None = None,
+        priority: int | None = None,
+    ) -> Any:
+        """The queued run ``run_queue_item_id`` of queue ``queue_name`` (``launch_add`` returns it too)."""
+        from wandb_dagster.launch.queues import get_queued_run
+
+        return get_queued_run(self, entity, project, queue_name, run_queue_item_id)
+
+    def job(self, name: str | None, path: str | None = None) -> Any:
+        """The W&B job ``[[entity/]project/]job-<dagster job>[:alias]`` (published with
+        ``wandb_dagster.dagster.publish_jobs``); ``path``: also download its files there. ``.call(config=...,
+        queue=...)`` enqueues a run of it."""
+        from wandb_dagster.launch.jobs import Job
+
+        if not name:
+            raise ValueError("Api.job: give the job's name, e.g. api.job('bikes/job-train:latest')")
+        artifact = self.artifact(name, type="job")
+        if path is not None:
+            artifact.download(root=path)
+        return Job(self, artifact)
+
+    def list_jobs(self, entity: str, project: str) -> list[dict[str, Any]]:
+        """The jobs of ``entity/project`` in W&B's shape (one entry per job, with its versions)."""
+        from wandb_dagster.launch.jobs import list_jobs
+
+        return list_jobs(self, entity, project)
 
     def events(
         self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100

@@ -217,4 +217,108 @@ class TrialRecord:
     params: dict[str, Any]
     run_id: str
     created_at: datetime
-    state: str = "running"  # running | finished | crashed
+    state: str = "running"  # running | stopping | finished | crashed
+    # The metric's extremum over the run's history and summary, recorded when the trial ended (or None).
+    value: float | None = None
+    # The state of the trial's run (None before the run exists): finished, failed, crashed, killed, running.
+    run_state: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportRecord:
+    """A saved report (store/reports.py). ``id`` is the id users see (W&B's ``View:`` id, base64);
+    ``spec`` the blocks as the reports package serialised them."""
+
+    pk: int
+    id: str
+    entity: str
+    project: str
+    title: str
+    description: str
+    width: str
+    spec: dict[str, Any]
+    username: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class RunQueueRecord:
+    """A W&B Launch run queue of an entity (store/launch.py). ``config`` and ``template_variables`` are as
+    given to ``create_run_queue`` (validated at the api level)."""
+
+    pk: int
+    entity: str
+    name: str
+    resource_type: str
+    prioritization_mode: str | None
+    config: dict[str, Any]
+    template_variables: dict[str, Any]
+    external_links: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageEdge:
+    """One lineage row (store/lineage.py): run ``run_pk`` used (``"input"``) or logged (``"output"``) version
+    ``version_pk``."""
+
+    run_pk: int
+    version_pk: int
+    direction: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageRun:
+    """What a lineage graph shows of a run: where it is, its name and state."""
+
+    pk: int
+    entity: str
+    project: str
+    run_id: str
+    display_name: str | None
+    state: str
+    job_type: str | None
+    username: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageVersion:
+    """What a lineage graph shows of a version: its source collection and index there (None once the
+    version is deleted: its row and lineage stay), its public id and state."""
+
+    pk: int
+    public_id: str
+    entity: str
+    project: str
+    collection: str
+    type: str
+    index: int | None
+    state: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunQueueItemRecord:
+    """One queued run (W&B's run queue item). ``id`` is the id users see and the Dagster ``run_key``;
+    ``state`` pending | leased | running | finished | failed | cancelled."""
+
+    pk: int
+    id: str
+    queue_pk: int
+    queue: str
+    entity: str  # where the launched run logs
+    project: str
+    job: str  # the job version, entity/project/name:vN
+    launch: dict[str, Any]  # code_location, dagster_job, run_config
+    template_values: dict[str, Any]
+    priority: int
+    state: str
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    dagster_run_id: str | None
+    run_path: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0014"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -395,14 +395,91 @@ sweep_trials = sa.Table(
     sa.Column("grid_index", sa.Integer()),
     sa.Column("params", sa.JSON(), nullable=False),
     sa.Column("run_id", sa.String(), nullable=False),
-    # running | finished | crashed. An agent beats heartbeat_at while its trial runs; a running trial whose
-    # heartbeat is older than the timeout is crashed by the next claim, which frees its grid point
-    # (grid_index NULL) and stops counting it towards run_cap.
+    # running | stopping | finished | crashed. An agent beats heartbeat_at while its trial runs; a running
+    # trial whose heartbeat is older than the timeout is crashed by the next claim, which frees its grid
+    # point (grid_index NULL) and stops counting it towards run_cap. stopping: hyperband early termination
+    # decided to stop it (recorded under the sweep's lock, so every agent sees one decision); its agent stops
+    # the run, which ends killed, and the trial then finished.
     sa.Column("state", sa.String(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     _created_at(),
+    # The sweep metric's extremum over the run's history and summary (W&B's metric_extremum), recorded when
+    # the trial ends: what bayes search learns from (migration 0014). NULL: not ended, or no such value.
+    sa.Column("value", sa.Float()),
     sa.UniqueConstraint("sweep_pk", "number"),
     sa.UniqueConstraint("sweep_pk", "grid_index"),
+)
+
+# A report (``wandb_dagster.reports``, W&B's Report API; store/reports.py). ``report_id`` is the id users see
+# (in the report's URL), W&B's form: base64 of ``View:<id>`` without padding, unique in the workspace.
+# ``spec`` holds the blocks as the reports package serialises them; the store does not read it. width:
+# W&B's report widths (readable, fixed, fluid), validated by the reports package.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("report_id", sa.String(), nullable=False),
+    sa.Column("title", sa.String(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("width", sa.String(), nullable=False),
+    sa.Column("spec", sa.JSON(), nullable=False),
+    sa.Column("username", sa.String()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("report_id"),
+    sa.Index(None, "project_id"),
+)
+
+# W&B Launch (store/launch.py, migration 0013). A run queue of an entity: W&B's resource type, the
+# prioritization mode (NULL or "V0"), the default resource config with its ``{{var}}`` template variables and
+# their schemas, as given (the api level validates them; the store does not understand them).
+run_queues = sa.Table(
+    "run_queues",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("resource_type", sa.String(), nullable=False),
+    sa.Column("prioritization_mode", sa.String()),
+    sa.Column("config", sa.JSON(), nullable=False),
+    sa.Column("template_variables", sa.JSON(), nullable=False),
+    sa.Column("external_links", sa.JSON(), nullable=False),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("entity_id", "name"),
+)
+
+# One queued run (W&B's run queue item). ``item_id`` is the id users see and the Dagster run_key: random,
+# so a workspace made again never hands a Dagster instance an id it has already launched. state: pending |
+# leased | running | finished | failed | cancelled. A lease (lease_owner, lease_expires_at) is taken in
+# the transaction that counts the queue's active items (store/launch.py ``lease``); one whose launch never
+# happened expires and the item is pending again. ``job`` is the job version (entity/project/name:vN);
+# ``launch`` what the agent needs to start it (code location, Dagster job name, resolved run config);
+# ``error`` why it failed.
+run_queue_items = sa.Table(
+    "run_queue_items",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("item_id", sa.String(), nullable=False),
+    sa.Column("queue_pk", sa.Integer(), sa.ForeignKey("run_queues.id"), nullable=False),
+    sa.Column("entity", sa.String(), nullable=False),
+    sa.Column("project", sa.String(), nullable=False),
+    sa.Column("job", sa.String(), nullable=False),
+    sa.Column("launch", sa.JSON(), nullable=False),
+    sa.Column("template_values", sa.JSON(), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("lease_owner", sa.String()),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("dagster_run_id", sa.String()),
+    sa.Column("run_path", sa.String()),
+    sa.Column("error", sa.Text()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("item_id"),
+    sa.Index(None, "queue_pk", "state", "priority", "id"),
 )
 
 # The values of events.type: event types as W&B automations name them, and the run-state change.

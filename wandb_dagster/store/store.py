@@ -41,7 +41,10 @@ from wandb_dagster.store import (
 )
 from wandb_dagster.store import events as _events
 from wandb_dagster.store import history_buckets as _history_buckets
+from wandb_dagster.store import launch as _launch
+from wandb_dagster.store import lineage as _lineage
 from wandb_dagster.store import parts as _parts
+from wandb_dagster.store import reports as _reports
 from wandb_dagster.store import run_files as _run_files
 from wandb_dagster.store import schema as db
 from wandb_dagster.store import sweeps as _sweeps
@@ -68,10 +71,16 @@ from wandb_dagster.store.records import (
     REGISTRY_PREFIX,
     CollectionRecord,
     CommitResult,
+    LineageEdge,
+    LineageRun,
+    LineageVersion,
     OrganizationRecord,
     PartRecord,
     ProjectRecord,
+    ReportRecord,
     RunFileRecord,
+    RunQueueItemRecord,
+    RunQueueRecord,
     RunRecord,
     SweepRecord,
     TrialRecord,
@@ -190,6 +199,12 @@ class Store:
     ) -> _events.FeedRead:
         """At most ``limit`` events after ``after_id`` that match (see store/events.py ``read``)."""
         return _events.read(self, after_id=after_id, filter=filter, types=types, limit=limit)
+
+    def newest_events(
+        self, *, filter: Mapping[str, Any] | None, types: Sequence[str] | None, limit: int
+    ) -> list[Any]:
+        """The newest ``limit`` events that match, newest first (see store/events.py ``newest``)."""
+        return _events.newest(self, filter=filter, types=types, limit=limit)
 
     def events_head(self) -> int:
         """The id of the newest committed event (0 for an empty feed)."""
@@ -362,6 +377,7 @@ class Store:
             for collection_id in organizations.registry_collections(conn, project_pk):
                 collection_removal.delete(conn, collection_id, run_pk=None, now=now)
             conn.execute(sa.delete(db.registry_settings).where(db.registry_settings.c.project_id == project_pk))
+            conn.execute(sa.delete(db.reports).where(db.reports.c.project_id == project_pk))
             conn.execute(sa.delete(db.projects).where(db.projects.c.id == project_pk))
         self._core_registries_ensured.clear()
 
@@ -666,6 +682,50 @@ class Store:
         """The system metrics samples of run ``run_pk``, oldest first."""
         with self._read() as conn:
             return _run_files.system(conn, run_pk)
+    # ------------------------------------------------------------------ reports
+
+    def create_report(
+        self,
+        entity: str,
+        project: str,
+        *,
+        title: str,
+        description: str,
+        width: str,
+        spec: dict[str, Any],
+        username: str | None = None,
+    ) -> ReportRecord:
+        """Record a new report in ``entity/project`` (created if missing); its id is assigned here."""
+        now = _now()
+        with self._write() as conn:
+            project_pk = catalog.project_id(conn, entity, project, now)
+            return _reports.create(
+                conn, project_pk, title=title, description=description, width=width, spec=spec, username=username,
+                now=now,
+            )  # fmt: skip
+
+    def update_report(
+        self, report_id: str, *, title: str, description: str, width: str, spec: dict[str, Any]
+    ) -> ReportRecord:
+        """Replace what report ``report_id`` holds; a report that does not exist -> NotFoundError."""
+        with self._write() as conn:
+            return _reports.update(conn, report_id, title=title, description=description, width=width, spec=spec,
+                                   now=_now())  # fmt: skip
+
+    def get_report(self, report_id: str) -> ReportRecord | None:
+        with self._read() as conn:
+            return _reports.get(conn, report_id)
+
+    def project_reports(self, entity: str, project: str, title: str | None = None) -> list[ReportRecord]:
+        """The reports of ``entity/project`` (titled ``title`` when given), newest first."""
+        with self._read() as conn:
+            return _reports.in_project(conn, entity, project, title)
+
+    def delete_report(self, report_id: str) -> bool:
+        """Delete report ``report_id``; False when there was none."""
+        with self._write() as conn:
+            return _reports.delete(conn, report_id)
+
     # ------------------------------------------------------------------ sweeps
 
     def create_sweep(
@@ -714,11 +774,31 @@ class Store:
         with self._write() as conn:
             return _sweeps.beat(conn, trial_pk, _now())
 
-    def end_sweep_trial(self, trial_pk: int, *, metric: tuple[str, str] | None = None) -> None:
+    def end_sweep_trial(
+        self, trial_pk: int, *, metric: tuple[str, str] | None = None, run_state: str | None = None
+    ) -> None:
         """Mark a trial finished (its function returned or raised; its run holds the outcome). ``metric``
-        (name, goal): append SWEEP_BEST_RUN when the trial's run is the sweep's new best on it."""
+        (name, goal): record the run's extremum of it as the trial's value, and append SWEEP_BEST_RUN when
+        the trial's run is the sweep's new best on it. ``run_state``: the run's end state if it is still
+        running, or ``"killed"`` (stopped early) whatever it recorded (store/sweeps.py ``end``)."""
         with self._write() as conn:
-            _sweeps.end(conn, trial_pk, _now(), metric)
+            _sweeps.end(conn, trial_pk, _now(), metric, run_state)
+
+    def poll_sweep_trial(self, trial_pk: int) -> tuple[str, str]:
+        """(the trial's state, its sweep's state), read while the trial runs."""
+        with self._read() as conn:
+            return _sweeps.poll(conn, trial_pk)
+
+    def sweep_metric_histories(self, sweep_pk: int, name: str) -> list[tuple[str, str, list[float]]]:
+        """(run id, run state, finite values of metric ``name`` in step order) for each run of the sweep."""
+        with self._read() as conn:
+            return _sweeps.metric_histories(conn, sweep_pk, name)
+
+    def stop_sweep_trials(self, sweep_pk: int, name: str, decide: _sweeps.Decide) -> set[str]:
+        """Early termination in one transaction under the sweep's lock (store/sweeps.py ``stop``): the
+        running trials ``decide`` names become ``stopping``; returns the run ids of every stopping trial."""
+        with self._write() as conn:
+            return _sweeps.stop(conn, sweep_pk, name, decide, _now())
 
     def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
         """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""
@@ -733,6 +813,109 @@ class Store:
         """The runs of sweep ``sweep_pk``, oldest first."""
         with self._read() as conn:
             return runs.of_sweep(conn, sweep_pk)
+
+    # ------------------------------------------------------------------ launch (store/launch.py)
+
+    def put_run_queue(
+        self,
+        entity: str,
+        name: str,
+        *,
+        resource_type: str,
+        prioritization_mode: str | None,
+        config: dict[str, Any],
+        template_variables: dict[str, Any],
+        external_links: dict[str, Any],
+        create: bool,
+    ) -> RunQueueRecord:
+        """Create run queue ``entity/name`` (``create``; an existing one -> ValueError) or replace its settings."""
+        now = _now()
+        with self._write() as conn:
+            return _launch.put_queue(
+                conn, entity, name, resource_type=resource_type, prioritization_mode=prioritization_mode,
+                config=config, template_variables=template_variables, external_links=external_links, now=now,
+                create=create,
+            )
+
+    def get_run_queue(self, entity: str, name: str) -> RunQueueRecord | None:
+        with self._read() as conn:
+            return _launch.get_queue(conn, entity, name)
+
+    def run_queues(self, entity: str) -> list[RunQueueRecord]:
+        with self._read() as conn:
+            return _launch.queues(conn, entity)
+
+    def delete_run_queue(self, queue_pk: int) -> None:
+        with self._write() as conn:
+            _launch.delete_queue(conn, queue_pk)
+
+    def enqueue_run(
+        self,
+        queue_pk: int,
+        item_id: str,
+        *,
+        entity: str,
+        project: str,
+        job: str,
+        launch: dict[str, Any],
+        template_values: dict[str, Any],
+        priority: int,
+    ) -> RunQueueItemRecord:
+        """Add a pending item (its config already resolved and validated) to queue ``queue_pk``."""
+        with self._write() as conn:
+            return _launch.enqueue(
+                conn, queue_pk, item_id, entity=entity, project=project, job=job, launch=launch,
+                template_values=template_values, priority=priority, now=_now(),
+            )
+
+    def get_queue_item(self, item_id: str) -> RunQueueItemRecord | None:
+        with self._read() as conn:
+            return _launch.get_item(conn, item_id)
+
+    def queue_items(self, queue_pk: int, states: Sequence[str] | None = None) -> list[RunQueueItemRecord]:
+        with self._read() as conn:
+            return _launch.items(conn, queue_pk, states)
+
+    def lease_queue_items(
+        self,
+        queue_pk: int,
+        owner: str,
+        *,
+        max_concurrent: int,
+        lease_seconds: float,
+        max_attempts: int,
+        prioritized: bool,
+    ) -> list[RunQueueItemRecord]:
+        """Lease the queue's next pending items in one transaction (store/launch.py ``lease``)."""
+        with self._write() as conn:
+            return _launch.lease(
+                conn, queue_pk, owner, max_concurrent=max_concurrent, lease_seconds=lease_seconds,
+                max_attempts=max_attempts, prioritized=prioritized, now=_now(),
+            )
+
+    def update_queue_item(
+        self,
+        item_id: str,
+        *,
+        state: str,
+        dagster_run_id: str | None = None,
+        run_path: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move a queued run to ``state``; False when it is done already or deleted."""
+        with self._write() as conn:
+            return _launch.update_item(
+                conn, item_id, state=state, now=_now(), dagster_run_id=dagster_run_id, run_path=run_path,
+                error=error,
+            )
+
+    def set_queue_item_run(self, item_id: str, run_path: str) -> None:
+        with self._write() as conn:
+            _launch.set_run_path(conn, item_id, run_path, _now())
+
+    def delete_queue_item(self, item_id: str) -> bool:
+        with self._write() as conn:
+            return _launch.delete_item(conn, item_id)
 
     # ------------------------------------------------------------------ artifacts: writing
 
@@ -1092,6 +1275,33 @@ class Store:
             raise ValueError(f"direction {direction!r} is invalid; use 'input' or 'output'")
         with self._read() as conn:
             return runs.of_version(conn, version_pk, direction)
+
+    def lineage_edges(
+        self, *, of: str, pks: Sequence[int], direction: str, limit: int
+    ) -> tuple[list[LineageEdge], dict[int, int]]:
+        """Lineage edges of ``direction`` at many nodes in one statement: at most ``limit`` per node (``of``:
+        ``"run"`` or ``"version"``, ``pks`` their pks), oldest neighbour first, and each node's total count
+        (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.edges(conn, of=of, pks=pks, direction=direction, limit=limit)
+
+    def lineage_nodes(
+        self, *, run_pks: Sequence[int], version_pks: Sequence[int]
+    ) -> tuple[list[LineageRun], list[LineageVersion]]:
+        """The names a lineage graph shows for these runs and versions (deleted versions included), in one
+        snapshot."""
+        with self._read(snapshot=True) as conn:
+            return _lineage.run_nodes(conn, run_pks), _lineage.version_nodes(conn, version_pks)
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, LineageRun]:
+        """The runs named by these ids, for each id that names exactly one run (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.runs_by_id(conn, run_ids)
+
+    def version_memberships(self, version_pk: int) -> list[VersionRecord]:
+        """Version ``version_pk`` in every collection it is a member of: its own and each registry link."""
+        with self._read() as conn:
+            return _lineage.memberships(conn, version_pk)
 
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""

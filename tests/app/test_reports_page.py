@@ -1,0 +1,76 @@
+"""The report pages of the app (``/{entity}/{project}/reports/{Title}--{id}`` and the project's list), over
+HTTP on SQLite and PostgreSQL, and in a real browser: the report of seed 000's block renders its headings
+and its line plot, in the app and in the file ``report.to_html`` writes (opened as file://). The browser
+test also makes the README's screenshot, docs/images/report-page.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import wandb_dagster as wandb
+import wandb_dagster.reports as wr
+
+from .conftest import sqlite_only
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "report-page.png"
+
+
+def _seed_report() -> wr.Report:
+    """The report of seed 000's report block, over the seed's training run (logged here as the seed does)."""
+    with wandb.init(project="my-awesome-project", config={"epochs": 10, "learning_rate": 0.01}) as run:
+        for epoch in range(10):
+            run.log({"epoch": epoch, "loss": (10 - epoch) ** 2 / 10})
+    summary = "A summary of an experiment that trained a simple model with W&B."
+    report = wr.Report(
+        project="my-awesome-project", title="My Awesome Model Training Report", description=summary,
+        blocks=[
+            wr.TableOfContents(),
+            wr.H2("Experiment Summary"), wr.MarkdownBlock(text=summary),
+            wr.H2("Dataset Information"), wr.MarkdownBlock(text="Synthetic data from a simple model."),
+            wr.H2("Model Information"), wr.MarkdownBlock(text="A linear regression with noise."),
+            wr.PanelGrid(panels=[wr.LinePlot(title="Train Loss", x="Step", y=["loss"], title_x="Step",
+                                              title_y="Loss")]),
+        ],
+    )  # fmt: skip
+    report.save()
+    return report
+
+
+def test_a_saved_report_has_its_page_and_is_listed(app_env, client):
+    report = _seed_report()
+    page = client.get("/" + report.path)
+    assert page.status_code == 200
+    for heading in ("Experiment Summary", "Dataset Information", "Model Information", "Train Loss"):
+        assert heading in page.text
+    assert 'id="wd-report-data"' in page.text and "data-wd-chart=" in page.text
+    exported = client.get(f"/{report.path}/html")
+    assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
+    assert "WDCharts" in exported.text and "Experiment Summary" in exported.text and "/static/" not in exported.text
+    listing = client.get("/tester/my-awesome-project/reports")
+    assert listing.status_code == 200 and f'href="/{report.path}"' in listing.text
+    # The id decides: another title in the link still opens the report.
+    assert client.get(f"/tester/my-awesome-project/reports/Old-title--{report.id}").status_code == 200
+    assert client.get(f"/tester/other/reports/x--{report.id}").status_code == 404  # not this project's
+    assert client.get("/tester/my-awesome-project/reports/x--Vmlldzo5OTk").status_code == 404
+    assert client.get("/tester/my-awesome-project/reports/no-id-here").status_code == 404
+    assert client.get("/tester/my-awesome-project/reports/x--%3Cscript%3E").status_code == 404
+
+
+@sqlite_only
+def test_the_seed_report_draws_its_headings_and_line_plot_in_the_app_and_offline(
+    app_env, live_server, page, tmp_path
+):
+    report = _seed_report()
+    page.goto(f"{live_server.url}/{report.path}")
+    page.wait_for_function("Number(document.querySelector('[data-wd-chart]').dataset.series) >= 1")
+    headings = page.locator("h3.wd-heading").all_inner_texts()
+    assert headings == ["Experiment Summary", "Dataset Information", "Model Information"]
+    assert page.locator(".wd-toc a").count() == 3
+    assert page.locator("[data-wd-chart] canvas").count() == 1
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # The exported file draws the same, with no server: opened from disk.
+    exported = Path(report.to_html(tmp_path / "report.html"))
+    page.goto(exported.as_uri())
+    page.wait_for_function("Number(document.querySelector('[data-wd-chart]').dataset.series) >= 1")
+    assert page.locator("h3.wd-heading").all_inner_texts() == headings

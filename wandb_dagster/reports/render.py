@@ -1,0 +1,510 @@
+"""A report as HTML: :func:`render` gives the body and the data its charts draw; :func:`standalone_html` wraps
+them into one self-contained page (uPlot, static/charts.js and the data inlined: it opens with no network).
+
+Line plots are drawn in the browser by ``WDCharts.line(element, spec)`` (static/charts.js) from the JSON
+data; every other panel is drawn here, as HTML or SVG, from the runs' config and summary. Text is escaped,
+Markdown is rendered without raw HTML, and links and images only take http(s) (images also data:image), so a
+report cannot run script in whoever opens it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import logging
+import math
+import re
+from importlib import resources
+from typing import Any
+
+from wandb_dagster.reports import blocks as b
+from wandb_dagster.reports import panels as p
+from wandb_dagster.reports.data import History, aggregate, groups, is_number, line_spec, run_label, runset_runs, values
+from wandb_dagster.reports.metrics import label, run_value
+
+_log = logging.getLogger(__name__)
+MAX_MEDIA = 48  # images per media browser
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class Rendered:
+    """``body``: the report's HTML; ``data``: ``{"charts": {id: spec}}`` for ``WDCharts.line``."""
+
+    body: str
+    data: dict[str, Any]
+    title: str
+
+
+def render(report: Any, api: Any, *, run_url: Any = None) -> Rendered:
+    """Render ``report`` with the runs of ``api``'s workspace. ``run_url(run) -> str | None`` links run names
+    (the app passes its run pages; a standalone file has none)."""
+    state = _State(report, api, run_url)
+    head = f'<header class="wd-report-head"><h1 class="wd-report-title">{_e(report.title)}</h1>'
+    if report.description:
+        head += f'<p class="wd-report-description">{_e(report.description)}</p>'
+    head += "</header>"
+    toc_entries = _headings(report.blocks)
+    parts = [state.block(block, toc_entries) for block in report.blocks]
+    body = f'<article class="wd-report wd-width-{_e(report.width)}">{head}{"".join(parts)}</article>'
+    return Rendered(body=body, data={"charts": state.charts}, title=report.title)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _safe_url(url: str, *, image: bool = False) -> str | None:
+    if re.match(r"https?://", url, re.I) or (
+        not re.match(r"[a-z][a-z0-9+.-]*:", url, re.I) and not url.startswith("//")
+    ):
+        return url
+    if image and re.match(r"data:image/(png|jpe?g|gif|webp|svg\+xml);base64,", url, re.I):
+        return url
+    return None
+
+
+def _inline(value: Any) -> str:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(_e(item))
+        elif isinstance(item, b.Link):
+            url = _safe_url(item.url)
+            out.append(f'<a href="{_e(url)}">{_e(item.text)}</a>' if url else _e(item.text))
+        elif isinstance(item, b.InlineCode):
+            out.append(f"<code>{_e(item.text)}</code>")
+        elif isinstance(item, b.InlineLatex):
+            out.append(f'<span class="wd-latex">{_e(item.text)}</span>')
+    return "".join(out)
+
+
+def _headings(blocks: list[Any]) -> list[tuple[int, str, str]]:
+    """(level, anchor id, text) of each heading, in order (the table of contents and the anchors agree)."""
+    out: list[tuple[int, str, str]] = []
+    for block in blocks:
+        if isinstance(block, (b.H1, b.H2, b.H3)):
+            text = b.plain_text(block.text)
+            anchor = f"h{len(out) + 1}-" + (re.sub(r"[^\w]+", "-", text.lower()).strip("-") or "section")
+            out.append((int(type(block).__name__[1]), anchor, text))
+    return out
+
+
+def _markdown(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    # CommonMark with raw HTML off: <script> in a Markdown block is shown as text. markdown-it's own link
+    # check already refuses javascript:, vbscript:, file: and non-image data: URLs.
+    return str(MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough").render(text))
+
+
+class _State:
+    def __init__(self, report: Any, api: Any, run_url: Any) -> None:
+        self.report, self.api, self.run_url = report, api, run_url
+        self.history = History()
+        self.charts: dict[str, Any] = {}
+        self.headings_seen = 0
+
+    # ------------------------------------------------------------------ blocks
+
+    def block(self, block: Any, toc: list[tuple[int, str, str]]) -> str:
+        if isinstance(block, (b.H1, b.H2, b.H3)):
+            level, anchor, _ = toc[self.headings_seen]
+            self.headings_seen += 1
+            inner = "".join(self.block(child, toc) for child in block.collapsed_blocks or [])
+            heading = f'<h{level + 1} id="{anchor}" class="wd-heading">{_inline(block.text)}</h{level + 1}>'
+            return heading + (f'<details class="wd-collapsed" open>{inner}</details>' if inner else "")
+        if isinstance(block, b.P):
+            return f"<p>{_inline(block.text)}</p>"
+        if isinstance(block, b.MarkdownBlock):
+            return f'<div class="wd-markdown">{_markdown(block.text)}</div>'
+        if isinstance(block, b.CodeBlock):
+            lang = f' class="language-{_e(block.language)}"' if block.language else ""
+            return f'<pre class="wd-code"><code{lang}>{_inline(block.code)}</code></pre>'
+        if isinstance(block, b.LatexBlock):
+            return f'<pre class="wd-latex">{_e(block.text)}</pre>'
+        if isinstance(block, b.Image):
+            url = _safe_url(block.url, image=True)
+            caption = f"<figcaption>{_inline(block.caption)}</figcaption>" if block.caption else ""
+            img = (
+                f'<img src="{_e(url)}" alt="{_e(b.plain_text(block.caption))}">'
+                if url
+                else ('<span class="wd-missing">image not shown: only http(s) and data:image URLs are</span>')
+            )
+            return f'<figure class="wd-image">{img}{caption}</figure>'
+        if isinstance(block, b.HorizontalRule):
+            return "<hr>"
+        if isinstance(block, b.TableOfContents):
+            items = "".join(
+                f'<li class="wd-toc-{level}"><a href="#{anchor}">{_e(text)}</a></li>' for level, anchor, text in toc
+            )
+            return f'<nav class="wd-toc"><ul>{items}</ul></nav>'
+        if isinstance(block, b.BlockQuote):
+            return f"<blockquote>{_inline(block.text)}</blockquote>"
+        if isinstance(block, b.CalloutBlock):
+            return f'<aside class="wd-callout">{_inline(block.text)}</aside>'
+        if isinstance(block, (b.UnorderedList, b.OrderedList)):
+            tag = "ul" if isinstance(block, b.UnorderedList) else "ol"
+            return f"<{tag}>{''.join(f'<li>{_inline(item)}</li>' for item in block.items)}</{tag}>"
+        if isinstance(block, b.PanelGrid):
+            return self.grid(block)
+        return f'<p class="wd-missing">{_e(type(block).__name__)} is not shown here</p>'
+
+    # ------------------------------------------------------------------ panel grids
+
+    def grid(self, grid: b.PanelGrid) -> str:
+        runsets = []
+        for runset in grid.runsets:
+            try:
+                runs = runset_runs(self.api, runset, self.report.entity, self.report.project)
+            except ValueError as exc:  # a filter that no longer compiles (saved by another version): say so
+                error = f'<p class="wd-error">run set {_e(runset.name)}: {_e(exc)}</p>'
+                return f'<section class="wd-panel-grid">{error}</section>'
+            runsets.append((runset, runs))
+        parts = []
+        if not grid.hide_run_sets:
+            for runset, runs in runsets:
+                project = f"{runset.entity or self.report.entity}/{runset.project or self.report.project}"
+                names = ", ".join(self.run_link(r) for r in runs[:20]) + (" ..." if len(runs) > 20 else "")
+                count = f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
+                parts.append(
+                    f'<div class="wd-runset"><b>{_e(runset.name)}</b> <span class="wd-count">{count}'
+                    f"</span> in {_e(project)}{': ' + names if runs else ''}</div>"
+                )
+        all_runs = [r for _, rs in runsets for r in rs]
+        panels = []
+        for panel in grid.panels:
+            try:
+                inner = self.panel(panel, runsets, all_runs)
+            except Exception:  # one panel's odd data (a value logged as an unexpected type) spares the others
+                _log.exception("could not draw a %s of report %r", type(panel).__name__, self.report.id)
+                inner = f'<p class="wd-error">this {_e(type(panel).__name__)} could not be drawn</p>'
+            panels.append(
+                f'<figure class="wd-panel wd-{type(panel).__name__.lower()}">'
+                f"{inner}</figure>"
+            )
+        return (
+            f'<section class="wd-panel-grid">{"".join(parts)}<div class="wd-panels">{"".join(panels)}</div></section>'
+        )
+
+    def run_link(self, run: Any) -> str:
+        url = self.run_url(run) if self.run_url is not None else None
+        return f'<a href="{_e(url)}">{_e(run_label(run))}</a>' if url else _e(run_label(run))
+
+    def panel(self, panel: Any, runsets: list[tuple[Any, list[Any]]], runs: list[Any]) -> str:
+        if isinstance(panel, p.LinePlot):
+            spec = line_spec(panel, runsets, self.history)
+            chart_id = f"chart-{len(self.charts) + 1}"
+            self.charts[chart_id] = spec
+            chart = f'<div class="wd-line" data-wd-chart="{chart_id}"></div>'
+            if spec["series"]:
+                return chart  # WDCharts.line draws the title with the chart
+            empty = '<p class="wd-empty">no run logged these keys yet</p>'
+            return f"<figcaption>{_e(spec['title'])}</figcaption>{empty}{chart}"
+        if isinstance(panel, p.BarPlot):
+            return self.bars(panel, runsets)
+        if isinstance(panel, p.ScalarChart):
+            found = [v for _, v in values(runs, panel.metric) if is_number(v)]
+            title = panel.title or label(panel.metric)
+            shown = _number(aggregate(found, panel.groupby_aggfunc)) if found else "-"
+            note = f"{panel.groupby_aggfunc or 'mean'} of {len(found)} runs" if len(found) > 1 else ""
+            return (
+                f'<figcaption>{_e(title)}</figcaption><div class="wd-scalar">{_e(shown)}</div>'
+                f'<div class="wd-note">{_e(note)}</div>'
+            )
+        if isinstance(panel, p.ScatterPlot):
+            return self.scatter(panel, runs)
+        if isinstance(panel, p.ParallelCoordinatesPlot):
+            return self.parallel(panel, runs)
+        if isinstance(panel, p.RunComparer):
+            return self.comparer(panel, runs)
+        if isinstance(panel, p.MediaBrowser):
+            return self.media(panel, runs)
+        return f'<p class="wd-missing">{_e(type(panel).__name__)} is not shown here</p>'
+
+    def bars(self, panel: p.BarPlot, runsets: list[tuple[Any, list[Any]]]) -> str:
+        rows: list[tuple[str, str, float]] = []
+        for runset, runs in runsets:
+            keys = list(runset.groupby) + ([label(panel.groupby)] if panel.groupby is not None else [])
+            for metric in panel.metrics:
+                if keys:
+                    for name, members in groups(runs, keys):
+                        found = [v for _, v in values(members, metric) if is_number(v)]
+                        if found:
+                            rows.append((name, label(metric), aggregate(found, panel.groupby_aggfunc)))
+                else:
+                    rows += [(run_label(r), label(metric), float(v)) for r, v in values(runs, metric) if is_number(v)]
+        rows = rows[: panel.max_runs_to_show or 50]
+        title = panel.title or ", ".join(label(m) for m in panel.metrics)
+        if not rows:
+            return f'<figcaption>{_e(title)}</figcaption><p class="wd-empty">no values</p>'
+        top = max(abs(v) for _, _, v in rows) or 1.0
+        several = len(panel.metrics) > 1
+        bars = "".join(
+            f'<div class="wd-bar-row"><span class="wd-bar-label" title="{_e(name)}">{_e(name)}'
+            f'{" · " + _e(m) if several else ""}</span>'
+            f'<span class="wd-bar" style="width:{abs(v) / top * 100:.1f}%"></span>'
+            f'<span class="wd-bar-value">{_e(_number(v))}</span></div>'
+            for name, m, v in rows
+        )
+        return f'<figcaption>{_e(title)}</figcaption><div class="wd-bars">{bars}</div>'
+
+    def scatter(self, panel: p.ScatterPlot, runs: list[Any]) -> str:
+        points = []
+        for run in runs:
+            x, y = run_value(run, panel.x), run_value(run, panel.y)
+            if is_number(x) and is_number(y) and (not panel.log_x or x > 0) and (not panel.log_y or y > 0):
+                points.append((run, float(x), float(y)))
+        title = panel.title or f"{label(panel.y)} vs {label(panel.x)}"
+        if not points:
+            return f'<figcaption>{_e(title)}</figcaption><p class="wd-empty">no runs have both values</p>'
+        fx = math.log10 if panel.log_x else float
+        fy = math.log10 if panel.log_y else float
+        xs, ys = [fx(x) for _, x, _ in points], [fy(y) for _, _, y in points]
+        (x0, x1), (y0, y1) = _span(xs, panel.range_x, fx), _span(ys, panel.range_y, fy)
+        w, h, m = 360, 220, 36
+        dots = "".join(
+            f'<circle class="wd-dot" cx="{m + (x - x0) / (x1 - x0) * (w - 2 * m):.1f}" '
+            f'cy="{h - m - (y - y0) / (y1 - y0) * (h - 2 * m):.1f}" r="4">'
+            f"<title>{_e(run_label(r))}: {_e(label(panel.x))}={_e(_number(px))}, "
+            f"{_e(label(panel.y))}={_e(_number(py))}</title></circle>"
+            for (r, px, py), x, y in zip(points, xs, ys, strict=False)
+        )
+        axes = (
+            f'<line x1="{m}" y1="{h - m}" x2="{w - m}" y2="{h - m}" class="wd-axis"/>'
+            f'<line x1="{m}" y1="{m}" x2="{m}" y2="{h - m}" class="wd-axis"/>'
+            f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">{_e(label(panel.x))}</text>'
+            f'<text x="10" y="{h / 2}" transform="rotate(-90 10 {h / 2})" text-anchor="middle">'
+            f"{_e(label(panel.y))}</text>"
+        )
+        svg = f'<svg class="wd-scatter" viewBox="0 0 {w} {h}" role="img">{axes}{dots}</svg>'
+        return f"<figcaption>{_e(title)}</figcaption>{svg}"
+
+    def parallel(self, panel: p.ParallelCoordinatesPlot, runs: list[Any]) -> str:
+        title = panel.title or "Parallel coordinates"
+        columns = panel.columns
+        if not columns or not runs:
+            return f'<figcaption>{_e(title)}</figcaption><p class="wd-empty">no columns or no runs</p>'
+        w, h, m = 120 * max(len(columns) - 1, 1) + 80, 240, 30
+        axes_x = [40 + i * (w - 80) / max(len(columns) - 1, 1) for i in range(len(columns))]
+        scales = []
+        for column in columns:
+            raw = [run_value(r, column.metric) for r in runs]
+            nums = [float(v) for v in raw if is_number(v) and (not column.log or v > 0)]
+            cats = sorted({str(v) for v in raw if v is not None and not is_number(v)})
+            scales.append((column, nums, cats))
+        lines = []
+        for run in runs:
+            pts = []
+            for (column, nums, cats), x in zip(scales, axes_x, strict=False):
+                v = run_value(run, column.metric)
+                pos = _position(v, column, nums, cats)
+                if pos is None:
+                    break
+                pts.append(f"{x:.1f},{h - m - pos * (h - 2 * m):.1f}")
+            if len(pts) == len(columns):
+                lines.append(
+                    f'<polyline class="wd-pc-line" points="{" ".join(pts)}">'
+                    f"<title>{_e(run_label(run))}</title></polyline>"
+                )
+        axes = "".join(
+            f'<line x1="{x:.1f}" y1="{m}" x2="{x:.1f}" y2="{h - m}" class="wd-axis"/>'
+            f'<text x="{x:.1f}" y="{m - 10}" text-anchor="middle">{_e(c.display_name or label(c.metric))}</text>'
+            for (c, _, _), x in zip(scales, axes_x, strict=False)
+        )
+        svg = (
+            f'<svg class="wd-parallel" viewBox="0 0 {w} {h}" role="img" data-lines="{len(lines)}">'
+            f"{axes}{''.join(lines)}</svg>"
+        )
+        return f"<figcaption>{_e(title)}</figcaption>{svg}"
+
+    def comparer(self, panel: p.RunComparer, runs: list[Any]) -> str:
+        runs = runs[:20]
+        if not runs:
+            return '<figcaption>Run comparer</figcaption><p class="wd-empty">no runs</p>'
+        keys: list[tuple[str, str]] = []
+        for source in ("config", "summary"):
+            seen: dict[str, None] = {}
+            for run in runs:
+                data = run.config if source == "config" else run.summary_metrics
+                seen.update((k, None) for k in _flat_keys(data) if not k.startswith("_"))
+            keys += [(source, k) for k in seen]
+        header = "".join(f"<th>{self.run_link(r)}</th>" for r in runs)
+        rows = []
+        for source, key in keys:
+            cells = [run_value(r, f"{source}.{key}") for r in runs]
+            if panel.diff_only and len({json.dumps(c, sort_keys=True, default=str) for c in cells}) <= 1:
+                continue
+            rows.append(
+                f"<tr><th>{_e(source)}.{_e(key)}</th>" + "".join(f"<td>{_e(_cell(c))}</td>" for c in cells) + "</tr>"
+            )
+        return (
+            f'<figcaption>Run comparer</figcaption><div class="wd-table-wrap"><table class="wd-comparer">'
+            f"<thead><tr><th></th>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        )
+
+    def media(self, panel: p.MediaBrowser, runs: list[Any]) -> str:
+        title = panel.title or ", ".join(panel.media_keys) or "Media"
+        items = []
+        gallery = panel.mode == "gallery" or panel.gallery_axis is not None
+        for run in runs:
+            for key in panel.media_keys:
+                found = [
+                    (row.get("_step"), row[key]) for row in self.history.rows(run) if isinstance(row.get(key), dict)
+                ]
+                for step, value in found if gallery else found[-1:]:
+                    items.append((run, key, step, value))
+                    if len(items) >= MAX_MEDIA:
+                        break
+        if not items:
+            empty = f'<p class="wd-empty">no images logged under {_e(panel.media_keys)}</p>'
+            return f"<figcaption>{_e(title)}</figcaption>{empty}"
+        cells = []
+        for run, key, step, value in items:
+            uri = self.image_uri(value)
+            img = f'<img src="{uri}" alt="{_e(key)}">' if uri else '<span class="wd-missing">missing</span>'
+            caption = value.get("caption") or f"{run_label(run)} · {key} · step {step}"
+            cells.append(f"<figure>{img}<figcaption>{_e(caption)}</figcaption></figure>")
+        columns = panel.num_columns or min(len(cells), 4)
+        return (
+            f'<figcaption>{_e(title)}</figcaption><div class="wd-media" '
+            f'style="grid-template-columns:repeat({columns},1fr)">{"".join(cells)}</div>'
+        )
+
+    def image_uri(self, value: dict[str, Any]) -> str | None:
+        """A data URI of a logged image (W&B's ``image-file`` value); None when its blob is missing or broken."""
+        from wandb_dagster.storage.hashing import b64_to_hex
+
+        digest, path = value.get("digest"), value.get("path")
+        if value.get("_type") != "image-file" or not isinstance(digest, str) or not isinstance(path, str):
+            return None
+        kind = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif"}.get(
+            path.rpartition(".")[2].lower()
+        )
+        if kind is None:
+            return None
+        try:
+            with self.api._ws.blobs.open(b64_to_hex(digest)) as f:
+                data = f.read(MAX_MEDIA_BYTES + 1)
+        except (OSError, ValueError):
+            return None
+        if len(data) > MAX_MEDIA_BYTES:
+            return None
+        return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+def _position(value: Any, column: Any, nums: list[float], cats: list[str]) -> float | None:
+    if is_number(value) and nums:
+        v = math.log10(value) if column.log and value > 0 else float(value)
+        lo, hi = (math.log10(min(nums)), math.log10(max(nums))) if column.log else (min(nums), max(nums))
+        pos = 0.5 if hi == lo else (v - lo) / (hi - lo)
+    elif value is not None and str(value) in cats:
+        pos = 0.5 if len(cats) == 1 else cats.index(str(value)) / (len(cats) - 1)
+    else:
+        return None
+    return 1 - pos if column.inverted else pos
+
+
+def _span(vals: list[float], given: tuple[float | None, float | None], f: Any) -> tuple[float, float]:
+    lo = f(given[0]) if given[0] is not None else min(vals)
+    hi = f(given[1]) if given[1] is not None else max(vals)
+    if hi <= lo:
+        lo, hi = lo - 1, hi + 1
+    return lo, hi
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _flat_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of ``data``'s leaves (a nested config shows one row per value, as W&B's comparer does)."""
+    keys: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value and not (set(value) <= {"value", "desc"} and "value" in value):
+            keys += _flat_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _cell(value: Any, limit: int = 60) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return _number(value)
+    text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------- pages
+
+REPORT_CSS = """
+.wd-report{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1c1f;line-height:1.5}
+.wd-report{margin:0 auto;padding:24px}
+.wd-width-readable{max-width:900px}.wd-width-fixed{max-width:1200px}.wd-width-fluid{max-width:none}
+.wd-report-title{font-size:2em;margin:0 0 4px}.wd-report-description{color:#555;margin:0 0 16px}
+.wd-toc{background:#f6f7f9;border-radius:6px;padding:8px 16px;margin:12px 0}.wd-toc ul{margin:0;padding-left:16px}
+.wd-toc-2{margin-left:16px}.wd-toc-3{margin-left:32px}
+.wd-code{background:#f6f7f9;padding:12px;border-radius:6px;overflow:auto}
+.wd-panel-grid{border:1px solid #e2e4e8;border-radius:8px;padding:12px;margin:16px 0}
+.wd-runset{font-size:.9em;color:#444;margin-bottom:8px}
+.wd-panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
+.wd-panel{margin:0;border:1px solid #eceef1;border-radius:6px;padding:8px;min-width:0}
+.wd-panel>figcaption{font-weight:600;margin-bottom:4px}
+.wd-line{width:100%;min-height:260px}
+.wd-scalar{font-size:2.4em;text-align:center;padding:24px 0 4px}.wd-note{text-align:center;color:#777;font-size:.85em}
+.wd-bar-row{display:grid;grid-template-columns:40% 1fr 60px;align-items:center;gap:6px;font-size:.85em;margin:3px 0}
+.wd-bar{display:block;height:14px;background:#5b8def;border-radius:2px}.wd-bar-value{text-align:right}
+.wd-bar-label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.wd-scatter,.wd-parallel{width:100%;height:auto}.wd-axis{stroke:#999}.wd-dot{fill:#5b8def}
+.wd-pc-line{fill:none;stroke:#5b8def;stroke-opacity:.7}svg text{font-size:10px;fill:#444}
+.wd-table-wrap{overflow:auto}.wd-comparer{border-collapse:collapse;font-size:.85em}
+.wd-comparer th,.wd-comparer td{border:1px solid #e2e4e8;padding:3px 6px;text-align:left}
+.wd-media{display:grid;gap:6px}.wd-media img{width:100%;image-rendering:pixelated}.wd-media figure{margin:0}
+.wd-media figcaption{font-size:.8em;color:#555}.wd-image img{max-width:100%}
+.wd-missing,.wd-empty,.wd-error{color:#999;font-style:italic}.wd-error{color:#b3261e}
+.wd-callout{background:#fff7e0;border-left:4px solid #f5b400;padding:8px 12px}
+blockquote{border-left:4px solid #ddd;margin:0;padding:4px 12px;color:#555}
+"""
+
+# Draws each line plot once the page is loaded; data is the JSON <script> the page embeds.
+BOOT_JS = """
+(function(){var el=document.getElementById('wd-report-data');if(!el)return;var data=JSON.parse(el.textContent);
+document.querySelectorAll('[data-wd-chart]').forEach(function(node){
+var spec=data.charts[node.getAttribute('data-wd-chart')];
+if(spec&&window.WDCharts)window.WDCharts.line(node,spec);});})();
+"""
+
+
+def data_script(data: dict[str, Any]) -> str:
+    """The data as a JSON <script> (``</`` escaped so no value can close the tag)."""
+    text = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/json" id="wd-report-data">{text}</script>'
+
+
+def _static(*parts: str) -> str:
+    return resources.files("wandb_dagster").joinpath("static", *parts).read_text(encoding="utf-8")
+
+
+def standalone_html(report: Any, api: Any) -> str:
+    """One HTML document holding the report, its data, uPlot and static/charts.js: it needs no network."""
+    rendered = render(report, api)
+    # app.css too: the page looks as the report does in the app (charts.js's titles and legends use its classes).
+    css = _static("vendor", "uplot", "uPlot.min.css") + "\n" + _static("app.css")
+    js = _static("vendor", "uplot", "uPlot.iife.min.js") + "\n" + _static("charts.js")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(rendered.title)}</title><style>{css}\n{REPORT_CSS}</style></head><body>"
+        f"{rendered.body}{data_script(rendered.data)}<script>{_inline_script(js)}</script>"
+        f"<script>{BOOT_JS}</script></body></html>\n"
+    )
+
+
+def _inline_script(js: str) -> str:
+    # A literal "</script" inside the inlined code would end the element early.
+    return js.replace("</script", "<\\/script")
