@@ -55,6 +55,7 @@ def test_project_artifacts_page_lists_types_and_collections(app_env, client) -> 
     assert 'href="/tester/p/artifacts/dataset/tree"' in page.text
     assert 'href="/tester/p/artifacts/model/model"' in page.text
     assert re.search(r'<h2 class="artifact-type">dataset</h2>', page.text)
+    assert 'href="/tester/p/sweeps"' in page.text and 'href="/tester/p"' in page.text  # the project's other pages
     assert client.get("/tester/nope/artifacts").status_code == 404
     assert client.get("/tester/%2e%2e/artifacts").status_code == 404
 
