@@ -16,6 +16,7 @@ Filters are MongoDB-style and compiled to SQL (see :mod:`wandb_dagster.store.fil
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -263,6 +264,28 @@ class Api:
         if record is None:
             raise ValueError(f"Could not find run {entity}/{project}/{run_id}; check the path (entity/project/run_id).")
         return Run(self._ws, record)
+
+    def sync_tensorboard(
+        self, root_dir: str | os.PathLike[str], run_id: str | None = None, project: str | None = None,
+        entity: str | None = None,
+    ) -> Run:  # fmt: skip
+        """Import the TensorBoard event files under ``root_dir`` as a run's history, as W&B's
+        ``Api.sync_tensorboard``; returns the run. ``run_id`` None makes a new run (a new id, as W&B); an
+        existing ``run_id`` gets only the steps it does not have. ``project``/``entity`` default to this
+        Api's. Needs the ``tensorboard`` package (the ``wandb-import`` extra). How tags, steps and media are
+        mapped: :mod:`wandb_dagster.sdk.imports.tensorboard`.
+
+            >>> run = wandb.Api().sync_tensorboard("runs/exp1", project="bikes")      # doctest: +SKIP
+            >>> run.history(pandas=False)[0]["train/loss"]                             # doctest: +SKIP
+            0.75
+        """
+        from wandb_dagster.sdk.imports.tensorboard import sync_tensorboard
+
+        report = sync_tensorboard(
+            root_dir, run_id=run_id, project=normalize_project_name(project or self.settings.project),
+            entity=entity or self.settings.entity, workspace=self._ws,
+        )  # fmt: skip
+        return self.run(report.path)
 
     def runs(
         self,

@@ -415,3 +415,54 @@ def ui(host: str, port: int, token: str | None) -> None:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"wandb-dagster ui: http://{shown}:{port}/" + (" (access token required)" if token else ""), err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+# --------------------------------------------------------------------------------------------- imports
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--tensorboard", "tensorboard", default=None, type=click.Path(),
+    help="A folder of TensorBoard event files to import as one run's history (Api().sync_tensorboard).",
+)  # fmt: skip
+@click.option("--entity", "-e", default=None, help="Put the runs in this entity (default: the run's own).")
+@click.option("--project", "-p", default=None, help="Put the runs in this project (default: the run's own).")
+@click.option("--id", "run_id", default=None, help="The run id to import into (one run folder, or --tensorboard).")
+@pass_out
+def sync(
+    out: Output, paths: tuple[str, ...], tensorboard: str | None, entity: str | None, project: str | None,
+    run_id: str | None,
+) -> None:  # fmt: skip
+    """Import W&B offline run folders (wandb/offline-run-*, or the wandb/ folder above them) and TensorBoard logs.
+
+    As `wandb sync`, but into this workspace: each run with its config, summary, history, files and the
+    artifacts it logged (W&B's digests, checked). Importing again adds only what is new.
+    """
+    from wandb_dagster.sdk.imports import sync_tensorboard, sync_wandb_runs
+    from wandb_dagster.storage.progress import report_progress
+
+    if not paths and tensorboard is None:
+        raise click.UsageError("give W&B run folders (PATH...) or --tensorboard DIR")
+    if paths and tensorboard is not None and run_id is not None:
+        raise click.UsageError("--id names one run: import the W&B folders and the TensorBoard logs separately")
+    ws = workspace()
+    reports = []
+    with report_progress(out.progress()):
+        if paths:
+            reports += sync_wandb_runs(paths, workspace=ws, entity=entity, project=project, run_id=run_id)
+        if tensorboard is not None:
+            reports.append(sync_tensorboard(tensorboard, run_id=run_id, project=project, entity=entity, workspace=ws))
+
+    def text() -> str:
+        lines = []
+        for r in reports:
+            if not r.path:
+                lines.append(f"Skipped {r.source}: " + "; ".join(r.skipped))
+                continue
+            new = [f"{r.history_rows} history rows", f"{r.system_metrics} system metrics samples", f"{r.files} files",
+                   f"{len(r.artifacts)} artifact versions"]  # fmt: skip
+            head = "Imported" if r.created else "Updated" if r.history_rows or r.files or r.artifacts else "Up to date:"
+            lines.append(f"{head} {r.path} from {r.source}: " + ", ".join(new) + "".join(f"; {a}" for a in r.artifacts))
+            lines += [f"  skipped {s}" for s in r.skipped]
+        return "\n".join(lines)
+
+    out.emit({"runs": [r.to_json() for r in reports]}, text)

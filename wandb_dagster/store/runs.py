@@ -32,6 +32,8 @@ UPDATE_FIELDS = {
     "group": "group_name",
     "job_type": "job_type",
     "notes": "notes",
+    # An imported run keeps the start time its source recorded (sdk/imports: W&B offline runs, TensorBoard).
+    "created_at": "created_at",
     "heartbeat_at": "heartbeat_at",
     "finished_at": "finished_at",
 }
