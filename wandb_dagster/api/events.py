@@ -130,6 +130,24 @@ def read_events(
     return EventPage(events, _encode_cursor(found.examined), has_more=found.examined < found.head)
 
 
+def newest_events(
+    store: Store,
+    *,
+    types: str | Iterable[str] | None = None,
+    filter: Mapping[str, Any] | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    """The newest ``limit`` events matching ``types`` and ``filter`` (as :func:`read_events`), newest first: a
+    history to show, not a feed to follow (it has no cursor).
+
+    >>> [e.alias for e in newest_events(store, types="ADD_ARTIFACT_ALIAS", limit=5)]   # doctest: +SKIP
+    """
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= _MAX_LIMIT:
+        raise ValueError(f"limit={limit!r} must be an integer from 1 to {_MAX_LIMIT}")
+    wanted = None if types is None else _check_types(types)
+    return [_event(row) for row in store.newest_events(filter=filter, types=wanted, limit=limit)]
+
+
 def head_cursor(store: Store) -> str:
     """A cursor at the newest committed event: reading after it returns only what is committed later."""
     return _encode_cursor(store.events_head())

@@ -210,6 +210,33 @@ def read(
     return FeedRead(rows, examined, head)
 
 
+def newest(
+    store: Any, *, filter: Mapping[str, Any] | None, types: Sequence[str] | None, limit: int
+) -> list[Any]:
+    """The newest ``limit`` events matching ``filter`` and ``types``, newest first (a history page: "the
+    last 100 moves of this alias"). Reads back from the head one ``_SCAN_WINDOW`` of ids at a time and stops
+    as soon as it has ``limit``, so a recent history costs one bounded index range, however long the feed.
+    """
+    checked = None if filter is None else validate(filter, EVENT_FIELDS)
+    found: list[Any] = []
+    with _autocommit(store) as conn:
+        upto = head_id(conn)
+        where = [checked.compile(conn.dialect.name)] if checked is not None and filter else []
+        if types is not None:
+            where.append(db.events.c.type.in_(list(types)))
+        prepare_connection(conn)
+        while upto > 0 and len(found) < limit:
+            after = max(upto - _SCAN_WINDOW, 0)
+            found += conn.execute(
+                sa.select(db.events)
+                .where(db.events.c.id > after, db.events.c.id <= upto, *where)
+                .order_by(db.events.c.id.desc())
+                .limit(limit - len(found))
+            ).all()
+            upto = after
+    return found
+
+
 def head(store: Any) -> int:
     """The id of the newest committed event of ``store``'s feed (0 for an empty feed)."""
     with _autocommit(store) as conn:

@@ -236,3 +236,42 @@ class ReportRecord:
     username: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageEdge:
+    """One lineage row (store/lineage.py): run ``run_pk`` used (``"input"``) or logged (``"output"``) version
+    ``version_pk``."""
+
+    run_pk: int
+    version_pk: int
+    direction: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageRun:
+    """What a lineage graph shows of a run: where it is, its name and state."""
+
+    pk: int
+    entity: str
+    project: str
+    run_id: str
+    display_name: str | None
+    state: str
+    job_type: str | None
+    username: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineageVersion:
+    """What a lineage graph shows of a version: its source collection and index there (None once the
+    version is deleted: its row and lineage stay), its public id and state."""
+
+    pk: int
+    public_id: str
+    entity: str
+    project: str
+    collection: str
+    type: str
+    index: int | None
+    state: str

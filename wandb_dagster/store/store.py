@@ -39,6 +39,7 @@ from wandb_dagster.store import (
     versions,
 )
 from wandb_dagster.store import events as _events
+from wandb_dagster.store import lineage as _lineage
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store import reports as _reports
 from wandb_dagster.store import run_files as _run_files
@@ -67,6 +68,9 @@ from wandb_dagster.store.records import (
     REGISTRY_PREFIX,
     CollectionRecord,
     CommitResult,
+    LineageEdge,
+    LineageRun,
+    LineageVersion,
     OrganizationRecord,
     PartRecord,
     ProjectRecord,
@@ -190,6 +194,12 @@ class Store:
     ) -> _events.FeedRead:
         """At most ``limit`` events after ``after_id`` that match (see store/events.py ``read``)."""
         return _events.read(self, after_id=after_id, filter=filter, types=types, limit=limit)
+
+    def newest_events(
+        self, *, filter: Mapping[str, Any] | None, types: Sequence[str] | None, limit: int
+    ) -> list[Any]:
+        """The newest ``limit`` events that match, newest first (see store/events.py ``newest``)."""
+        return _events.newest(self, filter=filter, types=types, limit=limit)
 
     def events_head(self) -> int:
         """The id of the newest committed event (0 for an empty feed)."""
@@ -1065,6 +1075,33 @@ class Store:
             raise ValueError(f"direction {direction!r} is invalid; use 'input' or 'output'")
         with self._read() as conn:
             return runs.of_version(conn, version_pk, direction)
+
+    def lineage_edges(
+        self, *, of: str, pks: Sequence[int], direction: str, limit: int
+    ) -> tuple[list[LineageEdge], dict[int, int]]:
+        """Lineage edges of ``direction`` at many nodes in one statement: at most ``limit`` per node (``of``:
+        ``"run"`` or ``"version"``, ``pks`` their pks), oldest neighbour first, and each node's total count
+        (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.edges(conn, of=of, pks=pks, direction=direction, limit=limit)
+
+    def lineage_nodes(
+        self, *, run_pks: Sequence[int], version_pks: Sequence[int]
+    ) -> tuple[list[LineageRun], list[LineageVersion]]:
+        """The names a lineage graph shows for these runs and versions (deleted versions included), in one
+        snapshot."""
+        with self._read(snapshot=True) as conn:
+            return _lineage.run_nodes(conn, run_pks), _lineage.version_nodes(conn, version_pks)
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> dict[str, LineageRun]:
+        """The runs named by these ids, for each id that names exactly one run (store/lineage.py)."""
+        with self._read() as conn:
+            return _lineage.runs_by_id(conn, run_ids)
+
+    def version_memberships(self, version_pk: int) -> list[VersionRecord]:
+        """Version ``version_pk`` in every collection it is a member of: its own and each registry link."""
+        with self._read() as conn:
+            return _lineage.memberships(conn, version_pk)
 
     def collection_versions(self, collection_id: int) -> list[VersionRecord]:
         """Every member of collection ``collection_id``, ordered by index."""
