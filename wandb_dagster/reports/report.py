@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 from wandb_dagster.reports._model import choice, model, text, to_spec
 from wandb_dagster.reports.blocks import Block, Image, PanelGrid, check_blocks
 from wandb_dagster.settings import DEFAULT_APP_URL
+from wandb_dagster.storage.uri_credentials import redact
 
 WIDTHS = ("readable", "fixed", "fluid")
 SPEC_VERSION = 1
@@ -236,7 +237,7 @@ def load(api: Any, report_id: str) -> Report:
     record = api._store.get_report(report_id)
     if record is None:
         raise ValueError(
-            f"no report {report_id!r} in workspace {api.settings.database_url.split('@')[-1]!r}; check "
+            f"no report {report_id!r} in workspace {redact(api.settings.database_url)!r}; check "
             "the URL (Api().reports('entity/project') lists the project's reports)"
         )
     return from_record(api, record)
