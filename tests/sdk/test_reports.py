@@ -83,6 +83,8 @@ def test_runsets_select_order_and_group_runs_as_api_runs_does(any_ws_env):
     assert shown(wr.Runset(filters="SummaryMetric('best_acc') > 0.5 and not Group = 'b'")) == [names[b]]
     assert shown(wr.Runset(order=[wr.OrderBy(wr.Config("layers"), ascending=True)])) == [names[a], names[b], names[c]]
     assert shown(wr.Runset(query=names[a])) == [names[a]]
+    assert len(shown(wr.Runset(filters="CreatedTimestamp within_last 1 days"))) == 3  # evaluated when shown
+    assert shown(wr.Runset(filters="Runtime < 0")) == []
     assert shown(wr.Runset(groupby=["group"])) == ["group: b", "group: a"]
     by_acc = wr.LinePlot(x=wr.Metric("acc"), y=["loss"])  # any history key as the x axis
     assert shown(wr.Runset(filters=f"ID = '{a}'"), by_acc) == [names[a]]
