@@ -94,6 +94,14 @@ def test_runsets_select_order_and_group_runs_as_api_runs_does(any_ws_env):
     group_a = next(s for s in chart["series"] if s["name"] == "group: a")
     assert group_a["y"][0] == pytest.approx((0.1 * 20 + 0.01 * 20) / 2)
     assert (group_a["min"][0], group_a["max"][0]) == pytest.approx((0.01 * 20, 0.1 * 20))
+    # As W&B's BetaReport (what Api().reports returns there): sections, their runs, names, spec, user.
+    saved = wr.Report(project="bikes", title="Runs", blocks=[wr.H1("x"), wr.PanelGrid(runsets=[
+        wr.Runset(filters="Group = 'b'"), wr.Runset(filters="Group = 'a'")])])  # fmt: skip
+    saved.save()
+    (listed,) = wandb.Api().reports("bikes", name="Runs")
+    assert listed.display_name == "Runs" and listed.name == saved.id and listed.user == {"username": wandb.Api().settings.username}
+    assert [r.id for r in listed.runs(listed.sections[0])] == [c, b, a] == [r.id for r in listed.runs(0)]
+    assert listed.spec["blocks"][0] == {"@type": "H1", "text": "x", "collapsed_blocks": None}
     # A filter the workspace refuses fails at save, naming the run set.
     bad = wr.Report(project="bikes", blocks=[wr.PanelGrid(runsets=[wr.Runset(name="mine", filters={"$where": 1})])])
     with pytest.raises(ValueError, match="run set 'mine' cannot be read"):

@@ -51,6 +51,7 @@ class Report:
     created_at: datetime | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     updated_at: datetime | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     _api: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _username: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.project, str) or not self.project or "/" in self.project:
@@ -130,6 +131,47 @@ class Report:
         print(f"wandb: Saved report to: {url}", file=sys.stderr)
         return url
 
+    # ------------------------------------------------------------------ W&B's BetaReport (Api().reports)
+
+    @property
+    def display_name(self) -> str:
+        """The title, as W&B's ``BetaReport.display_name``."""
+        return self.title
+
+    @property
+    def name(self) -> str:
+        """The report's id (W&B's internal view name; use ``title`` for what people read)."""
+        return self.id
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """Who saved the report first: ``{"username": ...}``, or None for a report not saved yet."""
+        return None if self._username is None else {"username": self._username}
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The report's blocks in the JSON form it is saved in."""
+        return {"version": SPEC_VERSION, "width": self.width, "blocks": [to_spec(b) for b in self.blocks]}
+
+    @property
+    def sections(self) -> list[PanelGrid]:
+        """The panel grids of the report, in order (W&B's ``BetaReport.sections``)."""
+        return [b for b in self._all_blocks() if isinstance(b, PanelGrid)]
+
+    def runs(self, section: PanelGrid | int, per_page: int = 50, only_selected: bool = True) -> list[Any]:
+        """The Api runs a panel grid (or its index among :attr:`sections`) shows, run set after run set."""
+        from wandb_dagster.reports.data import runset_runs
+
+        grids = self.sections
+        if isinstance(section, int):
+            if not 0 <= section < len(grids):
+                raise ValueError(f"section {section} is not one of the report's {len(grids)} panel grids")
+            section = grids[section]
+        if not isinstance(section, PanelGrid):
+            raise ValueError(f"section={section!r} is invalid; give a PanelGrid of the report or its index")
+        api = self._workspace_api()
+        return [run for runset in section.runsets for run in runset_runs(api, runset, self.entity, self.project)]
+
     def delete(self) -> bool:
         """Delete the saved report; False when it was not there (any more)."""
         if not self.id:
@@ -205,7 +247,7 @@ class Report:
                         raise ValueError(f"run set {runset.name!r} cannot be read: {exc}") from None
 
     def _load(self, record: Any) -> None:
-        self.id = record.id
+        self.id, self._username = record.id, record.username
         self.created_at, self.updated_at = record.created_at, record.updated_at
 
 
