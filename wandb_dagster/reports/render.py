@@ -107,6 +107,8 @@ class _State:
         self.history = History()
         self.charts: dict[str, Any] = {}
         self.headings_seen = 0
+        self.grids = 0
+        self.panel_index = 0
 
     # ------------------------------------------------------------------ blocks
 
@@ -156,6 +158,7 @@ class _State:
     # ------------------------------------------------------------------ panel grids
 
     def grid(self, grid: b.PanelGrid) -> str:
+        self.grids += 1  # counted before anything can fail, so chart ids match Report.sections
         runsets = []
         for runset in grid.runsets:
             try:
@@ -176,7 +179,7 @@ class _State:
                 )
         all_runs = [r for _, rs in runsets for r in rs]
         panels = []
-        for panel in grid.panels:
+        for self.panel_index, panel in enumerate(grid.panels):
             try:
                 inner = self.panel(panel, runsets, all_runs)
             except Exception:  # one panel's odd data (a value logged as an unexpected type) spares the others
@@ -197,7 +200,7 @@ class _State:
     def panel(self, panel: Any, runsets: list[tuple[Any, list[Any]]], runs: list[Any]) -> str:
         if isinstance(panel, p.LinePlot):
             spec = line_spec(panel, runsets, self.history)
-            chart_id = f"chart-{len(self.charts) + 1}"
+            chart_id = f"chart-{self.grids - 1}-{self.panel_index}"  # see chart_panel
             self.charts[chart_id] = spec
             chart = f'<div class="wd-line" data-wd-chart="{chart_id}"></div>'
             if spec["series"]:
@@ -396,6 +399,28 @@ class _State:
         return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
+def chart_panel(report: Any, chart_id: str) -> tuple[b.PanelGrid, p.LinePlot]:
+    """The panel grid and line plot that ``chart_id`` (``chart-<grid>-<panel>``, from :func:`render`) names; a
+    ValueError when there is none."""
+    match = re.fullmatch(r"chart-(\d{1,6})-(\d{1,6})", chart_id)
+    grids = report.sections
+    if match is None or int(match[1]) >= len(grids) or int(match[2]) >= len(grids[int(match[1])].panels):
+        raise ValueError(f"the report has no chart {chart_id!r}")
+    grid = grids[int(match[1])]
+    panel = grid.panels[int(match[2])]
+    if not isinstance(panel, p.LinePlot):
+        raise ValueError(f"{chart_id!r} is a {type(panel).__name__}, not a line plot")
+    return grid, panel
+
+
+def zoomed_chart(report: Any, api: Any, chart_id: str, lo: float | None, hi: float | None) -> dict[str, Any]:
+    """The spec of chart ``chart_id`` with only the points of x in [lo, hi], downsampled again (so zooming in
+    shows the finer data, as W&B's charts do)."""
+    grid, panel = chart_panel(report, chart_id)
+    runsets = [(runset, runset_runs(api, runset, report.entity, report.project)) for runset in grid.runsets]
+    return line_spec(panel, runsets, History(x_range=(lo, hi)))
+
+
 def _position(value: Any, column: Any, nums: list[float], cats: list[str]) -> float | None:
     if is_number(value) and nums:
         v = math.log10(value) if column.log and value > 0 else float(value)
@@ -471,12 +496,21 @@ REPORT_CSS = """
 blockquote{border-left:4px solid #ddd;margin:0;padding:4px 12px;color:#555}
 """
 
-# Draws each line plot once the page is loaded; data is the JSON <script> the page embeds.
+# Draws each line plot once the page is loaded; data is the JSON <script> the page embeds. With data.zoom (the
+# app's chart endpoint), selecting an x range fetches that range again, finer; a double click goes back.
 BOOT_JS = """
-(function(){var el=document.getElementById('wd-report-data');if(!el)return;var data=JSON.parse(el.textContent);
+(function(){var el=document.getElementById('wd-report-data');if(!el||!window.WDCharts)return;
+var data=JSON.parse(el.textContent);
+function draw(node,id,spec){
+ if(data.zoom){spec.onzoom=function(lo,hi){
+  if(lo===null||hi===null){draw(node,id,data.charts[id]);return;}
+  fetch(data.zoom+'/'+id+'?min='+lo+'&max='+hi,{credentials:'same-origin'})
+   .then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);return r.json();})
+   .then(function(z){node.dataset.zoomed=lo+','+hi;draw(node,id,z);})
+   .catch(function(e){node.dataset.error=String(e);});};}
+ window.WDCharts.line(node,spec);}
 document.querySelectorAll('[data-wd-chart]').forEach(function(node){
-var spec=data.charts[node.getAttribute('data-wd-chart')];
-if(spec&&window.WDCharts)window.WDCharts.line(node,spec);});})();
+ var id=node.getAttribute('data-wd-chart');if(data.charts[id])draw(node,id,data.charts[id]);});})();
 """
 
 
