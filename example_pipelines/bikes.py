@@ -6,7 +6,9 @@ the new model when it beats the current production model on the same held-out da
 
 Jobs: ``refresh_data`` (raw_data, features), ``train_model`` (model, evaluation, scheduled nightly and
 started by a sensor on new ``features`` versions), ``deploy_model`` (started by a sensor when the
-``production`` alias moves; loads the model by alias). NumPy only; nothing is downloaded.
+``production`` alias moves; loads the model by alias), ``sweep_ridge`` (a W&B sweep over the ridge's
+``alpha``: one Dagster step per trial, two at a time; the best model is linked to the registry and goes
+through the evaluation's promotion). NumPy only; nothing is downloaded.
 """
 
 
@@ -17,13 +19,17 @@ import numpy as np
 
 from wandb_dagster import Artifact
 from wandb_dagster.dagster import (
+    SWEEP_IO_MANAGER_KEY,
+    SweepBest,
     WandbArtifactIOManager,
     WandbResource,
     collection_name,
     load_artifact_object,
+    trial_concurrency_limits,
     wandb_alias_sensor,
     wandb_artifact_sensor,
     wandb_failure_hook,
+    wandb_sweep_graph,
 )
 
 PROJECT = "bikes-dagster"
@@ -128,6 +134,12 @@ def evaluation(
 ) -> dict[str, Any]:
     """Test error of the new model and of the current production model, on the same held-out rows; moves
     ``production`` to the new model when it is better."""
+    return _promote_if_better(context, model, features, wandb)
+
+
+def _promote_if_better(context: Any, model: Artifact, features: dict[str, Any], wandb: WandbResource) -> dict[str, Any]:
+    """The promotion path of the trained model and of the sweep's best: compare with production on the same
+    held-out rows and move ``production`` when the candidate is better."""
     candidate = load_artifact_object(model)
     rmse = _rmse(candidate, features["x_test"], features["y_test"])
     current = wandb.holder(REGISTRY_COLLECTION, "production")
@@ -145,6 +157,59 @@ def evaluation(
         result["previous_production"] = promotion.previous.qualified_name if promotion.previous else None
         context.log.info(f"production -> {promotion.current.qualified_name} (was {result['previous_production']})")
     return result
+
+
+# A sweep over the ridge's regularization: each alpha is a trial (a Dagster step and a run of the sweep), chosen
+# on a validation split of the training rows; the best model is linked to the registry and then goes through
+# the same promotion as the trained model (compared with production on the held-out rows).
+RIDGE_SWEEP = {
+    "method": "grid",
+    "metric": {"name": "val_rmse", "goal": "minimize"},
+    "parameters": {"alpha": {"values": [0.1, 1.0, 10.0, 100.0]}},
+}
+
+
+def _features_in(run: Any) -> dict[str, Any]:
+    """The latest features, used by ``run`` (lineage: the trial's run used this dataset version)."""
+    return load_artifact_object(run.use_artifact(f"{collection_name(features.key)}:latest"))
+
+
+def train_ridge_trial(run: Any) -> dict[str, Any]:
+    """One trial: fit on 80% of the training rows, score on the other 20% (val_rmse, the sweep's metric), then
+    refit on every training row, as the ``model`` asset does, so the best trial's model is comparable."""
+    data = _features_in(run)
+    x, y = data["x_train"], data["y_train"]
+    cut = int(0.8 * len(y))
+    alpha = float(run.config["alpha"])
+    partial = _fit(x[:cut], y[:cut], alpha)
+    run.log({"val_rmse": _rmse(partial, x[cut:], y[cut:]), "train_rmse": _rmse(partial, x[:cut], y[:cut])})
+    fitted = _fit(x, y, alpha)
+    fitted["feature_names"] = data["feature_names"]
+    return fitted
+
+
+ridge_sweep = wandb_sweep_graph(
+    "ridge_sweep", RIDGE_SWEEP, train_ridge_trial, model_name="ridge-sweep-model", link_to=REGISTRY_COLLECTION
+)
+
+
+@dg.op(out=dg.Out(io_manager_key=SWEEP_IO_MANAGER_KEY))
+def promote_sweep_best(context: dg.OpExecutionContext, best: SweepBest, wandb: WandbResource) -> dict[str, Any]:
+    """The sweep's best model through the same promotion as the trained model."""
+    run = wandb.run()
+    result = _promote_if_better(context, run.use_artifact(best.artifact), _features_in(run), wandb)
+    return {**result, "sweep": best.sweep, "best_params": best.params, "val_rmse": round(best.value, 4),
+            "trials": best.trials}
+
+
+@dg.job(
+    executor_def=dg.multiprocess_executor.configured(
+        {"tag_concurrency_limits": trial_concurrency_limits("ridge_sweep", 2)}  # two trials at a time
+    ),
+    hooks={wandb_failure_hook},
+)
+def sweep_ridge() -> None:
+    promote_sweep_best(ridge_sweep())
 
 
 class DeployConfig(dg.Config):
@@ -198,8 +263,13 @@ def make_definitions(wandb: WandbResource | None = None) -> dg.Definitions:
     wandb = wandb or WandbResource(project=PROJECT)
     return dg.Definitions(
         assets=[raw_data, features, model, evaluation],
-        jobs=[refresh_data, train_model, deploy_model],
+        jobs=[refresh_data, train_model, deploy_model, sweep_ridge],
         schedules=[nightly_retraining],
         sensors=[retrain_on_new_features, deploy_on_production],
-        resources={"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb)},
+        resources={
+            "wandb": wandb,
+            "io_manager": WandbArtifactIOManager(wandb=wandb),
+            # The sweep's trials pass their models to its best step through files, not W&B versions.
+            SWEEP_IO_MANAGER_KEY: dg.FilesystemIOManager(),
+        },
     )

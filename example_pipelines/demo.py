@@ -10,8 +10,10 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
    sensor starts ``deploy_model``, which loads the model by alias;
 3. ``refresh_data`` with more data -> retraining -> a better model takes ``production`` -> deploy again;
 4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
-5. a summary: versions, aliases, which sensor fired what;
-6. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
+5. ``sweep_ridge``: a W&B sweep over the ridge's alpha, one Dagster step per trial; the best trial's model
+   is linked to the registry and goes through the same promotion (it prints its trials and its best run);
+6. a summary: versions, aliases, which sensor fired what;
+7. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
    URL is printed: ``wandb-dagster ui`` serves it.
 
 Run it twice: the second time nothing has changed, so no version is created and no sensor fires (the report
@@ -123,6 +125,22 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
                 f"promoted: {out_eval['promoted']}")
         react()
 
+        out("5. sweep_ridge: a W&B sweep over the ridge's alpha, one Dagster step per trial")
+        result = _execute(defs, instance, "sweep_ridge")
+        res = result.output_for_node("promote_sweep_best")
+        sweep = wandb.api().sweep(res["sweep"])
+        for trial in sorted(sweep.runs, key=lambda r: r.config["alpha"]):
+            out(f"  trial      alpha {trial.config['alpha']:<6} val rmse {trial.summary['val_rmse']:.4f}  "
+                f"run {trial.id} (group {trial.group[:8]})")
+        best = sweep.best_run()
+        verdict = f"promoted (was {res['previous_production']})" if res["promoted"] else "kept production"
+        out(f"  best run   {'/'.join(best.path)}: alpha {best.config['alpha']}, val rmse {res['val_rmse']}")
+        out(f"  sweep      {res['model']}  test rmse {res['rmse']}  production rmse {res['production_rmse']}  "
+            f"-> {verdict}")
+        sweep_summary = {"id": sweep.id, "trials": len(sweep.runs), "best_run": best.id,
+                         "best_alpha": best.config["alpha"], "model": res["model"], "promoted": res["promoted"]}
+        react()
+
     api = wandb.api()
     summary = {
         "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
@@ -132,12 +150,15 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
         ],
         "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
         "fired": cursors["fired"],
+        "sweep": sweep_summary,
     }
     out("summary")
     out(f"  features versions: {summary['features']}")
     out(f"  model versions: {summary['models']}")
     out(f"  registry bike-rentals links: {summary['links']}")
     out(f"  production: {bikes.REGISTRY_COLLECTION}:production = {summary['production']}")
+    out(f"  sweep {sweep_summary['id']}: {sweep_summary['trials']} trials, best run {sweep_summary['best_run']} "
+        f"(alpha {sweep_summary['best_alpha']}) -> {sweep_summary['model']}")
     out(f"  sensors fired: {len(summary['fired'])}")
     for line in summary["fired"]:
         out(f"    {line}")

@@ -1,5 +1,6 @@
-"""The README's demo runs end to end (the Dagster pipelines, in process), and a second run reuses every
-version: nothing changed, so no version is created and no sensor fires."""
+"""The README's demo runs end to end (the Dagster pipelines, in process, a sweep among them, which prints its
+best run), and a second run reuses every version: nothing changed, so no version is created and no sensor
+fires."""
 
 from __future__ import annotations
 
@@ -30,11 +31,16 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
     for out in outputs:
         assert "features versions: ['v0', 'v1']" in out
         assert "model versions: [('v0', []), ('v1', ['latest'])]" in out
-        assert "('v1', ['latest', 'production'], 'bikes.model:v1')" in out
     # It ends with the report of its training runs, saved once and updated by the second run.
     reports = [out.split("report of the training runs: ")[1].split()[0] for out in outputs]
     assert reports[0].startswith("http://127.0.0.1:8600/") and "/bikes-dagster/reports/Bike-rentals" in reports[0]
     assert reports[0] == reports[1]
+    for out in outputs:
+        # The sweep's best model is linked too (it takes the registry's latest); production stays with the
+        # trained model, as the sweep confirms its alpha (1.0) and the promotion compares on held-out rows.
+        assert "('v1', ['production'], 'bikes.model:v1'), ('v2', ['latest'], 'ridge-sweep-model:v0')" in out
+        assert ": 4 trials, best run " in out and "(alpha 1.0) -> " in out and "ridge-sweep-model:v0" in out
+        assert "best run   " in out and "-> kept production" in out
     first, second = outputs
     assert "sensors fired: 4" in first
     assert "retrain_on_new_features -> train_model for " in first and "deploy_on_production -> deploy_model for " in first

@@ -26,7 +26,7 @@ def test_the_console_script_and_python_m_show_the_commands(tmp_path: Path) -> No
     for argv in ([str(script), "--help"], [sys.executable, "-m", "wandb_dagster", "--help"]):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
-        for command in ("artifact", "runs", "workspace", "db", "verify", "gc", "sync"):
+        for command in ("artifact", "runs", "workspace", "db", "verify", "gc", "sync", "sweep", "agent", "ui"):
             assert f"  {command}" in proc.stdout
         assert "--database-url" in proc.stdout and "--json" in proc.stdout
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver  # Dagster's own staleness helper
+
+from wandb_dagster.dagster import WandbResource  # module level: Dagster resolves the assets' annotations
 
 
 def _data_version(instance: Any, key: str) -> str | None:
@@ -180,3 +183,57 @@ def test_an_app_url_with_credentials_or_another_scheme_is_refused():
     with pytest.raises(ValueError, match="carries credentials") as secret:
         Settings.resolve(app_url="https://me:hunter2@wandb.example.com?token=abc")
     assert "hunter2" not in str(secret.value) and "abc" not in str(secret.value)
+
+
+def test_ui_url_is_the_app_url_and_links_the_version_and_run_pages(wandb_resource, instance, monkeypatch):
+    from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
+
+    monkeypatch.delenv("WANDB_DAGSTER_APP_URL", raising=False)
+    wandb = WandbResource(
+        database_url=wandb_resource.database_url, storage_root=wandb_resource.storage_root, entity="tester",
+        project="pipelines", ui_url="http://127.0.0.1:8600/",
+    )
+
+    @dg.asset(metadata={"wandb": {"type": "model"}})
+    def scored() -> dict:
+        return {"w": 1}
+
+    dg.materialize([scored], resources={"wandb": wandb, "io_manager": WandbArtifactIOManager(wandb=wandb)},
+                   instance=instance)
+    meta = _stored_metadata(instance, "scored")
+    run_id = meta["wandb/run"].value.split("/")[-1]
+    # The app's paths (docs: the web app's URL contract): the version page and the run page.
+    assert meta["wandb/version_url"].value == "http://127.0.0.1:8600/tester/pipelines/artifacts/model/scored/v0"
+    assert meta["wandb/run_url"].value == f"http://127.0.0.1:8600/tester/pipelines/runs/{run_id}"
+    both = WandbResource(app_url="http://a.example.com", ui_url="http://b.example.com")
+    with pytest.raises(ValueError, match="give only one"):
+        both.api()
+
+
+def test_numeric_summary_metrics_go_into_the_materialization_for_dagsters_plots(wandb_resource, instance):
+    from wandb_dagster.dagster import WandbArtifactIOManager
+
+    scores = iter([0.5, 0.25])
+
+    @dg.asset
+    def trained(wandb: WandbResource) -> dict:
+        run = wandb.run()
+        score = next(scores)
+        run.log({"rmse": score * 2, "epoch": 1})
+        run.log({"rmse": score, "epoch": 2, "note": "text is not plotted", "ok": True})
+        run.summary["eval"] = {"auc": 0.9, "bad": float("nan")}
+        return {"score": score}
+
+    resources = {"wandb": wandb_resource, "io_manager": WandbArtifactIOManager(wandb=wandb_resource)}
+    for _ in range(2):
+        dg.materialize([trained], resources=resources, instance=instance)
+    records = instance.fetch_materializations(dg.AssetKey("trained"), limit=10).records
+    metas = [dict(r.asset_materialization.metadata) for r in reversed(records)]  # oldest first
+    for meta in metas:
+        assert isinstance(meta["wandb/summary/rmse"], dg.FloatMetadataValue)
+        assert isinstance(meta["wandb/summary/epoch"], dg.IntMetadataValue) and meta["wandb/summary/epoch"].value == 2
+        assert meta["wandb/summary/eval.auc"].value == 0.9
+        # Text, booleans, non-finite values and W&B's own _keys are not metrics.
+        assert not {"wandb/summary/note", "wandb/summary/ok", "wandb/summary/eval.bad", "wandb/summary/_step"} & set(meta)
+    # One key across materializations: what the Plots tab charts.
+    assert [m["wandb/summary/rmse"].value for m in metas] == [0.5, 0.25]

@@ -41,8 +41,8 @@ def workspace_env(database_url: str, tmp_path, monkeypatch) -> Any:
 
 def test_the_dagster_section_runs_as_written(workspace_env, capsys):
     blocks = _python_blocks("Dagster")
-    assert len(blocks) == 3, "the test runs the definitions, the promotion and the Reference snippets"
-    definitions, promote, reference = blocks
+    assert len(blocks) == 4, "the test runs the definitions, the promotion, the Reference and the sweep snippets"
+    definitions, promote, reference, sweep = blocks
     ns: dict[str, Any] = {}
     exec(compile(definitions, "README.md (Dagster definitions)", "exec", dont_inherit=True), ns)  # noqa: S102 - the README's code
 
@@ -75,6 +75,21 @@ def test_the_dagster_section_runs_as_written(workspace_env, capsys):
     exec(compile(reference, "README.md (Reference)", "exec", dont_inherit=True), ns)  # noqa: S102
     assert isinstance(ns["raw_images"], dg.AssetsDefinition)
     assert ns["Reference"].__module__.startswith("wandb_dagster.dagster")
+
+    exec(compile(sweep, "README.md (sweep)", "exec", dont_inherit=True), ns)  # noqa: S102
+    sweep_defs = ns["sweep_defs"]
+    sensor = sweep_defs.resolve_sensor_def("wandb_sweep_bikes_best")
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=ns["resources"]) as ctx:
+            first = sensor(ctx)
+        result = sweep_defs.resolve_job_def("sweep_slope").execute_in_process(instance=instance)
+        best = result.output_for_node("sweep_slope_best")
+        assert best.params == {"shift": 0.0} and best.trials == 3
+        with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=ns["resources"]) as ctx:
+            fired = sensor(ctx).run_requests
+        assert [r.tags["wandb/run"] for r in fired][-1] == best.run  # the last better trial is the best
+    linked = wandb.Api(overrides={"project": "bikes"}).artifact("wandb-registry-model/bike-models:sweep-best")
+    assert linked.metadata["sweep"]["params"] == {"shift": 0.0}
 
 
 def test_latest_after_a_deduplicated_relog_is_what_the_readme_says(workspace_env):

@@ -245,6 +245,52 @@ def test_0011_adds_sweeps_and_keeps_the_runs_of_an_0010_database(database_url: s
         engine.dispose()
 
 
+def test_0014_adds_trial_values_and_keeps_the_trials_of_an_0011_database(database_url: str) -> None:
+    # Trials claimed before 0014 come through the upgrade with no value; a trial ended after it records one;
+    # downgrading drops the column and keeps the trials.
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        sweep = store.create_sweep("e", "p", "sw1", name="s", method="random", config={"method": "random"})
+        store.claim_sweep_trial(sweep.pk, lambda trials: (None, {"x": 1}), run_cap=None, run_id="t-old")
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert "value" not in {c["name"] for c in sa.inspect(engine).get_columns("sweep_trials")}
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")
+    try:
+        (old,) = store.sweep_trials(sweep.pk)
+        assert (old.run_id, old.value, old.params) == ("t-old", None, {"x": 1})
+        new = store.claim_sweep_trial(sweep.pk, lambda trials: (None, {"x": 2}), run_cap=None, run_id="t-new")
+        run = store.create_run("e", "p", "t-new", sweep_pk=sweep.pk)
+        store.append_history(run.pk, [{"_step": 0, "loss": 3.0}, {"_step": 1, "loss": 2.0}])
+        store.update_run(run.pk, summary={"loss": 2.5})
+        store.end_sweep_trial(new.pk, metric=("loss", "minimize"))  # type: ignore[union-attr]
+        assert [t.value for t in store.sweep_trials(sweep.pk)] == [None, 2.0]
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM sweep_trials")).scalar_one() == 2
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_from_0009_records_the_media_existing_runs_name_for_gc(database_url: str) -> None:
     # Runs logged before gc's tables (0009): the media their history rows and summary name must count as in
     # use after the upgrade, or the first gc deletes them.

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 from wandb_dagster.cli import commands as _commands  # noqa: F401  (registers the commands on `cli`)
+from wandb_dagster.cli import sweeps as _sweeps  # noqa: F401  (the sweep and agent commands)
 from wandb_dagster.cli.main import cli, main
 
 __all__ = ["cli", "main"]

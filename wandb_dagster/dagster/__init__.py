@@ -1,5 +1,5 @@
 """Dagster integration: resources, an IO manager that versions every asset output, and sensors on the
-event feed. This is the only package of wandb_dagster that imports dagster.
+event feed, and sweeps whose trials are Dagster steps. This is the only package of wandb_dagster that imports dagster.
 
     >>> import dagster as dg
     >>> from wandb_dagster.dagster import WandbArtifactIOManager, WandbResource
@@ -22,6 +22,15 @@ from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOption
 from wandb_dagster.dagster.resources import Promotion, WandbResource, WandbWorkspaceError, wandb_failure_hook
 from wandb_dagster.dagster.run_sensor import wandb_run_sensor
 from wandb_dagster.dagster.sensors import version_matches, wandb_alias_sensor, wandb_artifact_sensor
+from wandb_dagster.dagster.sweeps import (
+    SWEEP_IO_MANAGER_KEY,
+    SweepBest,
+    SweepTrial,
+    trial_concurrency_limits,
+    wandb_sweep_graph,
+    wandb_sweep_job,
+    wandb_sweep_sensor,
+)
 from wandb_dagster.dagster.validation import validate_definitions
 
 __all__ = [
@@ -30,12 +39,16 @@ __all__ = [
     "OutputOptions",
     "Promotion",
     "Reference",
+    "SWEEP_IO_MANAGER_KEY",
+    "SweepBest",
+    "SweepTrial",
     "WandbArtifactIOManager",
     "WandbIOManagerError",
     "WandbResource",
     "WandbWorkspaceError",
     "collection_name",
     "load_artifact_object",
+    "trial_concurrency_limits",
     "validate_definitions",
     "version_matches",
     "wandb_alias_sensor",
@@ -44,5 +57,8 @@ __all__ = [
     "wandb_failure_hook",
     "wandb_observable_source_asset",
     "wandb_run_sensor",
+    "wandb_sweep_graph",
+    "wandb_sweep_job",
+    "wandb_sweep_sensor",
     "wandb_threshold_check",
 ]

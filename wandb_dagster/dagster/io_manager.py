@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -347,6 +348,7 @@ class WandbArtifactIOManager(dg.ConfigurableIOManager):
         if app is not None:  # no web app configured: no links to pages that do not exist
             meta["wandb/version_url"] = dg.MetadataValue.url(version_page(app, art))
             meta["wandb/run_url"] = dg.MetadataValue.url(run_page(app, run.entity, run.project, run.id))
+        meta.update(summary_metadata(run.summary))
         if info.get("serializer"):
             meta["wandb/serializer"] = info["serializer"]
         if info.get("entry"):
@@ -638,6 +640,30 @@ def human_size(size: int) -> str:
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} PiB"
+
+
+def summary_metadata(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``wandb/summary/<key>`` for each numeric value of a run's summary (nested dicts as ``a.b``), typed
+    ``MetadataValue.int``/``float``: Dagster's Plots tab charts a numeric key across materializations. W&B's
+    own keys (``_step``, ``_runtime``...) and non-finite values are left out."""
+    found: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            if value.get("_type"):  # a logged data type's reference (image, table...), not a metric
+                return
+            for key, inner in value.items():
+                if isinstance(key, str) and not key.startswith("_"):
+                    walk(f"{prefix}.{key}" if prefix else key, inner)
+        elif isinstance(value, bool):
+            return
+        elif isinstance(value, int):
+            found[f"wandb/summary/{prefix}"] = dg.MetadataValue.int(value)
+        elif isinstance(value, float) and math.isfinite(value):
+            found[f"wandb/summary/{prefix}"] = dg.MetadataValue.float(value)
+
+    walk("", dict(summary))
+    return found
 
 
 def _page(app_url: str, *parts: str) -> str:

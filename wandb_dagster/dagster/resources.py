@@ -182,6 +182,10 @@ class WandbResource(dg.ConfigurableResource):
         description="Address of a web app that shows this workspace with W&B's page paths; materializations then "
         "link to the version's and the run's pages. Default: WANDB_DAGSTER_APP_URL, else no links.",
     )
+    ui_url: str | None = Field(
+        default=None,
+        description="The same as app_url (the web app's base URL, `wandb-dagster ui`); give one of the two.",
+    )
     create: bool = Field(
         default=False,
         description="Create the SQLite database's folder when it is missing (a new workspace). Off: a missing "
@@ -192,12 +196,17 @@ class WandbResource(dg.ConfigurableResource):
     # ------------------------------------------------------------------ workspace
 
     def _settings(self) -> Settings:
+        if self.app_url and self.ui_url and self.app_url.rstrip("/") != self.ui_url.rstrip("/"):
+            raise ValueError(
+                f"WandbResource has app_url={self.app_url!r} and ui_url={self.ui_url!r}: they name the same "
+                "setting (the web app's base URL); give only one"
+            )
         return Settings.resolve(
             database_url=self.database_url,
             entity=self.entity,
             project=self.project,
             storage_root=self.storage_root,
-            app_url=self.app_url,
+            app_url=self.app_url or self.ui_url,
             create=self.create or None,  # None: the default workspace may be created, a named one may not
         )
 

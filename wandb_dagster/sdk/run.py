@@ -285,6 +285,8 @@ class Run:
             self._dirty_summary = True
             if commit is not False and (step is None or commit):
                 self._commit_pending()
+        # A sweep trial that hyperband stopped (or whose sweep was canceled) ends here, after its last log.
+        sweeps.check_stop(self.id)
 
     def define_metric(
         self,
@@ -877,7 +879,9 @@ def init(
                     stacklevel=2,
                 )
             return previous
-    trial = sweeps.current_trial
+    # In wandb.agent(function=...) the trial is this process's; in a program an agent started, the
+    # environment names it (WANDB_SWEEP_ID, WANDB_RUN_ID), as W&B's agent sets it.
+    trial = sweeps.current_trial or sweeps.trial_from_env()
     if trial is not None:
         # Inside wandb.agent(): the run is the trial's, in the sweep's project, as W&B's agent makes it.
         if project and project != trial.project:

@@ -217,7 +217,11 @@ class TrialRecord:
     params: dict[str, Any]
     run_id: str
     created_at: datetime
-    state: str = "running"  # running | finished | crashed
+    state: str = "running"  # running | stopping | finished | crashed
+    # The metric's extremum over the run's history and summary, recorded when the trial ended (or None).
+    value: float | None = None
+    # The state of the trial's run (None before the run exists): finished, failed, crashed, killed, running.
+    run_state: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,7 @@ JSONB_ON_POSTGRES = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # The Alembic revision that produces this schema. Store.open compares it with alembic_version to skip
 # importing Alembic when the database is current; a test keeps it equal to the migration scripts' head.
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0014"
 
 # Deterministic constraint names, so that migrations can refer to them and SQLite's reflected schema
 # compares equal to this one.
@@ -395,12 +395,17 @@ sweep_trials = sa.Table(
     sa.Column("grid_index", sa.Integer()),
     sa.Column("params", sa.JSON(), nullable=False),
     sa.Column("run_id", sa.String(), nullable=False),
-    # running | finished | crashed. An agent beats heartbeat_at while its trial runs; a running trial whose
-    # heartbeat is older than the timeout is crashed by the next claim, which frees its grid point
-    # (grid_index NULL) and stops counting it towards run_cap.
+    # running | stopping | finished | crashed. An agent beats heartbeat_at while its trial runs; a running
+    # trial whose heartbeat is older than the timeout is crashed by the next claim, which frees its grid
+    # point (grid_index NULL) and stops counting it towards run_cap. stopping: hyperband early termination
+    # decided to stop it (recorded under the sweep's lock, so every agent sees one decision); its agent stops
+    # the run, which ends killed, and the trial then finished.
     sa.Column("state", sa.String(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     _created_at(),
+    # The sweep metric's extremum over the run's history and summary (W&B's metric_extremum), recorded when
+    # the trial ends: what bayes search learns from (migration 0014). NULL: not ended, or no such value.
+    sa.Column("value", sa.Float()),
     sa.UniqueConstraint("sweep_pk", "number"),
     sa.UniqueConstraint("sweep_pk", "grid_index"),
 )

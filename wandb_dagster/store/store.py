@@ -697,11 +697,31 @@ class Store:
         with self._write() as conn:
             return _sweeps.beat(conn, trial_pk, _now())
 
-    def end_sweep_trial(self, trial_pk: int, *, metric: tuple[str, str] | None = None) -> None:
+    def end_sweep_trial(
+        self, trial_pk: int, *, metric: tuple[str, str] | None = None, run_state: str | None = None
+    ) -> None:
         """Mark a trial finished (its function returned or raised; its run holds the outcome). ``metric``
-        (name, goal): append SWEEP_BEST_RUN when the trial's run is the sweep's new best on it."""
+        (name, goal): record the run's extremum of it as the trial's value, and append SWEEP_BEST_RUN when
+        the trial's run is the sweep's new best on it. ``run_state``: the run's end state if it is still
+        running, or ``"killed"`` (stopped early) whatever it recorded (store/sweeps.py ``end``)."""
         with self._write() as conn:
-            _sweeps.end(conn, trial_pk, _now(), metric)
+            _sweeps.end(conn, trial_pk, _now(), metric, run_state)
+
+    def poll_sweep_trial(self, trial_pk: int) -> tuple[str, str]:
+        """(the trial's state, its sweep's state), read while the trial runs."""
+        with self._read() as conn:
+            return _sweeps.poll(conn, trial_pk)
+
+    def sweep_metric_histories(self, sweep_pk: int, name: str) -> list[tuple[str, str, list[float]]]:
+        """(run id, run state, finite values of metric ``name`` in step order) for each run of the sweep."""
+        with self._read() as conn:
+            return _sweeps.metric_histories(conn, sweep_pk, name)
+
+    def stop_sweep_trials(self, sweep_pk: int, name: str, decide: _sweeps.Decide) -> set[str]:
+        """Early termination in one transaction under the sweep's lock (store/sweeps.py ``stop``): the
+        running trials ``decide`` names become ``stopping``; returns the run ids of every stopping trial."""
+        with self._write() as conn:
+            return _sweeps.stop(conn, sweep_pk, name, decide, _now())
 
     def add_runs_to_sweep(self, sweep_pk: int, run_pks: Sequence[int]) -> None:
         """Make existing runs runs of sweep ``sweep_pk`` (W&B's ``prior_runs``), all or none."""

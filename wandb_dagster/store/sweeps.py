@@ -92,10 +92,21 @@ def set_state(conn: sa.Connection, sweep_pk: int, state: str, now: datetime) -> 
         raise NotFoundError(f"no sweep with pk {sweep_pk}; create it with create_sweep() first")
 
 
+_ACTIVE = ("running", "stopping")  # trial states whose agent is still at work
+
+
 def trials(conn: sa.Connection, sweep_pk: int) -> list[TrialRecord]:
-    """The trials claimed in sweep ``sweep_pk``, in claim order."""
+    """The trials claimed in sweep ``sweep_pk``, in claim order, each with its run's state (one query)."""
+    t = db.sweep_trials.c
+    # The run by the project's unique (project_id, run_id) index: one lookup per trial.
+    joined = db.sweep_trials.join(db.sweeps, db.sweeps.c.id == t.sweep_pk).outerjoin(
+        db.runs, sa.and_(db.runs.c.project_id == db.sweeps.c.project_id, db.runs.c.run_id == t.run_id)
+    )
     rows = conn.execute(
-        sa.select(db.sweep_trials).where(db.sweep_trials.c.sweep_pk == sweep_pk).order_by(db.sweep_trials.c.number)
+        sa.select(db.sweep_trials, db.runs.c.state.label("run_state"))
+        .select_from(joined)
+        .where(t.sweep_pk == sweep_pk)
+        .order_by(t.number)
     ).all()
     return [_trial(row) for row in rows]
 
@@ -131,7 +142,7 @@ def claim(
     live = [trial for trial in claimed if trial.state != "crashed"]
     suggestion = None if run_cap is not None and len(live) >= run_cap else suggest(live)
     if suggestion is None:
-        if not any(trial.state == "running" for trial in live):
+        if not any(trial.state in _ACTIVE for trial in live):
             set_state(conn, sweep_pk, "FINISHED", now)
         return None
     grid_index, params = suggestion
@@ -149,7 +160,7 @@ def claim(
 def _crash_stale(conn: sa.Connection, sweep_pk: int, stale_before: datetime, now: datetime) -> None:
     t = db.sweep_trials.c
     stale = conn.execute(
-        sa.select(t.id, t.run_id).where(t.sweep_pk == sweep_pk, t.state == "running", t.heartbeat_at < stale_before)
+        sa.select(t.id, t.run_id).where(t.sweep_pk == sweep_pk, t.state.in_(_ACTIVE), t.heartbeat_at < stale_before)
     ).all()
     if not stale:
         return
@@ -169,30 +180,116 @@ def _crash_stale(conn: sa.Connection, sweep_pk: int, stale_before: datetime, now
 
 
 def beat(conn: sa.Connection, trial_pk: int, now: datetime) -> bool:
-    """Renew a running trial's heartbeat; False when it is no longer running (crashed by another agent)."""
+    """Renew an active trial's heartbeat; False when it is no longer active (crashed by another agent)."""
     t = db.sweep_trials.c
     updated = conn.execute(
-        sa.update(db.sweep_trials).where(t.id == trial_pk, t.state == "running").values(heartbeat_at=now)
+        sa.update(db.sweep_trials).where(t.id == trial_pk, t.state.in_(_ACTIVE)).values(heartbeat_at=now)
     ).rowcount
     return bool(updated)
 
 
-def end(conn: sa.Connection, trial_pk: int, now: datetime, metric: tuple[str, str] | None = None) -> None:
-    """A trial's function returned (or raised): the trial is finished, whatever its run's state.
+def poll(conn: sa.Connection, trial_pk: int) -> tuple[str, str]:
+    """(the trial's state, its sweep's state): what an agent checks while its trial runs."""
+    t = db.sweep_trials.c
+    row = conn.execute(
+        sa.select(t.state, db.sweeps.c.state.label("sweep_state"))
+        .select_from(db.sweep_trials.join(db.sweeps, db.sweeps.c.id == t.sweep_pk))
+        .where(t.id == trial_pk)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no sweep trial with pk {trial_pk}; claim it with claim_sweep_trial() first")
+    return row.state, row.sweep_state
 
-    ``metric`` (name, goal "minimize"/"maximize"): when the trial's run has a numeric summary value for it
-    that beats every other run of the sweep, a SWEEP_BEST_RUN event is appended to this transaction. Ends
-    of one sweep serialise on the sweep's row, so each new best is announced once, in order.
+
+def metric_histories(conn: sa.Connection, sweep_pk: int, name: str) -> list[tuple[str, str, list[float]]]:
+    """(run id, run state, the finite values of metric ``name`` in step order) for every run of the sweep
+    (W&B's ``metric_history(filter_invalid=True)``: rows without the metric, or with a non-number, skipped)."""
+    r, h = db.runs.c, db.run_history.c
+    rows = conn.execute(
+        sa.select(r.run_id, r.state, h.row)
+        .select_from(db.runs.join(db.run_history, h.run_pk == r.id))
+        .where(r.sweep_pk == sweep_pk)
+        .order_by(r.id, h.step)
+    ).all()
+    out: dict[str, tuple[str, str, list[float]]] = {}
+    for row in rows:
+        entry = out.setdefault(row.run_id, (row.run_id, row.state, []))
+        value = _metric_value(row.row, name)
+        if value is not None:
+            entry[2].append(value)
+    return list(out.values())
+
+
+# decide(histories as metric_histories gives them, run ids of the running trials) -> run ids to stop.
+Decide = Callable[[list[tuple[str, str, list[float]]], set[str]], set[str]]
+
+
+def stop(conn: sa.Connection, sweep_pk: int, name: str, decide: Decide, now: datetime) -> set[str]:
+    """Early termination, under the sweep's lock: ``decide`` sees every run's history of metric ``name``
+    and the running trials; those it names become ``stopping``. Returns the run ids of the trials that are
+    stopping now (this call's and earlier ones'), so every agent acts on one recorded decision."""
+    conn.execute(sa.select(db.sweeps.c.id).where(db.sweeps.c.id == sweep_pk).with_for_update())
+    t = db.sweep_trials.c
+    active = conn.execute(sa.select(t.run_id, t.state).where(t.sweep_pk == sweep_pk, t.state.in_(_ACTIVE))).all()
+    running = {row.run_id for row in active if row.state == "running"}
+    stopping = {row.run_id for row in active if row.state == "stopping"}
+    if running:
+        chosen = decide(metric_histories(conn, sweep_pk, name), running) & running
+        if chosen:
+            conn.execute(
+                sa.update(db.sweep_trials)
+                .where(t.sweep_pk == sweep_pk, t.run_id.in_(sorted(chosen)), t.state == "running")
+                .values(state="stopping")
+            )
+            stopping |= chosen
+    return stopping
+
+
+def _extremum(conn: sa.Connection, run_pk: int, summary: Any, name: str, goal: str) -> float | None:
+    # W&B's metric_extremum: the best of every history value and the summary's value.
+    values = [v for v in (_metric_value(row, name) for row in runs.history(conn, run_pk)) if v is not None]
+    last = _metric_value(summary, name)
+    if last is not None:
+        values.append(last)
+    if not values:
+        return None
+    return max(values) if goal == "maximize" else min(values)
+
+
+def end(
+    conn: sa.Connection,
+    trial_pk: int,
+    now: datetime,
+    metric: tuple[str, str] | None = None,
+    run_state: str | None = None,
+) -> None:
+    """A trial's function returned (or raised), or its program exited: the trial is finished.
+
+    ``run_state``: the state its run ends in if it is still running (a program that exited without
+    finishing its run), or ``"killed"`` for a run stopped by early termination or a canceled sweep, which
+    wins over what the run recorded, as W&B's. ``metric`` (name, goal "minimize"/"maximize"): the run's
+    extremum of it (W&B's ``metric_extremum``) is recorded as the trial's ``value``; and when the run's
+    summary value beats every other run of the sweep, a SWEEP_BEST_RUN event is appended to this
+    transaction. Ends of one sweep serialise on the sweep's row, so each new best is announced once, in
+    order.
     """
     t = db.sweep_trials.c
     trial = conn.execute(sa.select(t.sweep_pk, t.run_id).where(t.id == trial_pk)).first()
     if trial is None:
         raise NotFoundError(f"no sweep trial with pk {trial_pk}; claim it with claim_sweep_trial() first")
     conn.execute(sa.select(db.sweeps.c.id).where(db.sweeps.c.id == trial.sweep_pk).with_for_update())
+    run = conn.execute(
+        sa.select(db.runs.c.id, db.runs.c.state, db.runs.c.summary).where(
+            db.runs.c.sweep_pk == trial.sweep_pk, db.runs.c.run_id == trial.run_id
+        )
+    ).first()
+    if run is not None and run_state is not None and (run.state == "running" or run_state == "killed"):
+        runs.update(conn, run.id, {"state": run_state, "finished_at": now}, [], now)
+    value = None if run is None or metric is None else _extremum(conn, run.id, run.summary, *metric)
     conn.execute(
         sa.update(db.sweep_trials)
-        .where(t.id == trial_pk, t.state == "running")
-        .values(state="finished", heartbeat_at=now)
+        .where(t.id == trial_pk, t.state.in_(_ACTIVE))
+        .values(state="finished", heartbeat_at=now, value=value)
     )
     if metric is not None:
         _announce_best(conn, trial.sweep_pk, trial.run_id, metric, now)
@@ -257,5 +354,6 @@ def _record(row: sa.Row[Any]) -> SweepRecord:
 def _trial(row: sa.Row[Any]) -> TrialRecord:
     return TrialRecord(
         pk=row.id, sweep_pk=row.sweep_pk, number=row.number, grid_index=row.grid_index, params=row.params,
-        run_id=row.run_id, created_at=row.created_at, state=row.state,
+        run_id=row.run_id, created_at=row.created_at, state=row.state, value=row.value,
+        run_state=getattr(row, "run_state", None),
     )
