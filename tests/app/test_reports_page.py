@@ -46,6 +46,7 @@ def test_a_saved_report_has_its_page_and_is_listed(app_env, client):
     exported = client.get(f"/{report.path}/html")
     assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
     assert "WDCharts" in exported.text and "Experiment Summary" in exported.text and "/static/" not in exported.text
+    assert 'href="/tester/my-awesome-project/reports"' in client.get("/").text  # the projects page links the list
     listing = client.get("/tester/my-awesome-project/reports")
     assert listing.status_code == 200 and f'href="/{report.path}"' in listing.text
     # The id decides: another title in the link still opens the report.
