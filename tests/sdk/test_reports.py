@@ -130,6 +130,9 @@ def test_each_panel_shows_its_data(ws_env):
     assert '<a href="#h1-charts">Charts</a>' in body and 'id="h1-charts"' in body
     assert "<strong>bold</strong>" in body and "<script>" not in body and "&lt;script&gt;" in body
     assert "print(&#x27;&lt;hi&gt;&#x27;)" in body and "javascript:" not in body
+    for url in (" javascript:alert(1)", "java\tscript:alert(1)", "//evil.example/x", "vbscript:x"):
+        shown = render(wr.Report(project="bikes", blocks=[wr.P([wr.Link("x", url=url)])]), wandb.Api()).body
+        assert "<a " not in shown, url
     (chart,) = out.data["charts"].values()
     assert len(chart["series"]) == 6 and chart["smoothing"] == 0.5 and chart["log_y"] and chart["range"] == [0.001, None]
     assert body.count('class="wd-bar"') == 3

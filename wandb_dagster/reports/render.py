@@ -57,6 +57,10 @@ def _e(value: Any) -> str:
 
 
 def _safe_url(url: str, *, image: bool = False) -> str | None:
+    # Browsers drop whitespace and control characters from URLs (" java\tscript:" is javascript:), so a URL
+    # holding any is refused rather than cleaned.
+    if re.search(r"[\x00-\x20\x7f\\]", url):
+        return None
     if re.match(r"https?://", url, re.I) or (
         not re.match(r"[a-z][a-z0-9+.-]*:", url, re.I) and not url.startswith("//")
     ):
