@@ -26,6 +26,7 @@ from wandb_dagster.reports.metrics import label, run_value
 
 _log = logging.getLogger(__name__)
 MAX_MEDIA = 48  # images per media browser
+MEDIA_RUNS = 20  # runs a media browser looks through (W&B's shows a page of runs too)
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
 
@@ -357,15 +358,13 @@ class _State:
         title = panel.title or ", ".join(panel.media_keys) or "Media"
         items = []
         gallery = panel.mode == "gallery" or panel.gallery_axis is not None
-        for run in runs:
+        for run in runs[:MEDIA_RUNS]:  # each run's history is read: a bounded number of runs
             for key in panel.media_keys:
                 found = [
                     (row.get("_step"), row[key]) for row in self.history.rows(run) if isinstance(row.get(key), dict)
                 ]
-                for step, value in found if gallery else found[-1:]:
-                    items.append((run, key, step, value))
-                    if len(items) >= MAX_MEDIA:
-                        break
+                items += [(run, key, step, value) for step, value in (found if gallery else found[-1:])]
+        items = items[:MAX_MEDIA]
         if not items:
             empty = f'<p class="wd-empty">no images logged under {_e(panel.media_keys)}</p>'
             return f"<figcaption>{_e(title)}</figcaption>{empty}"
