@@ -227,3 +227,19 @@ def test_a_misspelt_argument_names_the_right_one(ws_env):
 def test_w_and_b_classes_not_offered_say_so():
     with pytest.raises(AttributeError, match="has no Video .W&B's Report API has it; it is not offered here"):
         _ = wr.Video
+
+
+def test_a_gallery_shows_every_step_up_to_its_cap(ws_env):
+    import numpy as np
+
+    from wandb_dagster.reports.render import MAX_MEDIA
+
+    with wandb.init(project="bikes") as run:
+        for step in range(MAX_MEDIA + 5):
+            run.log({"sample": wandb.Image(np.full((2, 2, 3), step, dtype=np.uint8))})
+    last_only = wr.Report(project="bikes", blocks=[wr.PanelGrid(panels=[wr.MediaBrowser(media_keys=["sample"])])])
+    assert render(last_only, wandb.Api()).body.count("<img ") == 1  # the last image of each run
+    gallery = wr.Report(project="bikes", blocks=[wr.PanelGrid(panels=[
+        wr.MediaBrowser(media_keys=["sample"], gallery_axis="step")])])  # fmt: skip
+    body = render(gallery, wandb.Api()).body
+    assert body.count("<img ") == MAX_MEDIA and "step 0<" in body
