@@ -29,11 +29,13 @@ from wandb_dagster.dagster import (
     wandb_alias_sensor,
     wandb_artifact_sensor,
     wandb_failure_hook,
+    wandb_launch_agent,
     wandb_sweep_graph,
 )
 
 PROJECT = "bikes-dagster"
 REGISTRY_COLLECTION = "wandb-registry-model/bike-rentals"
+RETRAINING_QUEUE = "retraining"  # the W&B Launch run queue the launch agent below serves
 PREFIX = ["bikes"]
 
 
@@ -258,6 +260,12 @@ deploy_on_production = wandb_alias_sensor(
     run_config_fn=lambda event: {"ops": {"deploy": {"config": {"expected": event.artifact_name}}}},
 )
 
+# W&B Launch: ML engineers enqueue retrainings (Api().job("job-train_model").call(queue="retraining")); this
+# agent launches each once, one at a time.
+retrain_from_queue = wandb_launch_agent(
+    name="retrain_from_queue", queue=RETRAINING_QUEUE, jobs=[train_model], max_concurrent=1
+)
+
 
 def make_definitions(wandb: WandbResource | None = None) -> dg.Definitions:
     wandb = wandb or WandbResource(project=PROJECT)
@@ -265,7 +273,7 @@ def make_definitions(wandb: WandbResource | None = None) -> dg.Definitions:
         assets=[raw_data, features, model, evaluation],
         jobs=[refresh_data, train_model, deploy_model, sweep_ridge],
         schedules=[nightly_retraining],
-        sensors=[retrain_on_new_features, deploy_on_production],
+        sensors=[retrain_on_new_features, deploy_on_production, retrain_from_queue],
         resources={
             "wandb": wandb,
             "io_manager": WandbArtifactIOManager(wandb=wandb),

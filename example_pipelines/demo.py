@@ -12,8 +12,10 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
 4. the nightly schedule retrains on unchanged data: no new version, nobody fires;
 5. ``sweep_ridge``: a W&B sweep over the ridge's alpha, one Dagster step per trial; the best trial's model
    is linked to the registry and goes through the same promotion (it prints its trials and its best run);
-6. a summary: versions, aliases, which sensor fired what;
-7. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
+6. W&B Launch: ``train_model`` is published as the W&B job ``job-train_model`` and one retraining is enqueued
+   in the run queue ``retraining``; the launch agent sensor launches it once (unchanged data: no new version);
+7. a summary: versions, aliases, which sensor fired what;
+8. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
    URL is printed: ``wandb-dagster ui`` serves it.
 
 Run it twice: the second time nothing has changed, so no version is created and no sensor fires (the report
@@ -29,7 +31,7 @@ import dagster as dg
 
 import wandb_dagster.reports as wr
 from example_pipelines import bikes
-from wandb_dagster.dagster import WandbResource, collection_name
+from wandb_dagster.dagster import WandbResource, collection_name, publish_jobs
 
 
 def _execute(
@@ -141,6 +143,10 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
                          "best_alpha": best.config["alpha"], "model": res["model"], "promoted": res["promoted"]}
         react()
 
+        out(f"6. launch: retrain through the run queue {bikes.RETRAINING_QUEUE!r}")
+        launched = _launch_retraining(defs, instance, wandb, out)
+        react()
+
     api = wandb.api()
     summary = {
         "features": [a.version for a in api.artifacts("dataset", collection_name(["bikes", "features"]))],
@@ -151,6 +157,7 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
         "production": api.artifact(f"{bikes.REGISTRY_COLLECTION}:production").source_qualified_name,
         "fired": cursors["fired"],
         "sweep": sweep_summary,
+        "launched": launched,
     }
     out("summary")
     out(f"  features versions: {summary['features']}")
@@ -207,6 +214,30 @@ def save_report(api: Any) -> str:
     report.description = "The learning curves of every training run of the demo, and how each new model compared."
     report.blocks = blocks
     return report.save()
+def _launch_retraining(defs: dg.Definitions, instance: dg.DagsterInstance, wandb: WandbResource, out: Any) -> dict:
+    """Publish train_model as a W&B job, enqueue one run of it and let the launch agent launch it."""
+    api = wandb.api()
+    [job] = publish_jobs(defs, jobs=["train_model"], code_location="example_pipelines")
+    api.upsert_run_queue(bikes.RETRAINING_QUEUE, resource_config={}, resource_type="local-process",
+                         prioritization_mode="V0")
+    queued = api.job("job-train_model:latest").call(config={}, queue=bikes.RETRAINING_QUEUE, priority="high")
+    out(f"  launch     job {job.name} published; queued run {queued.id} enqueued ({queued.state})")
+    agent = defs.resolve_sensor_def("retrain_from_queue")
+    cursor = None
+    for _ in range(3):  # lease and request; then see the run finished; then nothing left
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                     resources={"wandb": wandb}) as context:
+            result = agent.evaluate_tick(context)
+        cursor = result.cursor
+        for request in result.run_requests or []:
+            assert request.job_name is not None  # the agent names the job of every request it makes
+            run = _execute(defs, instance, request.job_name, request)
+            meta = _metadata(run, ["bikes", "model"])
+            out(f"  launch     Dagster run {run.run_id[:8]} (run_key {request.run_key}): "
+                f"model {meta['wandb/artifact']}")
+    tracking = queued.run
+    out(f"  launch     queued run {queued.id}: {queued.state}; tracking run {tracking.id if tracking else None}")
+    return {"job": job.name, "state": queued.state, "tracking_run": tracking.id if tracking else None}
 
 
 def main() -> None:

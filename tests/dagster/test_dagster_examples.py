@@ -29,10 +29,14 @@ def test_example_pipelines_story(wandb_resource):
     # The model's tracking run holds the learning curve and the artifact it became.
     model = wandb_resource.artifact("bikes.model:v1")
     store = wandb_resource.api()._ws.store
-    producer, nightly = store.producers(model._record.pk)  # trained by the sensor run, then unchanged nightly
+    # Trained by the sensor run, then unchanged by the nightly run and by the retraining launched from the queue.
+    producer, nightly, launched = store.producers(model._record.pk)
     run = store.get_run("tester", "pipelines", producer)
     assert run.job_type == "bikes/model" and len(store.history(run.pk)) == 4
     assert model.metadata["framework"] == "numpy"
+    # W&B Launch: the retraining enqueued in the run queue ran once, as a run of the W&B job job-train_model.
+    assert first["launched"] == {"job": "job-train_model:v0", "state": "finished", "tracking_run": launched}
+    assert store.get_run("tester", "pipelines", launched).config["dagster"]["job"] == "train_model"
 
     # The sweep: one run per alpha of the grid, each in the sweep and grouped by its Dagster run; its best
     # (alpha 1.0, as the trained model has) went through the promotion and kept production where it was.
@@ -50,6 +54,7 @@ def test_example_pipelines_story(wandb_resource):
     second = run_demo(wandb_resource, out=lambda line: None)
     assert second["features"] == first["features"] and second["models"] == first["models"]
     assert second["links"] == first["links"] and second["fired"] == []
+    assert second["launched"]["job"] == "job-train_model:v0" and second["launched"]["state"] == "finished"
 
 
 def test_definitions_load():
@@ -59,3 +64,4 @@ def test_definitions_load():
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"refresh_data", "train_model", "deploy_model", "sweep_ridge"}
     assert defs.resolve_schedule_def("nightly_retraining").cron_schedule == "0 3 * * *"
     assert bikes.deploy_on_production.job_name == "deploy_model"
+    assert [j.name for j in bikes.retrain_from_queue.jobs] == ["train_model"]

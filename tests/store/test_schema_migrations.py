@@ -370,3 +370,50 @@ def test_0012_adds_reports_and_keeps_the_runs_of_an_0011_database(database_url: 
             assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0013_adds_run_queues_and_keeps_an_0011_database(database_url: str) -> None:
+    # A workspace from before Launch: its runs come through the upgrade; queues and items can then be
+    # written; downgrading drops both tables again and keeps the runs.
+    store = Store.open(database_url, storage_root="/r")
+    store.create_run("e", "p", "old-run")
+    store.close()
+    engine = create_engine(database_url)
+    config = _alembic_config()
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert not {"run_queues", "run_queue_items"} & set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    store = Store.open(database_url, storage_root="/r")  # migrates 0011 -> head
+    try:
+        queue = store.put_run_queue(
+            "e", "q", resource_type="local-process", prioritization_mode="V0", config={}, template_variables={},
+            external_links={}, create=True,
+        )
+        item = store.enqueue_run(
+            queue.pk, "item-1", entity="e", project="p", job="e/p/job-j:v0", launch={}, template_values={},
+            priority=2,
+        )
+        assert store.get_queue_item("item-1") == item and item.state == "pending"
+        assert store.get_run("e", "p", "old-run") is not None
+    finally:
+        store.close()
+    engine = create_engine(database_url)
+    try:
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0011")
+        assert not {"run_queues", "run_queue_items"} & set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+        with write_engine(engine).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        engine.dispose()
+

@@ -477,6 +477,92 @@ class Api:
 
     # ------------------------------------------------------------------ events (contract C)
 
+    # ------------------------------------------------------------------ launch (wandb_dagster/launch/)
+
+    def create_run_queue(
+        self,
+        name: str,
+        type: str,
+        entity: str | None = None,
+        prioritization_mode: str | None = None,
+        config: dict[str, Any] | None = None,
+        template_variables: dict[str, Any] | None = None,
+    ) -> Any:
+        """Create run queue ``name`` of ``entity`` (default: the Api's), as W&B's: ``type`` is the resource
+        type (``local-process`` or ``local-container``: Dagster launches the runs), ``prioritization_mode``
+        ``"V0"`` takes items by priority, ``config`` holds ``run_config`` (a partial Dagster run config) and
+        ``tags`` with ``{{var}}`` placeholders declared in ``template_variables``
+        (``{"var": {"schema": {"type": "integer", "minimum": 1, "default": 2}}}``). A queue of that name
+        that exists is a ValueError (see :meth:`upsert_run_queue`).
+
+        >>> wandb.Api().create_run_queue("training", type="local-process", prioritization_mode="V0")  # doctest: +SKIP
+        """
+        from wandb_dagster.launch.queues import put_run_queue
+
+        return put_run_queue(
+            self, name, type, entity=entity, prioritization_mode=prioritization_mode, config=config,
+            template_variables=template_variables, external_links=None, create=True,
+        )
+
+    def upsert_run_queue(
+        self,
+        name: str,
+        resource_config: dict[str, Any],
+        resource_type: str,
+        entity: str | None = None,
+        template_variables: dict[str, Any] | None = None,
+        external_links: dict[str, Any] | None = None,
+        prioritization_mode: str | None = None,
+    ) -> Any:
+        """Create run queue ``name`` or replace its settings (its items stay), as W&B's."""
+        from wandb_dagster.launch.queues import put_run_queue
+
+        return put_run_queue(
+            self, name, resource_type, entity=entity, prioritization_mode=prioritization_mode,
+            config=resource_config, template_variables=template_variables, external_links=external_links,
+            create=False,
+        )
+
+    def run_queue(self, entity: str | None, name: str) -> Any:
+        """The run queue ``name`` of ``entity`` (None: the Api's); a missing one is a ValueError naming the
+        queues that exist."""
+        from wandb_dagster.launch.queues import get_run_queue
+
+        return get_run_queue(self, entity, name)
+
+    def queued_run(
+        self,
+        entity: str | None,
+        project: str | None,
+        queue_name: str,
+        run_queue_item_id: str,
+        project_queue: str | None = None,
+        priority: int | None = None,
+    ) -> Any:
+        """The queued run ``run_queue_item_id`` of queue ``queue_name`` (``launch_add`` returns it too)."""
+        from wandb_dagster.launch.queues import get_queued_run
+
+        return get_queued_run(self, entity, project, queue_name, run_queue_item_id)
+
+    def job(self, name: str | None, path: str | None = None) -> Any:
+        """The W&B job ``[[entity/]project/]job-<dagster job>[:alias]`` (published with
+        ``wandb_dagster.dagster.publish_jobs``); ``path``: also download its files there. ``.call(config=...,
+        queue=...)`` enqueues a run of it."""
+        from wandb_dagster.launch.jobs import Job
+
+        if not name:
+            raise ValueError("Api.job: give the job's name, e.g. api.job('bikes/job-train:latest')")
+        artifact = self.artifact(name, type="job")
+        if path is not None:
+            artifact.download(root=path)
+        return Job(self, artifact)
+
+    def list_jobs(self, entity: str, project: str) -> list[dict[str, Any]]:
+        """The jobs of ``entity/project`` in W&B's shape (one entry per job, with its versions)."""
+        from wandb_dagster.launch.jobs import list_jobs
+
+        return list_jobs(self, entity, project)
+
     def events(
         self, after: str | None = None, types: Any = None, filter: Mapping[str, Any] | None = None, limit: int = 100
     ) -> Any:

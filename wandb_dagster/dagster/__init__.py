@@ -16,6 +16,7 @@ from wandb_dagster.dagster.io_manager import (
     WandbIOManagerError,
     load_artifact_object,
 )
+from wandb_dagster.dagster.launch import publish_jobs, wandb_launch_agent
 from wandb_dagster.dagster.names import collection_name
 from wandb_dagster.dagster.observations import wandb_observable_source_asset
 from wandb_dagster.dagster.options import InputOptions, LinkTarget, OutputOptions
@@ -49,12 +50,14 @@ __all__ = [
     "collection_name",
     "load_artifact_object",
     "trial_concurrency_limits",
+    "publish_jobs",
     "validate_definitions",
     "version_matches",
     "wandb_alias_sensor",
     "wandb_artifact_sensor",
     "wandb_blob_check",
     "wandb_failure_hook",
+    "wandb_launch_agent",
     "wandb_observable_source_asset",
     "wandb_run_sensor",
     "wandb_sweep_graph",

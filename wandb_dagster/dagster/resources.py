@@ -192,6 +192,11 @@ class WandbResource(dg.ConfigurableResource):
         "folder is an error, so a mistyped path never becomes an empty workspace. The default workspace "
         "(no database_url) is always created as needed.",
     )
+    publish_jobs: bool = Field(
+        default=False,
+        description="W&B Launch: a wandb_launch_agent sensor given this resource publishes its jobs as W&B jobs "
+        "(artifacts of type 'job') whenever they change, as wandb_dagster.dagster.publish_jobs(defs) does.",
+    )
 
     # ------------------------------------------------------------------ workspace
 

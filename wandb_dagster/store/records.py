@@ -243,6 +243,23 @@ class ReportRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunQueueRecord:
+    """A W&B Launch run queue of an entity (store/launch.py). ``config`` and ``template_variables`` are as
+    given to ``create_run_queue`` (validated at the api level)."""
+
+    pk: int
+    entity: str
+    name: str
+    resource_type: str
+    prioritization_mode: str | None
+    config: dict[str, Any]
+    template_variables: dict[str, Any]
+    external_links: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class LineageEdge:
     """One lineage row (store/lineage.py): run ``run_pk`` used (``"input"``) or logged (``"output"``) version
     ``version_pk``."""
@@ -279,3 +296,29 @@ class LineageVersion:
     type: str
     index: int | None
     state: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunQueueItemRecord:
+    """One queued run (W&B's run queue item). ``id`` is the id users see and the Dagster ``run_key``;
+    ``state`` pending | leased | running | finished | failed | cancelled."""
+
+    pk: int
+    id: str
+    queue_pk: int
+    queue: str
+    entity: str  # where the launched run logs
+    project: str
+    job: str  # the job version, entity/project/name:vN
+    launch: dict[str, Any]  # code_location, dagster_job, run_config
+    template_values: dict[str, Any]
+    priority: int
+    state: str
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    dagster_run_id: str | None
+    run_path: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime

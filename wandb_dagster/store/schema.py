@@ -431,6 +431,57 @@ reports = sa.Table(
     sa.Index(None, "project_id"),
 )
 
+# W&B Launch (store/launch.py, migration 0013). A run queue of an entity: W&B's resource type, the
+# prioritization mode (NULL or "V0"), the default resource config with its ``{{var}}`` template variables and
+# their schemas, as given (the api level validates them; the store does not understand them).
+run_queues = sa.Table(
+    "run_queues",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("entity_id", sa.Integer(), sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("resource_type", sa.String(), nullable=False),
+    sa.Column("prioritization_mode", sa.String()),
+    sa.Column("config", sa.JSON(), nullable=False),
+    sa.Column("template_variables", sa.JSON(), nullable=False),
+    sa.Column("external_links", sa.JSON(), nullable=False),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("entity_id", "name"),
+)
+
+# One queued run (W&B's run queue item). ``item_id`` is the id users see and the Dagster run_key: random,
+# so a workspace made again never hands a Dagster instance an id it has already launched. state: pending |
+# leased | running | finished | failed | cancelled. A lease (lease_owner, lease_expires_at) is taken in
+# the transaction that counts the queue's active items (store/launch.py ``lease``); one whose launch never
+# happened expires and the item is pending again. ``job`` is the job version (entity/project/name:vN);
+# ``launch`` what the agent needs to start it (code location, Dagster job name, resolved run config);
+# ``error`` why it failed.
+run_queue_items = sa.Table(
+    "run_queue_items",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("item_id", sa.String(), nullable=False),
+    sa.Column("queue_pk", sa.Integer(), sa.ForeignKey("run_queues.id"), nullable=False),
+    sa.Column("entity", sa.String(), nullable=False),
+    sa.Column("project", sa.String(), nullable=False),
+    sa.Column("job", sa.String(), nullable=False),
+    sa.Column("launch", sa.JSON(), nullable=False),
+    sa.Column("template_values", sa.JSON(), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("lease_owner", sa.String()),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("dagster_run_id", sa.String()),
+    sa.Column("run_path", sa.String()),
+    sa.Column("error", sa.Text()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint("item_id"),
+    sa.Index(None, "queue_pk", "state", "priority", "id"),
+)
+
 # The values of events.type: event types as W&B automations name them, and the run-state change.
 CREATE_ARTIFACT = "CREATE_ARTIFACT"
 LINK_ARTIFACT = "LINK_ARTIFACT"

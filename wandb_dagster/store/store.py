@@ -39,6 +39,7 @@ from wandb_dagster.store import (
     versions,
 )
 from wandb_dagster.store import events as _events
+from wandb_dagster.store import launch as _launch
 from wandb_dagster.store import lineage as _lineage
 from wandb_dagster.store import parts as _parts
 from wandb_dagster.store import reports as _reports
@@ -76,6 +77,8 @@ from wandb_dagster.store.records import (
     ProjectRecord,
     ReportRecord,
     RunFileRecord,
+    RunQueueItemRecord,
+    RunQueueRecord,
     RunRecord,
     SweepRecord,
     TrialRecord,
@@ -736,6 +739,109 @@ class Store:
         """The runs of sweep ``sweep_pk``, oldest first."""
         with self._read() as conn:
             return runs.of_sweep(conn, sweep_pk)
+
+    # ------------------------------------------------------------------ launch (store/launch.py)
+
+    def put_run_queue(
+        self,
+        entity: str,
+        name: str,
+        *,
+        resource_type: str,
+        prioritization_mode: str | None,
+        config: dict[str, Any],
+        template_variables: dict[str, Any],
+        external_links: dict[str, Any],
+        create: bool,
+    ) -> RunQueueRecord:
+        """Create run queue ``entity/name`` (``create``; an existing one -> ValueError) or replace its settings."""
+        now = _now()
+        with self._write() as conn:
+            return _launch.put_queue(
+                conn, entity, name, resource_type=resource_type, prioritization_mode=prioritization_mode,
+                config=config, template_variables=template_variables, external_links=external_links, now=now,
+                create=create,
+            )
+
+    def get_run_queue(self, entity: str, name: str) -> RunQueueRecord | None:
+        with self._read() as conn:
+            return _launch.get_queue(conn, entity, name)
+
+    def run_queues(self, entity: str) -> list[RunQueueRecord]:
+        with self._read() as conn:
+            return _launch.queues(conn, entity)
+
+    def delete_run_queue(self, queue_pk: int) -> None:
+        with self._write() as conn:
+            _launch.delete_queue(conn, queue_pk)
+
+    def enqueue_run(
+        self,
+        queue_pk: int,
+        item_id: str,
+        *,
+        entity: str,
+        project: str,
+        job: str,
+        launch: dict[str, Any],
+        template_values: dict[str, Any],
+        priority: int,
+    ) -> RunQueueItemRecord:
+        """Add a pending item (its config already resolved and validated) to queue ``queue_pk``."""
+        with self._write() as conn:
+            return _launch.enqueue(
+                conn, queue_pk, item_id, entity=entity, project=project, job=job, launch=launch,
+                template_values=template_values, priority=priority, now=_now(),
+            )
+
+    def get_queue_item(self, item_id: str) -> RunQueueItemRecord | None:
+        with self._read() as conn:
+            return _launch.get_item(conn, item_id)
+
+    def queue_items(self, queue_pk: int, states: Sequence[str] | None = None) -> list[RunQueueItemRecord]:
+        with self._read() as conn:
+            return _launch.items(conn, queue_pk, states)
+
+    def lease_queue_items(
+        self,
+        queue_pk: int,
+        owner: str,
+        *,
+        max_concurrent: int,
+        lease_seconds: float,
+        max_attempts: int,
+        prioritized: bool,
+    ) -> list[RunQueueItemRecord]:
+        """Lease the queue's next pending items in one transaction (store/launch.py ``lease``)."""
+        with self._write() as conn:
+            return _launch.lease(
+                conn, queue_pk, owner, max_concurrent=max_concurrent, lease_seconds=lease_seconds,
+                max_attempts=max_attempts, prioritized=prioritized, now=_now(),
+            )
+
+    def update_queue_item(
+        self,
+        item_id: str,
+        *,
+        state: str,
+        dagster_run_id: str | None = None,
+        run_path: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move a queued run to ``state``; False when it is done already or deleted."""
+        with self._write() as conn:
+            return _launch.update_item(
+                conn, item_id, state=state, now=_now(), dagster_run_id=dagster_run_id, run_path=run_path,
+                error=error,
+            )
+
+    def set_queue_item_run(self, item_id: str, run_path: str) -> None:
+        with self._write() as conn:
+            _launch.set_run_path(conn, item_id, run_path, _now())
+
+    def delete_queue_item(self, item_id: str) -> bool:
+        with self._write() as conn:
+            return _launch.delete_item(conn, item_id)
 
     # ------------------------------------------------------------------ artifacts: writing
 

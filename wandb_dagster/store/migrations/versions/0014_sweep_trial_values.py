@@ -1,7 +1,7 @@
 """Sweep trials: ``sweep_trials.value``, the metric's value a trial's run reached.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04
 
 Written out in full (a migration is a snapshot; see 0001). ``value`` is what bayes search learns from: the
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
