@@ -273,7 +273,7 @@ class _State:
         fy = math.log10 if panel.log_y else float
         xs, ys = [fx(x) for _, x, _ in points], [fy(y) for _, _, y in points]
         (x0, x1), (y0, y1) = _span(xs, panel.range_x, fx), _span(ys, panel.range_y, fy)
-        w, h, m = 360, 220, 36
+        w, h, m = 360, 220, 44
         dots = "".join(
             f'<circle class="wd-dot" cx="{m + (x - x0) / (x1 - x0) * (w - 2 * m):.1f}" '
             f'cy="{h - m - (y - y0) / (y1 - y0) * (h - 2 * m):.1f}" r="4">'
@@ -287,6 +287,11 @@ class _State:
             f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">{_e(label(panel.x))}</text>'
             f'<text x="10" y="{h / 2}" transform="rotate(-90 10 {h / 2})" text-anchor="middle">'
             f"{_e(label(panel.y))}</text>"
+            # The ends of each axis, in the data's units (10**v on a log axis).
+            f'<text x="{m}" y="{h - m + 12}" text-anchor="middle">{_e(_tick(x0, panel.log_x))}</text>'
+            f'<text x="{w - m}" y="{h - m + 12}" text-anchor="middle">{_e(_tick(x1, panel.log_x))}</text>'
+            f'<text x="{m - 4}" y="{h - m}" text-anchor="end">{_e(_tick(y0, panel.log_y))}</text>'
+            f'<text x="{m - 4}" y="{m + 4}" text-anchor="end">{_e(_tick(y1, panel.log_y))}</text>'
         )
         svg = f'<svg class="wd-scatter" viewBox="0 0 {w} {h}" role="img">{axes}{dots}</svg>'
         return f"<figcaption>{_e(title)}</figcaption>{svg}"
@@ -296,7 +301,7 @@ class _State:
         columns = panel.columns
         if not columns or not runs:
             return f'<figcaption>{_e(title)}</figcaption><p class="wd-empty">no columns or no runs</p>'
-        w, h, m = 120 * max(len(columns) - 1, 1) + 80, 240, 30
+        w, h, m = max(360, 120 * (len(columns) - 1) + 80), 220, 30
         axes_x = [40 + i * (w - 80) / max(len(columns) - 1, 1) for i in range(len(columns))]
         scales = []
         for column in columns:
@@ -320,8 +325,12 @@ class _State:
                 )
         axes = "".join(
             f'<line x1="{x:.1f}" y1="{m}" x2="{x:.1f}" y2="{h - m}" class="wd-axis"/>'
-            f'<text x="{x:.1f}" y="{m - 10}" text-anchor="middle">{_e(c.display_name or label(c.metric))}</text>'
-            for (c, _, _), x in zip(scales, axes_x, strict=False)
+            f'<text x="{x:.1f}" y="{m - 12}" text-anchor="middle">{_e(c.display_name or label(c.metric))}</text>'
+            + "".join(
+                f'<text x="{x + 4:.1f}" y="{y + 3:.1f}">{_e(text)}</text>'
+                for y, text in _axis_ends(c, nums, cats, (h - m, m))
+            )
+            for (c, nums, cats), x in zip(scales, axes_x, strict=False)
         )
         svg = (
             f'<svg class="wd-parallel" viewBox="0 0 {w} {h}" role="img" data-lines="{len(lines)}">'
@@ -434,6 +443,23 @@ def _position(value: Any, column: Any, nums: list[float], cats: list[str]) -> fl
     else:
         return None
     return 1 - pos if column.inverted else pos
+
+
+def _tick(value: float, log: bool | None) -> str:
+    return _number(10**value if log else value)
+
+
+def _axis_ends(column: Any, nums: list[float], cats: list[str], ends: tuple[float, float]) -> list[tuple[float, str]]:
+    """(y, text) of the bottom and top values of a parallel coordinates axis (inverted: swapped)."""
+    if nums:
+        low, high = _number(min(nums)), _number(max(nums))
+    elif cats:
+        low, high = cats[0], cats[-1]
+    else:
+        return []
+    if column.inverted:
+        low, high = high, low
+    return [(ends[0], low), (ends[1], high)] if low != high else [(ends[0], low)]
 
 
 def _span(vals: list[float], given: tuple[float | None, float | None], f: Any) -> tuple[float, float]:
