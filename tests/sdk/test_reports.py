@@ -5,6 +5,7 @@ SQLite and PostgreSQL where a workspace is written."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +244,21 @@ def test_a_gallery_shows_every_step_up_to_its_cap(ws_env):
         wr.MediaBrowser(media_keys=["sample"], gallery_axis="step")])])  # fmt: skip
     body = render(gallery, wandb.Api()).body
     assert body.count("<img ") == MAX_MEDIA and "step 0<" in body
+
+
+def test_a_local_image_is_embedded_when_saved_or_exported(ws_env, tmp_path):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    path = tmp_path / "chart.png"
+    PILImage.fromarray(np.zeros((3, 3, 3), dtype=np.uint8)).save(path)
+    report = wr.Report(project="p", blocks=[wr.H1("Figures", collapsed_blocks=[wr.Image(str(path), caption="c")])])
+    page = Path(report.to_html(tmp_path / "r.html")).read_text()
+    assert 'src="data:image/png;base64,' in page and str(path) not in page
+    loaded = wr.Report.from_url(report.save())
+    path.unlink()  # saved into the report: the file is not needed any more
+    (image,) = loaded.blocks[0].collapsed_blocks
+    assert image.url.startswith("data:image/png;base64,") and image.caption == "c"
+    assert 'src="data:image/png;base64,' in render(loaded, wandb.Api()).body
+    with pytest.raises(ValueError, match="no such file"):
+        wr.Report(project="p", blocks=[wr.Image(str(path))]).save()

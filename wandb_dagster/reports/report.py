@@ -104,7 +104,7 @@ class Report:
                 post_init()
         api = self._workspace_api()
         self._check_runsets(api)
-        spec = {"version": SPEC_VERSION, "blocks": [to_spec(_embedded(b)) for b in self.blocks]}
+        spec = {"version": SPEC_VERSION, "blocks": [to_spec(b) for b in embed_images(self.blocks)]}
         store = api._store
         if self.id and not clone:
             try:
@@ -201,7 +201,9 @@ class Report:
         from wandb_dagster.reports.render import standalone_html
 
         target = Path(path)
-        target.write_text(standalone_html(self, self._workspace_api()), encoding="utf-8")
+        shown = dataclasses.replace(self, blocks=embed_images(self.blocks))
+        shown._api, shown.id = self._api, self.id
+        target.write_text(standalone_html(shown, self._workspace_api()), encoding="utf-8")
         return str(target)
 
     def _repr_html_(self) -> str:
@@ -307,8 +309,18 @@ def from_record(api: Any, record: Any) -> Report:
     return report
 
 
+def embed_images(blocks: list[Any]) -> list[Any]:
+    """``blocks`` with each local image file (headings' collapsed blocks too) replaced by a data URI, read now,
+    so a saved or exported report never reads a file when it is shown."""
+    out = []
+    for block in blocks:
+        if getattr(block, "collapsed_blocks", None):
+            block = dataclasses.replace(block, collapsed_blocks=embed_images(block.collapsed_blocks))
+        out.append(_embedded(block))
+    return out
+
+
 def _embedded(block: Any) -> Any:
-    """``block`` with a local image file replaced by a data URI (read now, never when the report is shown)."""
     if not isinstance(block, Image) or block.url.startswith(("http://", "https://", "data:")):
         return block
     path = Path(block.url[len("file://") :] if block.url.startswith("file://") else block.url).expanduser()
