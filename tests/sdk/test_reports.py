@@ -176,8 +176,10 @@ def test_to_html_writes_one_self_contained_file(ws_env, tmp_path):
     assert "WDCharts" in page and "uPlot" in page and 'id="wd-report-data"' in page
     # Nothing to fetch: no external script, stylesheet or image.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", page)
-    report.save()
-    assert report.to_html().startswith(f'<iframe src="{report.url}"')
+    # Without a path (a notebook's display): the same page inline, so it shows without the app running.
+    frame = report.to_html(height=400)
+    assert frame.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;') and "height:400px" in frame
+    assert "WDCharts" in frame and "<script" not in frame  # escaped: the whole page is the attribute's value
 
 
 def test_filter_expressions_map_to_mongo_filters():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import html
 import mimetypes
 import re
 import sys
@@ -191,23 +192,28 @@ class Report:
         """Write the report to ``path`` as one self-contained HTML file (uPlot, the chart code and the data
         inside: it opens from disk with no network) and return the path.
 
-        Without ``path``, as W&B's: an ``<iframe>`` of the report's page in the app (the report must be saved).
+        Without ``path`` (W&B's ``to_html(height, hidden)``, for notebooks): an ``<iframe>`` holding that same
+        page inline (``srcdoc``), so it shows without the app running and whatever the app's framing policy.
         """
         if path is None or isinstance(path, int):
             if isinstance(path, int):
                 height = path
             style = f"border:none;width:100%;height:{int(height)}px;" + ("display:none;" if hidden else "")
-            return f'<iframe src="{self.url}" style="{style}"></iframe>'
-        from wandb_dagster.reports.render import standalone_html
-
+            page = self._standalone()
+            return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="{style}"></iframe>'
         target = Path(path)
-        shown = dataclasses.replace(self, blocks=embed_images(self.blocks))
-        shown._api, shown.id = self._api, self.id
-        target.write_text(standalone_html(shown, self._workspace_api()), encoding="utf-8")
+        target.write_text(self._standalone(), encoding="utf-8")
         return str(target)
 
+    def _standalone(self) -> str:
+        from wandb_dagster.reports.render import standalone_html
+
+        shown = dataclasses.replace(self, blocks=embed_images(self.blocks))
+        shown._api, shown.id = self._api, self.id
+        return standalone_html(shown, self._workspace_api())
+
     def _repr_html_(self) -> str:
-        return self.to_html() if self.id else f"<b>{self.title}</b> (not saved yet)"
+        return self.to_html()
 
     # ------------------------------------------------------------------ internals
 
