@@ -1,5 +1,6 @@
 """A report as HTML: :func:`render` gives the body and the data its charts draw; :func:`standalone_html` wraps
-them into one self-contained page (uPlot, static/charts.js and the data inlined: it opens with no network).
+them into one self-contained page (uPlot, static/charts.js, static/reports.js and the data inlined: it opens
+with no network).
 
 Line plots are drawn in the browser by ``WDCharts.line(element, spec)`` (static/charts.js) from the JSON
 data; every other panel is drawn here, as HTML or SVG, from the runs' config and summary. Text is escaped,
@@ -525,24 +526,6 @@ REPORT_CSS = """
 blockquote{border-left:4px solid #ddd;margin:0;padding:4px 12px;color:#555}
 """
 
-# Draws each line plot once the page is loaded; data is the JSON <script> the page embeds. With data.zoom (the
-# app's chart endpoint), selecting an x range fetches that range again, finer; a double click goes back.
-BOOT_JS = """
-(function(){var el=document.getElementById('wd-report-data');if(!el||!window.WDCharts)return;
-var data=JSON.parse(el.textContent);
-function draw(node,id,spec){
- if(data.zoom){spec.onzoom=function(lo,hi){
-  if(lo===null||hi===null){draw(node,id,data.charts[id]);return;}
-  fetch(data.zoom+'/'+id+'?min='+lo+'&max='+hi,{credentials:'same-origin'})
-   .then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);return r.json();})
-   .then(function(z){node.dataset.zoomed=lo+','+hi;draw(node,id,z);})
-   .catch(function(e){node.dataset.error=String(e);});};}
- window.WDCharts.line(node,spec);}
-document.querySelectorAll('[data-wd-chart]').forEach(function(node){
- var id=node.getAttribute('data-wd-chart');if(data.charts[id])draw(node,id,data.charts[id]);});})();
-"""
-
-
 def data_script(data: dict[str, Any]) -> str:
     """The data as a JSON <script> (``</`` escaped so no value can close the tag)."""
     text = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
@@ -554,7 +537,8 @@ def _static(*parts: str) -> str:
 
 
 def standalone_html(report: Any, api: Any) -> str:
-    """One HTML document holding the report, its data, uPlot and static/charts.js: it needs no network."""
+    """One HTML document holding the report, its data, uPlot, static/charts.js and static/reports.js (which
+    draws the line plots): it needs no network."""
     rendered = render(report, api)
     # app.css too: the page looks as the report does in the app (charts.js's titles and legends use its classes).
     css = _static("vendor", "uplot", "uPlot.min.css") + "\n" + _static("app.css")
@@ -564,7 +548,7 @@ def standalone_html(report: Any, api: Any) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(rendered.title)}</title><style>{css}\n{REPORT_CSS}</style></head><body>"
         f"{rendered.body}{data_script(rendered.data)}<script>{_inline_script(js)}</script>"
-        f"<script>{BOOT_JS}</script></body></html>\n"
+        f"<script>{_inline_script(_static('reports.js'))}</script></body></html>\n"
     )
 
 
