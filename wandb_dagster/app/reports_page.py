@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from wandb_dagster.app.params import bad_request, not_found, path_names
 from wandb_dagster.app.templating import render
-from wandb_dagster.reports.render import REPORT_CSS, standalone_html, zoomed_chart
 from wandb_dagster.reports.render import render as render_report
+from wandb_dagster.reports.render import standalone_html, zoomed_chart
 from wandb_dagster.reports.report import from_record, report_id_from_url, slug
 
 
@@ -44,7 +44,7 @@ def report_page(request: Request) -> Response:
     rendered = render_report(report, request.app.state.api, run_url=_run_url)
     data = {**rendered.data, "zoom": "/api/reports/" + report.path.replace("/reports/", "/", 1) + "/charts"}
     return render(request, "report.html", {
-        "report": report, "body": rendered.body, "data": data, "css": REPORT_CSS,
+        "report": report, "body": rendered.body, "data": data,
         "entity": entity, "project": project, "export": f"/{report.path}/html",
     })  # fmt: skip
 

@@ -497,35 +497,6 @@ def _cell(value: Any, limit: int = 60) -> str:
 
 # ---------------------------------------------------------------------- pages
 
-REPORT_CSS = """
-.wd-report{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1c1f;line-height:1.5}
-.wd-report{margin:0 auto;padding:24px}
-.wd-width-readable{max-width:900px}.wd-width-fixed{max-width:1200px}.wd-width-fluid{max-width:none}
-.wd-report-title{font-size:2em;margin:0 0 4px}.wd-report-description{color:#555;margin:0 0 16px}
-.wd-toc{background:#f6f7f9;border-radius:6px;padding:8px 16px;margin:12px 0}.wd-toc ul{margin:0;padding-left:16px}
-.wd-toc-2{margin-left:16px}.wd-toc-3{margin-left:32px}
-.wd-code{background:#f6f7f9;padding:12px;border-radius:6px;overflow:auto}
-.wd-panel-grid{border:1px solid #e2e4e8;border-radius:8px;padding:12px;margin:16px 0}
-.wd-runset{font-size:.9em;color:#444;margin-bottom:8px}
-.wd-panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
-.wd-panel{margin:0;border:1px solid #eceef1;border-radius:6px;padding:8px;min-width:0}
-.wd-panel>figcaption{font-weight:600;margin-bottom:4px}
-.wd-line{width:100%;min-height:260px}
-.wd-scalar{font-size:2.4em;text-align:center;padding:24px 0 4px}.wd-note{text-align:center;color:#777;font-size:.85em}
-.wd-bar-row{display:grid;grid-template-columns:40% 1fr 60px;align-items:center;gap:6px;font-size:.85em;margin:3px 0}
-.wd-bar{display:block;height:14px;background:#5b8def;border-radius:2px}.wd-bar-value{text-align:right}
-.wd-bar-label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.wd-scatter,.wd-parallel{width:100%;height:auto}.wd-axis{stroke:#999}.wd-dot{fill:#5b8def}
-.wd-pc-line{fill:none;stroke:#5b8def;stroke-opacity:.7}svg text{font-size:10px;fill:#444}
-.wd-table-wrap{overflow:auto}.wd-comparer{border-collapse:collapse;font-size:.85em}
-.wd-comparer th,.wd-comparer td{border:1px solid #e2e4e8;padding:3px 6px;text-align:left}
-.wd-media{display:grid;gap:6px}.wd-media img{width:100%;image-rendering:pixelated}.wd-media figure{margin:0}
-.wd-media figcaption{font-size:.8em;color:#555}.wd-image img{max-width:100%}
-.wd-missing,.wd-empty,.wd-error{color:#999;font-style:italic}.wd-error{color:#b3261e}
-.wd-callout{background:#fff7e0;border-left:4px solid #f5b400;padding:8px 12px}
-blockquote{border-left:4px solid #ddd;margin:0;padding:4px 12px;color:#555}
-"""
-
 def data_script(data: dict[str, Any]) -> str:
     """The data as a JSON <script> (``</`` escaped so no value can close the tag)."""
     text = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
@@ -541,12 +512,12 @@ def standalone_html(report: Any, api: Any) -> str:
     draws the line plots): it needs no network."""
     rendered = render(report, api)
     # app.css too: the page looks as the report does in the app (charts.js's titles and legends use its classes).
-    css = _static("vendor", "uplot", "uPlot.min.css") + "\n" + _static("app.css")
+    css = "\n".join(_static(*name) for name in (("vendor", "uplot", "uPlot.min.css"), ("app.css",), ("reports.css",)))
     js = _static("vendor", "uplot", "uPlot.iife.min.js") + "\n" + _static("charts.js")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(rendered.title)}</title><style>{css}\n{REPORT_CSS}</style></head><body>"
+        f"<title>{_e(rendered.title)}</title><style>{css}</style></head><body>"
         f"{rendered.body}{data_script(rendered.data)}<script>{_inline_script(js)}</script>"
         f"<script>{_inline_script(_static('reports.js'))}</script></body></html>\n"
     )
