@@ -170,7 +170,7 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
     for line in summary["fired"]:
         out(f"    {line}")
     out(f"  workspace: {api.settings.database_url}")
-    summary["report"] = save_report(api)
+    summary["report"] = save_report(api, sweep_summary["id"])
     out(f"report of the training runs: {summary['report']}")
     out("  open it: .venv/bin/wandb-dagster ui   (serves this workspace at http://127.0.0.1:8600)")
     return summary
@@ -179,9 +179,9 @@ def run_demo(wandb: WandbResource, out: Any = print) -> dict[str, Any]:
 REPORT_TITLE = "Bike rentals: training runs"
 
 
-def save_report(api: Any) -> str:
-    """Save the report of the demo's training and evaluation runs (the one of an earlier demo is updated, not
-    duplicated) and return its URL."""
+def save_report(api: Any, sweep_id: str) -> str:
+    """Save the report of the demo's training, evaluation and sweep runs (the one of an earlier demo is updated,
+    not duplicated) and return its URL."""
     entity = api.default_entity
     blocks = [
         wr.TableOfContents(),
@@ -207,6 +207,18 @@ def save_report(api: Any) -> str:
         wr.PanelGrid(
             runsets=[wr.Runset(name="Evaluations", filters="JobType = 'bikes/evaluation'")],
             panels=[wr.BarPlot(title="Test RMSE", metrics=["test_rmse", "production_rmse"])],
+        ),
+        wr.H2("Sweep"),
+        wr.P(["Sweep ", wr.InlineCode(sweep_id), ": one trial per alpha, scored on a validation split."]),
+        wr.PanelGrid(
+            runsets=[wr.Runset(name="Trials", filters=f"Sweep = '{sweep_id}'", order=[wr.OrderBy(wr.Config("alpha"),
+                                                                                                 ascending=True)])],
+            panels=[
+                wr.ScatterPlot(title="Validation error by alpha", x=wr.Config("alpha"), y=wr.SummaryMetric("val_rmse"),
+                               log_x=True),
+                wr.ParallelCoordinatesPlot(columns=[wr.ParallelCoordinatesPlotColumn(wr.Config("alpha"), log=True),
+                                                    wr.ParallelCoordinatesPlotColumn(wr.SummaryMetric("val_rmse"))]),
+            ],
         ),
     ]  # fmt: skip
     found = list(api.reports(f"{entity}/{bikes.PROJECT}", name=REPORT_TITLE))

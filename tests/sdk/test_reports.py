@@ -5,6 +5,7 @@ SQLite and PostgreSQL where a workspace is written."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,8 @@ def test_runsets_select_order_and_group_runs_as_api_runs_does(any_ws_env):
     assert shown(wr.Runset(filters="SummaryMetric('best_acc') > 0.5 and not Group = 'b'")) == [names[b]]
     assert shown(wr.Runset(order=[wr.OrderBy(wr.Config("layers"), ascending=True)])) == [names[a], names[b], names[c]]
     assert shown(wr.Runset(query=names[a])) == [names[a]]
+    assert len(shown(wr.Runset(filters="CreatedTimestamp within_last 1 days"))) == 3  # evaluated when shown
+    assert shown(wr.Runset(filters="Runtime < 0")) == []
     assert shown(wr.Runset(groupby=["group"])) == ["group: b", "group: a"]
     by_acc = wr.LinePlot(x=wr.Metric("acc"), y=["loss"])  # any history key as the x axis
     assert shown(wr.Runset(filters=f"ID = '{a}'"), by_acc) == [names[a]]
@@ -92,6 +95,14 @@ def test_runsets_select_order_and_group_runs_as_api_runs_does(any_ws_env):
     group_a = next(s for s in chart["series"] if s["name"] == "group: a")
     assert group_a["y"][0] == pytest.approx((0.1 * 20 + 0.01 * 20) / 2)
     assert (group_a["min"][0], group_a["max"][0]) == pytest.approx((0.01 * 20, 0.1 * 20))
+    # As W&B's BetaReport (what Api().reports returns there): sections, their runs, names, spec, user.
+    saved = wr.Report(project="bikes", title="Runs", blocks=[wr.H1("x"), wr.PanelGrid(runsets=[
+        wr.Runset(filters="Group = 'b'"), wr.Runset(filters="Group = 'a'")])])  # fmt: skip
+    saved.save()
+    (listed,) = wandb.Api().reports("bikes", name="Runs")
+    assert listed.display_name == "Runs" and listed.name == saved.id and listed.user == {"username": wandb.Api().settings.username}
+    assert [r.id for r in listed.runs(listed.sections[0])] == [c, b, a] == [r.id for r in listed.runs(0)]
+    assert listed.spec["blocks"][0] == {"@type": "H1", "text": "x", "collapsed_blocks": None}
     # A filter the workspace refuses fails at save, naming the run set.
     bad = wr.Report(project="bikes", blocks=[wr.PanelGrid(runsets=[wr.Runset(name="mine", filters={"$where": 1})])])
     with pytest.raises(ValueError, match="run set 'mine' cannot be read"):
@@ -120,6 +131,9 @@ def test_each_panel_shows_its_data(ws_env):
     assert '<a href="#h1-charts">Charts</a>' in body and 'id="h1-charts"' in body
     assert "<strong>bold</strong>" in body and "<script>" not in body and "&lt;script&gt;" in body
     assert "print(&#x27;&lt;hi&gt;&#x27;)" in body and "javascript:" not in body
+    for url in (" javascript:alert(1)", "java\tscript:alert(1)", "//evil.example/x", "vbscript:x"):
+        shown = render(wr.Report(project="bikes", blocks=[wr.P([wr.Link("x", url=url)])]), wandb.Api()).body
+        assert "<a " not in shown, url
     (chart,) = out.data["charts"].values()
     assert len(chart["series"]) == 6 and chart["smoothing"] == 0.5 and chart["log_y"] and chart["range"] == [0.001, None]
     assert body.count('class="wd-bar"') == 3
@@ -162,8 +176,10 @@ def test_to_html_writes_one_self_contained_file(ws_env, tmp_path):
     assert "WDCharts" in page and "uPlot" in page and 'id="wd-report-data"' in page
     # Nothing to fetch: no external script, stylesheet or image.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", page)
-    report.save()
-    assert report.to_html().startswith(f'<iframe src="{report.url}"')
+    # Without a path (a notebook's display): the same page inline, so it shows without the app running.
+    frame = report.to_html(height=400)
+    assert frame.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;') and "height:400px" in frame
+    assert "WDCharts" in frame and "<script" not in frame  # escaped: the whole page is the attribute's value
 
 
 def test_filter_expressions_map_to_mongo_filters():
@@ -214,3 +230,37 @@ def test_a_misspelt_argument_names_the_right_one(ws_env):
 def test_w_and_b_classes_not_offered_say_so():
     with pytest.raises(AttributeError, match="has no Video .W&B's Report API has it; it is not offered here"):
         _ = wr.Video
+
+
+def test_a_gallery_shows_every_step_up_to_its_cap(ws_env):
+    import numpy as np
+
+    from wandb_dagster.reports.render import MAX_MEDIA
+
+    with wandb.init(project="bikes") as run:
+        for step in range(MAX_MEDIA + 5):
+            run.log({"sample": wandb.Image(np.full((2, 2, 3), step, dtype=np.uint8))})
+    last_only = wr.Report(project="bikes", blocks=[wr.PanelGrid(panels=[wr.MediaBrowser(media_keys=["sample"])])])
+    assert render(last_only, wandb.Api()).body.count("<img ") == 1  # the last image of each run
+    gallery = wr.Report(project="bikes", blocks=[wr.PanelGrid(panels=[
+        wr.MediaBrowser(media_keys=["sample"], gallery_axis="step")])])  # fmt: skip
+    body = render(gallery, wandb.Api()).body
+    assert body.count("<img ") == MAX_MEDIA and "step 0<" in body
+
+
+def test_a_local_image_is_embedded_when_saved_or_exported(ws_env, tmp_path):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    path = tmp_path / "chart.png"
+    PILImage.fromarray(np.zeros((3, 3, 3), dtype=np.uint8)).save(path)
+    report = wr.Report(project="p", blocks=[wr.H1("Figures", collapsed_blocks=[wr.Image(str(path), caption="c")])])
+    page = Path(report.to_html(tmp_path / "r.html")).read_text()
+    assert 'src="data:image/png;base64,' in page and str(path) not in page
+    loaded = wr.Report.from_url(report.save())
+    path.unlink()  # saved into the report: the file is not needed any more
+    (image,) = loaded.blocks[0].collapsed_blocks
+    assert image.url.startswith("data:image/png;base64,") and image.caption == "c"
+    assert 'src="data:image/png;base64,' in render(loaded, wandb.Api()).body
+    with pytest.raises(ValueError, match="no such file"):
+        wr.Report(project="p", blocks=[wr.Image(str(path))]).save()

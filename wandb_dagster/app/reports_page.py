@@ -1,6 +1,8 @@
 """The reports pages: ``/{entity}/{project}/reports`` lists a project's saved reports, and
 ``/{entity}/{project}/reports/{Title}--{id}`` shows one (W&B's URL form; the id decides, so a link with an
-old title still opens the report); ``.../{Title}--{id}/html`` downloads it as one self-contained file.
+old title still opens the report); ``.../{Title}--{id}/html`` downloads it as one self-contained file, and
+``/api/reports/{entity}/{project}/{Title}--{id}/charts/{chart}?min=&max=`` gives a line plot's data for an x range
+(the page fetches it when an x range is selected on a chart: the finer data, as W&B's charts do).
 
 A report is rendered by ``wandb_dagster.reports.render`` (the same HTML that ``report.to_html`` writes into a
 file); its line plots are drawn in the browser by ``WDCharts.line`` from the data embedded as JSON.
@@ -8,17 +10,18 @@ file); its line plots are drawn in the browser by ``WDCharts.line`` from the dat
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from wandb_dagster.app.params import not_found, path_names
+from wandb_dagster.app.params import bad_request, not_found, path_names
 from wandb_dagster.app.templating import render
-from wandb_dagster.reports.render import BOOT_JS, REPORT_CSS, standalone_html
 from wandb_dagster.reports.render import render as render_report
+from wandb_dagster.reports.render import standalone_html, zoomed_chart
 from wandb_dagster.reports.report import from_record, report_id_from_url, slug
 
 
@@ -39,8 +42,9 @@ def _report(request: Request) -> tuple[Any, str, str]:
 def report_page(request: Request) -> Response:
     report, entity, project = _report(request)
     rendered = render_report(report, request.app.state.api, run_url=_run_url)
+    data = {**rendered.data, "zoom": "/api/reports/" + report.path.replace("/reports/", "/", 1) + "/charts"}
     return render(request, "report.html", {
-        "report": report, "body": rendered.body, "data": rendered.data, "css": REPORT_CSS, "boot": BOOT_JS,
+        "report": report, "body": rendered.body, "data": data,
         "entity": entity, "project": project, "export": f"/{report.path}/html",
     })  # fmt: skip
 
@@ -64,6 +68,26 @@ def reports_page(request: Request) -> Response:
     return render(request, "reports.html", {"reports": reports, "entity": entity, "project": project})
 
 
+def chart_data(request: Request) -> Response:
+    """A line plot of a report again, with only the points of ``min <= x <= max`` (a zoomed view)."""
+    report, _, _ = _report(request)
+    bounds = []
+    for key in ("min", "max"):
+        raw = request.query_params.get(key)
+        try:
+            value = None if raw in (None, "") else float(raw)
+        except ValueError:
+            raise bad_request(f"{key}={raw!r} is not a number") from None
+        if value is not None and not math.isfinite(value):
+            raise bad_request(f"{key}={raw!r} is not a finite number")
+        bounds.append(value)
+    try:
+        spec = zoomed_chart(report, request.app.state.api, request.path_params["chart"], bounds[0], bounds[1])
+    except ValueError as exc:
+        raise not_found(str(exc)) from None
+    return JSONResponse(spec)
+
+
 def _run_url(run: Any) -> str:
     return f"/{run.entity}/{run.project}/runs/{run.id}"
 
@@ -72,4 +96,5 @@ routes = [
     Route("/{entity}/{project}/reports", reports_page, name="reports"),
     Route("/{entity}/{project}/reports/{report}", report_page, name="report"),
     Route("/{entity}/{project}/reports/{report}/html", report_file, name="report_file"),
+    Route("/api/reports/{entity}/{project}/{report}/charts/{chart}", chart_data, name="report_chart"),
 ]

@@ -73,10 +73,12 @@ def downsample(
 
 
 class History:
-    """History rows read once per run for the whole report."""
+    """History rows read once per run for the whole report; with ``x_range`` (lo, hi), :meth:`points` keeps
+    only the points whose x is in it (a zoomed view, downsampled again at the finer resolution)."""
 
-    def __init__(self) -> None:
+    def __init__(self, x_range: tuple[float | None, float | None] | None = None) -> None:
         self._rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self.x_range = x_range
 
     def rows(self, run: Any) -> list[dict[str, Any]]:
         key = (run.entity, run.project, run.id)
@@ -88,13 +90,20 @@ class History:
         xs, ys = [], []
         for row in self.rows(run):
             x, y = row.get(x_key), row.get(y_key)
-            if is_number(x) and is_number(y):
+            if is_number(x) and is_number(y) and self._in_range(x):
                 xs.append(float(x))
                 ys.append(float(y))
         if x_key != "_step" and any(b < a for a, b in zip(xs, xs[1:], strict=False)):
             order = sorted(range(len(xs)), key=xs.__getitem__)
             xs, ys = [xs[i] for i in order], [ys[i] for i in order]
         return xs, ys
+
+
+    def _in_range(self, x: float) -> bool:
+        if self.x_range is None:
+            return True
+        lo, hi = self.x_range
+        return (lo is None or x >= lo) and (hi is None or x <= hi)
 
 
 def run_label(run: Any) -> str:

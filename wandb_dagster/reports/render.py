@@ -1,5 +1,6 @@
 """A report as HTML: :func:`render` gives the body and the data its charts draw; :func:`standalone_html` wraps
-them into one self-contained page (uPlot, static/charts.js and the data inlined: it opens with no network).
+them into one self-contained page (uPlot, static/charts.js, static/reports.js and the data inlined: it opens
+with no network).
 
 Line plots are drawn in the browser by ``WDCharts.line(element, spec)`` (static/charts.js) from the JSON
 data; every other panel is drawn here, as HTML or SVG, from the runs' config and summary. Text is escaped,
@@ -26,6 +27,7 @@ from wandb_dagster.reports.metrics import label, run_value
 
 _log = logging.getLogger(__name__)
 MAX_MEDIA = 48  # images per media browser
+MEDIA_RUNS = 20  # runs a media browser looks through (W&B's shows a page of runs too)
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
 
@@ -57,6 +59,10 @@ def _e(value: Any) -> str:
 
 
 def _safe_url(url: str, *, image: bool = False) -> str | None:
+    # Browsers drop whitespace and control characters from URLs (" java\tscript:" is javascript:), so a URL
+    # holding any is refused rather than cleaned.
+    if re.search(r"[\x00-\x20\x7f\\]", url):
+        return None
     if re.match(r"https?://", url, re.I) or (
         not re.match(r"[a-z][a-z0-9+.-]*:", url, re.I) and not url.startswith("//")
     ):
@@ -107,6 +113,8 @@ class _State:
         self.history = History()
         self.charts: dict[str, Any] = {}
         self.headings_seen = 0
+        self.grids = 0
+        self.panel_index = 0
 
     # ------------------------------------------------------------------ blocks
 
@@ -156,6 +164,7 @@ class _State:
     # ------------------------------------------------------------------ panel grids
 
     def grid(self, grid: b.PanelGrid) -> str:
+        self.grids += 1  # counted before anything can fail, so chart ids match Report.sections
         runsets = []
         for runset in grid.runsets:
             try:
@@ -176,7 +185,7 @@ class _State:
                 )
         all_runs = [r for _, rs in runsets for r in rs]
         panels = []
-        for panel in grid.panels:
+        for self.panel_index, panel in enumerate(grid.panels):
             try:
                 inner = self.panel(panel, runsets, all_runs)
             except Exception:  # one panel's odd data (a value logged as an unexpected type) spares the others
@@ -197,7 +206,7 @@ class _State:
     def panel(self, panel: Any, runsets: list[tuple[Any, list[Any]]], runs: list[Any]) -> str:
         if isinstance(panel, p.LinePlot):
             spec = line_spec(panel, runsets, self.history)
-            chart_id = f"chart-{len(self.charts) + 1}"
+            chart_id = f"chart-{self.grids - 1}-{self.panel_index}"  # see chart_panel
             self.charts[chart_id] = spec
             chart = f'<div class="wd-line" data-wd-chart="{chart_id}"></div>'
             if spec["series"]:
@@ -265,7 +274,7 @@ class _State:
         fy = math.log10 if panel.log_y else float
         xs, ys = [fx(x) for _, x, _ in points], [fy(y) for _, _, y in points]
         (x0, x1), (y0, y1) = _span(xs, panel.range_x, fx), _span(ys, panel.range_y, fy)
-        w, h, m = 360, 220, 36
+        w, h, m = 360, 220, 44
         dots = "".join(
             f'<circle class="wd-dot" cx="{m + (x - x0) / (x1 - x0) * (w - 2 * m):.1f}" '
             f'cy="{h - m - (y - y0) / (y1 - y0) * (h - 2 * m):.1f}" r="4">'
@@ -279,6 +288,11 @@ class _State:
             f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">{_e(label(panel.x))}</text>'
             f'<text x="10" y="{h / 2}" transform="rotate(-90 10 {h / 2})" text-anchor="middle">'
             f"{_e(label(panel.y))}</text>"
+            # The ends of each axis, in the data's units (10**v on a log axis).
+            f'<text x="{m}" y="{h - m + 12}" text-anchor="middle">{_e(_tick(x0, panel.log_x))}</text>'
+            f'<text x="{w - m}" y="{h - m + 12}" text-anchor="middle">{_e(_tick(x1, panel.log_x))}</text>'
+            f'<text x="{m - 4}" y="{h - m}" text-anchor="end">{_e(_tick(y0, panel.log_y))}</text>'
+            f'<text x="{m - 4}" y="{m + 4}" text-anchor="end">{_e(_tick(y1, panel.log_y))}</text>'
         )
         svg = f'<svg class="wd-scatter" viewBox="0 0 {w} {h}" role="img">{axes}{dots}</svg>'
         return f"<figcaption>{_e(title)}</figcaption>{svg}"
@@ -288,7 +302,7 @@ class _State:
         columns = panel.columns
         if not columns or not runs:
             return f'<figcaption>{_e(title)}</figcaption><p class="wd-empty">no columns or no runs</p>'
-        w, h, m = 120 * max(len(columns) - 1, 1) + 80, 240, 30
+        w, h, m = max(360, 120 * (len(columns) - 1) + 80), 220, 30
         axes_x = [40 + i * (w - 80) / max(len(columns) - 1, 1) for i in range(len(columns))]
         scales = []
         for column in columns:
@@ -312,8 +326,12 @@ class _State:
                 )
         axes = "".join(
             f'<line x1="{x:.1f}" y1="{m}" x2="{x:.1f}" y2="{h - m}" class="wd-axis"/>'
-            f'<text x="{x:.1f}" y="{m - 10}" text-anchor="middle">{_e(c.display_name or label(c.metric))}</text>'
-            for (c, _, _), x in zip(scales, axes_x, strict=False)
+            f'<text x="{x:.1f}" y="{m - 12}" text-anchor="middle">{_e(c.display_name or label(c.metric))}</text>'
+            + "".join(
+                f'<text x="{x + 4:.1f}" y="{y + 3:.1f}">{_e(text)}</text>'
+                for y, text in _axis_ends(c, nums, cats, (h - m, m))
+            )
+            for (c, nums, cats), x in zip(scales, axes_x, strict=False)
         )
         svg = (
             f'<svg class="wd-parallel" viewBox="0 0 {w} {h}" role="img" data-lines="{len(lines)}">'
@@ -350,15 +368,13 @@ class _State:
         title = panel.title or ", ".join(panel.media_keys) or "Media"
         items = []
         gallery = panel.mode == "gallery" or panel.gallery_axis is not None
-        for run in runs:
+        for run in runs[:MEDIA_RUNS]:  # each run's history is read: a bounded number of runs
             for key in panel.media_keys:
                 found = [
                     (row.get("_step"), row[key]) for row in self.history.rows(run) if isinstance(row.get(key), dict)
                 ]
-                for step, value in found if gallery else found[-1:]:
-                    items.append((run, key, step, value))
-                    if len(items) >= MAX_MEDIA:
-                        break
+                items += [(run, key, step, value) for step, value in (found if gallery else found[-1:])]
+        items = items[:MAX_MEDIA]
         if not items:
             empty = f'<p class="wd-empty">no images logged under {_e(panel.media_keys)}</p>'
             return f"<figcaption>{_e(title)}</figcaption>{empty}"
@@ -396,6 +412,28 @@ class _State:
         return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
+def chart_panel(report: Any, chart_id: str) -> tuple[b.PanelGrid, p.LinePlot]:
+    """The panel grid and line plot that ``chart_id`` (``chart-<grid>-<panel>``, from :func:`render`) names; a
+    ValueError when there is none."""
+    match = re.fullmatch(r"chart-(\d{1,6})-(\d{1,6})", chart_id)
+    grids = report.sections
+    if match is None or int(match[1]) >= len(grids) or int(match[2]) >= len(grids[int(match[1])].panels):
+        raise ValueError(f"the report has no chart {chart_id!r}")
+    grid = grids[int(match[1])]
+    panel = grid.panels[int(match[2])]
+    if not isinstance(panel, p.LinePlot):
+        raise ValueError(f"{chart_id!r} is a {type(panel).__name__}, not a line plot")
+    return grid, panel
+
+
+def zoomed_chart(report: Any, api: Any, chart_id: str, lo: float | None, hi: float | None) -> dict[str, Any]:
+    """The spec of chart ``chart_id`` with only the points of x in [lo, hi], downsampled again (so zooming in
+    shows the finer data, as W&B's charts do)."""
+    grid, panel = chart_panel(report, chart_id)
+    runsets = [(runset, runset_runs(api, runset, report.entity, report.project)) for runset in grid.runsets]
+    return line_spec(panel, runsets, History(x_range=(lo, hi)))
+
+
 def _position(value: Any, column: Any, nums: list[float], cats: list[str]) -> float | None:
     if is_number(value) and nums:
         v = math.log10(value) if column.log and value > 0 else float(value)
@@ -406,6 +444,23 @@ def _position(value: Any, column: Any, nums: list[float], cats: list[str]) -> fl
     else:
         return None
     return 1 - pos if column.inverted else pos
+
+
+def _tick(value: float, log: bool | None) -> str:
+    return _number(10**value if log else value)
+
+
+def _axis_ends(column: Any, nums: list[float], cats: list[str], ends: tuple[float, float]) -> list[tuple[float, str]]:
+    """(y, text) of the bottom and top values of a parallel coordinates axis (inverted: swapped)."""
+    if nums:
+        low, high = _number(min(nums)), _number(max(nums))
+    elif cats:
+        low, high = cats[0], cats[-1]
+    else:
+        return []
+    if column.inverted:
+        low, high = high, low
+    return [(ends[0], low), (ends[1], high)] if low != high else [(ends[0], low)]
 
 
 def _span(vals: list[float], given: tuple[float | None, float | None], f: Any) -> tuple[float, float]:
@@ -442,44 +497,6 @@ def _cell(value: Any, limit: int = 60) -> str:
 
 # ---------------------------------------------------------------------- pages
 
-REPORT_CSS = """
-.wd-report{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1c1f;line-height:1.5}
-.wd-report{margin:0 auto;padding:24px}
-.wd-width-readable{max-width:900px}.wd-width-fixed{max-width:1200px}.wd-width-fluid{max-width:none}
-.wd-report-title{font-size:2em;margin:0 0 4px}.wd-report-description{color:#555;margin:0 0 16px}
-.wd-toc{background:#f6f7f9;border-radius:6px;padding:8px 16px;margin:12px 0}.wd-toc ul{margin:0;padding-left:16px}
-.wd-toc-2{margin-left:16px}.wd-toc-3{margin-left:32px}
-.wd-code{background:#f6f7f9;padding:12px;border-radius:6px;overflow:auto}
-.wd-panel-grid{border:1px solid #e2e4e8;border-radius:8px;padding:12px;margin:16px 0}
-.wd-runset{font-size:.9em;color:#444;margin-bottom:8px}
-.wd-panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
-.wd-panel{margin:0;border:1px solid #eceef1;border-radius:6px;padding:8px;min-width:0}
-.wd-panel>figcaption{font-weight:600;margin-bottom:4px}
-.wd-line{width:100%;min-height:260px}
-.wd-scalar{font-size:2.4em;text-align:center;padding:24px 0 4px}.wd-note{text-align:center;color:#777;font-size:.85em}
-.wd-bar-row{display:grid;grid-template-columns:40% 1fr 60px;align-items:center;gap:6px;font-size:.85em;margin:3px 0}
-.wd-bar{display:block;height:14px;background:#5b8def;border-radius:2px}.wd-bar-value{text-align:right}
-.wd-bar-label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.wd-scatter,.wd-parallel{width:100%;height:auto}.wd-axis{stroke:#999}.wd-dot{fill:#5b8def}
-.wd-pc-line{fill:none;stroke:#5b8def;stroke-opacity:.7}svg text{font-size:10px;fill:#444}
-.wd-table-wrap{overflow:auto}.wd-comparer{border-collapse:collapse;font-size:.85em}
-.wd-comparer th,.wd-comparer td{border:1px solid #e2e4e8;padding:3px 6px;text-align:left}
-.wd-media{display:grid;gap:6px}.wd-media img{width:100%;image-rendering:pixelated}.wd-media figure{margin:0}
-.wd-media figcaption{font-size:.8em;color:#555}.wd-image img{max-width:100%}
-.wd-missing,.wd-empty,.wd-error{color:#999;font-style:italic}.wd-error{color:#b3261e}
-.wd-callout{background:#fff7e0;border-left:4px solid #f5b400;padding:8px 12px}
-blockquote{border-left:4px solid #ddd;margin:0;padding:4px 12px;color:#555}
-"""
-
-# Draws each line plot once the page is loaded; data is the JSON <script> the page embeds.
-BOOT_JS = """
-(function(){var el=document.getElementById('wd-report-data');if(!el)return;var data=JSON.parse(el.textContent);
-document.querySelectorAll('[data-wd-chart]').forEach(function(node){
-var spec=data.charts[node.getAttribute('data-wd-chart')];
-if(spec&&window.WDCharts)window.WDCharts.line(node,spec);});})();
-"""
-
-
 def data_script(data: dict[str, Any]) -> str:
     """The data as a JSON <script> (``</`` escaped so no value can close the tag)."""
     text = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
@@ -491,17 +508,18 @@ def _static(*parts: str) -> str:
 
 
 def standalone_html(report: Any, api: Any) -> str:
-    """One HTML document holding the report, its data, uPlot and static/charts.js: it needs no network."""
+    """One HTML document holding the report, its data, uPlot, static/charts.js and static/reports.js (which
+    draws the line plots): it needs no network."""
     rendered = render(report, api)
     # app.css too: the page looks as the report does in the app (charts.js's titles and legends use its classes).
-    css = _static("vendor", "uplot", "uPlot.min.css") + "\n" + _static("app.css")
+    css = "\n".join(_static(*name) for name in (("vendor", "uplot", "uPlot.min.css"), ("app.css",), ("reports.css",)))
     js = _static("vendor", "uplot", "uPlot.iife.min.js") + "\n" + _static("charts.js")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(rendered.title)}</title><style>{css}\n{REPORT_CSS}</style></head><body>"
+        f"<title>{_e(rendered.title)}</title><style>{css}</style></head><body>"
         f"{rendered.body}{data_script(rendered.data)}<script>{_inline_script(js)}</script>"
-        f"<script>{BOOT_JS}</script></body></html>\n"
+        f"<script>{_inline_script(_static('reports.js'))}</script></body></html>\n"
     )
 
 

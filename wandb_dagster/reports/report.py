@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import html
 import mimetypes
 import re
 import sys
@@ -21,6 +22,7 @@ from urllib.parse import quote, unquote, urlsplit
 from wandb_dagster.reports._model import choice, model, text, to_spec
 from wandb_dagster.reports.blocks import Block, Image, PanelGrid, check_blocks
 from wandb_dagster.settings import DEFAULT_APP_URL
+from wandb_dagster.storage.uri_credentials import redact
 
 WIDTHS = ("readable", "fixed", "fluid")
 SPEC_VERSION = 1
@@ -50,6 +52,7 @@ class Report:
     created_at: datetime | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     updated_at: datetime | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     _api: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _username: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.project, str) or not self.project or "/" in self.project:
@@ -102,7 +105,7 @@ class Report:
                 post_init()
         api = self._workspace_api()
         self._check_runsets(api)
-        spec = {"version": SPEC_VERSION, "blocks": [to_spec(_embedded(b)) for b in self.blocks]}
+        spec = {"version": SPEC_VERSION, "blocks": [to_spec(b) for b in embed_images(self.blocks)]}
         store = api._store
         if self.id and not clone:
             try:
@@ -129,6 +132,47 @@ class Report:
         print(f"wandb: Saved report to: {url}", file=sys.stderr)
         return url
 
+    # ------------------------------------------------------------------ W&B's BetaReport (Api().reports)
+
+    @property
+    def display_name(self) -> str:
+        """The title, as W&B's ``BetaReport.display_name``."""
+        return self.title
+
+    @property
+    def name(self) -> str:
+        """The report's id (W&B's internal view name; use ``title`` for what people read)."""
+        return self.id
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """Who saved the report first: ``{"username": ...}``, or None for a report not saved yet."""
+        return None if self._username is None else {"username": self._username}
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The report's blocks in the JSON form it is saved in."""
+        return {"version": SPEC_VERSION, "width": self.width, "blocks": [to_spec(b) for b in self.blocks]}
+
+    @property
+    def sections(self) -> list[PanelGrid]:
+        """The panel grids of the report, in order (W&B's ``BetaReport.sections``)."""
+        return [b for b in self._all_blocks() if isinstance(b, PanelGrid)]
+
+    def runs(self, section: PanelGrid | int, per_page: int = 50, only_selected: bool = True) -> list[Any]:
+        """The Api runs a panel grid (or its index among :attr:`sections`) shows, run set after run set."""
+        from wandb_dagster.reports.data import runset_runs
+
+        grids = self.sections
+        if isinstance(section, int):
+            if not 0 <= section < len(grids):
+                raise ValueError(f"section {section} is not one of the report's {len(grids)} panel grids")
+            section = grids[section]
+        if not isinstance(section, PanelGrid):
+            raise ValueError(f"section={section!r} is invalid; give a PanelGrid of the report or its index")
+        api = self._workspace_api()
+        return [run for runset in section.runsets for run in runset_runs(api, runset, self.entity, self.project)]
+
     def delete(self) -> bool:
         """Delete the saved report; False when it was not there (any more)."""
         if not self.id:
@@ -148,21 +192,28 @@ class Report:
         """Write the report to ``path`` as one self-contained HTML file (uPlot, the chart code and the data
         inside: it opens from disk with no network) and return the path.
 
-        Without ``path``, as W&B's: an ``<iframe>`` of the report's page in the app (the report must be saved).
+        Without ``path`` (W&B's ``to_html(height, hidden)``, for notebooks): an ``<iframe>`` holding that same
+        page inline (``srcdoc``), so it shows without the app running and whatever the app's framing policy.
         """
         if path is None or isinstance(path, int):
             if isinstance(path, int):
                 height = path
             style = f"border:none;width:100%;height:{int(height)}px;" + ("display:none;" if hidden else "")
-            return f'<iframe src="{self.url}" style="{style}"></iframe>'
-        from wandb_dagster.reports.render import standalone_html
-
+            page = self._standalone()
+            return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="{style}"></iframe>'
         target = Path(path)
-        target.write_text(standalone_html(self, self._workspace_api()), encoding="utf-8")
+        target.write_text(self._standalone(), encoding="utf-8")
         return str(target)
 
+    def _standalone(self) -> str:
+        from wandb_dagster.reports.render import standalone_html
+
+        shown = dataclasses.replace(self, blocks=embed_images(self.blocks))
+        shown._api, shown.id = self._api, self.id
+        return standalone_html(shown, self._workspace_api())
+
     def _repr_html_(self) -> str:
-        return self.to_html() if self.id else f"<b>{self.title}</b> (not saved yet)"
+        return self.to_html()
 
     # ------------------------------------------------------------------ internals
 
@@ -204,7 +255,7 @@ class Report:
                         raise ValueError(f"run set {runset.name!r} cannot be read: {exc}") from None
 
     def _load(self, record: Any) -> None:
-        self.id = record.id
+        self.id, self._username = record.id, record.username
         self.created_at, self.updated_at = record.created_at, record.updated_at
 
 
@@ -236,7 +287,7 @@ def load(api: Any, report_id: str) -> Report:
     record = api._store.get_report(report_id)
     if record is None:
         raise ValueError(
-            f"no report {report_id!r} in workspace {api.settings.database_url.split('@')[-1]!r}; check "
+            f"no report {report_id!r} in workspace {redact(api.settings.database_url)!r}; check "
             "the URL (Api().reports('entity/project') lists the project's reports)"
         )
     return from_record(api, record)
@@ -264,8 +315,18 @@ def from_record(api: Any, record: Any) -> Report:
     return report
 
 
+def embed_images(blocks: list[Any]) -> list[Any]:
+    """``blocks`` with each local image file (headings' collapsed blocks too) replaced by a data URI, read now,
+    so a saved or exported report never reads a file when it is shown."""
+    out = []
+    for block in blocks:
+        if getattr(block, "collapsed_blocks", None):
+            block = dataclasses.replace(block, collapsed_blocks=embed_images(block.collapsed_blocks))
+        out.append(_embedded(block))
+    return out
+
+
 def _embedded(block: Any) -> Any:
-    """``block`` with a local image file replaced by a data URI (read now, never when the report is shown)."""
     if not isinstance(block, Image) or block.url.startswith(("http://", "https://", "data:")):
         return block
     path = Path(block.url[len("file://") :] if block.url.startswith("file://") else block.url).expanduser()
