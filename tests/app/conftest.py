@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +137,24 @@ def page(browser) -> Iterator[Any]:
     yield opened
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# The README's screenshots (docs/images/*.png) are made by the browser tests. They are written into the
+# repository only when asked (WANDB_DAGSTER_SCREENSHOTS=1 python3 dev.py test tests/app), so that a test run
+# leaves the work tree clean; otherwise into a temporary folder, and checked there all the same.
+SCREENSHOT_ENV = "WANDB_DAGSTER_SCREENSHOTS"
+_DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where the screenshot ``name`` goes: docs/images/ when WANDB_DAGSTER_SCREENSHOTS=1, else tmp_path."""
+    folder = _DOCS_IMAGES if os.environ.get(SCREENSHOT_ENV) == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def check_screenshot(path: Path) -> None:
+    """A screenshot is a PNG with something in it (not an empty page)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert len(data) > 5_000, f"{path} is {len(data)} bytes: the page looks empty"

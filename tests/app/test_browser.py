@@ -1,18 +1,16 @@
 """The run pages in a real browser: Debian's Chromium driven by Playwright against a live server on
-loopback. The README's screenshot of the run page is written here (docs/images/run-page.png)."""
+loopback. The README's screenshot of the run page is made here (docs/images/run-page.png, written when
+WANDB_DAGSTER_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
 import wandb_dagster as wandb
 
-from .conftest import sqlite_only
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+from .conftest import check_screenshot, screenshot_path, sqlite_only
 
 
 def _train(name: str, offset: float, image: bool = False) -> str:
@@ -40,7 +38,7 @@ def _charts_drawn(page) -> None:
 
 
 @sqlite_only
-def test_the_run_page_draws_a_line_for_each_chart_and_shows_the_image(app_env, live_server, page):
+def test_the_run_page_draws_a_line_for_each_chart_and_shows_the_image(app_env, live_server, page, tmp_path):
     run_id = _train("baseline", 0.0, image=True)
     page.goto(f"{live_server.url}/tester/bikes/runs/{run_id}")
     _charts_drawn(page)
@@ -53,8 +51,9 @@ def test_the_run_page_draws_a_line_for_each_chart_and_shows_the_image(app_env, l
     image.wait_for()
     page.wait_for_function("document.querySelector('#media img').complete")
     assert image.evaluate("img => img.naturalWidth") == 48
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "run-page.png"), full_page=False)
+    shot = screenshot_path("run-page.png", tmp_path)
+    page.screenshot(path=str(shot), full_page=False)
+    check_screenshot(shot)
 
 
 @sqlite_only

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import wandb_dagster as wandb
 
-from .conftest import sqlite_only
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+from .conftest import check_screenshot, screenshot_path, sqlite_only
 
 
 def _artifact(run, name: str, type: str):
@@ -21,7 +19,7 @@ def _artifact(run, name: str, type: str):
 
 
 @sqlite_only
-def test_the_lineage_graph_shows_the_producer_and_consumer_runs(app_env, live_server, page) -> None:
+def test_the_lineage_graph_shows_the_producer_and_consumer_runs(app_env, live_server, page, tmp_path) -> None:
     with wandb.init(project="p", id="prep", name="prepare-data", job_type="prep") as run:
         _artifact(run, "data", "dataset")
     with wandb.init(project="p", id="trainer", name="train-model", job_type="train") as run:
@@ -48,9 +46,10 @@ def test_the_lineage_graph_shows_the_producer_and_consumer_runs(app_env, live_se
     assert page.locator('a:has(g[data-run-id="evaluator"])').get_attribute("href") == "/tester/p/runs/evaluator"
     assert page.locator('a:has(g[data-run-id="trainer"])').get_attribute("href") == "/tester/p/runs/trainer"
     assert page.locator("path.lineage-edge").count() == 4  # prep -> data -> trainer -> model -> evaluator
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1440, "height": 900})  # the whole graph, without the scroll bar
-    page.locator("#lineage-graph svg").screenshot(path=str(SCREENSHOTS / "lineage.png"))
+    shot = screenshot_path("lineage.png", tmp_path)
+    page.locator("#lineage-graph svg").screenshot(path=str(shot))
+    check_screenshot(shot)
     # Following the upstream version's node opens its page, whose graph has the trainer downstream.
     page.locator('a:has(g[data-name="data:v0"])').click()
     page.wait_for_url("**/tester/p/artifacts/dataset/data/v0")

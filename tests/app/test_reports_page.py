@@ -10,9 +10,7 @@ from pathlib import Path
 import wandb_dagster as wandb
 import wandb_dagster.reports as wr
 
-from .conftest import sqlite_only
-
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "report-page.png"
+from .conftest import check_screenshot, screenshot_path, sqlite_only
 
 
 def _seed_report() -> wr.Report:
@@ -68,8 +66,9 @@ def test_the_seed_report_draws_its_headings_and_line_plot_in_the_app_and_offline
     assert headings == ["Experiment Summary", "Dataset Information", "Model Information"]
     assert page.locator(".wd-toc a").count() == 3
     assert page.locator("[data-wd-chart] canvas").count() == 1
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot = screenshot_path("report-page.png", tmp_path)
+    page.screenshot(path=str(shot), full_page=True)
+    check_screenshot(shot)
     # The exported file draws the same, with no server: opened from disk.
     exported = Path(report.to_html(tmp_path / "report.html"))
     page.goto(exported.as_uri())
