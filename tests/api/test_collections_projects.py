@@ -140,7 +140,7 @@ def test_project_attributes_collections_and_types(api_env):
     api = wandb.Api()
     project = api.project("proj")
     assert project.id and project.is_benchmark is False and project.path == ["tester", "proj"]
-    assert project.url.endswith("#/tester/proj") and project.entity_name == "tester"
+    assert project.url == "http://127.0.0.1:8600/tester/proj" and project.entity_name == "tester"
     assert [c.name for c in project.collections()] == ["data", "model"]
     assert [c.name for c in project.collections(filters={"name": "model"})] == ["model"]
     types = project.artifacts_types()

@@ -124,8 +124,15 @@ def test_run_url_and_resumed(api_env):
     with wandb.init(project="proj", id="fixed1") as run:
         assert run.resumed is False
         url = run.url
-    assert url.endswith("#/tester/proj/runs/fixed1") and url == _fresh("fixed1").url
+    assert url == "http://127.0.0.1:8600/tester/proj/runs/fixed1" and url == _fresh("fixed1").url
     with wandb.init(project="proj", id="fixed1", resume="allow") as again:
         assert again.resumed is True
     with wandb.init(project="proj", id="fixed2", resume="allow") as new:
         assert new.resumed is False
+
+
+def test_run_url_is_the_page_in_the_configured_app(api_env, monkeypatch):
+    # The web app that serves the workspace elsewhere (WANDB_DAGSTER_APP_URL): run.url is its run page.
+    monkeypatch.setenv("WANDB_DAGSTER_APP_URL", "https://wandb.example.com/team/")
+    with wandb.init(project="proj", id="fixed3", settings=wandb.Settings(app_url=None)) as run:
+        assert run.url == "https://wandb.example.com/team/tester/proj/runs/fixed3"

@@ -39,7 +39,7 @@ def test_a_sweep_through_the_public_api(api_env) -> None:
     assert [r.config["lr"] for r in sweep.runs] == [0.3, 0.1, 0.2]
     assert {r.sweep_id for r in sweep.runs} == {sweep_id} and sweep.runs[0].sweep.id == sweep_id
     assert sweep.expected_run_count == 3
-    assert sweep.url.endswith(f"#/tester/proj/sweeps/{sweep_id}")
+    assert sweep.url == f"http://127.0.0.1:8600/tester/proj/sweeps/{sweep_id}"
     # The metric's goal decides, among the runs that logged it.
     best = sweep.best_run()
     assert best is not None and best.config["lr"] == 0.1

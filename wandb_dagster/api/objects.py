@@ -308,9 +308,9 @@ class Project:
 
     @property
     def url(self) -> str:
-        """Where the project is: ``<database url>#/<entity>/<project>`` (password hidden), as ``run.url``;
-        there is no web page (docs/behaviour.md section 7)."""
-        return f"{self._api._ws.display_url}#/{self.entity}/{self.name}"
+        """The project's page in the web app, ``<app>/<entity>/<project>``, as ``run.url`` (docs/behaviour.md
+        section 7)."""
+        return self._api._ws.page_url(self.entity, self.name)
 
     def runs(self, filters: dict | None = None, order: str = "+created_at", per_page: int = 50) -> Paginator[Run]:
         return self._api.runs(f"{self.entity}/{self.name}", filters=filters, order=order, per_page=per_page)

@@ -31,8 +31,8 @@ class Sweep:
 
     @property
     def url(self) -> str:
-        """``<database url>#/<entity>/<project>/sweeps/<id>``, as runs' urls (there is no web page)."""
-        return f"{self._ws.display_url}#/{self.entity}/{self.project}/sweeps/{self.id}"
+        """The sweep's page in the web app, ``<app>/<entity>/<project>/sweeps/<id>``, as ``run.url``."""
+        return self._ws.page_url(self.entity, self.project, "sweeps", self.id)
 
     @property
     def runs(self) -> list[Any]:

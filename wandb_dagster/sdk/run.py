@@ -763,9 +763,8 @@ def _reference_artifact_name(run_id: str, uri: str) -> str:
 
 
 def run_url(ws: Workspace, entity: str, project: str, run_id: str) -> str:
-    """``<database url>#/<entity>/<project>/runs/<id>``: where a run is, for code that prints ``run.url``
-    (docs/behaviour.md section 5)."""
-    return f"{ws.display_url}#/{entity}/{project}/runs/{run_id}"
+    """The run's page in the web app, ``<app>/<entity>/<project>/runs/<id>`` (docs/behaviour.md section 5)."""
+    return ws.page_url(entity, project, "runs", run_id)
 
 
 def fetch_artifact(ws: Workspace, name: str, entity: str, project: str, organization: str | None = None) -> Artifact:

@@ -2,7 +2,7 @@
 
 Example::
 
-    >>> from wandb_dagster.settings import Settings
+    >>> from wandb_dagster.settings import DEFAULT_APP_URL, Settings
     >>> from wandb_dagster.sdk.workspace import Workspace
     >>> ws = Workspace.for_settings(Settings.resolve())   # doctest: +SKIP
     >>> ws.store.dialect                                   # doctest: +SKIP
@@ -103,6 +103,18 @@ class Workspace:
     @property
     def url(self) -> str:
         return self.settings.database_url
+
+    def page_url(self, *parts: str) -> str:
+        """The page of ``parts`` (W&B's page path: entity, project, "runs", id ...) in the web app that serves
+        this workspace (``wandb-dagster ui``): ``WANDB_DAGSTER_APP_URL``/app_url, else http://127.0.0.1:8600.
+
+            >>> ws.page_url("tester", "bikes", "runs", "abc123")   # doctest: +SKIP
+            'http://127.0.0.1:8600/tester/bikes/runs/abc123'
+        """
+        from urllib.parse import quote
+
+        base = (self.settings.app_url or DEFAULT_APP_URL).rstrip("/")
+        return "/".join([base, *(quote(part, safe="") for part in parts)])
 
     @property
     def display_url(self) -> str:
