@@ -3,7 +3,9 @@
 
 Series stay small whatever the run's length: a series of more than :data:`MAX_POINTS` points is cut into that
 many buckets, each drawn at its mean and keeping its minimum and maximum (as W&B's charts do), so a spike
-survives as the band around the line.
+survives as the band around the line. Against ``_step`` (the usual x axis) a run's series comes from the
+database already bucketed (``api/history.py``, as the run page's); other x axes and grouped lines are
+bucketed here.
 """
 
 from __future__ import annotations
@@ -99,6 +101,25 @@ class History:
         return xs, ys
 
 
+    def step_series(self, run: Any, key: str) -> dict[str, Any] | None:
+        """``key`` of ``run`` against ``_step`` (within ``x_range``), downsampled in the database to at most
+        :data:`MAX_POINTS` buckets with their extremes (api/history.py), so a long run's rows are not all read
+        here. None when the run has no number under ``key`` there."""
+        from wandb_dagster.api.history import sampled_history
+
+        lo, hi = self.x_range or (None, None)
+        min_step = None if lo is None else math.ceil(lo)
+        max_step = None if hi is None else math.floor(hi)
+        if min_step is not None and max_step is not None and min_step > max_step:
+            return None
+        view = sampled_history(run, [key], min_step=min_step, max_step=max_step, points=MAX_POINTS)
+        series = view["keys"].get(key)
+        if not series or not series["x"]:
+            return None
+        if series["min"] is not None and series["min"] == series["y"] == series["max"]:
+            series = {**series, "min": None, "max": None}  # every point as logged: no band to draw
+        return {"x": series["x"], "y": series["y"], "min": series["min"], "max": series["max"]}
+
     def _in_range(self, x: float) -> bool:
         if self.x_range is None:
             return True
@@ -153,9 +174,13 @@ def line_spec(panel: LinePlot, runsets: list[tuple[Runset, list[Any]]], history:
                         series.append({"name": prefix + name + suffix, **grouped})
                 continue
             for run in runs[:limit]:
-                xs, ys = history.points(run, x_key, y_key)
-                if xs:
-                    series.append({"name": prefix + run_label(run) + suffix, "run": run.id, **downsample(xs, ys)})
+                if x_key == "_step":
+                    found = history.step_series(run, y_key)
+                else:
+                    xs, ys = history.points(run, x_key, y_key)
+                    found = downsample(xs, ys) if xs else None
+                if found is not None:
+                    series.append({"name": prefix + run_label(run) + suffix, "run": run.id, **found})
     lo, hi = panel.range_y
     return {
         "title": panel.title if panel.title is not None else ", ".join(y_keys),
