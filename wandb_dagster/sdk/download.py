@@ -89,7 +89,8 @@ def _download_entries(
         # below then finds each checked entry at the cost of a stat.
         ws.cache.lookup_many([(h, e.size) for e, _, h in todo if not _uncached(e, skip_cache)])
     if todo:
-        with ThreadPoolExecutor(IO_WORKERS) as pool:
+        # The cache records the entries it verifies in one transaction at the end, not one per file.
+        with ws.cache.batched_records(), ThreadPoolExecutor(IO_WORKERS) as pool:
             done = list(pool.map(lambda item: _fetch_stored(ws, item, skip_cache), todo))
         ws.statcache.record_many(done)
         ws.cache.trim()  # entries pinned during the downloads may have kept the cache over its bound
