@@ -529,7 +529,12 @@ def test_batched_records_write_the_entries_verified_in_the_block_once_at_its_end
     assert writes == [3]
     hashed: list[str] = []
     real_hash = cache_mod.hash_file
-    monkeypatch.setattr(cache_mod, "hash_file", lambda path: hashed.append(str(path)) or real_hash(path))
+
+    def counting_hash(path: str) -> tuple[str, int]:
+        hashed.append(str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(cache_mod, "hash_file", counting_hash)
     fresh = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
     assert sorted(fresh.lookup_many([(md5(d), len(d)) for d in datas])) == sorted(md5(d) for d in datas)
     assert hashed == []
