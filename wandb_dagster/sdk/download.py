@@ -19,6 +19,7 @@ from wandb_dagster.sdk.manifest import ManifestEntry
 from wandb_dagster.sdk.names import validate_entry_path
 from wandb_dagster.sdk.staging import IO_WORKERS
 from wandb_dagster.storage import references
+from wandb_dagster.storage.blobs import POOL_MIN_SIZE
 from wandb_dagster.storage.errors import CorruptBlobError
 from wandb_dagster.storage.hashing import b64_to_hex, hash_file, hex_to_b64
 
@@ -96,8 +97,16 @@ def _download_entries(
         ws.cache.lookup_many([(h, e.size) for e, _, h in todo if not _uncached(e, skip_cache)])
     if todo:
         # The cache records the entries it verifies in one transaction at the end, not one per file.
-        with ws.cache.batched_records(), ThreadPoolExecutor(IO_WORKERS) as pool:
-            done = list(pool.map(lambda item: _fetch_stored(ws, item, skip_cache), todo))
+        # From a local folder, small files are placed on this thread: their copy is a few syscalls and the
+        # pool's hand-offs under the GIL cost more than they overlap (as for put_files, storage/blobs.py);
+        # larger files, and every file from a bucket (latency), go to the pool.
+        inline = [i for i in todo if ws.blobs.is_local and (i[0].size or 0) < POOL_MIN_SIZE]
+        pooled = [i for i in todo if not (ws.blobs.is_local and (i[0].size or 0) < POOL_MIN_SIZE)]
+        with ws.cache.batched_records():
+            done = [_fetch_stored(ws, item, skip_cache) for item in inline]
+            if pooled:
+                with ThreadPoolExecutor(IO_WORKERS) as pool:
+                    done += pool.map(lambda item: _fetch_stored(ws, item, skip_cache), pooled)
         ws.statcache.record_many(done)
         ws.cache.trim()  # entries pinned during the downloads may have kept the cache over its bound
     refs = [(e, destination(e.path)) for e in entries if e.ref is not None]
