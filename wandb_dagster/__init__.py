@@ -14,10 +14,8 @@ This package never imports dagster; the Dagster integration lives in ``wandb_dag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wandb_dagster import plot
-from wandb_dagster.api import Api
 from wandb_dagster.sdk.artifact import (
     Artifact,
     ArtifactFinalizedError,
@@ -140,7 +138,25 @@ class _PreInit:
     __getattr__ = __setattr__ = __getitem__ = __setitem__ = __contains__ = __iter__ = __len__ = _fail
 
 
+if TYPE_CHECKING:
+    from wandb_dagster import plot
+    from wandb_dagster.api import Api
+
+
 def __getattr__(name: str) -> Any:
+    # The query API and plot presets are imported on first use: the query API needs the store's SQL layer,
+    # which plain init + log imports only when the run opens its workspace (issue 17, import time).
+    if name == "Api":
+        from wandb_dagster.api import Api
+
+        globals()["Api"] = Api
+        return Api
+    if name == "plot":
+        import importlib
+
+        module = importlib.import_module("wandb_dagster.plot")
+        globals()["plot"] = module
+        return module
     # wandb.run / wandb.config / wandb.summary follow the active run, so they cannot be plain attributes.
     if name == "run":
         return current_run()

@@ -501,3 +501,42 @@ def test_an_unrecorded_entry_is_hashed_once_and_then_trusted_by_its_record(tmp_p
     another = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
     assert another.lookup(HELLO_HEX, 6) == entry
     assert hashed == [str(entry)], "a recorded, unchanged entry was hashed again"
+
+
+def test_batched_records_write_the_entries_verified_in_the_block_once_at_its_end(
+    tmp_path: Path, blobs: BlobStore, monkeypatch
+):
+    # A download fills many entries: their records go in one transaction when the block ends (not one per
+    # entry); meanwhile this process trusts what it verified, and afterwards another cache object trusts the
+    # records without hashing.
+    cache = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    datas = [HELLO, b"two\n", b"three\n"]
+    for data in datas:
+        blobs.put_bytes(data)
+    writes: list[int] = []
+    real_write = cache._record._write_rows
+
+    def counting_write(params):
+        writes.append(len(params))
+        return real_write(params)
+
+    monkeypatch.setattr(cache._record, "_write_rows", counting_write)
+    with cache.batched_records():
+        for data in datas:
+            cache.fetch(blobs, md5(data), len(data))
+            cache.place(md5(data), tmp_path / "out" / md5(data))  # trusted from the memo: no record yet
+        assert writes == []
+    assert writes == [3]
+    hashed: list[str] = []
+    real_hash = cache_mod.hash_file
+
+    def counting_hash(path: str) -> tuple[str, int]:
+        hashed.append(str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(cache_mod, "hash_file", counting_hash)
+    fresh = DownloadCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert sorted(fresh.lookup_many([(md5(d), len(d)) for d in datas])) == sorted(md5(d) for d in datas)
+    assert hashed == []
+    for data in datas:
+        assert (tmp_path / "out" / md5(data)).read_bytes() == data

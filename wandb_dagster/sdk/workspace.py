@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wandb_dagster.settings import Settings
 from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.cache import DownloadCache
 from wandb_dagster.storage.statcache import StatCache
-from wandb_dagster.store import Store
+
+if TYPE_CHECKING:
+    from wandb_dagster.store import Store
 
 
 def _options_digest(options: dict[str, Any]) -> str:
@@ -41,8 +43,10 @@ class Workspace:
     _lock = threading.Lock()
 
     def __init__(self, settings: Settings) -> None:
+        from wandb_dagster.store import Store  # SQLAlchemy: imported by the first workspace, not by the package
+
         self.settings = settings
-        self.store = Store.open(
+        self.store: Store = Store.open(
             settings.database_url,
             storage_root=settings.storage_root,
             create=settings.create,

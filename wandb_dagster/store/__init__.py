@@ -30,7 +30,9 @@ concurrently yields one version (2); an alias names at most one member of a coll
 only the aliases it is given: the caller passes "latest" when it should move.
 """
 
-from wandb_dagster.store.directory import Directory
+from typing import TYPE_CHECKING, Any
+
+# Light modules (no SQLAlchemy): the SDK imports their names at import time.
 from wandb_dagster.store.errors import (
     AliasInUseError,
     DatabaseBusyError,
@@ -45,10 +47,6 @@ from wandb_dagster.store.errors import (
     TypeMismatchError,
     WorkspaceNotFoundError,
 )
-from wandb_dagster.store.events import EVENT_TYPES
-from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
-from wandb_dagster.store.filters import Filter as CheckedFilter
-from wandb_dagster.store.filters import validate as validate_filter
 from wandb_dagster.store.records import (
     CollectionRecord,
     CommitResult,
@@ -59,7 +57,38 @@ from wandb_dagster.store.records import (
     VersionRecord,
 )
 from wandb_dagster.store.scope import Scope
-from wandb_dagster.store.store import Store
+
+if TYPE_CHECKING:
+    from wandb_dagster.store.directory import Directory
+    from wandb_dagster.store.events import EVENT_TYPES
+    from wandb_dagster.store.filters import RUN_FIELDS, VERSION_FIELDS
+    from wandb_dagster.store.filters import Filter as CheckedFilter
+    from wandb_dagster.store.filters import validate as validate_filter
+    from wandb_dagster.store.store import Store
+
+# The rest imports SQLAlchemy (a third of `import wandb_dagster`), so it is imported when first used: a
+# workspace is opened by init(), not by the import (issue 17, import time).
+_LAZY = {
+    "Directory": ("wandb_dagster.store.directory", "Directory"),
+    "EVENT_TYPES": ("wandb_dagster.store.events", "EVENT_TYPES"),
+    "RUN_FIELDS": ("wandb_dagster.store.filters", "RUN_FIELDS"),
+    "VERSION_FIELDS": ("wandb_dagster.store.filters", "VERSION_FIELDS"),
+    "CheckedFilter": ("wandb_dagster.store.filters", "Filter"),
+    "validate_filter": ("wandb_dagster.store.filters", "validate"),
+    "Store": ("wandb_dagster.store.store", "Store"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'wandb_dagster.store' has no attribute {name!r}")
+
 
 __all__ = [
     "EVENT_TYPES",
