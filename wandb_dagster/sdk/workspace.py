@@ -16,7 +16,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from wandb_dagster.settings import Settings
+from wandb_dagster.settings import DEFAULT_APP_URL, Settings
 from wandb_dagster.storage.backend import open_blob_store
 from wandb_dagster.storage.cache import DownloadCache
 from wandb_dagster.storage.statcache import StatCache
