@@ -412,8 +412,7 @@ class Run:
 
     @property
     def url(self) -> str:
-        """Where the run is: the workspace (its database URL, password hidden) and the run's path, as
-        ``<database url>#/<entity>/<project>/runs/<id>``. There is no web page (docs/behaviour.md section 5)."""
+        """The run's page in the web app, ``<app>/<entity>/<project>/runs/<id>`` (docs/behaviour.md section 5)."""
         return run_url(self._ws, self.entity, self.project, self.id)
 
     @property

@@ -222,7 +222,7 @@ class Run:
 
     @property
     def url(self) -> str:
-        """Where the run is, ``<database url>#/<entity>/<project>/runs/<id>`` (no server, so no web page)."""
+        """The run's page in the web app (``wandb-dagster ui``), ``<app>/<entity>/<project>/runs/<id>``."""
         return run_url(self._ws, self.entity, self.project, self.id)
 
     @property
