@@ -1096,7 +1096,7 @@ class Store:
         with self._read() as conn:
             query = sa.select(vb.version_id, vb.hex).join_from(db.version_blobs, db.versions, v.id == vb.version_id)
             # All rows at once (10,000 blobs: fetchall is a few ms, SQLAlchemy's row-by-row iteration 20-30).
-            for pk, h in conn.execute(query.where(v.state == "COMMITTED")).tuples().all():
+            for pk, h in conn.execute(query.where(v.state == "COMMITTED")).all():
                 if (held := out.get(pk)) is None:
                     held = out[pk] = set()
                 held.add(h)
