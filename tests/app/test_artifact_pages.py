@@ -311,3 +311,15 @@ def test_the_links_dagster_materializations_carry_open_these_pages(app_env, clie
     assert client.get(version_page("", fetched)).status_code == 200
     assert version_page("", fetched) == "/tester/p/artifacts/raw%20data/asset.one/v0"
     assert run_page("", "tester", "p", "step") == "/tester/p/runs/step"  # the ui helper's run page
+
+
+def test_a_version_number_beyond_64_bits_is_a_404(app_env, client) -> None:
+    # Found by review: SQLite could not bind v9223372036854775808 (OverflowError, a 500); no version has it.
+    _pipeline()
+    for selector in ("v9223372036854775808", "v99999999999999999999"):
+        assert client.get(f"/tester/p/artifacts/dataset/tree/{selector}").status_code == 404
+    from wandb_dagster.sdk.artifact import ArtifactNotFoundError
+
+    with pytest.raises(ArtifactNotFoundError, match="not found"):
+        wandb.Api().artifact("tester/p/tree:v99999999999999999999")
+

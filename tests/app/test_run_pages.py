@@ -351,3 +351,26 @@ def test_sqlite_bucketing_without_numpy_or_orjson_gives_the_same_points(app_env,
     assert sorted(again["keys"]) == sorted(expected["keys"]) == ["a"]
     assert again["keys"]["a"]["min"] == expected["keys"]["a"]["min"]
     assert again["keys"]["a"]["y"] == pytest.approx(expected["keys"]["a"]["y"])
+
+
+@pytest.mark.parametrize("query", [
+    {"filters": json.dumps({"config.lr": 10**400})},                  # an int beyond a float too
+    {"filters": json.dumps({"config.lr": {"$in": [1, 10**400]}})},
+    {"filters": json.dumps({"config.lr\u0000": 1})},                  # NUL in a key: no JSON path can quote it
+    {"order": "+config.lr\u0000"},
+    {"order": '+config.l"r'},
+    {"filters": "[" * 1500 + "]" * 1500},                             # nested past Python's recursion limit
+])
+def test_hostile_filters_and_orders_are_a_400_not_a_500(app_env, client, query):
+    # Found by review: these raised OverflowError, the database's JSON path error or RecursionError (500s).
+    _runs(1)
+    page = client.get("/tester/proj", params=query)
+    assert page.status_code == 400, page.text[:300]
+    assert 'id="filter-error"' in page.text
+
+
+def test_history_steps_outside_64_bits_are_a_400(app_env, client):
+    [run_id] = _runs(1)
+    for query in ("min_step=9223372036854775808", "max_step=-99999999999999999999999999"):
+        got = client.get(f"/api/runs/tester/proj/{run_id}/history?{query}")
+        assert got.status_code == 400 and "outside" in got.text

@@ -4,6 +4,7 @@ SQLite and PostgreSQL where a workspace is written."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -180,6 +181,21 @@ def test_to_html_writes_one_self_contained_file(ws_env, tmp_path):
     frame = report.to_html(height=400)
     assert frame.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;') and "height:400px" in frame
     assert "WDCharts" in frame and "<script" not in frame  # escaped: the whole page is the attribute's value
+
+
+def test_no_text_in_the_data_can_break_the_exported_page_s_scripts(ws_env, tmp_path):
+    # Found by review: a title or run name holding "<!--<script>" put the HTML parser in its script-escaped
+    # state inside the data element, which then swallowed uPlot, charts.js and reports.js (nothing drew).
+    hostile = "Loss <!--<script> notes </script> & more"
+    with wandb.init(project="bikes", name=hostile) as run:
+        run.log({"loss": 1.0})
+    report = wr.Report(project="bikes", title=hostile, blocks=[wr.PanelGrid(panels=[wr.LinePlot(y=["loss"])])])
+    page = Path(report.to_html(tmp_path / "report.html")).read_text()
+    start = page.index('id="wd-report-data">') + len('id="wd-report-data">')
+    data = page[start : page.index("</script>", start)]
+    assert "<" not in data and ">" not in data and "&" not in data
+    assert hostile in json.dumps(json.loads(data), ensure_ascii=False)  # the text itself is kept
+    assert page.count("<script") >= 3  # the data, then the page's own scripts, all still elements
 
 
 def test_filter_expressions_map_to_mongo_filters():

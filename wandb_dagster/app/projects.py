@@ -9,7 +9,6 @@ from starlette.routing import Route
 
 from wandb_dagster.app.templating import render
 from wandb_dagster.sdk.names import is_registry_project
-from wandb_dagster.storage.uri_credentials import redact
 
 # A workspace has few projects next to its runs; more than this on one page is not a list anyone reads.
 MAX_PROJECTS = 2000
@@ -24,7 +23,7 @@ def projects_page(request: Request) -> Response:
         if len(found) >= MAX_PROJECTS:
             break
     return render(request, "projects.html", {"projects": found, "limit": MAX_PROJECTS,
-                                             "workspace": redact(api.settings.database_url)})
+                                             "workspace": api._ws.display_url})
 
 
 routes = [Route("/", projects_page, name="projects")]

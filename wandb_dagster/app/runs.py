@@ -104,8 +104,8 @@ def runs_table(request: Request) -> Response:
         runs = api.runs(f"{entity}/{project}", filters=filters, order=order, per_page=per_page, start=cursor)
         page = runs[:per_page]  # one page: one keyset query, whatever the number of runs
         total = len(runs)
-    except ValueError as exc:  # json.JSONDecodeError is one too: the filter, order or cursor is wrong
-        context["error"] = str(exc)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError: filter, order or cursor is wrong
+        context["error"] = str(exc) if isinstance(exc, ValueError) else "filters are nested too deeply"
         return render(request, "runs_table.html", context, status_code=400)
     context.update(runs=page, total=total)
     context["rows"] = [(run, [_cell(run, c) for c in columns]) for run in page]
@@ -292,8 +292,8 @@ def history_json(request: Request) -> Response:
         body = history.sampled_history(
             run,
             keys,
-            min_step=int_param(request, "min_step"),
-            max_step=int_param(request, "max_step"),
+            min_step=int_param(request, "min_step", lo=-(2**63), hi=2**63 - 1),
+            max_step=int_param(request, "max_step", lo=-(2**63), hi=2**63 - 1),
             points=int_param(request, "points", history.DEFAULT_POINTS, lo=1, hi=history.MAX_POINTS)
             or history.DEFAULT_POINTS,
             quick=request.query_params.get("quick") == "1",

@@ -121,7 +121,7 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 def _server_error(request: Request, exc: Exception) -> Response:
     # Logged for the operator; the page says nothing of the exception, which may name the database URL.
-    _log.exception("error serving %s", request.url.path)
+    _log.error("error serving %s", request.url.path, exc_info=exc)  # not in an except block: pass the exception
     context = {"status": 500, "reason": "Server error", "detail": "The page failed; the server log says why."}
     return render(request, "error.html", context, status_code=500)
 
@@ -153,7 +153,8 @@ class TokenMiddleware:
             return
         if self._ok(request.query_params.get("token")):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+            # One leading slash: "//host/" would make the redirect leave this server.
+            target = "/" + request.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
             response: Response = RedirectResponse(target, status_code=303)
             response.set_cookie(TOKEN_COOKIE, self._token.decode(), httponly=True, samesite="strict")
         else:

@@ -497,9 +497,16 @@ def _cell(value: Any, limit: int = 60) -> str:
 
 # ---------------------------------------------------------------------- pages
 
+_SCRIPT_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
 def data_script(data: dict[str, Any]) -> str:
-    """The data as a JSON <script> (``</`` escaped so no value can close the tag)."""
-    text = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    """The data as a JSON <script>. ``<``, ``>`` and ``&`` are written as JSON escapes (as Jinja's ``tojson``):
+    no value can close the element, nor put the HTML parser in its script-escaped states with ``<!--``, which
+    would make the element swallow the page's scripts."""
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    for char, escaped in _SCRIPT_ESCAPES:
+        text = text.replace(char, escaped)
     return f'<script type="application/json" id="wd-report-data">{text}</script>'
 
 

@@ -324,8 +324,8 @@ def order_keys(order: str, dialect: str) -> tuple[list[Any], bool]:
     for prefix, column in (("config.", runs.config), ("summary_metrics.", runs.summary)):
         if key.startswith(prefix):
             keys = key[len(prefix) :].split(".")
-            if any(not k for k in keys):
-                break
+            if any(not k or '"' in k or "\\" in k or "\x00" in k for k in keys):
+                break  # as filter fields: a key the JSON path cannot quote is refused, not sent to the database
             if column is runs.config and len(keys) >= 2 and keys[1] == "value":
                 del keys[1]  # W&B's config.<key>.value is the key's value: here config holds values directly
             return JsonPath(column, keys).sort_keys(_Ctx(dialect)), descending

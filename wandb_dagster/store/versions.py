@@ -124,7 +124,10 @@ def resolve(conn: sa.Connection, entity: str, project: str, collection: str, sel
     named = (db.entities.c.name == entity, db.projects.c.name == project, db.collections.c.name == collection)
     match = members.VERSION_SELECTOR.fullmatch(selector)
     if match:
-        found = records(conn, *named, db.memberships.c.version_index == int(match.group(1)))
+        index = int(match.group(1))
+        if index > 2**63 - 1:  # no version has it, and SQLite cannot bind it (OverflowError)
+            return None
+        found = records(conn, *named, db.memberships.c.version_index == index)
     else:
         has_alias = sa.exists().where(
             db.aliases.c.collection_id == db.memberships.c.collection_id,

@@ -53,9 +53,9 @@ class Fields:
         for prefix, column in self.prefixes.items():
             if name.startswith(prefix + ".") and len(name) > len(prefix) + 1:
                 keys = name[len(prefix) + 1 :].split(".")
-                if any(not key or '"' in key or "\\" in key for key in keys):
+                if any(not key or '"' in key or "\\" in key or "\x00" in key for key in keys):
                     raise ValueError(
-                        f"filter field {name!r} has an empty key or a key with '\"' or '\\'; "
+                        f"filter field {name!r} has an empty key or a key with '\"', '\\' or NUL; "
                         f"use '{prefix}.<key>[.<key>...]' with plain keys"
                     )
                 return JsonPath(column, keys, get=self.record_keys[prefix])

@@ -278,9 +278,13 @@ def check_integers(name: str, value: Any) -> None:
     # them. Refusing them on both keeps the two backends giving the same answers.
     for item in value if isinstance(value, (list, tuple)) else (value,):
         if isinstance(item, int) and not isinstance(item, bool) and not _INT64[0] <= item <= _INT64[1]:
+            try:
+                hint = f"pass it as a float ({float(item)!r}) to compare approximately"
+            except OverflowError:  # beyond a float too: nothing stored can equal it
+                hint = "no stored number is that large"
+            shown = repr(item) if len(str(item)) <= 40 else f"{str(item)[:20]}...({len(str(item))} digits)"
             raise ValueError(
-                f"filter value {item!r} for {name!r} is outside the 64-bit integer range the store compares; "
-                f"pass it as a float ({float(item)!r}) to compare approximately"
+                f"filter value {shown} for {name!r} is outside the 64-bit integer range the store compares; {hint}"
             )
 
 
