@@ -8,7 +8,9 @@ Jobs: ``refresh_data`` (raw_data, features), ``train_model`` (model, evaluation,
 started by a sensor on new ``features`` versions), ``deploy_model`` (started by a sensor when the
 ``production`` alias moves; loads the model by alias), ``sweep_ridge`` (a W&B sweep over the ridge's
 ``alpha``: one Dagster step per trial, two at a time; the best model is linked to the registry and goes
-through the evaluation's promotion). NumPy only; nothing is downloaded.
+through the evaluation's promotion). W&B Launch: ``retrain_from_queue``, a launch agent sensor, launches each
+retraining enqueued in the run queue ``retraining`` (``Api().job("job-train_model").call(...)``) once.
+NumPy only; nothing is downloaded.
 """
 
 

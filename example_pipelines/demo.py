@@ -14,9 +14,9 @@ nightly schedule are evaluated by hand, as the Dagster daemon would, and every r
    is linked to the registry and goes through the same promotion (it prints its trials and its best run);
 6. W&B Launch: ``train_model`` is published as the W&B job ``job-train_model`` and one retraining is enqueued
    in the run queue ``retraining``; the launch agent sensor launches it once (unchanged data: no new version);
-7. a summary: versions, aliases, which sensor fired what;
-8. a report of the training runs (W&B's Report API, ``wandb_dagster.reports``), saved in the workspace; its
-   URL is printed: ``wandb-dagster ui`` serves it.
+then a summary (versions, aliases, which sensor fired what) and a report of the training runs (W&B's
+Report API, ``wandb_dagster.reports``), saved in the workspace; its URL is printed: ``wandb-dagster ui``
+serves it.
 
 Run it twice: the second time nothing has changed, so no version is created and no sensor fires (the report
 is saved again, the same one).

@@ -5,6 +5,7 @@ fires."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,9 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
         assert "('v1', ['production'], 'bikes.model:v1'), ('v2', ['latest'], 'ridge-sweep-model:v0')" in out
         assert ": 4 trials, best run " in out and "(alpha 1.0) -> " in out and "ridge-sweep-model:v0" in out
         assert "best run   " in out and "-> kept production" in out
+        # W&B Launch: the enqueued retraining ran once and finished, with a tracking run.
+        assert "launch     job job-train_model published; queued run " in out
+        assert re.search(r"launch     queued run \S+: finished; tracking run (?!None)\S+", out), out
     first, second = outputs
     assert "sensors fired: 4" in first
     assert "retrain_on_new_features -> train_model for " in first and "deploy_on_production -> deploy_model for " in first

@@ -22,9 +22,10 @@ Environment variables (W&B's own names where W&B has one):
 - ``WANDB_DAGSTER_CACHE_DIR`` / ``WANDB_DAGSTER_CACHE_SIZE``: the download cache and its bound in bytes.
 - ``WANDB_DAGSTER_DOWNLOAD_HARDLINKS=1``: place downloads as hard links to the (verified) cache: instant, but
   the files are read-only and show the cache's sentinel mtime. Off by default: downloads are ordinary files.
-- ``WANDB_DAGSTER_APP_URL``: the address of a web app that shows this workspace with W&B's page paths
-  (``<app>/<entity>/<project>/runs/<id>``, ``<app>/<entity>/<project>/artifacts/<type>/<name>/<version>``).
-  Unset by default: there is no web app here, and nothing links to one.
+- ``WANDB_DAGSTER_APP_URL``: the address of the web app (``wandb-dagster ui``) that shows this workspace with
+  W&B's page paths (``<app>/<entity>/<project>/runs/<id>``, ``.../artifacts/<type>/<name>/<version>``). Unset:
+  ``run.url``, ``report.save()`` and the other page addresses use ``DEFAULT_APP_URL`` (where ``wandb-dagster
+  ui`` listens by default), and Dagster materializations carry no page links.
 - ``WANDB_ENTITY``, ``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_JOB_TYPE``: as in W&B.
 - ``WANDB_DAGSTER_ORGANIZATION``: the organization registry paths without one resolve to (default: the
   workspace's default organization, named ``default`` unless this variable was set when it was created).
@@ -178,7 +179,7 @@ class Settings:
     # repr=False: options may hold credentials (key/secret/token), which must not end up in logs either.
     storage_options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     download_hardlinks: bool = False
-    app_url: str | None = None  # a web app showing this workspace (WANDB_DAGSTER_APP_URL); None: there is none
+    app_url: str | None = None  # the web app showing this workspace (WANDB_DAGSTER_APP_URL); None: DEFAULT_APP_URL
     # Whether opening the workspace may create a missing SQLite folder. True for the default workspace (its
     # folder is ours to make); for a URL someone gave, only when asked: a typo must not become a new workspace.
     create: bool = False

@@ -415,6 +415,8 @@ def ui(host: str, port: int, token: str | None) -> None:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"wandb-dagster ui: http://{shown}:{port}/" + (" (access token required)" if token else ""), err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 # --------------------------------------------------------------------------------------------- imports
 
 

@@ -312,30 +312,6 @@ class _Monitor:
         self._thread.join()
 
 
-class _Heartbeat:
-    """Renews a trial's heartbeat from a daemon thread (for trials run outside :func:`agent`)."""
-
-    def __init__(self, ws: Workspace, trial_pk: int, interval_s: float) -> None:
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(ws, trial_pk, interval_s), name="wandb-dagster-sweep-heartbeat", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, ws: Workspace, trial_pk: int, interval_s: float) -> None:
-        while not self._stopped.wait(interval_s):
-            try:
-                if not ws.store.beat_sweep_trial(trial_pk):
-                    return  # crashed by another agent (this one was too slow): nothing left to renew
-            except Exception:
-                # A missed beat (database busy or briefly unreachable) is retried at the next interval.
-                _log.warning("could not renew the heartbeat of sweep trial %s", trial_pk, exc_info=True)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-
 def heartbeat_timeout_s() -> float:
     """Seconds without a heartbeat after which another agent marks a trial crashed (its agent died):
     ``WANDB_DAGSTER_SWEEP_HEARTBEAT_TIMEOUT``, default 120. Agents beat four times per timeout."""

@@ -2,7 +2,7 @@
 
 Example::
 
-    >>> from wandb_dagster.settings import DEFAULT_APP_URL, Settings
+    >>> from wandb_dagster.settings import Settings
     >>> from wandb_dagster.sdk.workspace import Workspace
     >>> ws = Workspace.for_settings(Settings.resolve())   # doctest: +SKIP
     >>> ws.store.dialect                                   # doctest: +SKIP

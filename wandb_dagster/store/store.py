@@ -682,6 +682,7 @@ class Store:
         """The system metrics samples of run ``run_pk``, oldest first."""
         with self._read() as conn:
             return _run_files.system(conn, run_pk)
+
     # ------------------------------------------------------------------ reports
 
     def create_report(
