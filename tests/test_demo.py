@@ -43,7 +43,7 @@ def test_demo_runs_twice_and_reuses_versions(tmp_path):
         assert ": 4 trials, best run " in out and "(alpha 1.0) -> " in out and "ridge-sweep-model:v0" in out
         assert "best run   " in out and "-> kept production" in out
         # W&B Launch: the enqueued retraining ran once and finished, with a tracking run.
-        assert "launch     job job-train_model published; queued run " in out
+        assert re.search(r"launch     job job-train_model:v\d+ published; queued run \S+ enqueued", out), out
         assert re.search(r"launch     queued run \S+: finished; tracking run (?!None)\S+", out), out
     first, second = outputs
     assert "sensors fired: 4" in first
