@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
-from wandb_dagster.dagster.sensors import _resource_of, _sensor_name
+from wandb_dagster.dagster.sensors import _resource_of, _sensor_name, _watched_project
 from wandb_dagster.store import RUN_FIELDS, validate_filter
 
 _STATES = ("running", "finished", "failed", "crashed", "killed")
@@ -95,9 +95,7 @@ def wandb_run_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> Any:
         resource = _resource_of(context, resource_key, sensor_name)
-        settings = resource._settings()
-        parts = project.split("/") if project else [settings.project]
-        entity, proj = (parts[0], parts[1]) if len(parts) == 2 else (settings.entity, parts[0])
+        entity, proj = _watched_project(resource, project)
         api = resource.api()
         cursor = context.cursor
         if cursor is None and start == "now":

@@ -188,6 +188,14 @@ def _resource_of(context: Any, resource_key: str, sensor: str) -> WandbResource:
     return resource
 
 
+def _watched_project(resource: WandbResource, project: str | None) -> tuple[str, str]:
+    """(entity, project) a run or sweep sensor watches: ``project`` as "project" or "entity/project" (checked
+    when the sensor was defined), else the resource's project, in the resource's entity."""
+    settings = resource._settings()
+    parts = project.split("/") if project else [settings.project]
+    return (parts[0], parts[1]) if len(parts) == 2 else (settings.entity, parts[0])
+
+
 def _make_sensor(
     *,
     name: str,
