@@ -91,6 +91,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+
+@pytest.fixture
+def api_env(tmp_path, monkeypatch, database_url):
+    """A fresh workspace (SQLite, then PostgreSQL) as the default one; cwd is an empty folder."""
+    for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_ORGANIZATION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_DAGSTER_DIR", str(tmp_path / "workspace"))
+    monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("WANDB_DAGSTER_STORAGE", str(tmp_path / "blobs"))
+    monkeypatch.setenv("WANDB_ENTITY", "tester")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield cwd
+    from wandb_dagster.sdk import run as run_mod
+    from wandb_dagster.sdk.workspace import Workspace
+
+    active = run_mod.current_run()
+    if active is not None:
+        active.finish()
+    Workspace.close_all()
+
 # ---------------------------------------------------------------------------------------------- remote servers
 # Real servers on loopback, started by the tests (contract A): moto's S3 server, fake-gcs-server and a
 # small HTTP server. They are in the dev extra; when one is missing its fixture FAILS rather than skips,

@@ -22,9 +22,6 @@ from typing import Any
 
 import pytest
 
-from wandb_dagster.sdk import run as run_mod
-from wandb_dagster.sdk.workspace import Workspace
-
 CHROMIUM = "/usr/bin/chromium"
 # Browser tests run on one database: what they check is drawn in the browser, and the HTTP tests cover
 # both databases. Use as @sqlite_only on a test (it narrows the parametrised database_url fixture).
@@ -32,28 +29,14 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def app_env(tmp_path, monkeypatch, database_url):
-    """A fresh workspace (SQLite, then PostgreSQL) as the default one, entity ``tester``; cwd is empty."""
-    for var in ("WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_DAGSTER_ORGANIZATION",
-                "WANDB_DAGSTER_UI_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WANDB_DAGSTER_DIR", str(tmp_path / "workspace"))
-    monkeypatch.setenv("WANDB_DAGSTER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("WANDB_DAGSTER_DATABASE_URL", database_url)
-    monkeypatch.setenv("WANDB_DAGSTER_STORAGE", str(tmp_path / "blobs"))
-    monkeypatch.setenv("WANDB_ENTITY", "tester")
-    # The SDK's background work is not what these tests look at; the console capture would also swallow
-    # pytest's output.
+def app_env(api_env, monkeypatch):
+    """``api_env``'s fresh workspace (SQLite, then PostgreSQL; entity ``tester``; cwd empty), with no UI token
+    in the environment and the SDK's background work off: it is not what these tests look at, and the console
+    capture would swallow pytest's output."""
+    monkeypatch.delenv("WANDB_DAGSTER_UI_TOKEN", raising=False)
     monkeypatch.setenv("WANDB_X_DISABLE_STATS", "true")
     monkeypatch.setenv("WANDB_CONSOLE", "off")
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    yield cwd
-    active = run_mod.current_run()
-    if active is not None:
-        active.finish()
-    Workspace.close_all()
+    return api_env
 
 
 @pytest.fixture
